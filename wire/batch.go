@@ -1,0 +1,74 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Record is one accepted transaction as the edge stored it: its edge sequence
+// (gapless per edge node and provider) and its canonical JSON.
+type Record struct {
+	Seq     uint64
+	Payload []byte
+}
+
+// Batch body layout (all integers unsigned LEB128 varints):
+//
+//	version byte (1)
+//	count
+//	count × { seq, len(payload), payload }
+//
+// Sequences are strictly increasing and contiguous within a batch.
+const batchVersion = 1
+
+// ErrBadBatch marks a batch body that does not parse.
+var ErrBadBatch = errors.New("bad batch")
+
+// AppendBatch encodes records into dst.
+func AppendBatch(dst []byte, recs []Record) []byte {
+	dst = append(dst, batchVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(recs)))
+	for _, r := range recs {
+		dst = binary.AppendUvarint(dst, r.Seq)
+		dst = binary.AppendUvarint(dst, uint64(len(r.Payload)))
+		dst = append(dst, r.Payload...)
+	}
+	return dst
+}
+
+// DecodeBatch parses a batch body. It checks that sequences are contiguous and
+// never reads past the body. Payload slices alias b.
+func DecodeBatch(b []byte, maxRecords int) ([]Record, error) {
+	if len(b) < 2 || b[0] != batchVersion {
+		return nil, fmt.Errorf("%w: unknown version", ErrBadBatch)
+	}
+	b = b[1:]
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n == 0 || n > uint64(maxRecords) {
+		return nil, fmt.Errorf("%w: record count", ErrBadBatch)
+	}
+	b = b[k:]
+	recs := make([]Record, 0, n)
+	for i := uint64(0); i < n; i++ {
+		seq, k := binary.Uvarint(b)
+		if k <= 0 {
+			return nil, fmt.Errorf("%w: record %d seq", ErrBadBatch, i)
+		}
+		b = b[k:]
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) {
+			return nil, fmt.Errorf("%w: record %d length", ErrBadBatch, i)
+		}
+		b = b[k:]
+		if i > 0 && seq != recs[i-1].Seq+1 {
+			return nil, fmt.Errorf("%w: record %d seq %d not contiguous", ErrBadBatch, i, seq)
+		}
+		recs = append(recs, Record{Seq: seq, Payload: b[:l]})
+		b = b[l:]
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadBatch, len(b))
+	}
+	return recs, nil
+}

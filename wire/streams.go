@@ -1,0 +1,94 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamOptions size the two streams. Partitions is fixed at creation: changing
+// it would remap providers to other partitions, so EnsureStreams refuses.
+type StreamOptions struct {
+	Partitions      int
+	Replicas        int           // 1 for the embedded hub, 3 (or 5) on a cluster
+	DuplicateWindow time.Duration // trims network duplicates only; exactly-once never depends on it
+	TxMaxAge        time.Duration // 0 keeps history forever (replay and audit need it)
+	TxMaxBytes      int64         // -1 unlimited
+	MaxMsgBytes     int32         // largest forwarded batch
+}
+
+// EnsureStreams creates TALLY_TX and TALLY_LEDGER, or checks that existing ones
+// have the same partitioning. It never changes an existing stream's subjects.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects, o StreamOptions) error {
+	if o.Partitions < 1 {
+		return fmt.Errorf("ensure streams: partitions must be >= 1, got %d", o.Partitions)
+	}
+	if o.Replicas < 1 {
+		o.Replicas = 1
+	}
+	if o.DuplicateWindow <= 0 {
+		o.DuplicateWindow = 2 * time.Minute
+	}
+	if o.TxMaxBytes == 0 {
+		o.TxMaxBytes = -1
+	}
+	tx := jetstream.StreamConfig{
+		Name:     s.TxStream(),
+		Subjects: []string{s.TxSource()},
+		SubjectTransform: &jetstream.SubjectTransformConfig{
+			Source: s.TxSource(), Destination: s.TxDest(o.Partitions),
+		},
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.Replicas,
+		Retention:   jetstream.LimitsPolicy, // replay and audit need history
+		Discard:     jetstream.DiscardNew,   // a full stream rejects; the edge keeps buffering
+		Duplicates:  o.DuplicateWindow,
+		MaxAge:      o.TxMaxAge,
+		MaxBytes:    o.TxMaxBytes,
+		MaxMsgSize:  o.MaxMsgBytes,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		AllowDirect: true,
+	}
+	if err := ensure(ctx, js, tx, func(have jetstream.StreamConfig) error {
+		if have.SubjectTransform == nil || have.SubjectTransform.Destination != tx.SubjectTransform.Destination {
+			return fmt.Errorf("stream %s exists with a different partitioning (%v); partitions is fixed at creation", tx.Name, have.SubjectTransform)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	led := jetstream.StreamConfig{
+		Name:        s.LedgerStream(),
+		Subjects:    []string{s.LedgerAll()},
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.Replicas,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		Duplicates:  o.DuplicateWindow,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		AllowDirect: true,
+	}
+	return ensure(ctx, js, led, nil)
+}
+
+func ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, check func(jetstream.StreamConfig) error) error {
+	st, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err := js.CreateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", cfg.Name, err)
+	}
+	if check != nil {
+		return check(st.CachedInfo().Config)
+	}
+	return nil
+}

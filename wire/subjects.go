@@ -1,0 +1,104 @@
+package wire
+
+import (
+	"fmt"
+	"strings"
+)
+
+// DefaultPrefix is the first token of every tally subject and the stem of stream names.
+const DefaultPrefix = "tally"
+
+// Header keys on forwarded batches and ledger segments.
+const (
+	HdrMsgID     = "Nats-Msg-Id"                         // JetStream dedup within the window; never relied on for exactly-once
+	HdrExpectSub = "Nats-Expected-Last-Subject-Sequence" // fences a partition's ledger chain
+	HdrNode      = "Tally-Node"                          // edge node id
+	HdrProvider  = "Tally-Provider"                      // provider id (from credentials)
+	HdrFirstSeq  = "Tally-First-Seq"                     // first edge sequence in the batch
+	HdrLastSeq   = "Tally-Last-Seq"                      // last edge sequence in the batch
+	HdrHash      = "Tally-Hash"                          // hex SHA-256 of the batch body
+	HdrPartition = "Tally-Partition"                     // ledger partition of a segment
+	HdrSegment   = "Tally-Segment"                       // segment number within the partition
+)
+
+// Subjects derives every subject and stream name from one prefix.
+type Subjects struct{ Prefix string }
+
+// NewSubjects returns the subject scheme for prefix ("" means DefaultPrefix).
+func NewSubjects(prefix string) Subjects {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return Subjects{Prefix: prefix}
+}
+
+// In is where a provider sends transactions: request/reply, provider → ingest.
+func (s Subjects) In(provider string) string { return s.Prefix + ".in." + provider }
+
+// InAll is the ingest node's subscription for every provider.
+func (s Subjects) InAll() string { return s.Prefix + ".in.*" }
+
+// ProviderFromIn extracts the provider token from an In subject.
+func (s Subjects) ProviderFromIn(subject string) (string, bool) {
+	p, ok := strings.CutPrefix(subject, s.Prefix+".in.")
+	if !ok || p == "" || strings.ContainsAny(p, ".*> ") {
+		return "", false
+	}
+	return p, true
+}
+
+// Tx is the subject the forwarder publishes a provider's batches on.
+func (s Subjects) Tx(node, provider string) string { return s.Prefix + ".tx." + node + "." + provider }
+
+// TxSource is the stream subject filter before the partition transform.
+func (s Subjects) TxSource() string { return s.Prefix + ".tx.*.*" }
+
+// TxDest is the transform destination: the partition token is inserted after "tx".
+func (s Subjects) TxDest(partitions int) string {
+	return fmt.Sprintf("%s.tx.{{partition(%d,2)}}.{{wildcard(1)}}.{{wildcard(2)}}", s.Prefix, partitions)
+}
+
+// TxPartition is the filter for one partition's stored transactions.
+func (s Subjects) TxPartition(p int) string { return fmt.Sprintf("%s.tx.%d.>", s.Prefix, p) }
+
+// Ledger is the subject of partition p's sealed segments.
+func (s Subjects) Ledger(p int) string { return fmt.Sprintf("%s.ledger.%d", s.Prefix, p) }
+
+// LedgerAll is the ledger stream's subject filter.
+func (s Subjects) LedgerAll() string { return s.Prefix + ".ledger.*" }
+
+// Replay is the edge node's replay service (settle → ingest).
+func (s Subjects) Replay(node string) string { return s.Prefix + ".edge." + node + ".replay" }
+
+// Alert is where alerts of a kind are published.
+func (s Subjects) Alert(kind string) string { return s.Prefix + ".alert." + kind }
+
+// TxStream is the JetStream stream holding forwarded transaction batches.
+func (s Subjects) TxStream() string { return strings.ToUpper(s.Prefix) + "_TX" }
+
+// LedgerStream is the JetStream stream holding sealed ledger segments.
+func (s Subjects) LedgerStream() string { return strings.ToUpper(s.Prefix) + "_LEDGER" }
+
+// SettleConsumer is the durable consumer name of partition p.
+func (s Subjects) SettleConsumer(p int) string { return fmt.Sprintf("settle-%d", p) }
+
+// Alert kinds.
+const (
+	AlertGap       = "gap"
+	AlertConflict  = "conflict"
+	AlertBuffer    = "buffer"
+	AlertException = "exception"
+)
+
+// ValidToken reports whether s can be used as one subject token (node or provider id).
+func ValidToken(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '-' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+			return false
+		}
+	}
+	return true
+}
