@@ -1,0 +1,232 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-mesh/tally/txn"
+	"github.com/tally-mesh/tally/wire"
+)
+
+// Roles a node can run.
+const (
+	RoleHub    = "hub"
+	RoleIngest = "ingest"
+	RoleSettle = "settle"
+)
+
+// Config is a validated node configuration. Paths are absolute or relative to
+// the working directory; durations and sizes are parsed.
+type Config struct {
+	NodeID   string
+	DataDir  string
+	Prefix   string
+	LogLevel string
+	Roles    []string
+
+	Hub     Hub
+	NATS    NATS
+	Streams Streams
+	Ingest  Ingest
+	Settle  Settle
+}
+
+// Hub is the embedded nats-server.
+type Hub struct {
+	Host         string
+	Port         int // 0 picks a free port
+	SyncAlways   bool
+	SyncInterval time.Duration
+	MaxStore     int64
+}
+
+// NATS is how a node without a hub connects.
+type NATS struct {
+	URL      string
+	User     string
+	Password string
+	Creds    string
+}
+
+// Streams sizes the JetStream streams.
+type Streams struct {
+	Create          bool
+	Partitions      int
+	Replicas        int
+	DuplicateWindow time.Duration
+	TxMaxAge        time.Duration
+}
+
+// Ingest configures the ingest role.
+type Ingest struct {
+	Limits         txn.Limits
+	BatchMax       int
+	GroupMax       int
+	GroupWait      time.Duration
+	BudgetBytes    int64
+	ForwardBatch   int
+	ForwardWindow  int
+	PublishTimeout time.Duration
+	DLQMax         int
+}
+
+// Settle configures the settle role.
+type Settle struct {
+	Rules             string
+	Partitions        []int // nil = all
+	SegmentMaxEntries int
+	SegmentMaxAge     time.Duration
+	FetchBatch        int
+	OrphanTimeout     time.Duration
+	Origin            string
+	SigningKey        string
+}
+
+// Default returns the built-in defaults: every role, an embedded hub on a
+// loopback port with fsync on every write, 4 partitions.
+func Default() Config {
+	return Config{
+		NodeID:   "node-1",
+		DataDir:  "tally-data",
+		Prefix:   wire.DefaultPrefix,
+		LogLevel: "info",
+		Roles:    []string{RoleHub, RoleIngest, RoleSettle},
+		Hub:      Hub{Host: "127.0.0.1", Port: 4222, SyncAlways: true, MaxStore: 10 << 30},
+		NATS:     NATS{URL: "nats://127.0.0.1:4222"},
+		Streams:  Streams{Partitions: 4, Replicas: 1, DuplicateWindow: 2 * time.Minute},
+		Ingest: Ingest{
+			Limits:         txn.DefaultLimits(),
+			BatchMax:       1000,
+			GroupMax:       1000,
+			GroupWait:      2 * time.Millisecond,
+			BudgetBytes:    1 << 30,
+			ForwardBatch:   500,
+			ForwardWindow:  64,
+			PublishTimeout: 5 * time.Second,
+			DLQMax:         10000,
+		},
+		Settle: Settle{
+			SegmentMaxEntries: 2000,
+			SegmentMaxAge:     200 * time.Millisecond,
+			FetchBatch:        256,
+			OrphanTimeout:     24 * time.Hour,
+			Origin:            "tally.example/ledger",
+			SigningKey:        "",
+		},
+	}
+}
+
+// Has reports whether the node runs role r.
+func (c Config) Has(r string) bool { return slices.Contains(c.Roles, r) }
+
+// Path resolves p against the data directory unless it is absolute.
+func (c Config) Path(p ...string) string {
+	j := filepath.Join(p...)
+	if filepath.IsAbs(j) {
+		return j
+	}
+	return filepath.Join(append([]string{c.DataDir}, p...)...)
+}
+
+// HubDir, WALDir, IndexDir, LedgerDir are the data directory's parts.
+func (c Config) HubDir() string    { return c.Path("hub") }
+func (c Config) WALDir() string    { return c.Path("ingest", "wal") }
+func (c Config) IndexDir() string  { return c.Path("settle", "index") }
+func (c Config) LedgerDir() string { return c.Path("ledger") }
+
+// KeyPath is the ledger signing key file.
+func (c Config) KeyPath() string {
+	if c.Settle.SigningKey != "" {
+		return c.Settle.SigningKey
+	}
+	return c.Path("keys", "ledger.key")
+}
+
+// SettlePartitions lists the partitions this node settles.
+func (c Config) SettlePartitions() []int {
+	if len(c.Settle.Partitions) > 0 {
+		return c.Settle.Partitions
+	}
+	out := make([]int, c.Streams.Partitions)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// Validate checks cross-field rules of a Config built in code (Load runs the
+// same checks with file positions).
+func (c Config) Validate() error {
+	var errs Errors
+	c.check(func(key, val, fix string) { errs = append(errs, Problem{Key: key, Value: val, Fix: fix}) })
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func (c Config) check(bad func(key, val, fix string)) {
+	if !wire.ValidToken(c.NodeID) {
+		bad("node_id", c.NodeID, "use 1-64 characters from a-z A-Z 0-9 - _")
+	}
+	if !wire.ValidToken(c.Prefix) {
+		bad("prefix", c.Prefix, "use 1-64 characters from a-z A-Z 0-9 - _")
+	}
+	if len(c.Roles) == 0 {
+		bad("roles", "[]", `name at least one of "hub", "ingest", "settle"`)
+	}
+	for _, r := range c.Roles {
+		if r != RoleHub && r != RoleIngest && r != RoleSettle {
+			bad("roles", r, `roles are "hub", "ingest" and "settle"`)
+		}
+	}
+	if c.Streams.Partitions < 1 || c.Streams.Partitions > 1024 {
+		bad("streams.partitions", fmt.Sprint(c.Streams.Partitions), "use 1-1024; it is fixed once the stream exists")
+	}
+	if c.Streams.Replicas != 1 && c.Streams.Replicas != 3 && c.Streams.Replicas != 5 {
+		bad("streams.replicas", fmt.Sprint(c.Streams.Replicas), "use 1 (embedded hub), 3 or 5")
+	}
+	for _, p := range c.Settle.Partitions {
+		if p < 0 || p >= c.Streams.Partitions {
+			bad("settle.partitions", fmt.Sprint(p), fmt.Sprintf("partitions are 0-%d", c.Streams.Partitions-1))
+		}
+	}
+	positive := []struct {
+		key string
+		v   int
+	}{
+		{"ingest.payload_bytes", c.Ingest.Limits.PayloadBytes}, {"ingest.batch_max", c.Ingest.BatchMax},
+		{"ingest.id_len", c.Ingest.Limits.IDLen}, {"ingest.field_len", c.Ingest.Limits.FieldLen},
+		{"ingest.meta_keys", c.Ingest.Limits.MetaKeys}, {"ingest.meta_bytes", c.Ingest.Limits.MetaBytes},
+		{"ingest.group_max", c.Ingest.GroupMax}, {"ingest.forward_batch", c.Ingest.ForwardBatch},
+		{"ingest.forward_window", c.Ingest.ForwardWindow}, {"ingest.dlq_max", c.Ingest.DLQMax},
+		{"settle.segment_max_entries", c.Settle.SegmentMaxEntries}, {"settle.fetch_batch", c.Settle.FetchBatch},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			bad(p.key, fmt.Sprint(p.v), "use a positive number")
+		}
+	}
+	if c.Ingest.BudgetBytes < 1<<20 {
+		bad("ingest.budget_bytes", fmt.Sprint(c.Ingest.BudgetBytes), `use at least "1MiB"`)
+	}
+	if !c.Ingest.Limits.AmountMax.IsPositive() {
+		bad("ingest.amount_max", c.Ingest.Limits.AmountMax.String(), `use a positive decimal string such as "1000000000000"`)
+	}
+	if c.Settle.SegmentMaxAge <= 0 {
+		bad("settle.segment_max_age", c.Settle.SegmentMaxAge.String(), `use a positive duration such as "200ms"`)
+	}
+	if c.Has(RoleSettle) && c.Settle.Rules == "" {
+		bad("settle.rules", `""`, "point settle.rules at a rule file (see settle/rules/testdata/example.hcl)")
+	}
+	if !c.Has(RoleHub) && c.NATS.URL == "" {
+		bad("nats.url", `""`, "set nats.url, or add the hub role to run an embedded server")
+	}
+}
+
+// amount parses a decimal string for a limit.
+func amount(s string) (decimal.Decimal, error) { return decimal.NewFromString(s) }

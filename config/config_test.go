@@ -1,0 +1,119 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExamplesLoad(t *testing.T) {
+	files, _ := filepath.Glob("examples/*.hcl")
+	if len(files) != 3 {
+		t.Fatalf("want 3 example configs, found %v", files)
+	}
+	for _, f := range files {
+		c, err := Load(f)
+		if err != nil {
+			t.Errorf("Load(%s) = %v", f, err)
+			continue
+		}
+		if len(c.Roles) == 0 || c.Streams.Partitions == 0 {
+			t.Errorf("Load(%s) gave empty roles or partitions: %+v", f, c)
+		}
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	src := `
+node_id = "n1"
+data_dir = "d"
+roles = ["hub", "settle"]
+hub {
+  listen = "127.0.0.1:0"
+  sync_interval = "10s"
+}
+ingest {
+  group_wait = "5ms"
+  budget_bytes = "2MiB"
+}
+settle {
+  rules = "r.hcl"
+  partitions = [1, 2]
+}
+streams { partitions = 3 }
+`
+	c, err := Parse([]byte(src), "/etc/tally/x.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/etc/tally/d" || c.Settle.Rules != "/etc/tally/r.hcl" {
+		t.Errorf("paths not resolved against the file: data_dir=%q rules=%q", c.DataDir, c.Settle.Rules)
+	}
+	if c.Hub.SyncAlways || c.Hub.SyncInterval != 10*time.Second || c.Hub.Port != 0 {
+		t.Errorf("hub = %+v", c.Hub)
+	}
+	if c.Ingest.GroupWait != 5*time.Millisecond || c.Ingest.BudgetBytes != 2<<20 {
+		t.Errorf("ingest = %+v", c.Ingest)
+	}
+	if got := c.SettlePartitions(); len(got) != 2 || got[0] != 1 {
+		t.Errorf("SettlePartitions() = %v, want [1 2]", got)
+	}
+	if c.Has("ingest") || !c.Has("hub") {
+		t.Errorf("roles = %v", c.Roles)
+	}
+}
+
+func TestLoadReportsEveryProblemWithLine(t *testing.T) {
+	src := `node_id = "bad id"
+roles = ["hub", "mystery"]
+ingest {
+  group_wait = "soon"
+  batch_max = 0
+}
+settle {
+  rules = "r.hcl"
+  partitions = [9]
+}
+`
+	_, err := Parse([]byte(src), "bad.hcl")
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("Parse = %v, want config.Errors", err)
+	}
+	want := []string{"bad.hcl:1: node_id", "bad.hcl:2: roles = mystery", "bad.hcl:4: ingest.group_wait", "bad.hcl:5: ingest.batch_max", "bad.hcl:9: settle.partitions = 9"}
+	msg := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error does not mention %q:\n%s", w, msg)
+		}
+	}
+}
+
+func TestUnknownKeyIsAnError(t *testing.T) {
+	_, err := Parse([]byte("node_id = \"a\"\nfrobnicate = 1\n"), "u.hcl")
+	if err == nil || !strings.Contains(err.Error(), "u.hcl:2") {
+		t.Fatalf("Parse with unknown key = %v, want error at u.hcl:2", err)
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.hcl")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load(missing) = %v, want ErrNotExist", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{{"1GiB", 1 << 30, true}, {"512MiB", 512 << 20, true}, {"64KB", 64000, true}, {"100", 100, true}, {"-1", 0, false}, {"x", 0, false}} {
+		got, err := ParseSize(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}

@@ -1,0 +1,37 @@
+# One machine, every role: an embedded NATS hub with JetStream, an ingest node
+# and a settlement node in one process. Good for trying tally and for tests.
+#   go run ./cmd/tally node --config config/examples/single-node.hcl
+node_id   = "node-1"
+data_dir  = "../../tally-data"          # relative paths resolve against this file
+roles     = ["hub", "ingest", "settle"]
+log_level = "info"
+
+hub {
+  listen        = "127.0.0.1:4222"
+  sync_interval = "always"   # fsync every JetStream write: an acknowledged batch survives power loss
+  max_store     = "10GiB"
+}
+
+streams {
+  partitions       = 4       # fixed once the stream exists
+  replicas         = 1       # the embedded hub is a single server
+  duplicate_window = "2m"    # trims network duplicates only; exactly-once never depends on it
+}
+
+ingest {
+  payload_bytes   = 16384
+  batch_max       = 1000
+  group_max       = 1000
+  group_wait      = "2ms"
+  budget_bytes    = "1GiB"   # answer buffer_full above this, well before the disk fills
+  forward_batch   = 500      # records of one provider per JetStream message
+  forward_window  = 64
+  publish_timeout = "5s"
+}
+
+settle {
+  rules               = "../../settle/rules/testdata/example.hcl"
+  segment_max_entries = 2000
+  segment_max_age     = "200ms"
+  origin              = "tally.example/ledger"
+}
