@@ -94,7 +94,7 @@ func Decode(b []byte, lim Limits) (Tx, *Error) {
 			return Tx{}, reject(CodeUnknownField, "%s", strings.TrimPrefix(err.Error(), "json: "))
 		}
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
+		if errors.As(err, &te) && te.Field != "" {
 			return Tx{}, reject(CodeInvalidField, "field %q must be a %s, got %s", te.Field, te.Type, te.Value)
 		}
 		return Tx{}, reject(CodeMalformed, "not a JSON object: %v", err)
@@ -141,6 +141,9 @@ func (r *rawTx) validate(lim Limits) (Tx, *Error) {
 	ts, err := time.Parse(time.RFC3339Nano, *r.OccurredAt)
 	if err != nil {
 		return Tx{}, reject(CodeInvalidTime, "occurred_at %q is not RFC 3339 with an offset (e.g. 2026-11-01T10:00:00Z)", clip(*r.OccurredAt))
+	}
+	if y := ts.UTC().Year(); y < 1970 || y > 9999 {
+		return Tx{}, reject(CodeInvalidTime, "occurred_at %q is outside the years 1970-9999", clip(*r.OccurredAt))
 	}
 	t.OccurredAt = ts.UTC()
 	if t.Type.Reversal() {

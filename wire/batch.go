@@ -44,19 +44,19 @@ func DecodeBatch(b []byte, maxRecords int) ([]Record, error) {
 		return nil, fmt.Errorf("%w: unknown version", ErrBadBatch)
 	}
 	b = b[1:]
-	n, k := binary.Uvarint(b)
+	n, k := uvarint(b)
 	if k <= 0 || n == 0 || n > uint64(maxRecords) {
 		return nil, fmt.Errorf("%w: record count", ErrBadBatch)
 	}
 	b = b[k:]
 	recs := make([]Record, 0, n)
 	for i := uint64(0); i < n; i++ {
-		seq, k := binary.Uvarint(b)
+		seq, k := uvarint(b)
 		if k <= 0 {
 			return nil, fmt.Errorf("%w: record %d seq", ErrBadBatch, i)
 		}
 		b = b[k:]
-		l, k := binary.Uvarint(b)
+		l, k := uvarint(b)
 		if k <= 0 || l > uint64(len(b)-k) {
 			return nil, fmt.Errorf("%w: record %d length", ErrBadBatch, i)
 		}
@@ -71,4 +71,14 @@ func DecodeBatch(b []byte, maxRecords int) ([]Record, error) {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadBatch, len(b))
 	}
 	return recs, nil
+}
+
+// uvarint is binary.Uvarint that also refuses non-minimal encodings, so every
+// batch has exactly one byte form.
+func uvarint(b []byte) (uint64, int) {
+	v, k := binary.Uvarint(b)
+	if k > 1 && b[k-1] == 0 {
+		return 0, -1
+	}
+	return v, k
 }
