@@ -30,7 +30,7 @@ ingest {
 }
 
 settle {
-  rules               = "../../settle/rules/testdata/example.hcl"
+  rules               = "rules.hcl"
   segment_max_entries = 2000
   segment_max_age     = "200ms"
   origin              = "tally.example/ledger"

@@ -1,0 +1,217 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/txn"
+)
+
+// Book is every rule version from one or more sources, sorted by Effective.
+type Book struct {
+	versions []*Version
+}
+
+// NewBook builds a book from versions (for example decoded with
+// ParseCanonical). Names and effective times must be unique.
+func NewBook(versions ...*Version) (*Book, error) {
+	return newBook(slices.Clone(versions), nil)
+}
+
+// Versions returns the versions, oldest effective first.
+func (b *Book) Versions() []*Version { return slices.Clone(b.versions) }
+
+// At returns the version in force at t: the one with the latest Effective
+// not after t. ErrNoVersion if every version is effective after t.
+func (b *Book) At(t time.Time) (*Version, error) {
+	i, _ := slices.BinarySearchFunc(b.versions, t, func(v *Version, t time.Time) int {
+		if v.Effective.After(t) {
+			return 1
+		}
+		return -1 // ≤ t sorts before: i becomes the first version after t
+	})
+	if i == 0 {
+		return nil, fmt.Errorf("split at %s: %w", t.UTC().Format(time.RFC3339Nano), ErrNoVersion)
+	}
+	return b.versions[i-1], nil
+}
+
+// Result is one split: the version and rule that produced it and the shares,
+// one per party in declaration order, summing exactly to tx.Signed().
+type Result struct {
+	Version *Version
+	Rule    string
+	Shares  []money.Share
+}
+
+// Split splits tx under the version in force at tx.OccurredAt. See
+// Version.Split.
+func (b *Book) Split(provider string, tx txn.Tx) (Result, error) {
+	v, err := b.At(tx.OccurredAt)
+	if err != nil {
+		return Result{}, err
+	}
+	return v.Split(provider, tx)
+}
+
+// Split splits tx, received from provider, by the first rule of v whose
+// conditions all match (an absent condition matches anything). The shares are
+// signed like tx.Signed() (negative for money out: a win is borne by the
+// parties) and sum to it exactly; one share per party, in the order the rule
+// declares them, parties that resolve to the same name merged; a party whose
+// part rounds to zero is listed with 0.
+//
+// Errors: ErrReversal for rollback and refund (use Reverse), ErrInvalidTx for
+// a transaction that is not splittable, ErrNoRule when no rule matches.
+func (v *Version) Split(provider string, tx txn.Tx) (Result, error) {
+	switch {
+	case tx.Type.Reversal():
+		return Result{}, fmt.Errorf("split %s: %w", tx.ID, ErrReversal)
+	case !tx.Type.Valid():
+		return Result{}, fmt.Errorf("split %s: type %q: %w", tx.ID, tx.Type, ErrInvalidTx)
+	case provider == "":
+		return Result{}, fmt.Errorf("split %s: no provider: %w", tx.ID, ErrInvalidTx)
+	case tx.Amount.IsNegative():
+		return Result{}, fmt.Errorf("split %s: negative amount %s: %w", tx.ID, tx.Amount, ErrInvalidTx)
+	case tx.Currency.Code == "" || tx.Currency.Exponent < 0 || !tx.Currency.Fits(tx.Amount):
+		return Result{}, fmt.Errorf("split %s: amount %s does not fit currency %q: %w", tx.ID, tx.Amount, tx.Currency.Code, ErrInvalidTx)
+	}
+	for _, r := range v.rules {
+		if !r.matches(provider, tx) {
+			continue
+		}
+		var shares []money.Share
+		var err error
+		if len(r.steps) > 0 {
+			shares, err = r.waterfall(provider, tx)
+		} else {
+			shares, err = r.allocate(provider, tx)
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("split %s by rule %q of %q: %w", tx.ID, r.name, v.Name, err)
+		}
+		if sum := money.Sum(shares); !sum.Equal(tx.Signed()) {
+			panic(fmt.Sprintf("rules: rule %q of %q split %s %s into shares summing to %s", r.name, v.Name, tx.Signed(), tx.Currency.Code, sum))
+		}
+		return Result{Version: v, Rule: r.name, Shares: shares}, nil
+	}
+	return Result{}, fmt.Errorf("split %s (%s, %s) under %q: %w", tx.ID, tx.Type, tx.Currency.Code, v.Name, ErrNoRule)
+}
+
+func (r *rule) matches(provider string, tx txn.Tx) bool {
+	in := func(set []string, s string) bool { return len(set) == 0 || slices.Contains(set, s) }
+	return (len(r.types) == 0 || slices.Contains(r.types, tx.Type)) &&
+		in(r.providers, provider) && in(r.games, tx.Game) && in(r.categories, tx.Category) &&
+		in(r.jurisdictions, tx.Jurisdiction) && in(r.brands, tx.Brand) && in(r.currencies, tx.Currency.Code)
+}
+
+// resolve turns a party reference into a party name; "" means absent.
+func resolve(party, provider string, tx txn.Tx) string {
+	switch party {
+	case refProvider:
+		return provider
+	case refAffiliate:
+		return tx.Affiliate
+	}
+	return party
+}
+
+// parties accumulates amounts or weights per party, in first-seen order.
+type parties struct {
+	names []string
+	vals  []decimal.Decimal
+}
+
+func (p *parties) add(name string, d decimal.Decimal) int {
+	if i := slices.Index(p.names, name); i >= 0 {
+		p.vals[i] = p.vals[i].Add(d)
+		return i
+	}
+	p.names = append(p.names, name)
+	p.vals = append(p.vals, d)
+	return len(p.names) - 1
+}
+
+func (p *parties) shares() []money.Share {
+	out := make([]money.Share, len(p.names))
+	for i := range p.names {
+		out[i] = money.Share{Party: p.names[i], Amount: p.vals[i]}
+	}
+	return out
+}
+
+// allocate splits by percents or weights. The weights are merged per party
+// first (an absent affiliate's weight goes to the remainder party; a percent
+// rule's remainder party weighs 100 − Σ percents), then allocated once, so each
+// party's share is rounded once.
+func (r *rule) allocate(provider string, tx txn.Tx) ([]money.Share, error) {
+	var p parties
+	orphan, declared := decimal.Zero, decimal.Zero
+	for _, s := range r.shares {
+		declared = declared.Add(s.weight)
+		if name := resolve(s.party, provider, tx); name != "" {
+			p.add(name, s.weight)
+		} else {
+			orphan = orphan.Add(s.weight)
+		}
+	}
+	remIdx := -1
+	if r.remainder != "" {
+		w := orphan
+		if r.percent {
+			w = w.Add(hundred.Sub(declared))
+		}
+		remIdx = p.add(resolve(r.remainder, provider, tx), w)
+	}
+	amounts, err := money.Allocate(tx.Signed(), tx.Currency, p.vals, r.allocation, r.rounding, remIdx)
+	if err != nil {
+		return nil, err
+	}
+	p.vals = amounts
+	return p.shares(), nil
+}
+
+// waterfall runs the steps in order on the absolute amount: each takes a
+// percent of the amount or of what is left (rounded with the rule's rounding)
+// or a fixed amount, never more than is left; the remainder party gets what is
+// left. A step for an absent affiliate takes nothing. Money-out types negate
+// every share.
+func (r *rule) waterfall(provider string, tx txn.Tx) ([]money.Share, error) {
+	var p parties
+	amount := tx.Amount
+	left := amount
+	for _, st := range r.steps {
+		name := resolve(st.party, provider, tx)
+		if name == "" {
+			continue
+		}
+		var take decimal.Decimal
+		switch {
+		case st.isFixed:
+			if !tx.Currency.Fits(st.fixed) {
+				return nil, fmt.Errorf("fixed %s does not fit %s", st.fixed, tx.Currency.Code)
+			}
+			take = st.fixed
+		case st.ofLeft:
+			take = money.Round(left.Mul(st.percent).Shift(-2), tx.Currency.Exponent, r.rounding)
+		default:
+			take = money.Round(amount.Mul(st.percent).Shift(-2), tx.Currency.Exponent, r.rounding)
+		}
+		if take.GreaterThan(left) {
+			take = left
+		}
+		left = left.Sub(take)
+		p.add(name, take)
+	}
+	p.add(resolve(r.remainder, provider, tx), left)
+	if tx.Type.Sign() < 0 {
+		for i := range p.vals {
+			p.vals[i] = p.vals[i].Neg()
+		}
+	}
+	return p.shares(), nil
+}

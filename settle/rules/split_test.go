@@ -1,0 +1,214 @@
+package rules
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/txn"
+)
+
+func TestSplitExample(t *testing.T) {
+	b := mustParseFile(t, "testdata/example.hcl")
+	tests := []struct {
+		name      string
+		typ       txn.Type
+		amount    string
+		cur       string
+		when      string
+		affiliate string
+		version   string
+		want      map[string]string
+	}{
+		{"eur bet november", txn.Bet, "10.00", "EUR", "2026-11-05T10:00:00Z", "aff-7", "2026-11",
+			map[string]string{"studio-x": "1.20", "aff-7": "0.50", "operator": "8.30"}},
+		{"eur win is borne", txn.Win, "25.00", "EUR", "2026-11-05T10:00:00Z", "aff-7", "2026-11",
+			map[string]string{"studio-x": "-3.00", "aff-7": "-1.25", "operator": "-20.75"}},
+		{"no affiliate: 5% to operator", txn.Bet, "10.00", "USD", "2026-11-05T10:00:00Z", "", "2026-11",
+			map[string]string{"studio-x": "1.20", "operator": "8.80"}},
+		{"december: studio 15%", txn.Bet, "10.00", "EUR", "2026-12-01T00:00:00Z", "aff-7", "2026-12",
+			map[string]string{"studio-x": "1.50", "aff-7": "0.50", "operator": "8.00"}},
+		{"jpy largest remainder", txn.Bet, "15", "JPY", "2026-11-05T10:00:00Z", "aff-7", "2026-11",
+			// exact 1.8 / 0.75 / 12.45 → floors 1/0/12, 2 units left → 0.8 then 0.75
+			map[string]string{"studio-x": "2", "aff-7": "1", "operator": "12"}},
+		{"kwd three decimals", txn.Purchase, "1.001", "KWD", "2026-11-05T10:00:00Z", "aff-7", "2026-11",
+			// exact 0.12012 / 0.05005 / 0.83083
+			map[string]string{"studio-x": "0.120", "aff-7": "0.050", "operator": "0.831"}},
+		{"one cent", txn.Bet, "0.01", "EUR", "2026-11-05T10:00:00Z", "aff-7", "2026-11",
+			map[string]string{"studio-x": "0.00", "aff-7": "0.00", "operator": "0.01"}},
+		{"zero amount", txn.Bet, "0", "EUR", "2026-11-05T10:00:00Z", "aff-7", "2026-11",
+			map[string]string{"studio-x": "0.00", "aff-7": "0.00", "operator": "0.00"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			x := tx(t, tc.typ, tc.amount, tc.cur, tc.when)
+			x.Affiliate = tc.affiliate
+			res, err := b.Split("studio-x", x)
+			if err != nil {
+				t.Fatalf("Split: %v", err)
+			}
+			if res.Version.Name != tc.version || res.Rule != "casino" {
+				t.Errorf("Split used %s/%s, want %s/casino", res.Version.Name, res.Rule, tc.version)
+			}
+			got := sharesMap(t, x.Currency, res.Shares)
+			if len(got) != len(tc.want) {
+				t.Fatalf("Split(%s %s) = %v, want %v", tc.amount, tc.cur, got, tc.want)
+			}
+			for p, w := range tc.want {
+				if got[p] != w {
+					t.Errorf("Split(%s %s) = %v, want %v", tc.amount, tc.cur, got, tc.want)
+					break
+				}
+			}
+			if sum := money.Sum(res.Shares); !sum.Equal(x.Signed()) {
+				t.Errorf("Σ shares = %s, want %s", sum, x.Signed())
+			}
+			// Declaration order: studio, affiliate (if any), operator last.
+			if res.Shares[0].Party != "studio-x" || res.Shares[len(res.Shares)-1].Party != "operator" {
+				t.Errorf("share order = %v, want studio first, operator last", res.Shares)
+			}
+		})
+	}
+}
+
+const matchSrc = head + `
+  rule "slots-mt" {
+    types         = ["bet", "win"]
+    categories    = ["slot"]
+    jurisdictions = ["MT"]
+    share "studio" {
+      party   = "${provider}"
+      percent = "10"
+    }
+    remainder = "operator"
+  }
+  rule "acme-live" {
+    providers  = ["acme"]
+    games      = ["roulette"]
+    brands     = ["main"]
+    currencies = ["EUR"]
+    share "studio" {
+      party   = "${provider}"
+      percent = "30"
+    }
+    remainder = "operator"
+  }
+  rule "weights" {
+    types      = ["fee"]
+    allocation = "remainder_to"
+    rounding   = "down"
+    share "a" {
+      party  = "a"
+      weight = "2"
+    }
+    share "b" {
+      party  = "b"
+      weight = "1"
+    }
+    remainder = "a"
+  }
+  rule "merge" {
+    types = ["jackpot_contribution"]
+    share "pool" {
+      party   = "${provider}"
+      percent = "50"
+    }
+    share "again" {
+      party   = "operator"
+      percent = "20"
+    }
+    remainder = "operator"
+  }
+}
+`
+
+func TestSplitMatching(t *testing.T) {
+	b := mustParse(t, matchSrc)
+	tests := []struct {
+		name     string
+		provider string
+		edit     func(*txn.Tx)
+		rule     string
+		want     map[string]string
+		wantErr  error
+	}{
+		{"first match wins", "acme", func(x *txn.Tx) { x.Category, x.Jurisdiction, x.Game, x.Brand = "slot", "MT", "roulette", "main" },
+			"slots-mt", map[string]string{"acme": "10.00", "operator": "90.00"}, nil},
+		{"second rule", "acme", func(x *txn.Tx) { x.Game, x.Brand = "roulette", "main" },
+			"acme-live", map[string]string{"acme": "30.00", "operator": "70.00"}, nil},
+		{"wrong provider", "other", func(x *txn.Tx) { x.Game, x.Brand = "roulette", "main" }, "", nil, ErrNoRule},
+		{"wrong currency", "acme", func(x *txn.Tx) { x.Game, x.Brand, x.Currency = "roulette", "main", cur(t, "USD") }, "", nil, ErrNoRule},
+		{"weights remainder_to", "acme", func(x *txn.Tx) { x.Type, x.Amount = txn.Fee, dec("0.10") },
+			"weights", map[string]string{"a": "-0.07", "b": "-0.03"}, nil},
+		{"same party merged", "acme", func(x *txn.Tx) { x.Type = txn.JackpotContribution },
+			"merge", map[string]string{"acme": "50.00", "operator": "50.00"}, nil},
+		{"reversal refused", "acme", func(x *txn.Tx) { x.Type = txn.Rollback }, "", nil, ErrReversal},
+		{"unknown type", "acme", func(x *txn.Tx) { x.Type = "cashout" }, "", nil, ErrInvalidTx},
+		{"no provider", "", func(x *txn.Tx) {}, "", nil, ErrInvalidTx},
+		{"negative amount", "acme", func(x *txn.Tx) { x.Amount = dec("-1") }, "", nil, ErrInvalidTx},
+		{"too many decimals", "acme", func(x *txn.Tx) { x.Amount = dec("1.001") }, "", nil, ErrInvalidTx},
+		{"before first version", "acme", func(x *txn.Tx) { x.OccurredAt = ts("2020-01-01T00:00:00Z") }, "", nil, ErrNoVersion},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			x := tx(t, txn.Bet, "100.00", "EUR", "2026-11-02T00:00:00Z")
+			tc.edit(&x)
+			res, err := b.Split(tc.provider, x)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Split error = %v, want %v", err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if res.Rule != tc.rule {
+				t.Errorf("Split matched %q, want %q", res.Rule, tc.rule)
+			}
+			got := sharesMap(t, x.Currency, res.Shares)
+			if len(got) != len(tc.want) {
+				t.Fatalf("Split = %v, want %v", got, tc.want)
+			}
+			for p, w := range tc.want {
+				if got[p] != w {
+					t.Fatalf("Split = %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestSplitAfterCanonical checks that an auditor's copy (ParseCanonical of the
+// recorded bytes) splits exactly like the original.
+func TestSplitAfterCanonical(t *testing.T) {
+	for _, v := range mustParse(t, matchSrc).Versions() {
+		back, err := ParseCanonical(v.Canonical())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, typ := range []txn.Type{txn.Bet, txn.Win, txn.Fee, txn.JackpotContribution} {
+			x := tx(t, typ, "123.45", "EUR", "2026-11-02T00:00:00Z")
+			x.Category, x.Jurisdiction = "slot", "MT"
+			r1, err1 := v.Split("acme", x)
+			r2, err2 := back.Split("acme", x)
+			if (err1 == nil) != (err2 == nil) || len(r1.Shares) != len(r2.Shares) {
+				t.Fatalf("%s: original %v %v, canonical copy %v %v", typ, r1.Shares, err1, r2.Shares, err2)
+			}
+			for i := range r1.Shares {
+				if r1.Shares[i].Party != r2.Shares[i].Party || !r1.Shares[i].Amount.Equal(r2.Shares[i].Amount) {
+					t.Fatalf("%s: original %v, canonical copy %v", typ, r1.Shares, r2.Shares)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkSplit(b *testing.B) {
+	book := mustParseFile(b, "testdata/example.hcl")
+	x := tx(b, txn.Bet, "12.34", "EUR", "2026-11-05T10:00:00Z")
+	x.Affiliate = "aff-7"
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := book.Split("studio-x", x); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
