@@ -1,0 +1,274 @@
+package settle
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/go-hclog"
+	"github.com/shopspring/decimal"
+)
+
+// Index is the settle node's local Badger state: a cache of what the ledger
+// holds plus the marks that make redelivery idempotent.
+//
+// Key layout (p = partition as 4 bytes big-endian, \x00 separates strings):
+//
+//	m/<p>                         committed segment count (uint64 BE)
+//	h/<p><node>\x00<provider>     high-water edge sequence (uint64 BE)
+//	d/<provider>\x00<id>          dedupRec (JSON): permanent (provider, id) index
+//	o/<p><provider>\x00<parent>\x00<id>  orphanRec (JSON): reversal waiting for its parent
+//	b/<p><party>\x00<currency>    balance (decimal string), per partition so writers never conflict
+//	s/<p>                         Counters (JSON)
+//	x/<p><unix nanos BE><edge seq BE>  Exception (JSON)
+type Index struct {
+	db *badger.DB
+}
+
+// OpenIndex opens (or creates) the index in dir.
+func OpenIndex(dir string, log hclog.Logger) (*Index, error) {
+	opts := badger.DefaultOptions(dir).
+		WithSyncWrites(true). // the index commit is what lets us ack inputs: it must be on disk
+		WithLogger(badgerLogger{log.Named("badger")}).
+		WithNumVersionsToKeep(1).
+		WithMemTableSize(16 << 20).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithValueThreshold(1 << 10)
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open settle index: %w", err)
+	}
+	return &Index{db: db}, nil
+}
+
+// Close closes the Badger database.
+func (x *Index) Close() error { return x.db.Close() }
+
+func pkey(prefix string, p uint32, rest ...string) []byte {
+	k := make([]byte, 0, 32)
+	k = append(k, prefix...)
+	k = binary.BigEndian.AppendUint32(k, p)
+	for i, r := range rest {
+		if i > 0 {
+			k = append(k, 0)
+		}
+		k = append(k, r...)
+	}
+	return k
+}
+
+func skey(prefix string, parts ...string) []byte {
+	k := []byte(prefix)
+	for i, r := range parts {
+		if i > 0 {
+			k = append(k, 0)
+		}
+		k = append(k, r...)
+	}
+	return k
+}
+
+func u64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+func getU64(txn *badger.Txn, k []byte) (uint64, error) {
+	it, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var v uint64
+	err = it.Value(func(b []byte) error {
+		if len(b) != 8 {
+			return fmt.Errorf("index key %q: bad length %d", k, len(b))
+		}
+		v = u64(b)
+		return nil
+	})
+	return v, err
+}
+
+func getJSON(txn *badger.Txn, k []byte, dst any) (bool, error) {
+	it, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, it.Value(func(b []byte) error { return json.Unmarshal(b, dst) })
+}
+
+// dedupRec is what the index remembers of a (provider, id) forever.
+type dedupRec struct {
+	Hash      []byte      `json:"h"`
+	Held      bool        `json:"held,omitempty"` // a reversal waiting for its parent
+	Partition uint32      `json:"p"`
+	Index     uint64      `json:"i"`
+	Currency  string      `json:"c"`
+	Net       string      `json:"net"`
+	Reversed  string      `json:"rev,omitempty"`  // absolute amount reversed so far
+	Left      [][2]string `json:"left,omitempty"` // shares not yet reversed (absent: all of Shares)
+	RuleSet   []byte      `json:"rs,omitempty"`
+	Shares    [][2]string `json:"sh,omitempty"`
+}
+
+// orphanRec is a reversal held until its parent arrives.
+type orphanRec struct {
+	EdgeNode   string    `json:"node"`
+	EdgeSeq    uint64    `json:"seq"`
+	Payload    []byte    `json:"tx"`
+	ReceivedAt time.Time `json:"at"`
+}
+
+// Counters are per-partition outcome counts, persisted with every commit.
+type Counters struct {
+	Entries         uint64 `json:"entries"`
+	Segments        uint64 `json:"segments"`
+	Duplicates      uint64 `json:"duplicates"`  // same (provider, id), same payload
+	Redelivered     uint64 `json:"redelivered"` // records at or below the high-water mark
+	Conflicts       uint64 `json:"conflicts"`
+	OrphansHeld     uint64 `json:"orphans_held"` // reversals currently waiting for a parent
+	OrphansReleased uint64 `json:"orphans_released"`
+	Exceptions      uint64 `json:"exceptions"`
+	Gaps            uint64 `json:"gaps"`
+}
+
+func (c *Counters) add(o Counters) {
+	c.Entries += o.Entries
+	c.Segments += o.Segments
+	c.Duplicates += o.Duplicates
+	c.Redelivered += o.Redelivered
+	c.Conflicts += o.Conflicts
+	c.OrphansHeld += o.OrphansHeld
+	c.OrphansReleased += o.OrphansReleased
+	c.Exceptions += o.Exceptions
+	c.Gaps += o.Gaps
+}
+
+// Exception is a transaction that was accepted upstream but could not be
+// settled as is. It is kept with its payload for inspection and repair.
+type Exception struct {
+	Kind      string    `json:"kind"`
+	Reason    string    `json:"reason"`
+	Provider  string    `json:"provider"`
+	ID        string    `json:"id"`
+	EdgeNode  string    `json:"edge_node"`
+	EdgeSeq   uint64    `json:"edge_seq"`
+	Payload   string    `json:"payload"`
+	At        time.Time `json:"at"`
+	Partition uint32    `json:"partition"`
+}
+
+// Balance is one party's balance in one currency.
+type Balance struct {
+	Party    string          `json:"party"`
+	Currency string          `json:"currency"`
+	Amount   decimal.Decimal `json:"amount"`
+}
+
+// Balances sums every partition's balances per party and currency, sorted.
+func (x *Index) Balances() ([]Balance, error) {
+	sum := map[[2]string]decimal.Decimal{}
+	err := x.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("b/"), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()[2+4:]
+			sep := -1
+			for i, c := range k {
+				if c == 0 {
+					sep = i
+					break
+				}
+			}
+			if sep < 0 {
+				return fmt.Errorf("index: bad balance key %q", it.Item().Key())
+			}
+			id := [2]string{string(k[:sep]), string(k[sep+1:])}
+			err := it.Item().Value(func(v []byte) error {
+				d, err := decimal.NewFromString(string(v))
+				if err != nil {
+					return err
+				}
+				sum[id] = sum[id].Add(d)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	out := make([]Balance, 0, len(sum))
+	for k, v := range sum {
+		out = append(out, Balance{Party: k[0], Currency: k[1], Amount: v})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Party != out[j].Party {
+			return out[i].Party < out[j].Party
+		}
+		return out[i].Currency < out[j].Currency
+	})
+	return out, err
+}
+
+// Counters sums the persisted counters of every partition.
+func (x *Index) Counters() (Counters, error) {
+	var total Counters
+	err := x.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("s/"), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var c Counters
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &c) }); err != nil {
+				return err
+			}
+			total.add(c)
+		}
+		return nil
+	})
+	return total, err
+}
+
+// Exceptions lists recorded exceptions, oldest first per partition, at most max.
+func (x *Index) Exceptions(max int) ([]Exception, error) {
+	var out []Exception
+	err := x.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("x/"), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid() && len(out) < max; it.Next() {
+			var e Exception
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Lookup returns where (provider, id) was settled: partition and leaf index.
+func (x *Index) Lookup(provider, id string) (partition uint32, index uint64, held bool, found bool, err error) {
+	var r dedupRec
+	err = x.db.View(func(txn *badger.Txn) error {
+		var e error
+		found, e = getJSON(txn, skey("d/", provider, id), &r)
+		return e
+	})
+	return r.Partition, r.Index, r.Held, found, err
+}
+
+type badgerLogger struct{ l hclog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Trace(fmt.Sprintf(f, a...)) }

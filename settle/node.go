@@ -1,0 +1,168 @@
+package settle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tally-mesh/tally/settle/rules"
+	"github.com/tally-mesh/tally/store"
+	"github.com/tally-mesh/tally/wire"
+)
+
+// Config is the settle role's runtime configuration.
+type Config struct {
+	Subjects          wire.Subjects
+	Partitions        []int         // partitions this node writes
+	SegmentMaxEntries int           // seal a segment at this many entries...
+	SegmentMaxAge     time.Duration // ...or when its first input is this old
+	FetchBatch        int           // JetStream messages per fetch
+	OrphanTimeout     time.Duration // a reversal without parent becomes an exception after this
+	AckWait           time.Duration // JetStream redelivers unacked inputs after this (default 60s)
+}
+
+// Node runs one worker per configured partition over a shared index and ledger.
+type Node struct {
+	cfg  Config
+	log  hclog.Logger
+	idx  *Index
+	led  *store.Ledger
+	book *rules.Book
+	nc   *nats.Conn
+	js   jetstream.JetStream
+
+	mu      sync.Mutex
+	workers []*worker
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	errOnce sync.Once
+	err     error
+	done    chan struct{}
+	closed  bool
+}
+
+// New assembles a settle node. It does not own idx or led: the caller closes them
+// after Close returns.
+func New(cfg Config, idx *Index, led *store.Ledger, book *rules.Book, log hclog.Logger) *Node {
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 60 * time.Second
+	}
+	return &Node{cfg: cfg, log: log.Named("settle"), idx: idx, led: led, book: book, done: make(chan struct{})}
+}
+
+// Start creates the durable consumers, recovers every partition and starts the
+// workers. A worker that fails stops itself; Err and Done report it.
+func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
+	n.nc, n.js = nc, js
+	wctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	for _, p := range n.cfg.Partitions {
+		cons, err := js.CreateOrUpdateConsumer(ctx, n.cfg.Subjects.TxStream(), jetstream.ConsumerConfig{
+			Durable:       n.cfg.Subjects.SettleConsumer(p),
+			FilterSubject: n.cfg.Subjects.TxPartition(p),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       n.cfg.AckWait,
+			MaxDeliver:    -1, // a held gap keeps redelivering until it is filled
+			MaxAckPending: 20000,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
+		if err != nil {
+			cancel()
+			return fmt.Errorf("consumer for partition %d: %w", p, err)
+		}
+		w := &worker{n: n, p: uint32(p), log: n.log.With("partition", p), cons: cons}
+		if err := w.recover(ctx); err != nil {
+			cancel()
+			return err
+		}
+		n.workers = append(n.workers, w)
+	}
+	for _, w := range n.workers {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := w.run(wctx); err != nil {
+				w.log.Error("partition stopped", "error", err)
+				n.fail(err)
+			}
+		}()
+	}
+	go func() { n.wg.Wait(); close(n.done) }()
+	return nil
+}
+
+func (n *Node) fail(err error) {
+	n.errOnce.Do(func() {
+		n.mu.Lock()
+		n.err = err
+		n.mu.Unlock()
+	})
+}
+
+// Err is the first worker failure, if any.
+func (n *Node) Err() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err
+}
+
+// Done is closed when every worker has stopped.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Close stops fetching, commits what was processed, acks it, and waits.
+// It is idempotent and returns the first worker error.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed || n.cancel == nil {
+		n.closed = true
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.mu.Unlock()
+	n.cancel()
+	n.wg.Wait()
+	return n.Err()
+}
+
+// Stats is a live view for progress lines and metrics.
+type Stats struct {
+	Counters
+	Lag uint64 // forwarded batches not yet settled (JetStream pending + unacked)
+}
+
+// Stats sums the workers' committed counters and lag.
+func (n *Node) Stats() Stats {
+	var s Stats
+	for _, w := range n.workers {
+		if c := w.snap.Load(); c != nil {
+			s.add(*c)
+		}
+		s.Lag += w.lag.Load()
+	}
+	return s
+}
+
+// Balances returns live balances from the index.
+func (n *Node) Balances() ([]Balance, error) { return n.idx.Balances() }
+
+// alert publishes on <prefix>.alert.<kind>; alerts are best effort, core NATS.
+func (n *Node) alert(kind string, body any) {
+	if n.nc == nil {
+		return
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return
+	}
+	if err := n.nc.Publish(n.cfg.Subjects.Alert(kind), b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		n.log.Debug("alert", "kind", kind, "error", err)
+	}
+}

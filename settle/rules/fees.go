@@ -1,0 +1,521 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-mesh/tally/money"
+)
+
+// Period fees: a party's fee on a period's basis (GGR of a month, say) with
+// tiers, a minimum fee and, optionally, negative bases carried into the next
+// period. Unlike splits they are not per transaction: the caller sums the
+// basis over the period and calls FeeContract.Compute once per period. The
+// computation is pure and exact; see docs/fees.md.
+
+// TierMode says how tiers turn a basis into a fee.
+type TierMode string
+
+const (
+	// Marginal applies each tier's percent to the part of the basis inside
+	// that tier ("brackets"): 12% of the first 100,000, 10% of the next ...
+	Marginal TierMode = "marginal"
+	// Retroactive applies the percent of the tier the whole basis falls in to
+	// the whole basis. The fee can drop when the basis grows (the cliff).
+	Retroactive TierMode = "retroactive"
+)
+
+// Valid reports whether m is a known tier mode.
+func (m TierMode) Valid() bool { return m == Marginal || m == Retroactive }
+
+// Fee bases and periods a fee contract may name.
+const (
+	BasisGGR    = "ggr"
+	PeriodDay   = "day"
+	PeriodWeek  = "week"
+	PeriodMonth = "month"
+)
+
+// Limits of the fee language.
+const (
+	MaxTiers = 64   // tiers in one fee
+	MaxFees  = 1000 // fee blocks in one ruleset
+)
+
+// ErrFeeInput means Compute was given a basis or carry it cannot use: more
+// decimals than the currency, a positive carry, or a carry on a contract that
+// does not carry negative bases.
+var ErrFeeInput = errors.New("invalid fee input")
+
+// Tier is one bracket. Upper bounds are inclusive: a basis of exactly UpTo is
+// in this tier. A tier's lower bound is the previous tier's UpTo (exclusive),
+// or 0 for the first tier.
+type Tier struct {
+	UpTo    *decimal.Decimal // nil: no upper bound (only the last tier)
+	Percent decimal.Decimal  // 0 to 100
+}
+
+// FeeContract is one fee block: who is paid, on what basis, per which period,
+// and how.
+type FeeContract struct {
+	Ruleset       string // the ruleset (version) the fee block was declared in; "" when built in code
+	Name          string
+	Party         string
+	Basis         string // "ggr"
+	Period        string // "day", "week" or "month"
+	Currency      money.Currency
+	Rounding      money.Rounding
+	Mode          TierMode
+	Tiers         []Tier
+	MinimumFee    decimal.Decimal // 0: no minimum
+	CarryNegative bool            // a negative base is netted against the next period's basis
+}
+
+// FeeLine is one tier actually applied, as a statement prints it: Percent of
+// the slice (From, To] of the base, Base = To − From, Exact = Base × Percent /
+// 100 unrounded. Tier is the 1-based tier number (Tiers[Tier-1]). A retroactive
+// fee has one line covering (0, base].
+type FeeLine struct {
+	Tier     int
+	From, To decimal.Decimal
+	Percent  decimal.Decimal
+	Base     decimal.Decimal
+	Exact    decimal.Decimal
+}
+
+// FeeResult is one period's fee.
+type FeeResult struct {
+	Basis     decimal.Decimal // the period's basis as given (may be negative)
+	CarriedIn decimal.Decimal // negative base carried from the previous period, ≤ 0
+	Base      decimal.Decimal // Basis + CarriedIn: what the tiers apply to when positive
+	Lines     []FeeLine       // tiers applied; none when Base ≤ 0
+	Exact     decimal.Decimal // Σ Lines[i].Exact, unrounded
+	Computed  decimal.Decimal // Exact rounded once with the contract's rounding
+	TopUp     decimal.Decimal // minimum-fee top-up line: max(0, MinimumFee − Computed)
+	Fee       decimal.Decimal // Computed + TopUp
+	CarryOut  decimal.Decimal // Base when negative and the contract carries, else 0; ≤ 0
+}
+
+// Validate checks the contract: known basis, period, currency, rounding and
+// mode; 1 to MaxTiers tiers with strictly ascending positive upper bounds,
+// only the last one unbounded; percents from 0 to 100; a minimum fee ≥ 0 that
+// fits the currency. The error wraps a *ParseError (errors.Is ErrInvalid).
+func (c FeeContract) Validate() error {
+	issues := c.issues(nil)
+	if len(issues) == 0 {
+		return nil
+	}
+	path := fmt.Sprintf("fee %q", c.Name)
+	if c.Ruleset != "" {
+		path = fmt.Sprintf("ruleset %q %s", c.Ruleset, path)
+	}
+	ps := make([]Problem, len(issues))
+	for i, is := range issues {
+		pos := path
+		if is.tier >= 0 {
+			pos = fmt.Sprintf("%s tier %d", path, is.tier+1)
+		}
+		ps[i] = Problem{Pos: pos, Key: is.key, Msg: is.msg, Hint: is.hint}
+	}
+	return fmt.Errorf("fee contract: %w", &ParseError{Problems: ps})
+}
+
+// Compute computes one period's fee. basis is the period's basis (GGR, which
+// may be negative); carriedIn is the previous period's CarryOut (≤ 0, and
+// non-zero only if the contract carries negative bases). Both must fit the
+// currency.
+//
+// base = basis + carriedIn. When base > 0 the tiers apply to it (Mode), the
+// exact total is rounded once at the currency's exponent with Rounding
+// (Computed); when base ≤ 0 Computed is 0 and, if CarryNegative, a negative
+// base is carried out. The minimum fee then applies: TopUp = MinimumFee −
+// Computed when Computed is below it, and Fee = Computed + TopUp.
+func (c FeeContract) Compute(basis, carriedIn decimal.Decimal) (FeeResult, error) {
+	if err := c.Validate(); err != nil {
+		return FeeResult{}, err
+	}
+	code := c.Currency.Code
+	switch {
+	case !c.Currency.Fits(basis):
+		return FeeResult{}, fmt.Errorf("fee %q: basis %s has more than %d decimals for %s: %w", c.Name, basis, c.Currency.Exponent, code, ErrFeeInput)
+	case !c.Currency.Fits(carriedIn):
+		return FeeResult{}, fmt.Errorf("fee %q: carried-in %s has more than %d decimals for %s: %w", c.Name, carriedIn, c.Currency.Exponent, code, ErrFeeInput)
+	case carriedIn.IsPositive():
+		return FeeResult{}, fmt.Errorf("fee %q: carried-in %s is positive; only a negative base is carried: %w", c.Name, carriedIn, ErrFeeInput)
+	case carriedIn.IsNegative() && !c.CarryNegative:
+		return FeeResult{}, fmt.Errorf("fee %q: carried-in %s but the contract does not carry negative bases: %w", c.Name, carriedIn, ErrFeeInput)
+	}
+	base := basis.Add(carriedIn)
+	r := FeeResult{Basis: basis, CarriedIn: carriedIn, Base: base, Exact: decimal.Zero, CarryOut: decimal.Zero}
+	switch {
+	case base.IsPositive() && c.Mode == Marginal:
+		lower := decimal.Zero
+		for i, t := range c.Tiers {
+			upper := base
+			if t.UpTo != nil && t.UpTo.LessThan(base) {
+				upper = *t.UpTo
+			}
+			r.Lines = append(r.Lines, line(i, lower, upper, t.Percent))
+			if t.UpTo == nil || !base.GreaterThan(*t.UpTo) {
+				break
+			}
+			lower = *t.UpTo
+		}
+	case base.IsPositive(): // Retroactive
+		for i, t := range c.Tiers {
+			if t.UpTo == nil || base.LessThanOrEqual(*t.UpTo) {
+				r.Lines = append(r.Lines, line(i, decimal.Zero, base, t.Percent))
+				break
+			}
+		}
+	case base.IsNegative() && c.CarryNegative:
+		r.CarryOut = base
+	}
+	for _, l := range r.Lines {
+		r.Exact = r.Exact.Add(l.Exact)
+	}
+	r.Computed = money.Round(r.Exact, c.Currency.Exponent, c.Rounding)
+	r.TopUp = decimal.Zero
+	if r.Computed.LessThan(c.MinimumFee) {
+		r.TopUp = c.MinimumFee.Sub(r.Computed)
+	}
+	r.Fee = r.Computed.Add(r.TopUp)
+	return r, nil
+}
+
+func line(i int, from, to, percent decimal.Decimal) FeeLine {
+	part := to.Sub(from)
+	return FeeLine{Tier: i + 1, From: from, To: to, Percent: percent, Base: part, Exact: part.Mul(percent).Shift(-2)}
+}
+
+// ComputePeriods computes consecutive periods, oldest first, each period's
+// CarryOut becoming the next one's carried-in. The first period carries
+// nothing in.
+func (c FeeContract) ComputePeriods(bases []decimal.Decimal) ([]FeeResult, error) {
+	out := make([]FeeResult, 0, len(bases))
+	carry := decimal.Zero
+	for i, b := range bases {
+		r, err := c.Compute(b, carry)
+		if err != nil {
+			return nil, fmt.Errorf("period %d: %w", i+1, err)
+		}
+		out = append(out, r)
+		carry = r.CarryOut
+	}
+	return out, nil
+}
+
+// feeIssue is one problem of a contract: key is the attribute at fault, tier
+// the 0-based tier it belongs to (-1: the contract).
+type feeIssue struct {
+	key  string
+	tier int
+	msg  string
+	hint string
+}
+
+// Keys of issues the HCL decoder already reported (a decimal that did not
+// parse), so the semantic checks skip them.
+func badTierKey(i int, key string) string { return fmt.Sprintf("tier %d %s", i, key) }
+
+func (c FeeContract) issues(bad map[string]bool) []feeIssue {
+	var out []feeIssue
+	add := func(key string, tier int, msg, hint string) {
+		out = append(out, feeIssue{key: key, tier: tier, msg: msg, hint: hint})
+	}
+	if msg := badText(c.Name); msg != "" {
+		add("fee", -1, fmt.Sprintf("name %q %s", c.Name, msg), "use 1 to 128 printable characters")
+	}
+	switch msg := badText(c.Party); {
+	case msg != "":
+		add("party", -1, fmt.Sprintf("party %q %s", c.Party, msg), `name the party paid, such as "provider"`)
+	case strings.Contains(c.Party, "${") || strings.Contains(c.Party, "%{"):
+		add("party", -1, fmt.Sprintf("party %q is a reference", c.Party), `a fee contract names its party, such as party = "provider"`)
+	}
+	if c.Basis != BasisGGR {
+		add("basis", -1, fmt.Sprintf("unknown basis %q", c.Basis), `use basis = "ggr"`)
+	}
+	switch c.Period {
+	case PeriodDay, PeriodWeek, PeriodMonth:
+	default:
+		add("period", -1, fmt.Sprintf("unknown period %q", c.Period), `use "day", "week" or "month"`)
+	}
+	curOK := false
+	if known, ok := money.Lookup(c.Currency.Code); !ok {
+		add("currency", -1, fmt.Sprintf("%q is not a known ISO 4217 currency code", c.Currency.Code), `name the fee's currency, such as currency = "EUR"`)
+	} else if known != c.Currency {
+		add("currency", -1, fmt.Sprintf("%s has exponent %d, not %d", known.Code, known.Exponent, c.Currency.Exponent), "take the currency from money.Lookup")
+	} else {
+		curOK = true
+	}
+	if c.Rounding == "" {
+		add("rounding", -1, "no rounding", `rounding is never implied: name one on the fee or its ruleset, such as rounding = "half_up"`)
+	} else if !c.Rounding.Valid() {
+		add("rounding", -1, fmt.Sprintf("unknown rounding %q (use %q, %q or %q)", c.Rounding, money.HalfUp, money.HalfEven, money.Down), "rounding is never implied: name one on the fee or its ruleset")
+	}
+	if !c.Mode.Valid() {
+		add("mode", -1, fmt.Sprintf("unknown mode %q", c.Mode), `use "marginal": each tier's percent on the part of the basis inside it, or "retroactive": the whole basis at the percent of the tier it falls in`)
+	}
+	if !bad["minimum"] {
+		switch {
+		case c.MinimumFee.IsNegative():
+			add("minimum", -1, fmt.Sprintf("%s is negative", c.MinimumFee), `write minimum = "0" for no minimum fee`)
+		case curOK && !c.Currency.Fits(c.MinimumFee):
+			add("minimum", -1, fmt.Sprintf("%s has more decimals than %s allows (%d)", c.MinimumFee, c.Currency.Code, c.Currency.Exponent), "round the minimum fee to the currency's minor unit")
+		}
+	}
+	switch {
+	case len(c.Tiers) == 0:
+		add("tier", -1, "fee has no tier", `add tier { percent = "10" } (a single unbounded tier is a flat percent)`)
+	case len(c.Tiers) > MaxTiers:
+		add("tier", -1, fmt.Sprintf("%d tiers, more than %d", len(c.Tiers), MaxTiers), "merge tiers")
+	}
+	if len(c.Tiers) > MaxTiers {
+		return out
+	}
+	var prev *decimal.Decimal // the last valid upper bound seen
+	for i, t := range c.Tiers {
+		if !bad[badTierKey(i, "percent")] && (t.Percent.IsNegative() || t.Percent.GreaterThan(hundred)) {
+			add("percent", i, fmt.Sprintf("%s is not between 0 and 100", t.Percent), "a tier's percent is of the basis inside it")
+		}
+		last := i == len(c.Tiers)-1
+		if bad[badTierKey(i, "up_to")] {
+			continue
+		}
+		if t.UpTo == nil {
+			if !last {
+				add("up_to", i, fmt.Sprintf("tier %d has no up_to but is not the last tier", i+1), `give it up_to = "<inclusive upper bound>", or move it last: only the last tier is unbounded`)
+			}
+			continue
+		}
+		u := *t.UpTo
+		switch {
+		case !u.IsPositive():
+			add("up_to", i, fmt.Sprintf("%s is not positive", u), "an upper bound is above 0, the first tier's lower bound")
+		case curOK && !c.Currency.Fits(u):
+			add("up_to", i, fmt.Sprintf("%s has more decimals than %s allows (%d)", u, c.Currency.Code, c.Currency.Exponent), "bounds are amounts of the fee's currency")
+		case prev != nil && !u.GreaterThan(*prev):
+			add("up_to", i, fmt.Sprintf("%s is not above the previous tier's up_to %s", u, prev), "list tiers in ascending order of up_to")
+		}
+		if last {
+			add("up_to", i, fmt.Sprintf("the last tier is bounded (up_to = %s): a basis above it would have no tier", u), `end with a tier without up_to, such as tier { percent = "8" }`)
+		}
+		prev = t.UpTo
+	}
+	return out
+}
+
+// HCL: ruleset "<name>" { fee "<name>" { ... } }.
+
+// feeSrc is one fee block's body; its name and position come from the block.
+type feeSrc struct {
+	Party         string     `hcl:"party"`
+	Basis         string     `hcl:"basis"`
+	Period        string     `hcl:"period"`
+	Currency      string     `hcl:"currency"`
+	Rounding      string     `hcl:"rounding,optional"`
+	Mode          string     `hcl:"mode"`
+	Minimum       string     `hcl:"minimum"`
+	CarryNegative bool       `hcl:"carry_negative"`
+	Tiers         []*tierSrc `hcl:"tier,block"`
+
+	PartyRange    hcl.Range `hcl:"party,attr_value_range"`
+	BasisRange    hcl.Range `hcl:"basis,attr_value_range"`
+	PeriodRange   hcl.Range `hcl:"period,attr_value_range"`
+	CurrencyRange hcl.Range `hcl:"currency,attr_value_range"`
+	RoundingRange hcl.Range `hcl:"rounding,attr_value_range"`
+	ModeRange     hcl.Range `hcl:"mode,attr_value_range"`
+	MinimumRange  hcl.Range `hcl:"minimum,attr_value_range"`
+	CarryRange    hcl.Range `hcl:"carry_negative,attr_value_range"`
+}
+
+type tierSrc struct {
+	UpTo    *string `hcl:"up_to,optional"`
+	Percent string  `hcl:"percent"`
+
+	DefRange     hcl.Range `hcl:",def_range"`
+	UpToRange    hcl.Range `hcl:"up_to,attr_value_range"`
+	PercentRange hcl.Range `hcl:"percent,attr_value_range"`
+}
+
+var (
+	fileFeeSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "ruleset", LabelNames: []string{"name"}}}}
+	rulesetSchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{{Name: "rounding"}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "fee", LabelNames: []string{"name"}}},
+	}
+)
+
+// ParseFees parses the fee blocks of HCL rule source: every
+// ruleset "<name>" { fee "<name>" { ... } } of the file, in file order, with
+// the ruleset's name in FeeContract.Ruleset. Everything else (effective,
+// allocation, rule blocks) is left to Parse and not checked here. A fee
+// without its own rounding inherits the ruleset's. The error, if any, wraps a
+// *ParseError (errors.Is(err, ErrInvalid)) listing every problem of the file
+// with file:line:column, key, value and a fix. A file without fee blocks
+// gives no contracts and no error.
+func ParseFees(src []byte, filename string) ([]FeeContract, error) {
+	fees, problems := parseFees(src, filename)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("parse fees: %w", &ParseError{Problems: problems})
+	}
+	return fees, nil
+}
+
+func parseFees(src []byte, filename string) ([]FeeContract, []Problem) {
+	if len(src) > MaxSourceBytes {
+		return nil, []Problem{{Pos: filename, Msg: fmt.Sprintf("source is %d bytes, more than %d", len(src), MaxSourceBytes), Hint: "split the rule sets over several files"}}
+	}
+	f, diags := hclparse.NewParser().ParseHCL(src, filename)
+	if diags.HasErrors() {
+		return nil, diagProblems(diags)
+	}
+	content, _, diags := f.Body.PartialContent(fileFeeSchema)
+	problems := diagProblems(diags)
+	var out []FeeContract
+	for _, rs := range content.Blocks {
+		fees, ps := parseRulesetFees(rs)
+		out = append(out, fees...)
+		problems = append(problems, ps...)
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return out, nil
+}
+
+func parseRulesetFees(rs *hcl.Block) ([]FeeContract, []Problem) {
+	content, _, diags := rs.Body.PartialContent(rulesetSchema)
+	problems := diagProblems(diags)
+	if len(content.Blocks) == 0 {
+		return nil, problems
+	}
+	rsName := rs.Labels[0]
+	if len(content.Blocks) > MaxFees {
+		return nil, append(problems, Problem{Pos: rangePos(rs.DefRange), Key: "fee", Msg: fmt.Sprintf("%d fee blocks, more than %d", len(content.Blocks), MaxFees), Hint: "split the version"})
+	}
+	var setRounding string
+	var setRoundingRange hcl.Range
+	if a, ok := content.Attributes["rounding"]; ok {
+		setRoundingRange = a.Expr.Range()
+		// A bad value is reported by Parse; here it only makes inheriting fees fail.
+		_ = gohcl.DecodeExpression(a.Expr, evalCtx, &setRounding)
+	}
+	var out []FeeContract
+	seen := map[string]string{}
+	for _, b := range content.Blocks {
+		name := b.Labels[0]
+		pos := rangePos(b.DefRange)
+		if prev, ok := seen[name]; ok {
+			problems = append(problems, Problem{Pos: pos, Key: "fee", Msg: fmt.Sprintf("fee %q already defined at %s", name, prev), Hint: "give every fee of a ruleset a unique name"})
+		}
+		seen[name] = pos
+		if ps := numberLiterals(b.Body); len(ps) > 0 {
+			problems = append(problems, ps...) // converting them to strings could take unbounded time
+			continue
+		}
+		var fs feeSrc
+		diags := gohcl.DecodeBody(b.Body, evalCtx, &fs)
+		ps := diagProblems(diags)
+		reported := map[string]bool{}
+		for _, d := range diags {
+			if d.Subject != nil {
+				reported[rangePos(*d.Subject)] = true
+			}
+		}
+		fc, semantic := compileFee(rsName, name, b.DefRange, &fs, setRounding, setRoundingRange)
+		for _, p := range semantic {
+			if !reported[p.Pos] {
+				ps = append(ps, p)
+			}
+		}
+		if len(ps) > 0 {
+			problems = append(problems, ps...)
+			continue
+		}
+		out = append(out, fc)
+	}
+	return out, problems
+}
+
+// compileFee turns a decoded fee block into a contract and every problem
+// with it, positioned at the value at fault.
+func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding string, setRoundingRange hcl.Range) (FeeContract, []Problem) {
+	var c checker
+	pos := rangePos(def)
+	fc := FeeContract{
+		Ruleset:       rsName,
+		Name:          name,
+		Party:         fs.Party,
+		Basis:         fs.Basis,
+		Period:        fs.Period,
+		Currency:      money.Currency{Code: fs.Currency, Exponent: -1},
+		Rounding:      money.Rounding(fs.Rounding),
+		Mode:          TierMode(fs.Mode),
+		CarryNegative: fs.CarryNegative,
+		MinimumFee:    decimal.Zero,
+	}
+	if cur, ok := money.Lookup(fs.Currency); ok {
+		fc.Currency = cur
+	}
+	roundingRange := fs.RoundingRange
+	if fs.Rounding == "" {
+		fc.Rounding = money.Rounding(setRounding)
+		roundingRange = setRoundingRange
+	}
+	bad := map[string]bool{}
+	var ok bool
+	// An absent required attribute was reported by the HCL decoder (its
+	// range is unset): it is not checked again.
+	absent := func(r hcl.Range) bool { return r.Filename == "" }
+	if absent(fs.MinimumRange) {
+		bad["minimum"] = true
+	} else if _, fc.MinimumFee, ok = checkDecimal(&c, at(pos, fs.MinimumRange), "minimum", fs.Minimum); !ok {
+		bad["minimum"] = true
+	}
+	for i, ts := range fs.Tiers {
+		t := Tier{}
+		if absent(ts.PercentRange) {
+			bad[badTierKey(i, "percent")] = true
+		} else if _, t.Percent, ok = checkDecimal(&c, at(pos, ts.PercentRange, ts.DefRange), "percent", ts.Percent); !ok {
+			bad[badTierKey(i, "percent")] = true
+		}
+		if ts.UpTo != nil {
+			var u decimal.Decimal
+			if _, u, ok = checkDecimal(&c, at(pos, ts.UpToRange, ts.DefRange), "up_to", *ts.UpTo); !ok {
+				bad[badTierKey(i, "up_to")] = true
+			}
+			t.UpTo = &u
+		}
+		fc.Tiers = append(fc.Tiers, t)
+	}
+	ranges := map[string]hcl.Range{
+		"party": fs.PartyRange, "basis": fs.BasisRange, "period": fs.PeriodRange, "currency": fs.CurrencyRange,
+		"rounding": roundingRange, "mode": fs.ModeRange, "minimum": fs.MinimumRange,
+	}
+	for _, is := range fc.issues(bad) {
+		if r, ok := ranges[is.key]; ok && is.tier < 0 && is.key != "rounding" && absent(r) {
+			continue
+		}
+		where := at(pos, ranges[is.key], def)
+		if is.tier >= 0 && is.tier < len(fs.Tiers) {
+			ts := fs.Tiers[is.tier]
+			switch is.key {
+			case "percent":
+				where = at(pos, ts.PercentRange, ts.DefRange)
+			case "up_to":
+				where = at(pos, ts.UpToRange, ts.DefRange)
+			default:
+				where = at(pos, ts.DefRange)
+			}
+		}
+		c.add(where, is.key, is.msg, is.hint)
+	}
+	return fc, c.problems
+}

@@ -1,0 +1,514 @@
+package settle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/settle/rules"
+	"github.com/tally-mesh/tally/store"
+	"github.com/tally-mesh/tally/txn"
+	"github.com/tally-mesh/tally/wire"
+)
+
+// gapRetry is how long a batch that arrived ahead of a missing one waits
+// before JetStream redelivers it.
+const gapRetry = 500 * time.Millisecond
+
+// settleLimits decode forwarded records. They are wider than any edge's limits:
+// a record the edge accepted must never be refused here for size.
+var settleLimits = txn.Limits{PayloadBytes: 1 << 20, IDLen: 1024, FieldLen: 1024, MetaKeys: 1024, MetaBytes: 1 << 20, AmountMax: decimal.New(1, 15)}
+
+// worker is the single writer of one partition.
+type worker struct {
+	n         *Node
+	p         uint32
+	log       hclog.Logger
+	cons      jetstream.Consumer
+	ledgerSeq uint64                   // stream sequence of this partition's last segment on TALLY_LEDGER
+	cnt       Counters                 // owned by the worker goroutine
+	snap      atomic.Pointer[Counters] // last committed counters, for Stats
+	lag       atomic.Uint64
+	lastScan  time.Time
+}
+
+func (w *worker) run(ctx context.Context) error {
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		b := newBatch(w.cnt)
+		if err := w.fill(ctx, b); err != nil {
+			return err
+		}
+		if b.empty() {
+			continue
+		}
+		// The final commit on shutdown uses its own deadline: the inputs are
+		// already processed and committing them is cheaper than redelivery.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err := w.commit(cctx, b)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// fill fetches and processes messages until the segment is full or old enough.
+func (w *worker) fill(ctx context.Context, b *batch) error {
+	cfg := w.n.cfg
+	for ctx.Err() == nil {
+		if w.n.cfg.OrphanTimeout > 0 && time.Since(w.lastScan) > min(cfg.OrphanTimeout/10, time.Minute) {
+			if err := w.expireOrphans(b); err != nil {
+				return err
+			}
+			w.lastScan = time.Now()
+		}
+		if len(b.entries) >= cfg.SegmentMaxEntries {
+			return nil
+		}
+		wait := cfg.SegmentMaxAge - time.Since(b.started)
+		if b.empty() {
+			wait = cfg.SegmentMaxAge
+			b.started = time.Now()
+		} else if wait <= 0 {
+			return nil
+		}
+		msgs, err := w.cons.Fetch(cfg.FetchBatch, jetstream.FetchMaxWait(max(wait, 5*time.Millisecond)))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			w.log.Warn("fetch", "error", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		for m := range msgs.Messages() {
+			if err := w.process(b, m); err != nil {
+				return err
+			}
+		}
+		if err := msgs.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			w.log.Debug("fetch ended", "error", err)
+		}
+		w.updateLag()
+	}
+	return nil
+}
+
+func (w *worker) updateLag() {
+	if ci := w.cons.CachedInfo(); ci != nil {
+		w.lag.Store(ci.NumPending + uint64(ci.NumAckPending))
+	}
+}
+
+// process handles one forwarded batch message.
+func (w *worker) process(b *batch, m jetstream.Msg) error {
+	h := m.Headers()
+	node, provider := h.Get(wire.HdrNode), h.Get(wire.HdrProvider)
+	body := m.Data()
+	sum := sha256.Sum256(body)
+	if want := h.Get(wire.HdrHash); want != "" && want != hex.EncodeToString(sum[:]) {
+		// Corrupted in transit or at rest. Without it a gap follows, which holds
+		// the provider until the edge replays the records.
+		w.log.Error("batch hash mismatch", "node", node, "provider", provider)
+		b.alerts = append(b.alerts, alert{wire.AlertGap, map[string]any{"partition": w.p, "node": node, "provider": provider, "reason": "batch hash mismatch"}})
+		return m.TermWithReason("hash mismatch")
+	}
+	recs, err := wire.DecodeBatch(body, 1<<20)
+	if err != nil || !wire.ValidToken(node) || !wire.ValidToken(provider) {
+		w.log.Error("undecodable batch", "node", node, "provider", provider, "error", err)
+		return m.TermWithReason("undecodable batch")
+	}
+	hkey := pkey("h/", w.p, node, provider)
+	hwm, err := b.getHWM(w.n.idx.db, hkey)
+	if err != nil {
+		return fmt.Errorf("read high-water mark: %w", err)
+	}
+	if recs[0].Seq > hwm+1 {
+		// A gap: an earlier batch of this (node, provider) is missing. Never apply
+		// out of order; JetStream redelivers this one after the gap is filled.
+		b.cnt.Gaps++
+		b.dirty = true
+		w.log.Warn("sequence gap", "node", node, "provider", provider, "have", hwm, "got", recs[0].Seq)
+		b.alerts = append(b.alerts, alert{wire.AlertGap, map[string]any{"partition": w.p, "node": node, "provider": provider, "have": hwm, "next": recs[0].Seq}})
+		return m.NakWithDelay(gapRetry)
+	}
+	for _, r := range recs {
+		if r.Seq <= hwm {
+			b.cnt.Redelivered++
+			continue
+		}
+		if err := w.apply(b, node, provider, r); err != nil {
+			return err
+		}
+		hwm = r.Seq
+	}
+	b.hwm[string(hkey)] = hwm
+	b.msgs = append(b.msgs, m)
+	return nil
+}
+
+// apply settles one new record: dedup, conflict, orphan hold, rules, release.
+func (w *worker) apply(b *batch, node, provider string, r wire.Record) error {
+	db := w.n.idx.db
+	tx, rej := txn.Decode(r.Payload, settleLimits)
+	if rej != nil {
+		w.exception(b, ExcUndecodable, rej.Error(), provider, "", node, r)
+		return nil
+	}
+	hash := tx.Hash()
+	dkey := skey("d/", provider, tx.ID)
+	prev, err := b.getDedup(db, dkey)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		if string(prev.Hash) == string(hash[:]) {
+			b.cnt.Duplicates++
+		} else {
+			b.cnt.Conflicts++
+			w.exception(b, ExcConflict, "same (provider, id) as an earlier transaction with a different payload", provider, tx.ID, node, r)
+		}
+		b.dirty = true
+		return nil
+	}
+	if tx.Type.Reversal() {
+		parent, err := b.getDedup(db, skey("d/", provider, tx.Parent))
+		if err != nil {
+			return err
+		}
+		if parent == nil || parent.Held {
+			b.dedup[string(dkey)] = &dedupRec{Hash: hash[:], Held: true, Partition: w.p, Currency: tx.Currency.Code}
+			b.addOrphan(pkey("o/", w.p, provider, tx.Parent, tx.ID), orphanRec{EdgeNode: node, EdgeSeq: r.Seq, Payload: r.Payload, ReceivedAt: time.Now().UTC()})
+			b.cnt.OrphansHeld++
+			return nil
+		}
+		return w.reverse(b, node, provider, r.Seq, tx, parent)
+	}
+	res, err := w.n.book.Split(provider, tx)
+	if err != nil {
+		w.exception(b, ExcNoRule, err.Error(), provider, tx.ID, node, r)
+		b.dedup[string(dkey)] = &dedupRec{Hash: hash[:], Partition: w.p, Currency: tx.Currency.Code, Net: "0"}
+		return nil
+	}
+	rs := res.Version.Hash()
+	w.addEntry(b, dkey, store.Entry{
+		Partition: w.p, EdgeNode: node, EdgeSeq: r.Seq, Provider: provider, Tx: tx,
+		RuleSet: rs, Rule: res.Rule, Net: tx.Signed(), Shares: res.Shares,
+	}, hash)
+	// Reversals that arrived before this transaction apply right after it.
+	held, err := b.orphansFor(db, pkey("o/", w.p, provider, tx.ID, ""))
+	if err != nil {
+		return err
+	}
+	for k, o := range held {
+		otx, rej := txn.Decode(o.Payload, settleLimits)
+		b.delOrphan(k)
+		b.cnt.OrphansHeld--
+		if rej != nil {
+			w.exception(b, ExcUndecodable, rej.Error(), provider, "", o.EdgeNode, wire.Record{Seq: o.EdgeSeq, Payload: o.Payload})
+			continue
+		}
+		b.cnt.OrphansReleased++
+		okey := skey("d/", provider, otx.ID)
+		delete(b.dedup, string(okey)) // the held marker becomes the applied record
+		parent, err := b.getDedup(db, dkey)
+		if err != nil {
+			return err
+		}
+		if err := w.reverse(b, o.EdgeNode, provider, o.EdgeSeq, otx, parent); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reverse applies a rollback or refund against its parent's recorded shares.
+func (w *worker) reverse(b *batch, node, provider string, seq uint64, tx txn.Tx, parent *dedupRec) error {
+	dkey := skey("d/", provider, tx.ID)
+	hash := tx.Hash()
+	rec := wire.Record{Seq: seq, Payload: tx.Canonical()}
+	if parent.Currency != tx.Currency.Code {
+		w.exception(b, ExcCurrency, fmt.Sprintf("parent %s is in %s, reversal in %s", tx.Parent, parent.Currency, tx.Currency.Code), provider, tx.ID, node, rec)
+		b.dedup[string(dkey)] = &dedupRec{Hash: hash[:], Partition: w.p, Currency: tx.Currency.Code, Net: "0"}
+		return nil
+	}
+	net, err := decimal.NewFromString(parent.Net)
+	if err != nil {
+		return fmt.Errorf("index: parent %s net: %w", tx.Parent, err)
+	}
+	reversed := decimal.Zero
+	if parent.Reversed != "" {
+		if reversed, err = decimal.NewFromString(parent.Reversed); err != nil {
+			return fmt.Errorf("index: parent %s reversed: %w", tx.Parent, err)
+		}
+	}
+	left := net.Abs().Sub(reversed)
+	if tx.Amount.GreaterThan(left) {
+		w.exception(b, ExcOverReversal, fmt.Sprintf("reverses %s of parent %s, only %s left", tx.Amount, tx.Parent, left), provider, tx.ID, node, rec)
+		b.dedup[string(dkey)] = &dedupRec{Hash: hash[:], Partition: w.p, Currency: tx.Currency.Code, Net: "0"}
+		return nil
+	}
+	// Reverse what is left of the parent, so repeated partial reversals can
+	// never give a party back more than it was given.
+	leftRec := parent.Left
+	if leftRec == nil {
+		leftRec = parent.Shares
+	}
+	pshares := make([]money.Share, len(leftRec))
+	for i, s := range leftRec {
+		d, err := decimal.NewFromString(s[1])
+		if err != nil {
+			return fmt.Errorf("index: parent %s share: %w", tx.Parent, err)
+		}
+		pshares[i] = money.Share{Party: s[0], Amount: d}
+	}
+	shares, err := rules.Reverse(pshares, left, tx.Amount, tx.Currency)
+	if err != nil {
+		return fmt.Errorf("reverse %s: %w", tx.ID, err)
+	}
+	parent.Left = make([][2]string, len(pshares))
+	for i, ps := range pshares {
+		rest := ps.Amount
+		for _, r := range shares {
+			if r.Party == ps.Party {
+				rest = rest.Add(r.Amount)
+			}
+		}
+		parent.Left[i] = [2]string{ps.Party, rest.String()}
+	}
+	parent.Reversed = reversed.Add(tx.Amount).String()
+	b.dedup[string(skey("d/", provider, tx.Parent))] = parent
+	var rs [32]byte
+	copy(rs[:], parent.RuleSet)
+	w.addEntry(b, dkey, store.Entry{
+		Partition: w.p, EdgeNode: node, EdgeSeq: seq, Provider: provider, Tx: tx,
+		RuleSet: rs, Net: money.Sum(shares), Shares: shares,
+	}, hash)
+	return nil
+}
+
+func (w *worker) addEntry(b *batch, dkey []byte, e store.Entry, hash [32]byte) {
+	if !money.Sum(e.Shares).Equal(e.Net) {
+		// A split that does not sum is a bug in the rules engine, never rounded away.
+		panic(fmt.Sprintf("settle: shares of %s/%s sum to %s, net is %s", e.Provider, e.Tx.ID, money.Sum(e.Shares), e.Net))
+	}
+	e.SettledAt = time.Now().UTC()
+	b.entries = append(b.entries, e)
+	b.entryKeys = append(b.entryKeys, string(dkey))
+	sh := make([][2]string, len(e.Shares))
+	for i, s := range e.Shares {
+		sh[i] = [2]string{s.Party, s.Amount.String()}
+		bk := string(pkey("b/", w.p, s.Party, e.Tx.Currency.Code))
+		b.balances[bk] = b.balances[bk].Add(s.Amount)
+	}
+	b.dedup[string(dkey)] = &dedupRec{Hash: hash[:], Partition: w.p, Currency: e.Tx.Currency.Code, Net: e.Net.String(), RuleSet: e.RuleSet[:], Shares: sh}
+	b.cnt.Entries++
+	b.dirty = true
+}
+
+func (w *worker) exception(b *batch, kind, reason, provider, id, node string, r wire.Record) {
+	e := Exception{Kind: kind, Reason: reason, Provider: provider, ID: id, EdgeNode: node, EdgeSeq: r.Seq, Payload: string(r.Payload), At: time.Now().UTC(), Partition: w.p}
+	b.exceptions = append(b.exceptions, e)
+	b.cnt.Exceptions++
+	b.dirty = true
+	w.log.Warn("exception", "kind", kind, "provider", provider, "id", id, "reason", reason)
+	b.alerts = append(b.alerts, alert{wire.AlertException, e})
+}
+
+// expireOrphans turns reversals held longer than the orphan timeout into exceptions.
+func (w *worker) expireOrphans(b *batch) error {
+	all, err := b.orphansFor(w.n.idx.db, pkey("o/", w.p))
+	if err != nil {
+		return err
+	}
+	cutoff := time.Now().Add(-w.n.cfg.OrphanTimeout)
+	for k, o := range all {
+		if o.ReceivedAt.After(cutoff) {
+			continue
+		}
+		b.delOrphan(k)
+		b.cnt.OrphansHeld--
+		tx, _ := txn.Decode(o.Payload, settleLimits)
+		w.exception(b, ExcOrphanTimout, fmt.Sprintf("parent %s not received within %s", tx.Parent, w.n.cfg.OrphanTimeout), "", tx.ID, o.EdgeNode, wire.Record{Seq: o.EdgeSeq, Payload: o.Payload})
+	}
+	return nil
+}
+
+// commit seals, persists, signs, publishes and acks, in that order.
+func (w *worker) commit(ctx context.Context, b *batch) error {
+	var seg []byte
+	var hdr store.SegmentHeader
+	if len(b.entries) > 0 {
+		var err error
+		hdr, seg, err = w.n.led.Seal(w.p, b.entries, time.Now().UTC())
+		if err != nil {
+			return fmt.Errorf("seal partition %d: %w", w.p, err)
+		}
+		b.cnt.Segments++
+		for i, k := range b.entryKeys {
+			b.dedup[k].Index = b.entries[i].Index
+		}
+	}
+	err := w.n.idx.db.Update(func(t *badger.Txn) error {
+		if len(b.entries) > 0 {
+			if err := t.Set(pkey("m/", w.p), be64(hdr.Number)); err != nil {
+				return err
+			}
+		}
+		if err := b.write(t); err != nil {
+			return err
+		}
+		for i, e := range b.exceptions {
+			k := pkey("x/", w.p)
+			k = binary.BigEndian.AppendUint64(k, uint64(e.At.UnixNano()))
+			k = binary.BigEndian.AppendUint64(k, uint64(i))
+			if err := setJSON(t, k, e); err != nil {
+				return err
+			}
+		}
+		return setJSON(t, pkey("s/", w.p), b.cnt)
+	})
+	if err != nil {
+		// The sealed segment file is not committed; Recover drops it at restart.
+		return fmt.Errorf("commit partition %d index: %w", w.p, err)
+	}
+	w.cnt = b.cnt
+	snap := b.cnt
+	w.snap.Store(&snap)
+	if len(b.entries) > 0 {
+		if _, err := w.n.led.Sign(w.p); err != nil {
+			return fmt.Errorf("sign partition %d: %w", w.p, err)
+		}
+		if err := w.publish(ctx, hdr.Number, seg); err != nil {
+			return err
+		}
+	}
+	for _, a := range b.alerts {
+		w.n.alert(a.kind, a.body)
+	}
+	for _, m := range b.msgs {
+		if err := m.Ack(); err != nil {
+			// Harmless: redelivery is skipped by the high-water mark.
+			w.log.Debug("ack", "error", err)
+		}
+	}
+	return nil
+}
+
+// publish appends segment number n to TALLY_LEDGER, fenced on the partition's
+// last subject sequence, retrying until it lands or ctx ends.
+func (w *worker) publish(ctx context.Context, n uint64, seg []byte) error {
+	subj := w.n.cfg.Subjects.Ledger(int(w.p))
+	backoff := 100 * time.Millisecond
+	for {
+		m := nats.NewMsg(subj)
+		m.Data = seg
+		m.Header.Set(wire.HdrPartition, strconv.FormatUint(uint64(w.p), 10))
+		m.Header.Set(wire.HdrSegment, strconv.FormatUint(n, 10))
+		ack, err := w.n.js.PublishMsg(ctx, m,
+			jetstream.WithMsgID(fmt.Sprintf("seg.%d.%d", w.p, n)),
+			jetstream.WithExpectLastSequencePerSubject(w.ledgerSeq))
+		if err == nil {
+			w.ledgerSeq = ack.Sequence
+			return nil
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return fmt.Errorf("publish partition %d segment %d: %w", w.p, n, ErrFenced)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("publish partition %d segment %d: %w", w.p, n, err)
+		}
+		w.log.Warn("publish segment, retrying", "segment", n, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// recover brings the ledger files and TALLY_LEDGER in line with the index.
+func (w *worker) recover(ctx context.Context) error {
+	var committed uint64
+	err := w.n.idx.db.View(func(t *badger.Txn) error {
+		var e error
+		if committed, e = getU64(t, pkey("m/", w.p)); e != nil {
+			return e
+		}
+		_, e = getJSON(t, pkey("s/", w.p), &w.cnt)
+		return e
+	})
+	snap := w.cnt
+	w.snap.Store(&snap)
+	if err != nil {
+		return fmt.Errorf("read partition %d state: %w", w.p, err)
+	}
+	if err := w.n.led.Recover(w.p, committed); err != nil {
+		return fmt.Errorf("recover partition %d ledger: %w", w.p, err)
+	}
+	if committed > 0 {
+		if _, err := w.n.led.Sign(w.p); err != nil {
+			return fmt.Errorf("sign partition %d: %w", w.p, err)
+		}
+	}
+	st, err := w.n.js.Stream(ctx, w.n.cfg.Subjects.LedgerStream())
+	if err != nil {
+		return fmt.Errorf("ledger stream: %w", err)
+	}
+	var have uint64
+	last, err := st.GetLastMsgForSubject(ctx, w.n.cfg.Subjects.Ledger(int(w.p)))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+	case err != nil:
+		return fmt.Errorf("last ledger segment of partition %d: %w", w.p, err)
+	default:
+		w.ledgerSeq = last.Sequence
+		if have, err = strconv.ParseUint(last.Header.Get(wire.HdrSegment), 10, 64); err != nil {
+			return fmt.Errorf("ledger stream partition %d: bad segment header: %w", w.p, err)
+		}
+	}
+	if have > committed {
+		return fmt.Errorf("partition %d: stream has %d segments, index %d: %w", w.p, have, committed, ErrLedgerAhead)
+	}
+	for n := have + 1; n <= committed; n++ {
+		seg, err := w.n.led.SegmentBytes(w.p, n)
+		if err != nil {
+			return fmt.Errorf("read partition %d segment %d: %w", w.p, n, err)
+		}
+		if err := w.publish(ctx, n, seg); err != nil {
+			return err
+		}
+	}
+	if committed > have {
+		w.log.Info("republished segments", "from", have+1, "to", committed)
+	}
+	return nil
+}
+
+func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func setJSON(t *badger.Txn, k []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return t.Set(k, b)
+}
