@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -708,5 +709,26 @@ func TestParseFeesMissingOnce(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error does not contain %q:\n%v", w, err)
 		}
+	}
+}
+
+// The rule parser accepts a file with fee blocks, and ParseFees reads the
+// same file: one rule book holds both splits and period fees.
+func TestParseAcceptsFeeBlocks(t *testing.T) {
+	path := filepath.Join("testdata", "vectors", "tiers.hcl")
+	book, err := ParseFile(path)
+	if err != nil {
+		t.Fatalf("ParseFile(%s) = %v", path, err)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fees, err := ParseFees(src, path)
+	if err != nil || len(fees) == 0 {
+		t.Fatalf("ParseFees(%s) = %d contracts, %v", path, len(fees), err)
+	}
+	if len(book.Versions()) == 0 {
+		t.Fatal("no versions")
 	}
 }

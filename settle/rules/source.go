@@ -46,11 +46,20 @@ type versionSrc struct {
 	Rounding   string     `hcl:"rounding" json:"rounding"`
 	Allocation string     `hcl:"allocation" json:"allocation"`
 	Rules      []*ruleSrc `hcl:"rule,block" json:"rules"`
+	// Fees are period fee contracts, parsed by ParseFees (fees.go); Parse
+	// only lets them through. They are not part of the version's hash yet.
+	Fees []*feeRef `hcl:"fee,block" json:"-"`
 
 	DefRange        hcl.Range `hcl:",def_range" json:"-"`
 	EffectiveRange  hcl.Range `hcl:"effective,attr_value_range" json:"-"`
 	RoundingRange   hcl.Range `hcl:"rounding,attr_value_range" json:"-"`
 	AllocationRange hcl.Range `hcl:"allocation,attr_value_range" json:"-"`
+}
+
+// feeRef is a fee block as Parse sees it: named, contents left to ParseFees.
+type feeRef struct {
+	Name string   `hcl:"name,label"`
+	Body hcl.Body `hcl:",remain"`
 }
 
 type ruleSrc struct {
