@@ -1,0 +1,431 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tally-mesh/tally/txn"
+	"github.com/tally-mesh/tally/wire"
+)
+
+// QueueGroup is the queue group of the provider subscriptions: ingest nodes on
+// the same NATS account share provider requests.
+const QueueGroup = "tally-ingest"
+
+const (
+	drainTimeout   = 5 * time.Second // Close: longest wait for subscriptions to drain
+	requestQueue   = 1024            // requests waiting for the committer (backpressure beyond)
+	maxSubscribers = 4               // parallel decoders (one subscription each)
+)
+
+// Node is an ingest node: provider endpoint, WAL and forwarder.
+type Node struct {
+	cfg Config
+	log hclog.Logger
+	wal *wal
+
+	mu      sync.Mutex // guards provs, started, closed
+	provs   map[string]*provState
+	started bool
+	closed  bool
+	fwd     *forwarder
+
+	// Handlers hold acceptMu.RLock while enqueueing; Close takes the write lock
+	// to set closing and close reqs, so no send can race the close.
+	acceptMu      sync.RWMutex
+	closing       bool
+	reqs          chan *request
+	subs          []*nats.Subscription
+	committerDone chan struct{}
+
+	accepted   atomic.Uint64
+	duplicates atomic.Uint64
+	rejMu      sync.Mutex
+	rejected   map[string]uint64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// provState is what the committer and a provider's forwarder share.
+type provState struct {
+	name      string
+	committed atomic.Uint64 // last committed edge seq
+	cursor    atomic.Uint64 // last seq acknowledged by JetStream, contiguously from 1
+	wake      chan struct{} // cap 1: new commits
+
+	mu     sync.Mutex
+	oldest int64 // accept time (unix ns) of the oldest unforwarded record; 0 = none
+}
+
+// Stats is a snapshot of a node's counters.
+type Stats struct {
+	Accepted   uint64            // transactions answered accepted by this process
+	Duplicates uint64            // transactions answered duplicate by this process
+	Rejected   map[string]uint64 // transactions answered rejected by this process, by code
+	// Committed and Forwarded count records over the WAL's whole life: the sum
+	// of every provider's last edge seq and of its forwarder cursor.
+	// Committed-Forwarded is the backlog still to be acknowledged by JetStream.
+	Committed uint64
+	Forwarded uint64
+	// BufferedBytes is the logical size of the WAL (records, dedup keys, dead
+	// letters), the figure BudgetBytes is checked against.
+	BufferedBytes int64
+	// OldestUnforwarded is the age of the oldest record not yet acknowledged by
+	// JetStream (0 when caught up).
+	OldestUnforwarded time.Duration
+}
+
+// New opens (or creates) the WAL in cfg.WALDir and restores every provider's
+// sequence counter and forwarder cursor. Nothing is accepted until Start.
+func New(cfg Config, log hclog.Logger) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("ingest config: %w", err)
+	}
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	log = log.Named("ingest")
+	if err := os.MkdirAll(cfg.WALDir, 0o755); err != nil {
+		return nil, fmt.Errorf("wal dir: %w", err)
+	}
+	db, err := openDB(cfg.WALDir, log.Named("badger"))
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, log: log, provs: map[string]*provState{}, rejected: map[string]uint64{},
+		reqs: make(chan *request, requestQueue), committerDone: make(chan struct{}),
+	}
+	n.wal = &wal{db: db, log: log.Named("wal"), cfg: cfg,
+		txnBytesMax: db.MaxBatchSize() / 2, txnEntriesMax: db.MaxBatchCount() / 2, onCommit: n.committed}
+	cursors, err := n.wal.load()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	for p, last := range n.wal.last {
+		ps := n.provider(p)
+		ps.committed.Store(last)
+		ps.cursor.Store(cursors[p])
+		if cursors[p] < last {
+			at, err := n.acceptedAt(p, cursors[p]+1)
+			if err != nil {
+				db.Close()
+				return nil, err
+			}
+			ps.oldest = at
+		}
+	}
+	log.Info("wal open", "dir", cfg.WALDir, "providers", len(n.provs), "bytes", n.wal.bytes.Load())
+	return n, nil
+}
+
+// acceptedAt reads the accept time of one record.
+func (n *Node) acceptedAt(p string, seq uint64) (int64, error) {
+	var at int64
+	err := n.wal.db.View(func(tx *badger.Txn) error {
+		v, ok, err := get(tx, recordKey(p, seq))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: provider %s record %d missing below its counter", ErrCorrupt, p, seq)
+		}
+		at, _, ok = splitRecord(v)
+		if !ok {
+			return fmt.Errorf("%w: provider %s record %d too short", ErrCorrupt, p, seq)
+		}
+		return nil
+	})
+	return at, err
+}
+
+// provider returns p's shared state, creating it (and its forwarder, once
+// started) on first use.
+func (n *Node) provider(p string) *provState {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ps, ok := n.provs[p]
+	if !ok {
+		ps = &provState{name: p, wake: make(chan struct{}, 1)}
+		n.provs[p] = ps
+		if n.fwd != nil {
+			n.fwd.spawn(ps)
+		}
+	}
+	return ps
+}
+
+// committed runs on the committer after a successful commit.
+func (n *Node) committed(p string, last uint64, at time.Time) {
+	ps := n.provider(p)
+	ps.mu.Lock()
+	if ps.oldest == 0 {
+		ps.oldest = at.UnixNano()
+	}
+	ps.committed.Store(last)
+	ps.mu.Unlock()
+	select {
+	case ps.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start subscribes (queue group QueueGroup) to cfg.Subjects.InAll() on nc for
+// provider requests and starts the forwarder, which publishes through its own
+// JetStream context on js.Conn() (same domain or API prefix as js) with
+// WithPublishAsyncMaxPending(ForwardWindow) and WithPublishAsyncTimeout
+// (PublishTimeout). nc and js may be connections to different servers (a
+// provider-facing leaf and the hub). ctx bounds start-up only: stop with Close.
+func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
+	if nc == nil || js == nil {
+		return errors.New("start ingest: nil connection")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("start ingest: %w", err)
+	}
+	fjs, err := forwarderJetStream(js, n.cfg)
+	if err != nil {
+		return fmt.Errorf("start ingest: forwarder jetstream: %w", err)
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	if n.started {
+		n.mu.Unlock()
+		return errors.New("start ingest: already started")
+	}
+	n.started = true
+	n.fwd = newForwarder(n, fjs)
+	for _, ps := range n.provs {
+		n.fwd.spawn(ps)
+	}
+	n.mu.Unlock()
+
+	go n.runCommitter()
+	for range min(runtime.GOMAXPROCS(0), maxSubscribers) {
+		sub, err := nc.QueueSubscribe(n.cfg.Subjects.InAll(), QueueGroup, n.handle)
+		if err != nil {
+			return fmt.Errorf("start ingest: subscribe %s: %w", n.cfg.Subjects.InAll(), err)
+		}
+		n.subs = append(n.subs, sub)
+	}
+	if err := nc.FlushTimeout(drainTimeout); err != nil {
+		return fmt.Errorf("start ingest: flush subscriptions: %w", err)
+	}
+	n.log.Info("accepting", "subject", n.cfg.Subjects.InAll(), "node", n.cfg.NodeID, "subscribers", len(n.subs))
+	return nil
+}
+
+// handle decodes one provider request and hands it to the committer. It never
+// answers accepted itself: answers are sent by the committer after commit.
+func (n *Node) handle(m *nats.Msg) {
+	r := n.prepare(m.Subject, m.Data)
+	if m.Reply != "" {
+		r.respond = func(b []byte) {
+			if err := m.Respond(b); err != nil {
+				n.log.Debug("reply not sent", "provider", r.provider, "error", err)
+			}
+		}
+	}
+	n.acceptMu.RLock()
+	if n.closing {
+		n.acceptMu.RUnlock()
+		for i := range r.items {
+			r.items[i].ans = unavailable(r.items[i].id, ErrClosed.Error()+"; retry with the same id")
+		}
+		n.count(groupResult{rejected: map[txn.Code]int{txn.CodeUnavailable: len(r.items)}})
+		n.answer(r)
+		return
+	}
+	n.reqs <- r // blocks while the committer is behind: backpressure into NATS
+	n.acceptMu.RUnlock()
+}
+
+// prepare splits and decodes a request. The provider is the subject token
+// after "<prefix>.in.", never anything in the payload.
+func (n *Node) prepare(subject string, body []byte) *request {
+	p, ok := n.cfg.Subjects.ProviderFromIn(subject)
+	r := &request{provider: p}
+	if !ok || !wire.ValidToken(p) {
+		r.items = []item{{raw: body, rej: &txn.Error{Code: txn.CodeInvalidField, Reason: fmt.Sprintf("provider subject token %q must be 1-64 of [A-Za-z0-9_-]", p)}}}
+		return r
+	}
+	raws, batch, rej := splitRequest(body, n.cfg.BatchMax)
+	if rej != nil {
+		r.items = []item{{raw: body, rej: rej}}
+		return r
+	}
+	r.batch = batch
+	r.items = make([]item, len(raws))
+	for i, raw := range raws {
+		it := &r.items[i]
+		it.raw = raw
+		tx, e := txn.Decode(raw, n.cfg.Limits)
+		if e != nil {
+			it.rej = e
+			continue
+		}
+		it.id = tx.ID
+		it.canon = tx.Canonical()
+		it.hash = sha256.Sum256(it.canon) // == tx.Hash(), without rendering twice
+	}
+	return r
+}
+
+// runCommitter is the single writer: it collects up to GroupMax records or
+// GroupWait, commits them in one Badger transaction, then answers.
+func (n *Node) runCommitter() {
+	defer close(n.committerDone)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var group []*request
+	for {
+		r, ok := <-n.reqs
+		if !ok {
+			return
+		}
+		group = append(group[:0], r)
+		items := len(r.items)
+		timer.Reset(n.cfg.GroupWait)
+	fill:
+		for items < n.cfg.GroupMax {
+			select {
+			case r, ok := <-n.reqs:
+				if !ok {
+					break fill
+				}
+				group = append(group, r)
+				items += len(r.items)
+			case <-timer.C:
+				break fill
+			}
+		}
+		timer.Stop()
+		res := n.wal.commit(group, time.Now())
+		n.count(res)
+		for i, r := range group {
+			n.answer(r)
+			group[i] = nil
+		}
+	}
+}
+
+func (n *Node) count(res groupResult) {
+	n.accepted.Add(uint64(res.accepted))
+	n.duplicates.Add(uint64(res.duplicates))
+	if len(res.rejected) > 0 {
+		n.rejMu.Lock()
+		for c, k := range res.rejected {
+			n.rejected[string(c)] += uint64(k)
+		}
+		n.rejMu.Unlock()
+	}
+}
+
+// answer sends r's reply, if the provider asked for one.
+func (n *Node) answer(r *request) {
+	if r.respond == nil {
+		return
+	}
+	answers := make([]wire.Answer, len(r.items))
+	for i := range r.items {
+		answers[i] = r.items[i].ans
+	}
+	r.respond(encodeAnswers(answers, r.batch))
+}
+
+// Stats returns a snapshot of the node's counters.
+func (n *Node) Stats() Stats {
+	s := Stats{Accepted: n.accepted.Load(), Duplicates: n.duplicates.Load(), BufferedBytes: n.wal.bytes.Load(), Rejected: map[string]uint64{}}
+	n.rejMu.Lock()
+	for c, k := range n.rejected {
+		s.Rejected[c] = k
+	}
+	n.rejMu.Unlock()
+	var oldest int64
+	n.mu.Lock()
+	for _, ps := range n.provs {
+		s.Committed += ps.committed.Load()
+		s.Forwarded += ps.cursor.Load()
+		ps.mu.Lock()
+		if ps.oldest != 0 && (oldest == 0 || ps.oldest < oldest) {
+			oldest = ps.oldest
+		}
+		ps.mu.Unlock()
+	}
+	n.mu.Unlock()
+	if oldest != 0 {
+		s.OldestUnforwarded = max(time.Since(time.Unix(0, oldest)), 0)
+	}
+	return s
+}
+
+// Close drains the node and is idempotent: it stops taking requests (drains
+// the subscriptions; requests already delivered are still handled), commits
+// and answers what is in flight, gives the forwarder up to PublishTimeout to
+// push what it can, persists cursors and closes the WAL. It returns the first
+// error.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.close() })
+	return n.closeErr
+}
+
+func (n *Node) close() error {
+	n.mu.Lock()
+	started := n.started
+	n.closed = true
+	n.mu.Unlock()
+	var errs []error
+	if started {
+		n.drainSubscriptions()
+		n.acceptMu.Lock()
+		n.closing = true
+		close(n.reqs)
+		n.acceptMu.Unlock()
+		<-n.committerDone
+		n.fwd.stop(n.cfg.PublishTimeout)
+	}
+	if err := n.wal.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close wal: %w", err))
+	}
+	st := n.Stats()
+	n.log.Info("closed", "committed", st.Committed, "forwarded", st.Forwarded)
+	return errors.Join(errs...)
+}
+
+// drainSubscriptions stops new requests and waits (bounded) until the ones
+// already delivered were handed to the committer.
+func (n *Node) drainSubscriptions() {
+	deadline := time.NewTimer(drainTimeout)
+	defer deadline.Stop()
+	for _, s := range n.subs {
+		closed := s.StatusChanged(nats.SubscriptionClosed)
+		if err := s.Drain(); err != nil {
+			n.log.Debug("drain subscription", "error", err) // connection already closed: nothing more arrives
+			continue
+		}
+		select {
+		case <-closed:
+		case <-deadline.C:
+			n.log.Warn("subscriptions not drained in time; answering the rest unavailable", "timeout", drainTimeout)
+			return
+		}
+	}
+}
