@@ -1,0 +1,274 @@
+package nodes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tally-mesh/tally/config"
+	"github.com/tally-mesh/tally/ingest"
+	"github.com/tally-mesh/tally/settle"
+	"github.com/tally-mesh/tally/settle/rules"
+	"github.com/tally-mesh/tally/store"
+	"github.com/tally-mesh/tally/wire"
+)
+
+// Node is a running tally node.
+type Node struct {
+	cfg config.Config
+	log hclog.Logger
+
+	hub    *server.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	ingest *ingest.Node
+	index  *settle.Index
+	ledger *store.Ledger
+	settle *settle.Node
+}
+
+// Start brings up the configured roles. On error everything started is stopped.
+func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, err error) {
+	n := &Node{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	subjects := wire.NewSubjects(cfg.Prefix)
+	if cfg.Has(config.RoleHub) {
+		if n.hub, err = startHub(cfg); err != nil {
+			return nil, err
+		}
+		log.Info("hub listening", "url", n.hub.ClientURL(), "store", cfg.HubDir())
+	}
+	if n.nc, err = n.connect(); err != nil {
+		return nil, err
+	}
+	if n.js, err = jetstream.New(n.nc); err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if cfg.Has(config.RoleHub) || cfg.Streams.Create {
+		err := wire.EnsureStreams(ctx, n.js, subjects, wire.StreamOptions{
+			Partitions: cfg.Streams.Partitions, Replicas: cfg.Streams.Replicas,
+			DuplicateWindow: cfg.Streams.DuplicateWindow, TxMaxAge: cfg.Streams.TxMaxAge,
+			MaxMsgBytes: 8 << 20,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Has(config.RoleSettle) {
+		if err := n.startSettle(ctx, subjects); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Has(config.RoleIngest) {
+		n.ingest, err = ingest.New(ingest.Config{
+			NodeID: cfg.NodeID, Subjects: subjects, Limits: cfg.Ingest.Limits, BatchMax: cfg.Ingest.BatchMax,
+			WALDir: cfg.WALDir(), GroupMax: cfg.Ingest.GroupMax, GroupWait: cfg.Ingest.GroupWait,
+			BudgetBytes: cfg.Ingest.BudgetBytes, ForwardBatch: cfg.Ingest.ForwardBatch,
+			ForwardWindow: cfg.Ingest.ForwardWindow, PublishTimeout: cfg.Ingest.PublishTimeout,
+			DLQMax: cfg.Ingest.DLQMax,
+		}, log)
+		if err != nil {
+			return nil, err
+		}
+		if err := n.ingest.Start(ctx, n.nc, n.js); err != nil {
+			return nil, err
+		}
+		log.Info("ingest accepting", "subject", subjects.InAll())
+	}
+	return n, nil
+}
+
+func (n *Node) connect() (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name("tally " + n.cfg.NodeID),
+		nats.MaxReconnects(-1), // an edge keeps buffering and reconnecting through any outage
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+	}
+	if n.hub != nil {
+		nc, err := nats.Connect("", append(opts, nats.InProcessServer(n.hub))...)
+		if err != nil {
+			return nil, fmt.Errorf("connect to embedded hub: %w", err)
+		}
+		return nc, nil
+	}
+	if n.cfg.NATS.Creds != "" {
+		opts = append(opts, nats.UserCredentials(n.cfg.NATS.Creds))
+	}
+	if n.cfg.NATS.User != "" {
+		opts = append(opts, nats.UserInfo(n.cfg.NATS.User, n.cfg.NATS.Password))
+	}
+	nc, err := nats.Connect(n.cfg.NATS.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", n.cfg.NATS.URL, err)
+	}
+	return nc, nil
+}
+
+func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
+	cfg := n.cfg
+	book, err := rules.ParseFile(cfg.Settle.Rules)
+	if err != nil {
+		return fmt.Errorf("rules: %w", err)
+	}
+	signer, vkey, err := store.LoadOrCreateKey(cfg.KeyPath(), cfg.Settle.Origin)
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	if err := store.WriteVerifierKey(cfg.LedgerDir(), vkey); err != nil {
+		return err
+	}
+	if err := saveRuleSets(cfg.LedgerDir(), book); err != nil {
+		return err
+	}
+	if n.index, err = settle.OpenIndex(cfg.IndexDir(), n.log); err != nil {
+		return err
+	}
+	if n.ledger, err = store.Open(store.Options{Dir: cfg.LedgerDir(), Origin: cfg.Settle.Origin, Signer: signer, Logger: n.log.Named("ledger")}); err != nil {
+		return err
+	}
+	n.settle = settle.New(settle.Config{
+		Subjects: subjects, Partitions: cfg.SettlePartitions(),
+		SegmentMaxEntries: cfg.Settle.SegmentMaxEntries, SegmentMaxAge: cfg.Settle.SegmentMaxAge,
+		FetchBatch: cfg.Settle.FetchBatch, OrphanTimeout: cfg.Settle.OrphanTimeout,
+	}, n.index, n.ledger, book, n.log)
+	if err := n.settle.Start(ctx, n.nc, n.js); err != nil {
+		return err
+	}
+	n.log.Info("settling", "partitions", cfg.SettlePartitions(), "ledger", cfg.LedgerDir(), "verifier_key", vkey)
+	return nil
+}
+
+// saveRuleSets writes every rule version's canonical form to <ledger>/rules/<hash>.json
+// so an auditor can recompute splits from the ledger directory alone.
+func saveRuleSets(ledgerDir string, book *rules.Book) error {
+	dir := filepath.Join(ledgerDir, "rules")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("rules dir: %w", err)
+	}
+	for _, v := range book.Versions() {
+		h := v.Hash()
+		p := filepath.Join(dir, fmt.Sprintf("%x.json", h))
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		if err := store.WriteFileAtomic(p, v.Canonical()); err != nil {
+			return fmt.Errorf("save rule set %s: %w", v.Name, err)
+		}
+	}
+	return nil
+}
+
+// ClientURL is where providers reach this node's hub ("" without a hub).
+func (n *Node) ClientURL() string {
+	if n.hub == nil {
+		return ""
+	}
+	return n.hub.ClientURL()
+}
+
+// Stats is a live snapshot of the node's roles.
+type Stats struct {
+	Ingest *ingest.Stats
+	Settle *settle.Stats
+}
+
+// Stats returns the live counters of the roles this node runs.
+func (n *Node) Stats() Stats {
+	var s Stats
+	if n.ingest != nil {
+		st := n.ingest.Stats()
+		s.Ingest = &st
+	}
+	if n.settle != nil {
+		st := n.settle.Stats()
+		s.Settle = &st
+	}
+	return s
+}
+
+// Balances returns live balances (settle role only).
+func (n *Node) Balances() ([]settle.Balance, error) {
+	if n.index == nil {
+		return nil, errors.New("this node does not settle")
+	}
+	return n.index.Balances()
+}
+
+// Failed is closed with an error when a settle partition stops on its own.
+func (n *Node) Failed() <-chan struct{} {
+	if n.settle == nil {
+		return nil
+	}
+	return n.settle.Done()
+}
+
+// Err is the first role failure, if any.
+func (n *Node) Err() error {
+	if n.settle == nil {
+		return nil
+	}
+	return n.settle.Err()
+}
+
+// Close drains in order: ingest stops accepting and flushes, settle commits and
+// acks what it processed, stores close, the hub stops. Idempotent; returns the
+// first error.
+func (n *Node) Close() error {
+	var errs []error
+	if n.ingest != nil {
+		errs = append(errs, n.ingest.Close())
+		n.ingest = nil
+	}
+	if n.settle != nil {
+		errs = append(errs, n.settle.Close())
+		n.settle = nil
+	}
+	if n.ledger != nil {
+		errs = append(errs, n.ledger.Close())
+		n.ledger = nil
+	}
+	if n.index != nil {
+		errs = append(errs, n.index.Close())
+		n.index = nil
+	}
+	if n.nc != nil {
+		n.nc.Close()
+		n.nc = nil
+	}
+	if n.hub != nil {
+		n.hub.Shutdown()
+		n.hub.WaitForShutdown()
+		n.hub = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts a node and blocks until ctx ends (then drains) or a role fails.
+func Run(ctx context.Context, cfg config.Config, log hclog.Logger) error {
+	n, err := Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("draining")
+	case <-n.Failed():
+	}
+	return errors.Join(n.Err(), n.Close())
+}
