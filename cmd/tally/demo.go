@@ -1,0 +1,434 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tally-mesh/tally/config"
+	"github.com/tally-mesh/tally/config/examples"
+	"github.com/tally-mesh/tally/nodes"
+	"github.com/tally-mesh/tally/settle"
+	"github.com/tally-mesh/tally/wire"
+)
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", stderr)
+	duration := fs.Duration("duration", 30*time.Second, "how long the simulated providers publish")
+	data := fs.String("data", "", "data directory (default: a new directory under the system temp dir)")
+	providers := fs.Int("providers", 4, "number of simulated providers")
+	rate := fs.Int("rate", 2000, "transactions per second offered by all providers together")
+	seed := fs.Uint64("seed", 0, "random seed (0 = from the clock); printed so a run can be repeated")
+	logLevel := fs.String("log-level", "warn", "trace, debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *providers < 1 || *providers > 64 || *rate < 1 || *rate > 1_000_000 || *duration <= 0 {
+		return usageError{"--providers 1-64, --rate 1-1000000 and a positive --duration, please"}
+	}
+	if *seed == 0 {
+		*seed = uint64(time.Now().UnixNano())
+	}
+	dir := *data
+	if dir == "" {
+		d, err := os.MkdirTemp("", "tally-demo-")
+		if err != nil {
+			return err
+		}
+		dir = d
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	cfg, err := demoConfig(abs, *logLevel)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "tally demo: data %s, %d providers, %d tx/s for %s, seed %d\n", abs, *providers, *rate, *duration, *seed)
+	log := newLogger(*logLevel, stderr)
+	node, err := nodes.Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			node.Close()
+		}
+	}()
+	fmt.Fprintf(stdout, "hub at %s — providers publish to %s.in.<provider>\n", node.ClientURL(), cfg.Prefix)
+
+	nc, err := nats.Connect(node.ClientURL(), nats.Name("tally demo providers"))
+	if err != nil {
+		return fmt.Errorf("providers connect: %w", err)
+	}
+	defer nc.Close()
+	sim := newSimulation(nc, wire.NewSubjects(cfg.Prefix), *providers, *seed)
+
+	runCtx, stop := context.WithTimeout(ctx, *duration)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); sim.run(runCtx, *rate) }()
+
+	tty := isTerminal(stdout)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	start, lastSettled, lastAt := time.Now(), uint64(0), time.Now()
+	progress := func(final bool) {
+		st := node.Stats()
+		settled := st.Settle.Entries
+		rateNow := float64(settled-lastSettled) / time.Since(lastAt).Seconds()
+		lastSettled, lastAt = settled, time.Now()
+		line := fmt.Sprintf("%5.0fs published %d  accepted %d  dup %d  rejected %d  forwarded %d  settled %d  lag %d  %.0f tx/s",
+			time.Since(start).Seconds(), sim.published.Load(), st.Ingest.Accepted, st.Ingest.Duplicates, sumMap(st.Ingest.Rejected),
+			st.Ingest.Forwarded, settled, st.Ingest.Committed-st.Ingest.Forwarded+st.Settle.Lag, rateNow)
+		switch {
+		case tty && !final:
+			fmt.Fprintf(stdout, "\r%-120s", line)
+		case tty:
+			fmt.Fprintf(stdout, "\r%-120s\n", line)
+		default:
+			fmt.Fprintln(stdout, line)
+		}
+	}
+loop:
+	for {
+		select {
+		case <-runCtx.Done():
+			break loop
+		case <-node.Failed():
+			return fmt.Errorf("node stopped: %w", node.Err())
+		case <-tick.C:
+			progress(false)
+		}
+	}
+	wg.Wait()
+	// Let the pipeline drain: everything accepted forwarded and settled.
+	drainBy := time.Now().Add(60 * time.Second)
+	for time.Now().Before(drainBy) && ctx.Err() == nil {
+		st := node.Stats()
+		if st.Ingest.Forwarded == st.Ingest.Committed && st.Settle.Lag == 0 && st.Settle.Entries+st.Settle.Duplicates+st.Settle.Conflicts+st.Settle.OrphansHeld+st.Settle.Exceptions >= st.Ingest.Committed {
+			break
+		}
+		select {
+		case <-tick.C:
+			progress(false)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	progress(true)
+	st := node.Stats()
+	balances, err := node.Balances()
+	if err != nil {
+		return err
+	}
+	closed = true
+	if err := node.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return demoSummary(stdout, abs, cfg, sim, st, balances)
+}
+
+// demoConfig is the single-node config on a fresh data dir, with the example
+// rules written into it so the demo needs no other file.
+func demoConfig(dir, logLevel string) (config.Config, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return config.Config{}, err
+	}
+	rulesPath := filepath.Join(dir, "rules.hcl")
+	if _, err := os.Stat(rulesPath); errors.Is(err, os.ErrNotExist) {
+		b, err := examples.FS.ReadFile("rules.hcl")
+		if err != nil {
+			return config.Config{}, err
+		}
+		if err := os.WriteFile(rulesPath, b, 0o644); err != nil {
+			return config.Config{}, err
+		}
+	}
+	cfg := config.Default()
+	cfg.NodeID = "demo"
+	cfg.DataDir = dir
+	cfg.LogLevel = logLevel
+	cfg.Hub.Port = 0 // any free loopback port
+	cfg.Settle.Rules = rulesPath
+	cfg.Settle.Origin = "tally.demo/ledger"
+	return cfg, cfg.Validate()
+}
+
+func sumMap(m map[string]uint64) uint64 {
+	var s uint64
+	for _, v := range m {
+		s += v
+	}
+	return s
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func demoSummary(w io.Writer, dir string, cfg config.Config, sim *simulation, st nodes.Stats, balances []settle.Balance) error {
+	fmt.Fprintln(w, "\n== providers (answers received)")
+	outs := sim.outcomes()
+	keys := make([]string, 0, len(outs))
+	for k := range outs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %-28s %d\n", k, outs[k])
+	}
+	fmt.Fprintln(w, "\n== settlement")
+	s := st.Settle
+	fmt.Fprintf(w, "  entries %d  segments %d  duplicates %d  conflicts %d  orphans held %d  orphans released %d  exceptions %d  redelivered %d  gaps %d\n",
+		s.Entries, s.Segments, s.Duplicates, s.Conflicts, s.OrphansHeld, s.OrphansReleased, s.Exceptions, s.Redelivered, s.Gaps)
+	fmt.Fprintln(w, "\n== balances (party, currency)")
+	for _, b := range balances {
+		fmt.Fprintf(w, "  %-16s %s %20s\n", b.Party, b.Currency, b.Amount.String())
+	}
+	fmt.Fprintln(w, "\n== last signed checkpoint per partition")
+	for p := range cfg.Streams.Partitions {
+		cp, err := os.ReadFile(filepath.Join(cfg.LedgerDir(), fmt.Sprintf("p%03d", p), "checkpoint"))
+		if err != nil {
+			fmt.Fprintf(w, "  partition %d: none\n", p)
+			continue
+		}
+		fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(strings.TrimSpace(string(cp)), "\n", "\n  "))
+	}
+	fmt.Fprintf(w, "\nverify it:  go run ./cmd/tally verify %s\n", dir)
+	return nil
+}
+
+// simulation publishes realistic provider traffic over NATS request/reply.
+type simulation struct {
+	nc        *nats.Conn
+	subjects  wire.Subjects
+	providers []*simProvider
+	published atomic.Uint64
+	mu        sync.Mutex
+	answers   map[string]uint64
+}
+
+type simProvider struct {
+	name     string
+	rng      *rand.Rand
+	next     int
+	currency []string
+	recent   []map[string]any // sent transactions, for duplicates, conflicts and rollbacks
+	pending  []map[string]any // parents to send after their rollback
+}
+
+func newSimulation(nc *nats.Conn, s wire.Subjects, n int, seed uint64) *simulation {
+	sim := &simulation{nc: nc, subjects: s, answers: map[string]uint64{}}
+	currencies := [][]string{{"EUR"}, {"USD", "EUR"}, {"JPY"}, {"KWD", "USD"}}
+	for i := range n {
+		sim.providers = append(sim.providers, &simProvider{
+			name:     fmt.Sprintf("studio-%d", i+1),
+			rng:      rand.New(rand.NewPCG(seed, uint64(i))),
+			currency: currencies[i%len(currencies)],
+		})
+	}
+	return sim
+}
+
+// run offers `rate` transactions per second in total, open loop, until ctx ends.
+func (s *simulation) run(ctx context.Context, rate int) {
+	const inflight = 256
+	sem := make(chan struct{}, inflight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	interval := time.Second / time.Duration(max(rate, 1))
+	burst := 1
+	if interval < time.Millisecond {
+		burst = int(time.Millisecond / interval)
+		interval = time.Millisecond
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	i := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for range burst {
+			p := s.providers[i%len(s.providers)]
+			i++
+			payload := p.nextPayload()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				s.send(p.name, payload)
+			}()
+		}
+	}
+}
+
+func (s *simulation) send(provider string, payload []byte) {
+	s.published.Add(1)
+	key := "error: no answer"
+	for attempt := 0; attempt < 3; attempt++ {
+		msg, err := s.nc.Request(s.subjects.In(provider), payload, 5*time.Second)
+		if err != nil {
+			continue // retry with the same payload: the edge deduplicates
+		}
+		var a wire.Answer
+		if json.Unmarshal(msg.Data, &a) != nil {
+			key = "error: bad answer"
+			break
+		}
+		key = a.Status
+		if a.Status == wire.StatusRejected {
+			key = "rejected: " + a.Code
+		}
+		break
+	}
+	s.mu.Lock()
+	s.answers[key]++
+	s.mu.Unlock()
+}
+
+func (s *simulation) outcomes() map[string]uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]uint64, len(s.answers))
+	for k, v := range s.answers {
+		out[k] = v
+	}
+	return out
+}
+
+var (
+	games = []struct{ name, category string }{{"book-of-x", "slot"}, {"star-reels", "slot"}, {"live-roulette", "live"}, {"blackjack-vip", "table"}}
+	bad   = []string{
+		`{"id":"bad-%d","type":"bet","amount":10.5,"currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`,
+		`{"id":"bad-%d","type":"bet","amount":"1.00","currency":"XXX","occurred_at":"2026-11-01T10:00:00Z"}`,
+		`{"id":"bad-%d","type":"bet","amount":"1.001","currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`,
+		`{"id":"bad-%d","type":"rollback","amount":"1.00","currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`,
+		`{"id":"bad-%d","type":"bet","amount":"-3.00","currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`,
+		`{"id":"bad-%d", "type":"bet"`,
+	}
+)
+
+// nextPayload picks what a real provider stream looks like: mostly bets and
+// wins, some rollbacks (some sent before their bet), retries that duplicate,
+// the odd conflicting reuse of an id, and a little malformed input.
+func (p *simProvider) nextPayload() []byte {
+	r := p.rng.IntN(1000)
+	switch {
+	case len(p.pending) > 0 && r < 500:
+		tx := p.pending[0]
+		p.pending = p.pending[1:]
+		return p.remember(tx)
+	case r < 10:
+		return fmt.Appendf(nil, bad[p.rng.IntN(len(bad))], p.rng.IntN(1e9))
+	case r < 40 && len(p.recent) > 0:
+		return mustJSON(p.recent[p.rng.IntN(len(p.recent))]) // retry: a duplicate
+	case r < 45 && len(p.recent) > 0:
+		tx := clone(p.recent[p.rng.IntN(len(p.recent))])
+		tx["amount"] = p.amount(tx["currency"].(string)) // same id, new payload: a conflict
+		return mustJSON(tx)
+	case r < 80 && len(p.recent) > 0:
+		parent := p.recent[p.rng.IntN(len(p.recent))]
+		if parent["type"] != "bet" {
+			break
+		}
+		return mustJSON(p.reversal(parent))
+	case r < 95:
+		// A rollback sent before its bet: settlement holds it until the bet arrives.
+		bet := p.fresh("bet")
+		p.pending = append(p.pending, bet)
+		return mustJSON(p.reversal(bet))
+	}
+	typ := "bet"
+	if p.rng.IntN(100) < 35 {
+		typ = "win"
+	}
+	return p.remember(p.fresh(typ))
+}
+
+func (p *simProvider) remember(tx map[string]any) []byte {
+	if len(p.recent) < 512 {
+		p.recent = append(p.recent, tx)
+	} else {
+		p.recent[p.rng.IntN(len(p.recent))] = tx
+	}
+	return mustJSON(tx)
+}
+
+func (p *simProvider) fresh(typ string) map[string]any {
+	p.next++
+	cur := p.currency[p.rng.IntN(len(p.currency))]
+	g := games[p.rng.IntN(len(games))]
+	tx := map[string]any{
+		"id": fmt.Sprintf("%s-%d", p.name, p.next), "type": typ, "amount": p.amount(cur), "currency": cur,
+		"occurred_at": time.Now().UTC().Format(time.RFC3339Nano), "round": fmt.Sprintf("R%d", p.next/3),
+		"game": g.name, "category": g.category, "jurisdiction": "MT", "brand": "main",
+		"player": fmt.Sprintf("pl-%x", p.rng.Uint32()%5000),
+	}
+	if p.rng.IntN(3) == 0 {
+		tx["affiliate"] = fmt.Sprintf("aff-%d", 1+p.rng.IntN(3))
+	}
+	return tx
+}
+
+func (p *simProvider) reversal(parent map[string]any) map[string]any {
+	p.next++
+	return map[string]any{
+		"id": fmt.Sprintf("%s-rb-%d", p.name, p.next), "type": "rollback", "amount": parent["amount"],
+		"currency": parent["currency"], "parent": parent["id"], "occurred_at": time.Now().UTC().Format(time.RFC3339Nano),
+	}
+}
+
+func (p *simProvider) amount(cur string) string {
+	switch cur {
+	case "JPY":
+		return fmt.Sprintf("%d", 10+p.rng.IntN(50000))
+	case "KWD":
+		return fmt.Sprintf("%d.%03d", 1+p.rng.IntN(50), p.rng.IntN(1000))
+	default:
+		return fmt.Sprintf("%d.%02d", 1+p.rng.IntN(200), p.rng.IntN(100))
+	}
+}
+
+func clone(m map[string]any) map[string]any {
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
