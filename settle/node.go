@@ -64,15 +64,7 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 	wctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	for _, p := range n.cfg.Partitions {
-		cons, err := js.CreateOrUpdateConsumer(ctx, n.cfg.Subjects.TxStream(), jetstream.ConsumerConfig{
-			Durable:       n.cfg.Subjects.SettleConsumer(p),
-			FilterSubject: n.cfg.Subjects.TxPartition(p),
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       n.cfg.AckWait,
-			MaxDeliver:    -1, // a held gap keeps redelivering until it is filled
-			MaxAckPending: 20000,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-		})
+		cons, err := n.consumer(ctx, js, p)
 		if err != nil {
 			cancel()
 			return fmt.Errorf("consumer for partition %d: %w", p, err)
@@ -96,6 +88,48 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 	}
 	go func() { n.wg.Wait(); close(n.done) }()
 	return nil
+}
+
+// consumer creates or resumes partition p's durable consumer. A previous
+// process that died (kill -9, power loss) leaves deliveries outstanding that
+// JetStream would only redeliver after AckWait; because this partition applies
+// each (edge node, provider) in order, everything behind them would stall for
+// that long. Those deliveries were never committed (inputs are acked only after
+// their segment is durable), so the consumer is recreated from its ack floor
+// and they are redelivered at once. Redelivery of anything already applied is
+// skipped by the high-water marks in the index.
+func (n *Node) consumer(ctx context.Context, js jetstream.JetStream, p int) (jetstream.Consumer, error) {
+	stream, name := n.cfg.Subjects.TxStream(), n.cfg.Subjects.SettleConsumer(p)
+	cc := jetstream.ConsumerConfig{
+		Durable:       name,
+		FilterSubject: n.cfg.Subjects.TxPartition(p),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       n.cfg.AckWait,
+		MaxDeliver:    -1, // a held gap keeps redelivering until it is filled
+		MaxAckPending: 20000,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	old, err := js.Consumer(ctx, stream, name)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		info, err := old.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if info.NumAckPending > 0 {
+			n.log.Info("recreating consumer to redeliver deliveries of a stopped process",
+				"partition", p, "unacked", info.NumAckPending, "ack_floor", info.AckFloor.Stream)
+			if err := js.DeleteConsumer(ctx, stream, name); err != nil {
+				return nil, err
+			}
+			cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+			cc.OptStartSeq = info.AckFloor.Stream + 1
+		}
+	}
+	return js.CreateOrUpdateConsumer(ctx, stream, cc)
 }
 
 func (n *Node) fail(err error) {
