@@ -11,6 +11,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-mesh/tally/money"
 )
 
 // Index is the settle node's local Badger state: a cache of what the ledger
@@ -171,6 +173,24 @@ type Balance struct {
 	Party    string          `json:"party"`
 	Currency string          `json:"currency"`
 	Amount   decimal.Decimal `json:"amount"`
+}
+
+// Formatted is the amount with exactly its currency's decimals ("4389.20",
+// "144766", "53.797"), as partners read it.
+func (b Balance) Formatted() string {
+	if c, ok := money.Lookup(b.Currency); ok {
+		return c.Format(b.Amount)
+	}
+	return b.Amount.String()
+}
+
+// MarshalJSON writes the amount as a string with the currency's decimals.
+func (b Balance) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Party    string `json:"party"`
+		Currency string `json:"currency"`
+		Amount   string `json:"amount"`
+	}{b.Party, b.Currency, b.Formatted()})
 }
 
 // Balances sums every partition's balances per party and currency, sorted.

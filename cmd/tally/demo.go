@@ -31,7 +31,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	providers := fs.Int("providers", 4, "number of simulated providers")
 	rate := fs.Int("rate", 2000, "transactions per second offered by all providers together")
 	seed := fs.Uint64("seed", 0, "random seed (0 = from the clock); printed so a run can be repeated")
-	logLevel := fs.String("log-level", "warn", "trace, debug, info, warn, error")
+	logLevel := fs.String("log-level", "error", "trace, debug, info, warn, error (warnings would interleave with the progress line)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -92,10 +92,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		st := node.Stats()
 		settled := st.Settle.Entries
 		rateNow := float64(settled-lastSettled) / time.Since(lastAt).Seconds()
+		if final {
+			rateNow = float64(settled) / time.Since(start).Seconds() // the run's average
+		}
 		lastSettled, lastAt = settled, time.Now()
-		line := fmt.Sprintf("%5.0fs published %d  accepted %d  dup %d  rejected %d  forwarded %d  settled %d  lag %d  %.0f tx/s",
+		line := fmt.Sprintf("%5.0fs published %d  accepted %d  dup %d  rejected %d  forwarded %d  settled %d  held %d  exceptions %d  lag %d  %.0f tx/s",
 			time.Since(start).Seconds(), sim.published.Load(), st.Ingest.Accepted, st.Ingest.Duplicates, sumMap(st.Ingest.Rejected),
-			st.Ingest.Forwarded, settled, st.Ingest.Committed-st.Ingest.Forwarded+st.Settle.Lag, rateNow)
+			st.Ingest.Forwarded, settled, st.Settle.OrphansHeld, st.Settle.Exceptions, st.Ingest.Committed-st.Ingest.Forwarded+st.Settle.Lag, rateNow)
 		switch {
 		case tty && !final:
 			fmt.Fprintf(stdout, "\r%-120s", line)
@@ -203,7 +206,7 @@ func demoSummary(w io.Writer, dir string, cfg config.Config, sim *simulation, st
 		s.Entries, s.Segments, s.Duplicates, s.Conflicts, s.OrphansHeld, s.OrphansReleased, s.Exceptions, s.Redelivered, s.Gaps)
 	fmt.Fprintln(w, "\n== balances (party, currency)")
 	for _, b := range balances {
-		fmt.Fprintf(w, "  %-16s %s %20s\n", b.Party, b.Currency, b.Amount.String())
+		fmt.Fprintf(w, "  %-16s %s %20s\n", b.Party, b.Currency, b.Formatted())
 	}
 	fmt.Fprintln(w, "\n== last signed checkpoint per partition")
 	for p := range cfg.Streams.Partitions {
@@ -234,6 +237,7 @@ type simProvider struct {
 	next     int
 	currency []string
 	recent   []map[string]any // sent transactions, for duplicates, conflicts and rollbacks
+	reversed map[string]bool  // bets already rolled back: a real provider reverses a bet once
 	pending  []map[string]any // parents to send after their rollback
 }
 
@@ -245,6 +249,7 @@ func newSimulation(nc *nats.Conn, s wire.Subjects, n int, seed uint64) *simulati
 			name:     fmt.Sprintf("studio-%d", i+1),
 			rng:      rand.New(rand.NewPCG(seed, uint64(i))),
 			currency: currencies[i%len(currencies)],
+			reversed: map[string]bool{},
 		})
 	}
 	return sim
@@ -268,6 +273,15 @@ func (s *simulation) run(ctx context.Context, rate int) {
 	for {
 		select {
 		case <-ctx.Done():
+			// A real provider eventually sends the bet behind every early
+			// rollback; send the ones still pending so none stays an orphan.
+			wg.Wait()
+			for _, p := range s.providers {
+				for _, tx := range p.pending {
+					s.send(p.name, p.remember(tx))
+				}
+				p.pending = nil
+			}
 			return
 		case <-t.C:
 		}
@@ -278,7 +292,8 @@ func (s *simulation) run(ctx context.Context, rate int) {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				return
+				s.send(p.name, payload) // generated, so sent: pending bets may depend on it
+				continue
 			}
 			wg.Add(1)
 			go func() {
@@ -356,7 +371,7 @@ func (p *simProvider) nextPayload() []byte {
 		return mustJSON(tx)
 	case r < 80 && len(p.recent) > 0:
 		parent := p.recent[p.rng.IntN(len(p.recent))]
-		if parent["type"] != "bet" {
+		if parent["type"] != "bet" || p.reversed[parent["id"].(string)] {
 			break
 		}
 		return mustJSON(p.reversal(parent))
@@ -377,7 +392,9 @@ func (p *simProvider) remember(tx map[string]any) []byte {
 	if len(p.recent) < 512 {
 		p.recent = append(p.recent, tx)
 	} else {
-		p.recent[p.rng.IntN(len(p.recent))] = tx
+		i := p.rng.IntN(len(p.recent))
+		delete(p.reversed, p.recent[i]["id"].(string)) // keeps the set as small as recent
+		p.recent[i] = tx
 	}
 	return mustJSON(tx)
 }
@@ -400,6 +417,7 @@ func (p *simProvider) fresh(typ string) map[string]any {
 
 func (p *simProvider) reversal(parent map[string]any) map[string]any {
 	p.next++
+	p.reversed[parent["id"].(string)] = true
 	return map[string]any{
 		"id": fmt.Sprintf("%s-rb-%d", p.name, p.next), "type": "rollback", "amount": parent["amount"],
 		"currency": parent["currency"], "parent": parent["id"], "occurred_at": time.Now().UTC().Format(time.RFC3339Nano),

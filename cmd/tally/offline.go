@@ -46,7 +46,7 @@ func cmdBalances(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%-20s %-4s %24s\n", "party", "cur", "balance")
 	for _, b := range bals {
-		fmt.Fprintf(stdout, "%-20s %-4s %24s\n", b.Party, b.Currency, b.Amount.String())
+		fmt.Fprintf(stdout, "%-20s %-4s %24s\n", b.Party, b.Currency, b.Formatted())
 	}
 	return nil
 }

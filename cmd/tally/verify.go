@@ -63,7 +63,8 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	for _, p := range rep.Partitions {
 		fmt.Fprintf(stdout, "  partition %d: %d segments, %d entries, root %x\n", p.Partition, p.Segments, p.Entries, p.Root)
 		if p.Checkpoint != "" {
-			fmt.Fprintf(stdout, "    checkpoint: %s\n", strings.ReplaceAll(strings.TrimSpace(p.Checkpoint), "\n", " | "))
+			body, sigs, _ := strings.Cut(p.Checkpoint, "\n\n")
+			fmt.Fprintf(stdout, "    checkpoint: %s (%d signature(s))\n", strings.ReplaceAll(strings.TrimSpace(body), "\n", " | "), strings.Count(strings.TrimSpace(sigs), "\n")+1)
 		}
 	}
 	fmt.Fprintf(stdout, "OK: %d entries in %d partitions verified", rep.Entries, len(rep.Partitions))
@@ -82,6 +83,11 @@ func cmdKeygen(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *out != "" {
+		// Never overwrite a key: a ledger signed with it could no longer be
+		// extended under the same identity.
+		if _, err := os.Lstat(*out); err == nil {
+			return fmt.Errorf("%s exists: keygen never replaces a signing key; choose another --out or remove it yourself", *out)
+		}
 		_, vkey, err := store.LoadOrCreateKey(*out, *name)
 		if err != nil {
 			return err
