@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -29,19 +31,57 @@ func main() {
 	}
 }
 
-const usage = `tally — real-time revenue settlement over NATS
+// command is one `tally` subcommand. Each lives in its own file and registers
+// itself in init, so adding a command never edits this file.
+type command struct {
+	name    string
+	args    string // the synopsis after the name
+	summary string
+	order   int // position in the usage text
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
 
-Usage:
-  tally demo    [--duration 30s] [--data DIR] [--providers 4] [--rate N]   run every role plus simulated providers
-  tally node    --config FILE [--check-config]                            run the roles a config file names
-  tally verify  DIR [--key VERIFIERKEY]                                   audit a ledger offline (DIR = data dir or ledger dir)
-  tally balances --data DIR [--json]                                      balances per party and currency (node stopped)
-  tally rules   check FILE...                                             check rule files: every problem with file:line
-  tally keygen  [--name ORIGIN] [--out FILE]                              create a ledger signing key, print the verifier key
-  tally version
+var commands = map[string]command{}
 
-Run 'tally COMMAND -h' for a command's flags.
-`
+func register(c command) {
+	if _, dup := commands[c.name]; dup {
+		panic("tally: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+func usage() string {
+	cs := make([]command, 0, len(commands))
+	for _, c := range commands {
+		cs = append(cs, c)
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].order != cs[j].order {
+			return cs[i].order < cs[j].order
+		}
+		return cs[i].name < cs[j].name
+	})
+	var b strings.Builder
+	b.WriteString("tally — real-time revenue settlement over NATS\n\nUsage:\n")
+	for _, c := range cs {
+		fmt.Fprintf(&b, "  tally %-10s %-58s %s\n", c.name, c.args, c.summary)
+	}
+	b.WriteString("  tally version\n\nRun 'tally COMMAND -h' for a command's flags.\n")
+	return b.String()
+}
+
+func init() {
+	register(command{"demo", "[--duration 30s] [--data DIR] [--providers 4] [--rate N]", "run every role plus simulated providers", 10, cmdDemo})
+	register(command{"node", "--config FILE [--check-config]", "run the roles a config file names", 20, cmdNode})
+	register(command{"verify", "DIR [--key VERIFIERKEY]", "audit a ledger offline (DIR = data dir or ledger dir)", 50,
+		func(_ context.Context, a []string, o, e io.Writer) error { return cmdVerify(a, o, e) }})
+	register(command{"balances", "--data DIR [--json]", "balances per party and currency (node stopped)", 40,
+		func(_ context.Context, a []string, o, e io.Writer) error { return cmdBalances(a, o, e) }})
+	register(command{"rules", "check FILE...", "check rule files: every problem with file:line", 30,
+		func(_ context.Context, a []string, o, e io.Writer) error { return cmdRules(a, o, e) }})
+	register(command{"keygen", "[--name ORIGIN] [--out FILE]", "create a ledger signing key, print the verifier key", 90,
+		func(_ context.Context, a []string, o, e io.Writer) error { return cmdKeygen(a, o, e) }})
+}
 
 // usageError is a mistake in the command line: exit code 2.
 type usageError struct{ msg string }
@@ -57,32 +97,23 @@ func exitCode(err error) int {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return usageError{"no command"}
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "demo":
-		return cmdDemo(ctx, rest, stdout, stderr)
-	case "node":
-		return cmdNode(ctx, rest, stdout, stderr)
-	case "verify":
-		return cmdVerify(rest, stdout, stderr)
-	case "balances":
-		return cmdBalances(rest, stdout, stderr)
-	case "rules":
-		return cmdRules(rest, stdout, stderr)
-	case "keygen":
-		return cmdKeygen(rest, stdout, stderr)
+	name, rest := args[0], args[1:]
+	switch name {
 	case "version":
 		fmt.Fprintln(stdout, "tally", version)
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	if c, ok := commands[name]; ok {
+		return c.run(ctx, rest, stdout, stderr)
+	}
+	fmt.Fprint(stderr, usage())
+	return usageError{fmt.Sprintf("unknown command %q", name)}
 }
 
 const version = "0.1.0-dev"
