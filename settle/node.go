@@ -38,6 +38,8 @@ type Node struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 
+	replay replayer
+
 	mu      sync.Mutex
 	workers []*worker
 	cancel  context.CancelFunc

@@ -147,6 +147,7 @@ func (w *worker) process(b *batch, m jetstream.Msg) error {
 		b.dirty = true
 		w.log.Warn("sequence gap", "node", node, "provider", provider, "have", hwm, "got", recs[0].Seq)
 		b.alerts = append(b.alerts, alert{wire.AlertGap, map[string]any{"partition": w.p, "node": node, "provider": provider, "have": hwm, "next": recs[0].Seq}})
+		w.n.requestReplay(node, provider, hwm+1, recs[0].Seq-1)
 		return m.NakWithDelay(gapRetry)
 	}
 	for _, r := range recs {
