@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+)
+
+// TestBenchRuns keeps `tally bench` working: a short open-loop run must settle
+// every accepted transaction, verify the ledger and report every figure. It
+// asserts what was counted, never how fast: speed is for the benchmark itself.
+func TestBenchRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a full mesh")
+	}
+	var out, errb bytes.Buffer
+	dir := filepath.Join(t.TempDir(), "bench")
+	err := run(context.Background(), []string{"bench", "--duration", "2s", "--rate", "2000", "--providers", "2", "--batch", "10",
+		"--raw", "1s", "--json", "--data", dir, "--keep"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, errb.String())
+	}
+	var r benchResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("bench --json output: %v\n%s", err, out.String())
+	}
+	t.Logf("sent %d accepted %d settled %d ack p99 %.2fms ledger p99 %.1fms raw %.0f/s disk %.0fB/tx",
+		r.Sent, r.Accepted, r.Settled, r.AckP99Ms, r.LedgerP99Ms, r.RawTxS, r.DiskBytesPerTx)
+	if r.Sent == 0 || r.Accepted != r.Sent || r.Settled != r.Accepted {
+		t.Errorf("sent %d, accepted %d, settled %d: every fresh transaction must be accepted and settled", r.Sent, r.Accepted, r.Settled)
+	}
+	if !r.Verified || r.VerifiedEntries != r.Settled {
+		t.Errorf("verified %v with %d entries, settled %d", r.Verified, r.VerifiedEntries, r.Settled)
+	}
+	if r.AckSamples == 0 || r.AckP50Ms <= 0 || r.AckP99Ms < r.AckP50Ms || r.AckP999Ms < r.AckP99Ms {
+		t.Errorf("ack latency samples %d p50 %v p99 %v p99.9 %v: not a distribution", r.AckSamples, r.AckP50Ms, r.AckP99Ms, r.AckP999Ms)
+	}
+	if r.LedgerSamples == 0 || r.LedgerP99Ms < r.LedgerP50Ms {
+		t.Errorf("publish->ledger samples %d p50 %v p99 %v", r.LedgerSamples, r.LedgerP50Ms, r.LedgerP99Ms)
+	}
+	if r.RawTxS <= 0 || r.RatioToRaw <= 0 || r.DiskBytesPerTx <= 0 || r.DiskBytes["ledger"] <= 0 {
+		t.Errorf("raw %v ratio %v disk/tx %v disk %v: a figure is missing", r.RawTxS, r.RatioToRaw, r.DiskBytesPerTx, r.DiskBytes)
+	}
+}
+
+func TestParseBenchID(t *testing.T) {
+	p := &benchProvider{idx: 3, rng: rand.New(rand.NewPCG(1, 2))}
+	for _, c := range []struct {
+		id     string
+		prov   int
+		req    uint64
+		wantOK bool
+	}{
+		{"b3-17-42", 3, 17, true},
+		{"b0-0-0", 0, 0, true},
+		{"b3-17", 0, 0, false},
+		{"x3-17-1", 0, 0, false},
+		{"b-1-2-3", 0, 0, false},
+		{"", 0, 0, false},
+	} {
+		prov, req, ok := parseBenchID(c.id)
+		if ok != c.wantOK || (ok && (prov != c.prov || req != c.req)) {
+			t.Errorf("parseBenchID(%q) = %d, %d, %v", c.id, prov, req, ok)
+		}
+	}
+	// What the generator writes, the watcher reads back.
+	body := p.appendTx(nil, 123456, 7)
+	var tx struct{ ID string }
+	if err := json.Unmarshal(body, &tx); err != nil {
+		t.Fatalf("generated %s: %v", body, err)
+	}
+	if prov, req, ok := parseBenchID(tx.ID); !ok || prov != 3 || req != 123456 {
+		t.Errorf("round trip of %q = %d, %d, %v", tx.ID, prov, req, ok)
+	}
+}
