@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,6 +88,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	data := fs.String("data", "", "data directory (default: a new temporary directory, removed at the end)")
 	keep := fs.Bool("keep", false, "keep the data directory")
 	logLevel := fs.String("log-level", "error", "trace, debug, info, warn, error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load window to this file (go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -160,6 +162,17 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	load := newBenchLoad(nc, subjects, *providers, *batch)
 	if err := load.watchLedger(subjects); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cpu0 := cpuSeconds()
 	start := time.Now()
