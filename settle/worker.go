@@ -44,29 +44,40 @@ type worker struct {
 	snap      atomic.Pointer[Counters] // last committed counters, for Stats
 	lag       atomic.Uint64
 	lastScan  time.Time
+	held      orphanSet // parents with orphans in the index (worker goroutine only)
 }
 
 func (w *worker) run(ctx context.Context) error {
+	held, err := loadOrphanSet(w.n.idx.db, w.p)
+	if err != nil {
+		return fmt.Errorf("read partition %d orphans: %w", w.p, err)
+	}
+	w.held = held
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
-		b := newBatch(w.cnt)
-		if err := w.fill(ctx, b); err != nil {
-			return err
-		}
-		if b.empty() {
-			continue
-		}
-		// The final commit on shutdown uses its own deadline: the inputs are
-		// already processed and committing them is cheaper than redelivery.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		err := w.commit(cctx, b)
-		cancel()
-		if err != nil {
+		if err := w.turn(ctx); err != nil {
 			return err
 		}
 	}
+}
+
+// turn fills one batch and commits it.
+func (w *worker) turn(ctx context.Context) error {
+	b := newBatchOn(w.n.idx.db, w.held, w.cnt)
+	defer b.close()
+	if err := w.fill(ctx, b); err != nil {
+		return err
+	}
+	if b.empty() {
+		return nil
+	}
+	// The final commit on shutdown uses its own deadline: the inputs are
+	// already processed and committing them is cheaper than redelivery.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return w.commit(cctx, b)
 }
 
 // fill fetches and processes messages until the segment is full or old enough.
@@ -354,20 +365,48 @@ func (w *worker) expireOrphans(b *batch) error {
 
 // commit seals, persists, signs, publishes and acks, in that order.
 func (w *worker) commit(ctx context.Context, b *batch) error {
+	hdr, seg, err := w.persist(b)
+	if err != nil {
+		return err
+	}
+	if len(b.entries) > 0 {
+		if _, err := w.n.led.Sign(w.p); err != nil {
+			return fmt.Errorf("sign partition %d: %w", w.p, err)
+		}
+		if err := w.publish(ctx, hdr.Number, seg); err != nil {
+			return err
+		}
+	}
+	for _, a := range b.alerts {
+		w.n.alert(a.kind, a.body)
+	}
+	for _, m := range b.msgs {
+		if err := m.Ack(); err != nil {
+			// Harmless: redelivery is skipped by the high-water mark.
+			w.log.Debug("ack", "error", err)
+		}
+	}
+	return nil
+}
+
+// persist seals b's entries as the next segment (if any) and commits the
+// index in one Badger transaction. After it returns nil the batch is durable
+// and w's counters and orphan set include it.
+func (w *worker) persist(b *batch) (store.SegmentHeader, []byte, error) {
 	var seg []byte
 	var hdr store.SegmentHeader
+	var err error
 	if len(b.entries) > 0 {
-		var err error
 		hdr, seg, err = w.n.led.Seal(w.p, b.entries, time.Now().UTC())
 		if err != nil {
-			return fmt.Errorf("seal partition %d: %w", w.p, err)
+			return hdr, nil, fmt.Errorf("seal partition %d: %w", w.p, err)
 		}
 		b.cnt.Segments++
 		for i, k := range b.entryKeys {
 			b.dedup[k].Index = b.entries[i].Index
 		}
 	}
-	err := w.n.idx.db.Update(func(t *badger.Txn) error {
+	err = w.n.idx.db.Update(func(t *badger.Txn) error {
 		if len(b.entries) > 0 {
 			if err := t.Set(pkey("m/", w.p), be64(hdr.Number)); err != nil {
 				return err
@@ -388,29 +427,17 @@ func (w *worker) commit(ctx context.Context, b *batch) error {
 	})
 	if err != nil {
 		// The sealed segment file is not committed; Recover drops it at restart.
-		return fmt.Errorf("commit partition %d index: %w", w.p, err)
+		return hdr, nil, fmt.Errorf("commit partition %d index: %w", w.p, err)
 	}
 	w.cnt = b.cnt
 	snap := b.cnt
 	w.snap.Store(&snap)
-	if len(b.entries) > 0 {
-		if _, err := w.n.led.Sign(w.p); err != nil {
-			return fmt.Errorf("sign partition %d: %w", w.p, err)
-		}
-		if err := w.publish(ctx, hdr.Number, seg); err != nil {
-			return err
+	if w.held != nil {
+		if err := w.held.committed(w.n.idx.db, b); err != nil {
+			return hdr, nil, fmt.Errorf("read partition %d orphans: %w", w.p, err)
 		}
 	}
-	for _, a := range b.alerts {
-		w.n.alert(a.kind, a.body)
-	}
-	for _, m := range b.msgs {
-		if err := m.Ack(); err != nil {
-			// Harmless: redelivery is skipped by the high-water mark.
-			w.log.Debug("ack", "error", err)
-		}
-	}
-	return nil
+	return hdr, seg, nil
 }
 
 // publish appends segment number n to TALLY_LEDGER, fenced on the partition's
