@@ -30,6 +30,7 @@ type batch struct {
 	alerts     []alert
 	cnt        Counters
 	dirty      bool
+	records    int // records in the batch's messages (sizes the next fetch)
 
 	// rtx is one read-only snapshot for every index read of the batch, opened
 	// on first use and discarded by close: one Badger txn per record cost more

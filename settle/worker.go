@@ -45,6 +45,9 @@ type worker struct {
 	lag       atomic.Uint64
 	lastScan  time.Time
 	held      orphanSet // parents with orphans in the index (worker goroutine only)
+	// recsPerMsg estimates records per forwarded message, to size fetches;
+	// 0 until the first message (firstRecsPerMsg is assumed).
+	recsPerMsg int
 }
 
 func (w *worker) run(ctx context.Context) error {
@@ -100,7 +103,7 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 		} else if wait <= 0 {
 			return nil
 		}
-		msgs, err := w.cons.Fetch(cfg.FetchBatch, jetstream.FetchMaxWait(max(wait, 5*time.Millisecond)))
+		msgs, err := w.cons.Fetch(w.fetchSize(len(b.entries)), jetstream.FetchMaxWait(max(wait, 5*time.Millisecond)))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -110,9 +113,11 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 			continue
 		}
 		for m := range msgs.Messages() {
+			before := b.records
 			if err := w.process(b, m); err != nil {
 				return err
 			}
+			w.noteRecords(b.records - before)
 		}
 		if err := msgs.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			w.log.Debug("fetch ended", "error", err)
@@ -121,6 +126,34 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 	}
 	return nil
 }
+
+// fetchSize is how many messages to fetch next so that the open segment ends
+// near SegmentMaxEntries: each message holds up to a forward batch of
+// records, so fetching FetchBatch messages at once could build one segment of
+// a hundred thousand entries under a backlog, and an index transaction too
+// big for Badger ("Txn is too big"), which stops the partition.
+func (w *worker) fetchSize(entries int) int {
+	per := w.recsPerMsg
+	if per == 0 {
+		per = firstRecsPerMsg
+	}
+	room := w.n.cfg.SegmentMaxEntries - entries
+	return min(max(room/per, 1), w.n.cfg.FetchBatch)
+}
+
+// noteRecords updates the running records-per-message estimate (decaying
+// average, starting high so the first fetch is small).
+func (w *worker) noteRecords(n int) {
+	if w.recsPerMsg == 0 {
+		w.recsPerMsg = max(n, 1)
+		return
+	}
+	w.recsPerMsg = max((3*w.recsPerMsg+n+3)/4, 1)
+}
+
+// firstRecsPerMsg is the estimate before any message was seen: the edge's
+// default forward batch, so a first fetch under a backlog stays small.
+const firstRecsPerMsg = 500
 
 func (w *worker) updateLag() {
 	if ci := w.cons.CachedInfo(); ci != nil {
@@ -146,6 +179,7 @@ func (w *worker) process(b *batch, m jetstream.Msg) error {
 		w.log.Error("undecodable batch", "node", node, "provider", provider, "error", err)
 		return m.TermWithReason("undecodable batch")
 	}
+	b.records += len(recs)
 	hkey := pkey("h/", w.p, node, provider)
 	hwm, err := b.getHWM(w.n.idx.db, hkey)
 	if err != nil {
