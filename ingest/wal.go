@@ -89,7 +89,9 @@ type request struct {
 	provider string
 	batch    bool
 	items    []item
-	respond  func([]byte) // nil when the sender asked for no reply
+	respond  func([]byte) // NATS: the encoded reply; nil when the sender asked for none
+	// respondAnswers (HTTP) receives the answers themselves, in input order.
+	respondAnswers func([]wire.Answer)
 }
 
 // deadLetter is the stored form of a rejected payload.
