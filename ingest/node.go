@@ -63,6 +63,17 @@ type Node struct {
 	rejMu      sync.Mutex
 	rejected   map[string]uint64
 
+	// Retention and replay (retention.go, replay.go).
+	replayMu     sync.Mutex // held by a replay and by each retention batch
+	replayClosed bool
+	replaySub    *nats.Subscription
+	gcStop       chan struct{}
+	gcDone       chan struct{}
+	gcDeleted    atomic.Uint64
+	gcEarly      atomic.Uint64
+	replays      atomic.Uint64
+	replayed     atomic.Uint64
+
 	adapters map[string]adapter.Adapter // by dialect name, resolved at New
 	tokens   map[tokenKey]string        // HTTP bearer token hash → provider
 	http     *http.Server
@@ -81,6 +92,8 @@ type provState struct {
 
 	mu     sync.Mutex
 	oldest int64 // accept time (unix ns) of the oldest unforwarded record; 0 = none
+
+	floor atomic.Uint64 // first seq still held: records below were deleted by retention (GC writes it)
 }
 
 // Stats is a snapshot of a node's counters.
@@ -99,6 +112,17 @@ type Stats struct {
 	// OldestUnforwarded is the age of the oldest record not yet acknowledged by
 	// JetStream (0 when caught up).
 	OldestUnforwarded time.Duration
+	// ForwardLag is Committed-Forwarded: records accepted, not yet in TALLY_TX.
+	ForwardLag uint64
+	// BudgetBytes is the configured byte budget BufferedBytes is checked against.
+	BudgetBytes int64
+
+	// Retention and replay (this process).
+	RetainedFrom map[string]uint64 // provider → first edge seq still held (records below were deleted)
+	GCDeleted    uint64            // forwarded records deleted by retention
+	GCEarly      uint64            // of those, deleted before their retention time (above the high-water mark)
+	Replays      uint64            // replay requests served
+	Replayed     uint64            // records published again by replay
 }
 
 // New opens (or creates) the WAL in cfg.WALDir and restores every provider's
@@ -147,7 +171,11 @@ func New(cfg Config, log hclog.Logger) (*Node, error) {
 			ps.oldest = at
 		}
 	}
-	log.Info("wal open", "dir", cfg.WALDir, "providers", len(n.provs), "bytes", n.wal.bytes.Load())
+	if err := n.loadFloors(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	log.Info("wal open", "dir", cfg.WALDir, "providers", len(n.provs), "bytes", n.wal.used())
 	return n, nil
 }
 
@@ -246,6 +274,11 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 	if err := nc.FlushTimeout(drainTimeout); err != nil {
 		return fmt.Errorf("start ingest: flush subscriptions: %w", err)
 	}
+	if err := n.startReplay(fjs.Conn()); err != nil {
+		return fmt.Errorf("start ingest: replay service: %w", err)
+	}
+	n.gcStop, n.gcDone = make(chan struct{}), make(chan struct{})
+	go n.runGC(n.gcStop, n.gcDone)
 	if n.cfg.HTTPListen != "" {
 		if err := n.startHTTP(); err != nil {
 			return fmt.Errorf("start ingest: %w", err)
@@ -410,7 +443,7 @@ func (n *Node) answer(r *request) {
 
 // Stats returns a snapshot of the node's counters.
 func (n *Node) Stats() Stats {
-	s := Stats{Accepted: n.accepted.Load(), Duplicates: n.duplicates.Load(), BufferedBytes: n.wal.bytes.Load(), Rejected: map[string]uint64{}}
+	s := Stats{Accepted: n.accepted.Load(), Duplicates: n.duplicates.Load(), BufferedBytes: n.wal.used(), Rejected: map[string]uint64{}}
 	n.rejMu.Lock()
 	for c, k := range n.rejected {
 		s.Rejected[c] = k
@@ -431,6 +464,9 @@ func (n *Node) Stats() Stats {
 	if oldest != 0 {
 		s.OldestUnforwarded = max(time.Since(time.Unix(0, oldest)), 0)
 	}
+	s.ForwardLag = s.Committed - s.Forwarded
+	s.BudgetBytes = n.cfg.BudgetBytes
+	n.retainStats(&s)
 	return s
 }
 
@@ -460,6 +496,11 @@ func (n *Node) close() error {
 		close(n.reqs)
 		n.acceptMu.Unlock()
 		<-n.committerDone
+		n.stopReplay()
+		if n.gcStop != nil {
+			close(n.gcStop)
+			<-n.gcDone
+		}
 		n.fwd.stop(n.cfg.PublishTimeout)
 	}
 	if err := n.wal.db.Close(); err != nil {
