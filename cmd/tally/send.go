@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -227,7 +229,8 @@ func (s *sender) answer(ctx context.Context, line int, body []byte, ctype string
 				}
 			}
 		}
-		if ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
+		var fatal fatalError
+		if ctx.Err() != nil || time.Now().Add(wait).After(deadline) || errors.As(err, &fatal) {
 			return []sendLine{{Line: line, Answer: wire.Answer{Status: statusError, Reason: fmt.Sprintf("no definite answer after %d attempts: %s", attempt, last)}, Attempts: attempt}}
 		}
 		select {
@@ -270,9 +273,16 @@ type natsTransport struct {
 	nc      *nats.Conn
 	subject string
 	timeout time.Duration
+	denied  atomic.Pointer[string] // the server's permissions violation on our subject or inbox, if any
 }
 
+// fatalError ends a line's retries at once: resending cannot help.
+type fatalError struct{ msg string }
+
+func (e fatalError) Error() string { return e.msg }
+
 func newNATSTransport(url, subject, inbox, user, password, creds, seed string, timeout time.Duration) (*natsTransport, error) {
+	t := &natsTransport{subject: subject, timeout: timeout}
 	opts := []nats.Option{
 		nats.Name("tally send"),
 		nats.CustomInboxPrefix(inbox),
@@ -281,7 +291,15 @@ func newNATSTransport(url, subject, inbox, user, password, creds, seed string, t
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(100 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
-		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}), // a permission error shows as a timeout per line
+		// The server refuses a publish or an inbox these credentials may not
+		// use asynchronously; remember it so the line fails at once instead
+		// of timing out until --give-up.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				msg := err.Error()
+				t.denied.Store(&msg)
+			}
+		}),
 	}
 	switch {
 	case creds != "":
@@ -299,7 +317,8 @@ func newNATSTransport(url, subject, inbox, user, password, creds, seed string, t
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", url, err)
 	}
-	return &natsTransport{nc: nc, subject: subject, timeout: timeout}, nil
+	t.nc = nc
+	return t, nil
 }
 
 func (t *natsTransport) send(ctx context.Context, body []byte, contentType string) ([]wire.Answer, bool, error) {
@@ -312,6 +331,9 @@ func (t *natsTransport) send(ctx context.Context, body []byte, contentType strin
 	defer cancel()
 	reply, err := t.nc.RequestMsgWithContext(rctx, m)
 	if err != nil {
+		if d := t.denied.Load(); d != nil {
+			return nil, false, fatalError{*d + " (these credentials do not speak for this provider, or its inbox prefix is not allowed; see --inbox)"}
+		}
 		return nil, false, err
 	}
 	return decodeAnswers(reply.Data)
