@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
 	"github.com/tally-mesh/tally/config"
@@ -134,4 +137,75 @@ func request(t *testing.T, nc *nats.Conn, subj string, body []byte) wire.Answer 
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestExternalClusterPermissions runs an ingest-only node against a plain
+// nats-server configured with exactly the permissions docs/ingest.md tells
+// operators of an external cluster to set: the edge user may take provider
+// requests, answer them, forward to TALLY_TX and serve replay, and nothing
+// else is needed.
+func TestExternalClusterPermissions(t *testing.T) {
+	s := wire.NewSubjects("")
+	srv := natstest.Run(t, func(o *server.Options) {
+		o.Users = []*server.User{
+			{Username: "studio-1", Password: "studio-1-password", Permissions: ProviderPermissions(s, "studio-1")},
+			{Username: "edge-eu-1", Password: "edge-eu-1-password", Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: []string{"tally.tx.edge-eu-1.*", "$JS.API.STREAM.INFO.TALLY_TX"}},
+				Subscribe: &server.SubjectPermission{Allow: []string{"tally.in.*", "tally.edge.edge-eu-1.replay", "_INBOX.>"}},
+				Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
+			}},
+			{Username: "admin", Password: "admin-password"},
+		}
+	})
+	admin, err := nats.Connect(srv.ClientURL(), nats.UserInfo("admin", "admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ajs, _ := jetstream.New(admin)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := wire.EnsureStreams(ctx, ajs, s, wire.StreamOptions{Partitions: 4, MaxMsgBytes: 8 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.NodeID = "edge-eu-1"
+	cfg.DataDir = t.TempDir()
+	cfg.Roles = []string{config.RoleIngest}
+	cfg.NATS = config.NATS{URL: srv.ClientURL(), User: "edge-eu-1", Password: "edge-eu-1-password"}
+	cfg.Providers = []config.Provider{{Name: "studio-1"}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(context.Background(), cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	p, err := nats.Connect(srv.ClientURL(), nats.UserInfo("studio-1", "studio-1-password"), nats.CustomInboxPrefix(ProviderInbox("studio-1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for i := 1; i <= 20; i++ {
+		tx := fmt.Appendf(nil, `{"id":"x-%d","type":"bet","amount":"1.00","currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`, i)
+		if a := request(t, p, s.In("studio-1"), tx); a.Status != wire.StatusAccepted {
+			t.Fatalf("tx %d: %+v", i, a)
+		}
+	}
+	natstest.Eventually(t, 20*time.Second, func() error {
+		if st := n.Stats().Ingest; st.Forwarded != 20 {
+			return fmt.Errorf("forwarded %d", st.Forwarded)
+		}
+		return nil
+	})
+	b, _ := json.Marshal(wire.ReplayRequest{Provider: "studio-1", From: 1, To: 20})
+	m, err := admin.Request(s.Replay("edge-eu-1"), b, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep wire.ReplayReply
+	if err := json.Unmarshal(m.Data, &rep); err != nil || rep.Published != 20 || rep.Error != "" {
+		t.Fatalf("replay through the edge's permissions: %s, %v", m.Data, err)
+	}
 }
