@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/txn"
 )
 
 // Period fees: a party's fee on a period's basis (GGR of a month, say) with
@@ -75,6 +77,19 @@ type FeeContract struct {
 	Tiers         []Tier
 	MinimumFee    decimal.Decimal // 0: no minimum
 	CarryNegative bool            // a negative base is netted against the next period's basis
+
+	// Conditions select the transactions whose basis counts, like a rule's:
+	// a list that is given must contain the transaction's value, an absent
+	// list matches anything. The fee's Currency is always a condition.
+	Providers, Games, Categories, Jurisdictions, Brands []string
+}
+
+// Selects reports whether a transaction from provider counts in the fee's
+// basis: same currency and every given condition list holds its value.
+func (c FeeContract) Selects(provider string, tx txn.Tx) bool {
+	in := func(set []string, s string) bool { return len(set) == 0 || slices.Contains(set, s) }
+	return tx.Currency.Code == c.Currency.Code && in(c.Providers, provider) && in(c.Games, tx.Game) &&
+		in(c.Categories, tx.Category) && in(c.Jurisdictions, tx.Jurisdiction) && in(c.Brands, tx.Brand)
 }
 
 // FeeLine is one tier actually applied, as a statement prints it: Percent of
@@ -323,6 +338,11 @@ type feeSrc struct {
 	Mode          string     `hcl:"mode"`
 	Minimum       string     `hcl:"minimum"`
 	CarryNegative bool       `hcl:"carry_negative"`
+	Providers     []string   `hcl:"providers,optional"`
+	Games         []string   `hcl:"games,optional"`
+	Categories    []string   `hcl:"categories,optional"`
+	Jurisdictions []string   `hcl:"jurisdictions,optional"`
+	Brands        []string   `hcl:"brands,optional"`
 	Tiers         []*tierSrc `hcl:"tier,block"`
 
 	PartyRange    hcl.Range `hcl:"party,attr_value_range"`
@@ -461,6 +481,12 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 		CarryNegative: fs.CarryNegative,
 		MinimumFee:    decimal.Zero,
 	}
+	// Conditions are sets: sorted and deduplicated, like a rule's.
+	fc.Providers = checkList(&c, pos, "providers", fs.Providers, nil)
+	fc.Games = checkList(&c, pos, "games", fs.Games, nil)
+	fc.Categories = checkList(&c, pos, "categories", fs.Categories, nil)
+	fc.Jurisdictions = checkList(&c, pos, "jurisdictions", fs.Jurisdictions, nil)
+	fc.Brands = checkList(&c, pos, "brands", fs.Brands, nil)
 	if cur, ok := money.Lookup(fs.Currency); ok {
 		fc.Currency = cur
 	}
@@ -518,4 +544,94 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 		c.add(where, is.key, is.msg, is.hint)
 	}
 	return fc, c.problems
+}
+
+// feeCanon is a fee contract in the canonical encoding of its version (the
+// "fees" list, sorted by name): every term spelled out, decimals without
+// trailing zeros, condition lists sorted and deduplicated.
+type feeCanon struct {
+	Name          string      `json:"name"`
+	Party         string      `json:"party"`
+	Basis         string      `json:"basis"`
+	Period        string      `json:"period"`
+	Currency      string      `json:"currency"`
+	Rounding      string      `json:"rounding"`
+	Mode          string      `json:"mode"`
+	Minimum       string      `json:"minimum"`
+	CarryNegative bool        `json:"carry_negative"`
+	Providers     []string    `json:"providers,omitempty"`
+	Games         []string    `json:"games,omitempty"`
+	Categories    []string    `json:"categories,omitempty"`
+	Jurisdictions []string    `json:"jurisdictions,omitempty"`
+	Brands        []string    `json:"brands,omitempty"`
+	Tiers         []tierCanon `json:"tiers"`
+}
+
+type tierCanon struct {
+	UpTo    string `json:"up_to,omitempty"`
+	Percent string `json:"percent"`
+}
+
+func canonFee(fc FeeContract) *feeCanon {
+	f := &feeCanon{
+		Name: fc.Name, Party: fc.Party, Basis: fc.Basis, Period: fc.Period, Currency: fc.Currency.Code,
+		Rounding: string(fc.Rounding), Mode: string(fc.Mode), Minimum: fc.MinimumFee.String(), CarryNegative: fc.CarryNegative,
+		Providers: fc.Providers, Games: fc.Games, Categories: fc.Categories, Jurisdictions: fc.Jurisdictions, Brands: fc.Brands,
+	}
+	for _, t := range fc.Tiers {
+		tc := tierCanon{Percent: t.Percent.String()}
+		if t.UpTo != nil {
+			tc.UpTo = t.UpTo.String()
+		}
+		f.Tiers = append(f.Tiers, tc)
+	}
+	return f
+}
+
+// contract turns a canonical fee back into a validated contract; path names
+// it in problems.
+func (f *feeCanon) contract(c *checker, ruleset, path string) (FeeContract, bool) {
+	before := len(c.problems)
+	fc := FeeContract{
+		Ruleset: ruleset, Name: f.Name, Party: f.Party, Basis: f.Basis, Period: f.Period,
+		Currency: money.Currency{Code: f.Currency, Exponent: -1}, Rounding: money.Rounding(f.Rounding),
+		Mode: TierMode(f.Mode), CarryNegative: f.CarryNegative, MinimumFee: decimal.Zero,
+	}
+	if cur, ok := money.Lookup(f.Currency); ok {
+		fc.Currency = cur
+	}
+	for _, l := range []struct {
+		key string
+		v   *[]string
+		dst *[]string
+	}{{"providers", &f.Providers, &fc.Providers}, {"games", &f.Games, &fc.Games}, {"categories", &f.Categories, &fc.Categories}, {"jurisdictions", &f.Jurisdictions, &fc.Jurisdictions}, {"brands", &f.Brands, &fc.Brands}} {
+		*l.v = checkList(c, path, l.key, *l.v, nil)
+		*l.dst = *l.v
+	}
+	var ok bool
+	f.Minimum, fc.MinimumFee, ok = checkDecimal(c, path, "minimum", f.Minimum)
+	bad := map[string]bool{"minimum": !ok}
+	for i := range f.Tiers {
+		t := Tier{}
+		tc := &f.Tiers[i]
+		if tc.Percent, t.Percent, ok = checkDecimal(c, path, "percent", tc.Percent); !ok {
+			bad[badTierKey(i, "percent")] = true
+		}
+		if tc.UpTo != "" {
+			var u decimal.Decimal
+			if tc.UpTo, u, ok = checkDecimal(c, path, "up_to", tc.UpTo); !ok {
+				bad[badTierKey(i, "up_to")] = true
+			}
+			t.UpTo = &u
+		}
+		fc.Tiers = append(fc.Tiers, t)
+	}
+	for _, is := range fc.issues(bad) {
+		where := path
+		if is.tier >= 0 {
+			where = fmt.Sprintf("%s tier %d", path, is.tier+1)
+		}
+		c.add(where, is.key, is.msg, is.hint)
+	}
+	return fc, len(c.problems) == before
 }

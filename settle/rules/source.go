@@ -46,9 +46,11 @@ type versionSrc struct {
 	Rounding   string     `hcl:"rounding" json:"rounding"`
 	Allocation string     `hcl:"allocation" json:"allocation"`
 	Rules      []*ruleSrc `hcl:"rule,block" json:"rules"`
-	// Fees are period fee contracts, parsed by ParseFees (fees.go); Parse
-	// only lets them through. They are not part of the version's hash yet.
-	Fees []*feeRef `hcl:"fee,block" json:"-"`
+	// Fees are the period fee contracts: decoded from HCL by parseFees
+	// (fees.go) into FeeSet, which is their canonical form and part of the
+	// version's hash. A version without fees encodes no "fees" key.
+	Fees   []*feeRef   `hcl:"fee,block" json:"-"`
+	FeeSet []*feeCanon `json:"fees,omitempty"`
 
 	DefRange        hcl.Range `hcl:",def_range" json:"-"`
 	EffectiveRange  hcl.Range `hcl:"effective,attr_value_range" json:"-"`
@@ -188,6 +190,20 @@ func parseHCL(src []byte, filename string) ([]*Version, []Problem) {
 	for _, d := range diags {
 		if d.Subject != nil {
 			reported[rangePos(*d.Subject)] = true
+		}
+	}
+	fees, fps := parseFees(src, filename)
+	for _, p := range fps {
+		if !reported[p.Pos] {
+			problems = append(problems, p)
+			reported[p.Pos] = true
+		}
+	}
+	for _, rs := range fs.Rulesets {
+		for _, fc := range fees {
+			if fc.Ruleset == rs.Name {
+				rs.FeeSet = append(rs.FeeSet, canonFee(fc))
+			}
 		}
 	}
 	if len(fs.Rulesets) == 0 && len(problems) == 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -27,6 +28,7 @@ type Version struct {
 	Effective time.Time // UTC
 
 	rules []*rule
+	fees  []FeeContract
 	canon []byte
 	hash  [32]byte
 	pos   string // where it was defined, for error messages
@@ -77,6 +79,10 @@ func (v *Version) Canonical() []byte { return bytes.Clone(v.canon) }
 
 // Hash is the SHA-256 of Canonical(): the identity recorded with every entry.
 func (v *Version) Hash() [32]byte { return v.hash }
+
+// Fees returns the version's period fee contracts, sorted by name. The
+// slices inside a contract are shared: do not modify them.
+func (v *Version) Fees() []FeeContract { return slices.Clone(v.fees) }
 
 // ParseCanonical decodes a version from its canonical encoding, validating it
 // exactly like HCL source. The input must be canonical: re-encoding the result
@@ -166,6 +172,21 @@ func compile(src *versionSrc, base string) (*Version, []Problem) {
 		}
 		if r := compileRule(&c, rs, rpath); r != nil {
 			v.rules = append(v.rules, r)
+		}
+	}
+	if len(src.FeeSet) > MaxFees {
+		c.add(vpos, "fee", fmt.Sprintf("%d fee blocks, more than %d", len(src.FeeSet), MaxFees), "split the version")
+		src.FeeSet = nil
+	}
+	// Fees are a set keyed by name: sorted in the canonical form.
+	sort.SliceStable(src.FeeSet, func(i, j int) bool { return src.FeeSet[i].Name < src.FeeSet[j].Name })
+	for i, f := range src.FeeSet {
+		fpath := fmt.Sprintf("%s fee %q", vpath, f.Name)
+		if i > 0 && src.FeeSet[i-1].Name == f.Name {
+			c.add(vpos, "fee", fmt.Sprintf("fee %q defined twice", f.Name), "give every fee of a ruleset a unique name")
+		}
+		if fc, ok := f.contract(&c, src.Name, fpath); ok {
+			v.fees = append(v.fees, fc)
 		}
 	}
 	if len(c.problems) > 0 {
