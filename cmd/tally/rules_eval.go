@@ -45,19 +45,19 @@ type evalVersion struct {
 // evalOutcome is one decision: every input line gets at least one; a held
 // reversal gets a second, "applied", when its parent arrives.
 type evalOutcome struct {
-	Line       int           `json:"line"`
-	Provider   string        `json:"provider,omitempty"`
-	ID         string        `json:"id,omitempty"`
-	Type       string        `json:"type,omitempty"`
-	Outcome    string        `json:"outcome"` // applied, duplicate, conflict, held, rejected, exception
-	Code       string        `json:"code,omitempty"`
-	Reason     string        `json:"reason,omitempty"`
-	Parent     string        `json:"parent,omitempty"`
-	ReleasedBy int           `json:"released_by,omitempty"` // the line whose parent released this held reversal
-	Ruleset    string        `json:"ruleset,omitempty"`
-	Rule       string        `json:"rule,omitempty"`
-	Net        string        `json:"net,omitempty"`
-	Shares     []evalShare   `json:"shares,omitempty"`
+	Line       int         `json:"line"`
+	Provider   string      `json:"provider,omitempty"`
+	ID         string      `json:"id,omitempty"`
+	Type       string      `json:"type,omitempty"`
+	Outcome    string      `json:"outcome"` // applied, duplicate, conflict, held, rejected, exception
+	Code       string      `json:"code,omitempty"`
+	Reason     string      `json:"reason,omitempty"`
+	Parent     string      `json:"parent,omitempty"`
+	ReleasedBy int         `json:"released_by,omitempty"` // the line whose parent released this held reversal
+	Ruleset    string      `json:"ruleset,omitempty"`
+	Rule       string      `json:"rule,omitempty"`
+	Net        string      `json:"net,omitempty"`
+	Shares     []evalShare `json:"shares,omitempty"`
 }
 
 type evalShare struct {
