@@ -75,8 +75,9 @@ type FeeContract struct {
 	Rounding      money.Rounding
 	Mode          TierMode
 	Tiers         []Tier
-	MinimumFee    decimal.Decimal // 0: no minimum
-	CarryNegative bool            // a negative base is netted against the next period's basis
+	MinimumFee    decimal.Decimal  // 0: no minimum
+	MaximumFee    *decimal.Decimal // nil: no cap; else the computed fee is capped here (before the minimum)
+	CarryNegative bool             // a negative base is netted against the next period's basis
 
 	// Conditions select the transactions whose basis counts, like a rule's:
 	// a list that is given must contain the transaction's value, an absent
@@ -112,8 +113,9 @@ type FeeResult struct {
 	Lines     []FeeLine       // tiers applied; none when Base ≤ 0
 	Exact     decimal.Decimal // Σ Lines[i].Exact, unrounded
 	Computed  decimal.Decimal // Exact rounded once with the contract's rounding
-	TopUp     decimal.Decimal // minimum-fee top-up line: max(0, MinimumFee − Computed)
-	Fee       decimal.Decimal // Computed + TopUp
+	Capped    decimal.Decimal // cap line: max(0, Computed − MaximumFee), ≥ 0
+	TopUp     decimal.Decimal // minimum-fee top-up line: max(0, MinimumFee − (Computed − Capped))
+	Fee       decimal.Decimal // Computed − Capped + TopUp
 	CarryOut  decimal.Decimal // Base when negative and the contract carries, else 0; ≤ 0
 }
 
@@ -149,8 +151,9 @@ func (c FeeContract) Validate() error {
 // base = basis + carriedIn. When base > 0 the tiers apply to it (Mode), the
 // exact total is rounded once at the currency's exponent with Rounding
 // (Computed); when base ≤ 0 Computed is 0 and, if CarryNegative, a negative
-// base is carried out. The minimum fee then applies: TopUp = MinimumFee −
-// Computed when Computed is below it, and Fee = Computed + TopUp.
+// base is carried out. A cap (MaximumFee) then cuts Computed down to it
+// (Capped), the minimum fee tops it up (TopUp), and Fee = Computed − Capped +
+// TopUp.
 func (c FeeContract) Compute(basis, carriedIn decimal.Decimal) (FeeResult, error) {
 	if err := c.Validate(); err != nil {
 		return FeeResult{}, err
@@ -196,11 +199,14 @@ func (c FeeContract) Compute(basis, carriedIn decimal.Decimal) (FeeResult, error
 		r.Exact = r.Exact.Add(l.Exact)
 	}
 	r.Computed = money.Round(r.Exact, c.Currency.Exponent, c.Rounding)
-	r.TopUp = decimal.Zero
-	if r.Computed.LessThan(c.MinimumFee) {
-		r.TopUp = c.MinimumFee.Sub(r.Computed)
+	r.Capped, r.TopUp = decimal.Zero, decimal.Zero
+	if c.MaximumFee != nil && r.Computed.GreaterThan(*c.MaximumFee) {
+		r.Capped = r.Computed.Sub(*c.MaximumFee)
 	}
-	r.Fee = r.Computed.Add(r.TopUp)
+	if net := r.Computed.Sub(r.Capped); net.LessThan(c.MinimumFee) {
+		r.TopUp = c.MinimumFee.Sub(net)
+	}
+	r.Fee = r.Computed.Sub(r.Capped).Add(r.TopUp)
 	return r, nil
 }
 
@@ -277,6 +283,16 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 	if !c.Mode.Valid() {
 		add("mode", -1, fmt.Sprintf("unknown mode %q", c.Mode), `use "marginal": each tier's percent on the part of the basis inside it, or "retroactive": the whole basis at the percent of the tier it falls in`)
 	}
+	if m := c.MaximumFee; m != nil && !bad["maximum"] {
+		switch {
+		case m.IsNegative():
+			add("maximum", -1, fmt.Sprintf("%s is negative", m), "remove maximum for no cap")
+		case curOK && !c.Currency.Fits(*m):
+			add("maximum", -1, fmt.Sprintf("%s has more decimals than %s allows (%d)", m, c.Currency.Code, c.Currency.Exponent), "round the cap to the currency's minor unit")
+		case !bad["minimum"] && m.LessThan(c.MinimumFee):
+			add("maximum", -1, fmt.Sprintf("maximum %s is below minimum %s", m, c.MinimumFee), "raise the maximum or lower the minimum")
+		}
+	}
 	if !bad["minimum"] {
 		switch {
 		case c.MinimumFee.IsNegative():
@@ -337,6 +353,7 @@ type feeSrc struct {
 	Rounding      string     `hcl:"rounding,optional"`
 	Mode          string     `hcl:"mode"`
 	Minimum       string     `hcl:"minimum"`
+	Maximum       *string    `hcl:"maximum,optional"`
 	CarryNegative bool       `hcl:"carry_negative"`
 	Providers     []string   `hcl:"providers,optional"`
 	Games         []string   `hcl:"games,optional"`
@@ -352,6 +369,7 @@ type feeSrc struct {
 	RoundingRange hcl.Range `hcl:"rounding,attr_value_range"`
 	ModeRange     hcl.Range `hcl:"mode,attr_value_range"`
 	MinimumRange  hcl.Range `hcl:"minimum,attr_value_range"`
+	MaximumRange  hcl.Range `hcl:"maximum,attr_value_range"`
 	CarryRange    hcl.Range `hcl:"carry_negative,attr_value_range"`
 }
 
@@ -505,6 +523,13 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 	} else if _, fc.MinimumFee, ok = checkDecimal(&c, at(pos, fs.MinimumRange), "minimum", fs.Minimum); !ok {
 		bad["minimum"] = true
 	}
+	if fs.Maximum != nil {
+		var m decimal.Decimal
+		if _, m, ok = checkDecimal(&c, at(pos, fs.MaximumRange), "maximum", *fs.Maximum); !ok {
+			bad["maximum"] = true
+		}
+		fc.MaximumFee = &m
+	}
 	for i, ts := range fs.Tiers {
 		t := Tier{}
 		if absent(ts.PercentRange) {
@@ -523,7 +548,7 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 	}
 	ranges := map[string]hcl.Range{
 		"party": fs.PartyRange, "basis": fs.BasisRange, "period": fs.PeriodRange, "currency": fs.CurrencyRange,
-		"rounding": roundingRange, "mode": fs.ModeRange, "minimum": fs.MinimumRange,
+		"rounding": roundingRange, "mode": fs.ModeRange, "minimum": fs.MinimumRange, "maximum": fs.MaximumRange,
 	}
 	for _, is := range fc.issues(bad) {
 		if r, ok := ranges[is.key]; ok && is.tier < 0 && is.key != "rounding" && absent(r) {
@@ -558,6 +583,7 @@ type feeCanon struct {
 	Rounding      string      `json:"rounding"`
 	Mode          string      `json:"mode"`
 	Minimum       string      `json:"minimum"`
+	Maximum       string      `json:"maximum,omitempty"`
 	CarryNegative bool        `json:"carry_negative"`
 	Providers     []string    `json:"providers,omitempty"`
 	Games         []string    `json:"games,omitempty"`
@@ -577,6 +603,9 @@ func canonFee(fc FeeContract) *feeCanon {
 		Name: fc.Name, Party: fc.Party, Basis: fc.Basis, Period: fc.Period, Currency: fc.Currency.Code,
 		Rounding: string(fc.Rounding), Mode: string(fc.Mode), Minimum: fc.MinimumFee.String(), CarryNegative: fc.CarryNegative,
 		Providers: fc.Providers, Games: fc.Games, Categories: fc.Categories, Jurisdictions: fc.Jurisdictions, Brands: fc.Brands,
+	}
+	if fc.MaximumFee != nil {
+		f.Maximum = fc.MaximumFee.String()
 	}
 	for _, t := range fc.Tiers {
 		tc := tierCanon{Percent: t.Percent.String()}
@@ -611,6 +640,13 @@ func (f *feeCanon) contract(c *checker, ruleset, path string) (FeeContract, bool
 	var ok bool
 	f.Minimum, fc.MinimumFee, ok = checkDecimal(c, path, "minimum", f.Minimum)
 	bad := map[string]bool{"minimum": !ok}
+	if f.Maximum != "" {
+		var m decimal.Decimal
+		if f.Maximum, m, ok = checkDecimal(c, path, "maximum", f.Maximum); !ok {
+			bad["maximum"] = true
+		}
+		fc.MaximumFee = &m
+	}
 	for i := range f.Tiers {
 		t := Tier{}
 		tc := &f.Tiers[i]

@@ -791,6 +791,7 @@ func TestFeesInCanonical(t *testing.T) {
 func sameFee(a, b FeeContract) bool {
 	if a.Ruleset != b.Ruleset || a.Name != b.Name || a.Party != b.Party || a.Basis != b.Basis || a.Period != b.Period ||
 		a.Currency != b.Currency || a.Rounding != b.Rounding || a.Mode != b.Mode || !a.MinimumFee.Equal(b.MinimumFee) ||
+		(a.MaximumFee == nil) != (b.MaximumFee == nil) || (a.MaximumFee != nil && !a.MaximumFee.Equal(*b.MaximumFee)) ||
 		a.CarryNegative != b.CarryNegative || len(a.Tiers) != len(b.Tiers) ||
 		strings.Join(a.Providers, ",") != strings.Join(b.Providers, ",") || strings.Join(a.Games, ",") != strings.Join(b.Games, ",") ||
 		strings.Join(a.Categories, ",") != strings.Join(b.Categories, ",") || strings.Join(a.Jurisdictions, ",") != strings.Join(b.Jurisdictions, ",") ||
@@ -834,5 +835,39 @@ func TestFeeSelects(t *testing.T) {
 		if got := f.Selects(c.provider, c.tx); got != c.want {
 			t.Errorf("%s: Selects = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestFeeCap: a maximum caps the computed fee with an explicit cap line,
+// before the minimum applies; it is part of the canonical form.
+func TestFeeCap(t *testing.T) {
+	src := feeHead + opShare + strings.Replace(feeBody, `minimum        = "2500.00"`, "minimum        = \"2500.00\"\n    maximum        = \"20000.00\"", 1) + "}"
+	book := mustParse(t, src)
+	f := book.Versions()[0].Fees()[0]
+	if f.MaximumFee == nil || f.MaximumFee.String() != "20000" {
+		t.Fatalf("MaximumFee = %v, want 20000", f.MaximumFee)
+	}
+	tests := []struct{ ggr, computed, capped, topUp, fee string }{
+		{"287654.33", "27012.35", "7012.35", "0.00", "20000.00"}, // 12% of 100,000 + 8% of 187,654.33
+		{"150000.00", "16000.00", "0.00", "0.00", "16000.00"},
+		{"10000.00", "1200.00", "0.00", "1300.00", "2500.00"},
+	}
+	eur := cur(t, "EUR")
+	for _, tc := range tests {
+		r, err := f.Compute(dec(tc.ggr), decimal.Zero)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []string{eur.Format(r.Computed), eur.Format(r.Capped), eur.Format(r.TopUp), eur.Format(r.Fee)}
+		if strings.Join(got, " ") != strings.Join([]string{tc.computed, tc.capped, tc.topUp, tc.fee}, " ") {
+			t.Errorf("Compute(%s) computed/capped/top-up/fee = %v, want %s %s %s %s", tc.ggr, got, tc.computed, tc.capped, tc.topUp, tc.fee)
+		}
+	}
+	if !strings.Contains(string(book.Versions()[0].Canonical()), `"minimum":"2500","maximum":"20000"`) {
+		t.Errorf("canonical form lacks the cap: %s", book.Versions()[0].Canonical())
+	}
+	bad := strings.Replace(src, `maximum        = "20000.00"`, `maximum        = "2000.00"`, 1)
+	if _, err := Parse([]byte(bad), "t.hcl"); err == nil || !strings.Contains(err.Error(), "maximum 2000 is below minimum 2500") {
+		t.Errorf("Parse with maximum below minimum = %v", err)
 	}
 }

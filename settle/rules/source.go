@@ -105,12 +105,20 @@ type stepSrc struct {
 	Percent   string `hcl:"percent,optional" json:"percent,omitempty"`
 	PercentOf string `hcl:"percent_of,optional" json:"percent_of,omitempty"`
 	Fixed     string `hcl:"fixed,optional" json:"fixed,omitempty"`
+	PerUnit   string `hcl:"per_unit,optional" json:"per_unit,omitempty"`
+	Units     string `hcl:"units,optional" json:"units,omitempty"`
+	Cap       string `hcl:"cap,optional" json:"cap,omitempty"`
+	Floor     string `hcl:"floor,optional" json:"floor,omitempty"`
 
 	DefRange       hcl.Range `hcl:",def_range" json:"-"`
 	PartyRange     hcl.Range `hcl:"party,attr_value_range" json:"-"`
 	PercentRange   hcl.Range `hcl:"percent,attr_value_range" json:"-"`
 	PercentOfRange hcl.Range `hcl:"percent_of,attr_value_range" json:"-"`
 	FixedRange     hcl.Range `hcl:"fixed,attr_value_range" json:"-"`
+	PerUnitRange   hcl.Range `hcl:"per_unit,attr_value_range" json:"-"`
+	UnitsRange     hcl.Range `hcl:"units,attr_value_range" json:"-"`
+	CapRange       hcl.Range `hcl:"cap,attr_value_range" json:"-"`
+	FloorRange     hcl.Range `hcl:"floor,attr_value_range" json:"-"`
 }
 
 // evalCtx lets "${provider}" and "${affiliate}" through HCL's template

@@ -80,6 +80,8 @@ type Fee struct {
 	Tiers     []FeeTier `json:"tiers"`
 	Exact     string    `json:"exact"`
 	Computed  string    `json:"computed"`
+	Maximum   string    `json:"maximum,omitempty"` // the cap, if the contract has one
+	Capped    string    `json:"capped"`            // cap line: what the cap took off Computed
 	Minimum   string    `json:"minimum"`
 	TopUp     string    `json:"top_up"`
 	Fee       string    `json:"fee"`
@@ -373,8 +375,11 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 			Name: fc.Name, Ruleset: fc.Ruleset, RuleSet: hex.EncodeToString(vhash[:]), Basis: fc.Basis, Mode: string(fc.Mode), Rounding: string(fc.Rounding),
 			Stakes: cur.Format(basis.Stakes), Wins: cur.Format(basis.Wins), GGR: cur.Format(r.Basis),
 			CarriedIn: cur.Format(r.CarriedIn), Base: cur.Format(r.Base), Tiers: []FeeTier{}, Exact: r.Exact.String(),
-			Computed: cur.Format(r.Computed), Minimum: cur.Format(fc.MinimumFee), TopUp: cur.Format(r.TopUp),
+			Computed: cur.Format(r.Computed), Capped: cur.Format(r.Capped), Minimum: cur.Format(fc.MinimumFee), TopUp: cur.Format(r.TopUp),
 			Fee: cur.Format(r.Fee), CarryOut: cur.Format(r.CarryOut), Entries: n,
+		}
+		if fc.MaximumFee != nil {
+			f.Maximum = cur.Format(*fc.MaximumFee)
 		}
 		for _, l := range r.Lines {
 			f.Tiers = append(f.Tiers, FeeTier{Tier: l.Tier, From: cur.Format(l.From), To: cur.Format(l.To), Percent: l.Percent.String(), Base: cur.Format(l.Base), Exact: l.Exact.String()})
