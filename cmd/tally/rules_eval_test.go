@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tally-mesh/tally/settle/statement"
 )
 
 // vectorDir holds the shared acceptance vectors (copied from ../shared/vectors)
@@ -304,5 +306,64 @@ not json
 	}
 	if _, err := runCLI(t, "rules", "eval", "--rules", filepath.Join(vectorDir, "dirty-stream.hcl")); exitCode(err) != 2 {
 		t.Errorf("eval without --input: %v, want a usage error", err)
+	}
+}
+
+// TestRulesEvalContract checks every figure docs/rules.md quotes for its
+// worked provider contract (settle/rules/testdata/contract.{hcl,jsonl}).
+func TestRulesEvalContract(t *testing.T) {
+	dir := filepath.Join("..", "..", "settle", "rules", "testdata")
+	out, err := runCLI(t, "rules", "check", filepath.Join(dir, "contract.hcl"))
+	if err != nil || !strings.Contains(out, `ruleset "2026-11 studio-a" effective 2026-11-01T00:00:00Z hash 6b7b33e18864e73b, 1 fee contracts`) || !strings.Contains(out, "ok: 1 rule set versions, 1 fee contracts") {
+		t.Errorf("rules check contract.hcl: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "rules", "eval", "--rules", filepath.Join(dir, "contract.hcl"), "--input", filepath.Join(dir, "contract.jsonl"), "--period", "2026-11")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	var rep evalReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{
+		"a-1": "map[aff-7:5000.00 operator:15000.00]",
+		"a-2": "map[operator:10000.00]",
+		"a-3": "map[aff-7:-3000.00 operator:-9000.00]",
+		"a-4": "map[operator:-1000.00]",
+		"a-5": "map[operator:300.00]",
+	} {
+		if got := fmt.Sprint(sharesOf(t, rep, id)); got != want {
+			t.Errorf("%s shares %s, want %s", id, got, want)
+		}
+	}
+	if got := fmt.Sprint(rep.Totals); got != "[{aff-7 EUR 2000} {operator EUR 15300}]" {
+		t.Errorf("totals %s", got)
+	}
+	g := rep.Gaming[len(rep.Gaming)-1]
+	if g.Provider != "studio-a" || g.Stakes != "29300.00" || g.Wins != "12000.00" || g.GGR != "17300.00" {
+		t.Errorf("gaming %+v", g)
+	}
+	var fee *statement.Fee
+	for _, s := range rep.Statements {
+		switch s.Party {
+		case "studio-a":
+			if len(s.Fees) == 1 {
+				fee = &s.Fees[0]
+			}
+			if s.Closing != "1930.00" {
+				t.Errorf("studio-a closing %s, want 1930.00", s.Closing)
+			}
+		case "aff-7":
+			if fmt.Sprint(s.Activity) != "[{bet  slot 1 20000.00 5000.00} {win  slot 1 -12000.00 -3000.00}]" {
+				t.Errorf("aff-7 activity %v", s.Activity)
+			}
+		}
+	}
+	if fee == nil {
+		t.Fatal("studio-a has no fee line")
+	}
+	tiers := fmt.Sprint(fee.Tiers)
+	if fee.GGR != "17300.00" || fee.Fee != "1930.00" || tiers != "[{1 0.00 10000.00 12 10000.00 1200} {2 10000.00 17300.00 10 7300.00 730}]" {
+		t.Errorf("fee %+v tiers %s", fee, tiers)
 	}
 }

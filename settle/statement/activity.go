@@ -7,23 +7,33 @@ import (
 	"github.com/tally-mesh/tally/txn"
 )
 
-// BaseTypes gives every entry the type it counts under: its own type, or for
-// a rollback or refund the base type of its parent (so a rolled-back bet
-// reduces stakes and a reversed win reduces wins). Entries must be in ledger
-// order: a reversal is always settled after its parent, in the parent's
-// partition. A reversal whose parent is not among entries keeps its own type.
-func BaseTypes(entries []store.Entry) []txn.Type {
-	base := make(map[[2]string]txn.Type, len(entries))
-	out := make([]txn.Type, len(entries))
+// Roots gives every entry the transaction it counts as: itself, or for a
+// rollback or refund the root of its parent (so a rolled-back slot bet
+// reduces slot stakes, whatever the rollback itself carries). Entries must be
+// in ledger order: a reversal is always settled after its parent, in the
+// parent's partition. A reversal whose parent is not among entries is its
+// own root.
+func Roots(entries []store.Entry) []txn.Tx {
+	root := make(map[[2]string]int, len(entries))
+	out := make([]txn.Tx, len(entries))
 	for i, e := range entries {
-		t := e.Tx.Type
-		if t.Reversal() {
-			if pt, ok := base[[2]string{e.Provider, e.Tx.Parent}]; ok {
-				t = pt
+		out[i] = e.Tx
+		if e.Tx.Type.Reversal() {
+			if p, ok := root[[2]string{e.Provider, e.Tx.Parent}]; ok {
+				out[i] = out[p]
 			}
 		}
-		base[[2]string{e.Provider, e.Tx.ID}] = t
-		out[i] = t
+		root[[2]string{e.Provider, e.Tx.ID}] = i
+	}
+	return out
+}
+
+// BaseTypes is the type of every entry's root (Roots).
+func BaseTypes(entries []store.Entry) []txn.Type {
+	roots := Roots(entries)
+	out := make([]txn.Type, len(roots))
+	for i, r := range roots {
+		out[i] = r.Type
 	}
 	return out
 }

@@ -46,7 +46,8 @@ type Statement struct {
 }
 
 // Line is the activity of one transaction type and game category: the
-// period's entries in which the party has a share.
+// period's entries in which the party has a share. A rollback or refund
+// counts under the category of what it reverses.
 type Line struct {
 	Type     string `json:"type"`         // the recorded type
 	Of       string `json:"of,omitempty"` // for rollbacks and refunds: the type of what they reverse
@@ -126,15 +127,15 @@ type Source struct {
 	Entries []store.Entry // every entry, in ledger order (partition, then leaf index)
 	Book    *rules.Book   // fee contracts: those of the version in force at a period's start; nil for none
 
-	base []txn.Type
+	root []txn.Tx
 	size map[uint32]uint64
 }
 
 func (s *Source) prepare() {
-	if s.base != nil || len(s.Entries) == 0 {
+	if s.root != nil || len(s.Entries) == 0 {
 		return
 	}
-	s.base = BaseTypes(s.Entries)
+	s.root = Roots(s.Entries)
 	s.size = map[uint32]uint64{}
 	for _, e := range s.Entries {
 		if e.Index+1 > s.size[e.Partition] {
@@ -302,9 +303,10 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 		}
 		ruleSets[hex.EncodeToString(e.RuleSet[:])] = true
 		total = total.Add(share)
+		root := src.root[i]
 		of := ""
-		if e.Tx.Type.Reversal() && src.base[i] != e.Tx.Type {
-			of = string(src.base[i])
+		if e.Tx.Type.Reversal() && root.Type != e.Tx.Type {
+			of = string(root.Type)
 		}
 		if e.Tx.OccurredAt.Before(period.Start) {
 			st.Adjustments = append(st.Adjustments, Adjustment{
@@ -314,8 +316,8 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 			})
 			continue
 		}
-		gaming.Add(src.base[i], e)
-		k := lineKey{string(e.Tx.Type), of, e.Tx.Category}
+		gaming.Add(root.Type, e)
+		k := lineKey{string(e.Tx.Type), of, root.Category}
 		if lines[k] == nil {
 			lines[k] = &Line{Type: k.typ, Of: k.of, Category: k.cat}
 		}
@@ -350,8 +352,8 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 		var basis Gaming
 		n := 0
 		for i, e := range src.Entries {
-			if counted(e) && fc.Selects(e.Provider, e.Tx) {
-				basis.Add(src.base[i], e)
+			if counted(e) && fc.Selects(e.Provider, src.root[i]) {
+				basis.Add(src.root[i].Type, e)
 				n++
 			}
 		}
