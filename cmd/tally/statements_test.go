@@ -54,7 +54,7 @@ func newTestLedger(t *testing.T, data string, book *rules.Book) *testLedger {
 	return &testLedger{t: t, data: data, led: led, eng: settle.Engine{Book: book}, st: settle.NewMemState()}
 }
 
-func (l *testLedger) Entry(e store.Entry)           { l.buf = append(l.buf, e) }
+func (l *testLedger) Entry(e store.Entry)          { l.buf = append(l.buf, e) }
 func (l *testLedger) Exception(e settle.Exception) { l.t.Errorf("exception %+v", e) }
 
 // settle applies lines (each with a "provider" key) and seals them as one
