@@ -2,8 +2,14 @@ package rules
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/money"
 	"github.com/tally-mesh/tally/txn"
@@ -330,4 +336,80 @@ func multiline(s string) string {
 	s = regexp.MustCompile(`\{ `).ReplaceAllString(s, "{\n")
 	s = regexp.MustCompile(`" (\w+ =)`).ReplaceAllString(s, "\"\n$1")
 	return regexp.MustCompile(`" \}`).ReplaceAllString(s, "\"\n}")
+}
+
+// TestSplitProperty: random rule sets (percent or weight shares, an
+// optional affiliate and remainder, every allocation and rounding; or a
+// waterfall of random steps) on random amounts in currencies of every
+// exponent. The shares always sum exactly to the signed amount, every
+// party appears once and every share fits the currency. The seed is printed.
+func TestSplitProperty(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	codes := []string{"JPY", "EUR", "KWD", "CLF"}
+	allocs := []string{"largest_remainder", "top_down", "remainder_to"}
+	rounds := []string{"half_up", "half_even", "down"}
+	for i := range 300 {
+		code := codes[rng.IntN(len(codes))]
+		var b strings.Builder
+		fmt.Fprintf(&b, "ruleset \"p\" {\n effective = \"2026-01-01T00:00:00Z\"\n rounding = %q\n allocation = %q\n rule \"r\" {\n currencies = [%q]\n",
+			rounds[rng.IntN(3)], allocs[rng.IntN(3)], code)
+		waterfall := rng.IntN(3) == 0
+		n := 1 + rng.IntN(6)
+		left := 100
+		for j := range n {
+			party := fmt.Sprintf("p%d", rng.IntN(4)) // repeats merge
+			if j == 0 && rng.IntN(2) == 0 {
+				party = "${affiliate}"
+			}
+			switch {
+			case waterfall:
+				fmt.Fprintf(&b, " step \"s%d\" {\n party = %q\n", j, party)
+				switch rng.IntN(3) {
+				case 0:
+					fmt.Fprintf(&b, " percent = \"%d.%d\"\n percent_of = %q\n", rng.IntN(60), rng.IntN(10), []string{"amount", "left"}[rng.IntN(2)])
+				case 1:
+					fmt.Fprintf(&b, " fixed = \"%d\"\n", rng.IntN(50))
+				default:
+					fmt.Fprintf(&b, " per_unit = \"0.%03d\"\n units = \"u\"\n", rng.IntN(1000))
+				}
+				if rng.IntN(3) == 0 {
+					fmt.Fprintf(&b, " cap = \"%d\"\n", 10+rng.IntN(100))
+				}
+				b.WriteString(" }\n")
+			default:
+				p := rng.IntN(left + 1)
+				left -= p
+				fmt.Fprintf(&b, " share \"s%d\" {\n party = %q\n percent = \"%d\"\n }\n", j, party, p)
+			}
+		}
+		b.WriteString(" remainder = \"op\"\n }\n}\n")
+		book, err := Parse([]byte(b.String()), "p.hcl")
+		if err != nil {
+			t.Fatalf("case %d (seed %d): %v\n%s", i, seed, err, b.String())
+		}
+		c := cur(t, code)
+		x := tx(t, []txn.Type{txn.Bet, txn.Win}[rng.IntN(2)], "0", code, "2026-06-01T00:00:00Z")
+		x.Amount = decimal.New(rng.Int64N(1e9), -c.Exponent)
+		x.Affiliate = []string{"", "aff"}[rng.IntN(2)]
+		x.Meta = map[string]string{"u": fmt.Sprint(rng.IntN(100000))}
+		res, err := book.Split("P", x)
+		if err != nil {
+			t.Fatalf("case %d (seed %d): Split(%s %s): %v\n%s", i, seed, x.Amount, code, err, b.String())
+		}
+		if sum := money.Sum(res.Shares); !sum.Equal(x.Signed()) {
+			t.Fatalf("case %d (seed %d): shares %v sum to %s, want %s\n%s", i, seed, res.Shares, sum, x.Signed(), b.String())
+		}
+		seen := map[string]bool{}
+		for _, s := range res.Shares {
+			if seen[s.Party] {
+				t.Fatalf("case %d (seed %d): party %s twice in %v", i, seed, s.Party, res.Shares)
+			}
+			seen[s.Party] = true
+			if !c.Fits(s.Amount) {
+				t.Fatalf("case %d (seed %d): share %s does not fit %s", i, seed, s.Amount, code)
+			}
+		}
+	}
 }
