@@ -26,6 +26,7 @@ type Report struct {
 	Entries    uint64
 	Totals     []CurrencyTotal // Σ Net per currency over every entry
 	Parties    []PartyTotal    // Σ shares per party and currency over every entry
+	Export     *Manifest       // the export's manifest, checked; nil for a ledger directory
 }
 
 // PartitionReport is what Verify checked in one partition.
@@ -124,6 +125,14 @@ func VerifyWith(ledgerDir string, o VerifyOptions) (Report, error) {
 	if err != nil {
 		return rep, fmt.Errorf("verify: verifier key: %w", err)
 	}
+	// An export carries a manifest of every file; check the copy is whole
+	// before anything else (it proves nothing the signatures do not).
+	if m, err := CheckManifest(ledgerDir); err == nil {
+		rep.Export = &m
+		progress(fmt.Sprintf("export manifest: %d files, sizes and SHA-256 match", len(m.Files)))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return rep, fmt.Errorf("verify export: %w", err)
+	}
 	ps, err := listPartitions(ledgerDir)
 	if err != nil {
 		return rep, fmt.Errorf("verify: %w", err)
@@ -169,6 +178,16 @@ func VerifyWith(ledgerDir string, o VerifyOptions) (Report, error) {
 			rep.Origin = stem
 		case stem != rep.Origin:
 			return rep, corrupt(p, pr.SignedSegments, -1, nil, "checkpoint origin stem %q, other partitions use %q", stem, rep.Origin)
+		}
+	}
+	if m := rep.Export; m != nil {
+		if len(m.Partitions) != len(rep.Partitions) {
+			return rep, fmt.Errorf("verify export: manifest lists %d partitions, the export has %d: %w", len(m.Partitions), len(rep.Partitions), ErrCorrupt)
+		}
+		for i, mp := range m.Partitions {
+			if pr := rep.Partitions[i]; mp.Partition != pr.Partition || mp.Segments != pr.Segments || mp.Size != pr.Entries {
+				return rep, corrupt(pr.Partition, pr.Segments, -1, nil, "manifest says partition %d has %d segments and %d entries, the export has %d and %d", mp.Partition, mp.Segments, mp.Size, pr.Segments, pr.Entries)
+			}
 		}
 	}
 	rep.Totals = all.list()
