@@ -171,7 +171,7 @@ type replay struct {
 	versions map[[32]byte]*rules.Version
 	book     *rules.Book
 	seen     map[[2]string]*applied
-	upTo     map[uint32]uint64                         // committed segments per partition (balances check)
+	upTo     map[uint32]uint64                        // committed segments per partition (balances check)
 	sums     map[uint32]map[[2]string]decimal.Decimal // Σ shares up to upTo, per (party, currency)
 
 	splits, reversals uint64
