@@ -186,8 +186,21 @@ func cmdKeygen(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keygen", stderr)
 	name := fs.String("name", "tally.example/ledger", "key name: the ledger origin auditors will see")
 	out := fs.String("out", "", "write the private signing key to this file (0600); default prints both keys")
+	show := fs.String("show", "", "print the verifier key of the signing key in this FILE (for example <data>/keys/ledger.key)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *show != "" {
+		b, err := os.ReadFile(*show)
+		if err != nil {
+			return err
+		}
+		vkey, err := store.VerifierKey(strings.TrimSpace(string(b)))
+		if err != nil {
+			return fmt.Errorf("%s: %w", *show, err)
+		}
+		fmt.Fprintln(stdout, vkey)
+		return nil
 	}
 	if *out != "" {
 		// Never overwrite a key: a ledger signed with it could no longer be
