@@ -39,7 +39,7 @@ func randomEntry(rng *rand.Rand, p uint32, n int) store.Entry {
 	tx := txn.Tx{
 		ID: fmt.Sprintf("tx-%d-%d", p, n), Type: types[rng.IntN(len(types))], Amount: cur.FromMinor(m), Currency: cur,
 		OccurredAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Millisecond),
-		Game: fmt.Sprintf("g%d", rng.IntN(9)), Player: strconv.FormatUint(rng.Uint64(), 16),
+		Game:       fmt.Sprintf("g%d", rng.IntN(9)), Player: strconv.FormatUint(rng.Uint64(), 16),
 	}
 	sign := int64(tx.Type.Sign())
 	parts := 1 + rng.IntN(4)
