@@ -222,3 +222,35 @@ func Consistency(src ProofSource, p uint32, from, to uint64) (ConsistencyProof, 
 	}
 	return out, nil
 }
+
+// LookupFunc says where (provider, id) was settled, as settle.Index.Lookup
+// does: found is false for an id never seen; held is true for a reversal
+// still waiting for its parent.
+type LookupFunc func(provider, id string) (partition uint32, index uint64, held, found bool, err error)
+
+// ProveID proves the entry of (provider, id), found with lookup. The entry
+// at the index found must carry that (provider, id): an id the index knows
+// but that never reached the ledger (an exception, a held reversal) is
+// store.ErrNotFound.
+func ProveID(src ProofSource, lookup LookupFunc, provider, id string) (InclusionProof, error) {
+	p, i, held, found, err := lookup(provider, id)
+	switch {
+	case err != nil:
+		return InclusionProof{}, fmt.Errorf("look up %s/%s: %w", provider, id, err)
+	case !found:
+		return InclusionProof{}, fmt.Errorf("%s/%s was never settled: %w", provider, id, store.ErrNotFound)
+	case held:
+		return InclusionProof{}, fmt.Errorf("%s/%s is a reversal held until its parent arrives, not in the ledger yet: %w", provider, id, store.ErrNotFound)
+	}
+	e, _, err := src.Entry(p, i)
+	if err != nil {
+		if errors.Is(err, merkle.ErrRange) {
+			return InclusionProof{}, fmt.Errorf("%s/%s: %w", provider, id, ErrNotSigned)
+		}
+		return InclusionProof{}, err
+	}
+	if e.Provider != provider || e.Tx.ID != id {
+		return InclusionProof{}, fmt.Errorf("%s/%s was not settled into the ledger (it is recorded as an exception): %w", provider, id, store.ErrNotFound)
+	}
+	return Prove(src, p, i)
+}

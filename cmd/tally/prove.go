@@ -24,31 +24,28 @@ func init() {
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdProve(a, o, e) }})
 }
 
-// locate finds where (provider, id) was settled: through the settle index
-// when dir is a data directory whose node is stopped, else by scanning the
-// ledger (an export, or a node holding its index open).
-func locate(dir, ledgerDir string, r *store.Reader, provider, id string, stderr io.Writer) (uint32, uint64, error) {
+// proveTx proves (provider, id): through the settle index when dir is a
+// data directory whose node is stopped, else by scanning the ledger (an
+// export, or a node holding its index open).
+func proveTx(dir, ledgerDir string, r *store.Reader, provider, id string, stderr io.Writer) (audit.InclusionProof, error) {
 	if idx := filepath.Join(dir, "settle", "index"); ledgerDir != dir {
 		if _, err := os.Stat(idx); err == nil {
 			x, err := settle.OpenIndex(idx, hclog.NewNullLogger())
 			if err == nil {
 				defer x.Close()
-				p, i, held, found, err := x.Lookup(provider, id)
-				switch {
-				case err != nil:
-					return 0, 0, fmt.Errorf("settle index: %w", err)
-				case !found:
-					return 0, 0, fmt.Errorf("%s/%s was never settled (not in the settle index): %w", provider, id, store.ErrNotFound)
-				case held:
-					return 0, 0, fmt.Errorf("%s/%s is a reversal held until its parent arrives: it is not in the ledger yet", provider, id)
-				}
-				return p, i, nil
+				return audit.ProveID(r, x.Lookup, provider, id)
 			}
 			fmt.Fprintf(stderr, "settle index not available (%v); scanning the ledger\n", err)
 		}
 	}
-	p, i, _, err := r.Find(provider, id)
-	return p, i, err
+	scan := func(provider, id string) (uint32, uint64, bool, bool, error) {
+		p, i, _, err := r.Find(provider, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return 0, 0, false, false, nil
+		}
+		return p, i, false, err == nil, err
+	}
+	return audit.ProveID(r, scan, provider, id)
 }
 
 func cmdProve(args []string, stdout, stderr io.Writer) error {
@@ -69,11 +66,7 @@ func cmdProve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer r.Close()
-	p, i, err := locate(*data, ld, r, *provider, *id, stderr)
-	if err != nil {
-		return err
-	}
-	pr, err := audit.Prove(r, p, i)
+	pr, err := proveTx(*data, ld, r, *provider, *id, stderr)
 	if errors.Is(err, audit.ErrBadProof) {
 		fmt.Fprintf(stderr, "the hash cache gave a proof that does not verify (%v); recomputing from the segments\n", err)
 		r2, err2 := store.OpenReader(ld, true)
@@ -81,7 +74,7 @@ func cmdProve(args []string, stdout, stderr io.Writer) error {
 			return err2
 		}
 		defer r2.Close()
-		pr, err = audit.Prove(r2, p, i)
+		pr, err = proveTx(*data, ld, r2, *provider, *id, stderr)
 	}
 	if err != nil {
 		return err
