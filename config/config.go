@@ -130,6 +130,8 @@ type Settle struct {
 	OrphanTimeout     time.Duration
 	Origin            string
 	SigningKey        string
+	AuditListen       string // host:port of the read-only audit API; "" = off
+	AuditMaxEntries   int    // entries per audit API request
 }
 
 // Default returns the built-in defaults: every role, an embedded hub on a
@@ -167,6 +169,8 @@ func Default() Config {
 			OrphanTimeout:     24 * time.Hour,
 			Origin:            "tally.example/ledger",
 			SigningKey:        "",
+			AuditListen:       "", // off unless asked for
+			AuditMaxEntries:   1000,
 		},
 	}
 }
@@ -270,6 +274,14 @@ func (c Config) check(bad func(key, val, fix string)) {
 	}
 	if c.Settle.SegmentMaxAge <= 0 {
 		bad("settle.segment_max_age", c.Settle.SegmentMaxAge.String(), `use a positive duration such as "200ms"`)
+	}
+	if c.Settle.AuditListen != "" {
+		if _, _, err := splitHostPort(c.Settle.AuditListen); err != nil {
+			bad("settle.audit_listen", c.Settle.AuditListen, `use host:port such as "127.0.0.1:7380" (port 0 picks one), or "" for off`)
+		}
+	}
+	if c.Settle.AuditMaxEntries < 1 || c.Settle.AuditMaxEntries > 100000 {
+		bad("settle.audit_max_entries", fmt.Sprint(c.Settle.AuditMaxEntries), "use 1-100000")
 	}
 	if c.Has(RoleSettle) && c.Settle.Rules == "" {
 		bad("settle.rules", `""`, "point settle.rules at a rule file (see settle/rules/testdata/example.hcl)")

@@ -100,4 +100,7 @@ type SettleFile struct {
 	OrphanTimeout     *string `hcl:"orphan_timeout,optional"`
 	Origin            *string `hcl:"origin,optional"`
 	SigningKey        *string `hcl:"signing_key,optional"`
+	// Audit API (issue 5, docs/audit.md).
+	AuditListen     *string `hcl:"audit_listen,optional"`
+	AuditMaxEntries *int    `hcl:"audit_max_entries,optional"`
 }

@@ -293,6 +293,8 @@ func (l *loader) apply(f *File) {
 		if s.SigningKey != nil {
 			c.Settle.SigningKey = l.path(*s.SigningKey)
 		}
+		setStr(s.AuditListen, &c.Settle.AuditListen)
+		setInt(s.AuditMaxEntries, &c.Settle.AuditMaxEntries)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tally-mesh/tally/audit"
 	"github.com/tally-mesh/tally/config"
 	"github.com/tally-mesh/tally/ingest"
 	"github.com/tally-mesh/tally/settle"
@@ -34,6 +35,7 @@ type Node struct {
 	index  *settle.Index
 	ledger *store.Ledger
 	settle *settle.Node
+	audit  *audit.Server // read-only audit API (settle.audit_listen)
 }
 
 // Start brings up the configured roles. On error everything started is stopped.
@@ -157,7 +159,22 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 		return err
 	}
 	n.log.Info("settling", "partitions", cfg.SettlePartitions(), "ledger", cfg.LedgerDir(), "verifier_key", vkey)
+	if cfg.Settle.AuditListen != "" {
+		h := audit.NewHandler(n.ledger, n.index.Lookup, audit.HandlerOptions{MaxEntries: cfg.Settle.AuditMaxEntries, VerifierKey: vkey, Logger: n.log.Named("audit")})
+		if n.audit, err = audit.Listen(cfg.Settle.AuditListen, h, n.log.Named("audit")); err != nil {
+			return err
+		}
+		n.log.Info("audit api listening", "url", "http://"+n.audit.Addr()+"/v1/audit/partitions")
+	}
 	return nil
+}
+
+// AuditAddr is the audit API's address ("" when it is off).
+func (n *Node) AuditAddr() string {
+	if n.audit == nil {
+		return ""
+	}
+	return n.audit.Addr()
 }
 
 // saveRuleSets writes every rule version's canonical form to <ledger>/rules/<hash>.json
@@ -260,6 +277,10 @@ func (n *Node) Close() error {
 	if n.ingest != nil {
 		errs = append(errs, n.ingest.Close())
 		n.ingest = nil
+	}
+	if n.audit != nil {
+		errs = append(errs, n.audit.Close())
+		n.audit = nil
 	}
 	if n.settle != nil {
 		errs = append(errs, n.settle.Close())

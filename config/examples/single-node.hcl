@@ -45,4 +45,5 @@ settle {
   segment_max_entries = 2000
   segment_max_age     = "200ms"
   origin              = "tally.example/ledger"
+  # audit_listen      = "127.0.0.1:7380"  # read-only audit API (docs/audit.md); off by default
 }
