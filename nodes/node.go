@@ -28,6 +28,7 @@ type Node struct {
 	log hclog.Logger
 
 	hub    *server.Server
+	hubPwd string // internal user's password when the hub requires credentials
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	ingest *ingest.Node
@@ -50,7 +51,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	}
 	subjects := wire.NewSubjects(cfg.Prefix)
 	if cfg.Has(config.RoleHub) {
-		if n.hub, err = startHub(cfg); err != nil {
+		if n.hub, n.hubPwd, err = startHub(cfg); err != nil {
 			return nil, err
 		}
 		log.Info("hub listening", "url", n.hub.ClientURL(), "store", cfg.HubDir())
@@ -82,7 +83,9 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 			WALDir: cfg.WALDir(), GroupMax: cfg.Ingest.GroupMax, GroupWait: cfg.Ingest.GroupWait,
 			BudgetBytes: cfg.Ingest.BudgetBytes, ForwardBatch: cfg.Ingest.ForwardBatch,
 			ForwardWindow: cfg.Ingest.ForwardWindow, PublishTimeout: cfg.Ingest.PublishTimeout,
-			DLQMax: cfg.Ingest.DLQMax,
+			DLQMax: cfg.Ingest.DLQMax, Providers: ingestProviders(cfg), HTTPListen: cfg.Ingest.HTTPListen,
+			HTTPBodyBytes: cfg.Ingest.HTTPBodyBytes, Retention: cfg.Ingest.Retention, GCInterval: cfg.Ingest.GCInterval,
+			GCBatch: cfg.Ingest.GCBatch, RetentionHighWater: cfg.Ingest.RetentionHighWater, ReplayMax: cfg.Ingest.ReplayMax,
 		}, log)
 		if err != nil {
 			return nil, err
@@ -103,6 +106,9 @@ func (n *Node) connect() (*nats.Conn, error) {
 		nats.RetryOnFailedConnect(false),
 	}
 	if n.hub != nil {
+		if n.hubPwd != "" {
+			opts = append(opts, nats.UserInfo(internalUser, n.hubPwd))
+		}
 		nc, err := nats.Connect("", append(opts, nats.InProcessServer(n.hub))...)
 		if err != nil {
 			return nil, fmt.Errorf("connect to embedded hub: %w", err)
@@ -189,6 +195,26 @@ func saveRuleSets(ledgerDir string, book *rules.Book) error {
 		}
 	}
 	return nil
+}
+
+// ingestProviders is the ingest role's view of the configured providers.
+func ingestProviders(cfg config.Config) map[string]ingest.Provider {
+	if len(cfg.Providers) == 0 {
+		return nil
+	}
+	m := make(map[string]ingest.Provider, len(cfg.Providers))
+	for _, p := range cfg.Providers {
+		m[p.Name] = ingest.Provider{Dialect: p.Dialect, Token: p.HTTPToken}
+	}
+	return m
+}
+
+// HTTPAddr is the ingest HTTP endpoint's address ("" without one).
+func (n *Node) HTTPAddr() string {
+	if n.ingest == nil || n.ingest.HTTPAddr() == nil {
+		return ""
+	}
+	return n.ingest.HTTPAddr().String()
 }
 
 // ClientURL is where providers reach this node's hub ("" without a hub).
