@@ -65,7 +65,7 @@ func cmdSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	format := fs.String("format", "jsonl", "jsonl: one transaction per line; csv: the whole file as one CSV batch (csv dialect)")
 	timeout := fs.Duration("timeout", 5*time.Second, "wait this long for one answer before retrying")
 	giveUp := fs.Duration("give-up", 2*time.Minute, "stop retrying a line after this long and print an error for it")
-	concurrency := fs.Int("concurrency", 8, "lines in flight (answers are still printed in input order)")
+	concurrency := fs.Int("concurrency", 1, "lines in flight; above 1, two lines with the same id may be answered in either order (answers are still printed in input order)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
