@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nkeys"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-mesh/tally/ingest/adapter"
 	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -33,6 +37,39 @@ type Config struct {
 	Streams Streams
 	Ingest  Ingest
 	Settle  Settle
+
+	Providers []Provider
+}
+
+// Provider is one configured provider (see ProviderFile).
+type Provider struct {
+	Name         string
+	Dialect      string // "" = canonical
+	NATSUser     string // "" = Name, when a password is set
+	NATSPassword string
+	NATSNkey     string
+	HTTPToken    string
+}
+
+// HubUser is a tally node allowed on the embedded hub with full permissions.
+type HubUser struct {
+	Name     string
+	Password string
+}
+
+// Auth reports whether the embedded hub requires credentials: as soon as one
+// provider has NATS credentials or one node user is configured, every client
+// must authenticate (anonymous connections are refused).
+func (c Config) Auth() bool {
+	if len(c.Hub.NodeUsers) > 0 {
+		return true
+	}
+	for _, p := range c.Providers {
+		if p.NATSPassword != "" || p.NATSNkey != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Hub is the embedded nats-server.
@@ -42,6 +79,7 @@ type Hub struct {
 	SyncAlways   bool
 	SyncInterval time.Duration
 	MaxStore     int64
+	NodeUsers    []HubUser
 }
 
 // NATS is how a node without a hub connects.
@@ -72,6 +110,14 @@ type Ingest struct {
 	ForwardWindow  int
 	PublishTimeout time.Duration
 	DLQMax         int
+
+	HTTPListen         string // "" = no HTTP endpoint
+	HTTPBodyBytes      int64
+	Retention          time.Duration
+	GCInterval         time.Duration
+	GCBatch            int
+	RetentionHighWater int64 // 0 = half of BudgetBytes
+	ReplayMax          int
 }
 
 // Settle configures the settle role.
@@ -84,6 +130,8 @@ type Settle struct {
 	OrphanTimeout     time.Duration
 	Origin            string
 	SigningKey        string
+	AuditListen       string // host:port of the read-only audit API; "" = off
+	AuditMaxEntries   int    // entries per audit API request
 }
 
 // Default returns the built-in defaults: every role, an embedded hub on a
@@ -108,6 +156,11 @@ func Default() Config {
 			ForwardWindow:  64,
 			PublishTimeout: 5 * time.Second,
 			DLQMax:         10000,
+			HTTPBodyBytes:  16 << 20,
+			Retention:      24 * time.Hour,
+			GCInterval:     time.Minute,
+			GCBatch:        1000,
+			ReplayMax:      100_000,
 		},
 		Settle: Settle{
 			SegmentMaxEntries: 2000,
@@ -116,6 +169,8 @@ func Default() Config {
 			OrphanTimeout:     24 * time.Hour,
 			Origin:            "tally.example/ledger",
 			SigningKey:        "",
+			AuditListen:       "", // off unless asked for
+			AuditMaxEntries:   1000,
 		},
 	}
 }
@@ -220,11 +275,103 @@ func (c Config) check(bad func(key, val, fix string)) {
 	if c.Settle.SegmentMaxAge <= 0 {
 		bad("settle.segment_max_age", c.Settle.SegmentMaxAge.String(), `use a positive duration such as "200ms"`)
 	}
+	if c.Settle.AuditListen != "" {
+		if _, _, err := splitHostPort(c.Settle.AuditListen); err != nil {
+			bad("settle.audit_listen", c.Settle.AuditListen, `use host:port such as "127.0.0.1:7380" (port 0 picks one), or "" for off`)
+		}
+	}
+	if c.Settle.AuditMaxEntries < 1 || c.Settle.AuditMaxEntries > 100000 {
+		bad("settle.audit_max_entries", fmt.Sprint(c.Settle.AuditMaxEntries), "use 1-100000")
+	}
 	if c.Has(RoleSettle) && c.Settle.Rules == "" {
 		bad("settle.rules", `""`, "point settle.rules at a rule file (see settle/rules/testdata/example.hcl)")
 	}
 	if !c.Has(RoleHub) && c.NATS.URL == "" {
 		bad("nats.url", `""`, "set nats.url, or add the hub role to run an embedded server")
+	}
+	c.checkIdentity(bad)
+}
+
+// checkIdentity validates providers, node users and the ingest keys of issue 3.
+func (c Config) checkIdentity(bad func(key, val, fix string)) {
+	for _, p := range []struct {
+		key string
+		v   int
+	}{{"ingest.gc_batch", c.Ingest.GCBatch}, {"ingest.replay_max", c.Ingest.ReplayMax}} {
+		if p.v <= 0 {
+			bad(p.key, fmt.Sprint(p.v), "use a positive number")
+		}
+	}
+	if c.Ingest.HTTPBodyBytes < 4<<10 || c.Ingest.HTTPBodyBytes > 1<<30 {
+		bad("ingest.http_body_bytes", fmt.Sprint(c.Ingest.HTTPBodyBytes), `use "4KiB" to "1GiB"`)
+	}
+	if c.Ingest.Retention <= 0 {
+		bad("ingest.retention", c.Ingest.Retention.String(), `use a positive duration such as "24h": forwarded records are kept this long for replay`)
+	}
+	if c.Ingest.GCInterval <= 0 {
+		bad("ingest.gc_interval", c.Ingest.GCInterval.String(), `use a positive duration such as "1m"`)
+	}
+	if c.Ingest.RetentionHighWater < 0 || c.Ingest.RetentionHighWater > c.Ingest.BudgetBytes {
+		bad("ingest.retention_high_water", fmt.Sprint(c.Ingest.RetentionHighWater), "use a size below ingest.budget_bytes (default: half of it)")
+	}
+	users := map[string]string{} // NATS user name → who has it
+	tokens := map[string]string{}
+	seen := map[string]bool{}
+	for _, h := range c.Hub.NodeUsers {
+		key := "hub.node_user." + h.Name + ".password"
+		if h.Name == "" || strings.ContainsAny(h.Name, " \t\n") {
+			bad("hub.node_user", strconv.Quote(h.Name), "name a node user without spaces")
+		}
+		if len(h.Password) < 8 {
+			bad(key, `"…"`, "use a password of at least 8 characters")
+		}
+		if other, dup := users[h.Name]; dup {
+			bad("hub.node_user", strconv.Quote(h.Name), "this NATS user name is already used by "+other)
+		}
+		users[h.Name] = "node user " + h.Name
+	}
+	for _, p := range c.Providers {
+		key := "provider." + p.Name
+		if !wire.ValidToken(p.Name) {
+			bad(key, strconv.Quote(p.Name), "name a provider with 1-64 characters from a-z A-Z 0-9 - _ (it is a subject token)")
+		}
+		if seen[p.Name] {
+			bad(key, strconv.Quote(p.Name), "each provider once")
+		}
+		seen[p.Name] = true
+		if p.Dialect != "" {
+			if _, ok := adapter.Lookup(p.Dialect); !ok {
+				bad(key+".dialect", strconv.Quote(p.Dialect), "use one of "+strings.Join(adapter.Names(), ", "))
+			}
+		}
+		if p.NATSPassword != "" && p.NATSNkey != "" {
+			bad(key+".nats_nkey", strconv.Quote(p.NATSNkey), "give a provider either nats_password or nats_nkey, not both")
+		}
+		if p.NATSNkey != "" && !nkeys.IsValidPublicUserKey(p.NATSNkey) {
+			bad(key+".nats_nkey", strconv.Quote(p.NATSNkey), `use the provider's public user nkey ("U…", from nk -gen user -pubout)`)
+		}
+		if p.NATSPassword != "" && len(p.NATSPassword) < 8 {
+			bad(key+".nats_password", `"…"`, "use a password of at least 8 characters (or a bcrypt hash)")
+		}
+		if p.NATSPassword != "" {
+			u := p.NATSUser
+			if u == "" {
+				u = p.Name
+			}
+			if other, dup := users[u]; dup {
+				bad(key+".nats_user", strconv.Quote(u), "this NATS user name is already used by "+other)
+			}
+			users[u] = "provider " + p.Name
+		}
+		if p.HTTPToken != "" {
+			if len(p.HTTPToken) < 16 {
+				bad(key+".http_token", `"…"`, "use a random token of at least 16 characters")
+			}
+			if other, dup := tokens[p.HTTPToken]; dup {
+				bad(key+".http_token", `"…"`, "provider "+other+" has the same token; each provider needs its own")
+			}
+			tokens[p.HTTPToken] = p.Name
+		}
 	}
 }
 

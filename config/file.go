@@ -14,6 +14,27 @@ type File struct {
 	Streams *StreamsFile `hcl:"streams,block"`
 	Ingest  *IngestFile  `hcl:"ingest,block"`
 	Settle  *SettleFile  `hcl:"settle,block"`
+
+	Providers []ProviderFile `hcl:"provider,block"`
+}
+
+// ProviderFile is one provider: its dialect and credentials. The hub role
+// turns the NATS credentials into a user allowed to publish only on
+// <prefix>.in.<name>; the ingest role uses the dialect and the HTTP token.
+type ProviderFile struct {
+	Name         string  `hcl:"name,label"`
+	Dialect      *string `hcl:"dialect,optional"`       // canonical (default), minor_units, csv
+	NATSUser     *string `hcl:"nats_user,optional"`     // default: the provider name
+	NATSPassword *string `hcl:"nats_password,optional"` // plain or bcrypt ("$2a$...")
+	NATSNkey     *string `hcl:"nats_nkey,optional"`     // public user nkey ("U..."), instead of a password
+	HTTPToken    *string `hcl:"http_token,optional"`    // bearer token for the HTTP endpoint
+}
+
+// HubUserFile is a tally node (edge, settle) allowed to connect to the
+// embedded hub with full permissions.
+type HubUserFile struct {
+	Name     string `hcl:"name,label"`
+	Password string `hcl:"password"`
 }
 
 // HubFile configures the embedded nats-server (role hub).
@@ -21,6 +42,8 @@ type HubFile struct {
 	Listen       *string `hcl:"listen,optional"`        // host:port for clients, e.g. "127.0.0.1:4222"; port 0 picks a free one
 	SyncInterval *string `hcl:"sync_interval,optional"` // "always" (fsync every write) or a duration such as "2m"
 	MaxStore     *string `hcl:"max_store,optional"`     // JetStream file store limit, e.g. "10GiB"
+
+	NodeUsers []HubUserFile `hcl:"node_user,block"`
 }
 
 // NATSFile says how to reach NATS when this node runs no hub.
@@ -57,6 +80,14 @@ type IngestFile struct {
 	ForwardWindow  *int    `hcl:"forward_window,optional"`
 	PublishTimeout *string `hcl:"publish_timeout,optional"`
 	DLQMax         *int    `hcl:"dlq_max,optional"`
+
+	HTTPListen         *string `hcl:"http_listen,optional"`
+	HTTPBodyBytes      *string `hcl:"http_body_bytes,optional"`
+	Retention          *string `hcl:"retention,optional"`
+	GCInterval         *string `hcl:"gc_interval,optional"`
+	GCBatch            *int    `hcl:"gc_batch,optional"`
+	RetentionHighWater *string `hcl:"retention_high_water,optional"`
+	ReplayMax          *int    `hcl:"replay_max,optional"`
 }
 
 // SettleFile configures the settle role.
@@ -69,4 +100,7 @@ type SettleFile struct {
 	OrphanTimeout     *string `hcl:"orphan_timeout,optional"`
 	Origin            *string `hcl:"origin,optional"`
 	SigningKey        *string `hcl:"signing_key,optional"`
+	// Audit API (issue 5, docs/audit.md).
+	AuditListen     *string `hcl:"audit_listen,optional"`
+	AuditMaxEntries *int    `hcl:"audit_max_entries,optional"`
 }

@@ -95,23 +95,44 @@ func (l *loader) pos(key string) string {
 	}
 	parts := strings.Split(key, ".")
 	b := l.body
-	for _, blk := range parts[:len(parts)-1] {
-		var next *hclsyntax.Body
+	for i := 0; i < len(parts)-1; i++ {
+		var next *hclsyntax.Block
 		for _, x := range b.Blocks {
-			if x.Type == blk {
-				next = x.Body
-				break
+			if x.Type != parts[i] {
+				continue
 			}
+			if len(x.Labels) == 1 { // labeled block ("provider.<name>.<attr>"); a label may hold dots
+				j := labelEnd(parts, i+1, x.Labels[0])
+				if j < 0 {
+					continue
+				}
+				if j == len(parts) { // the key names the block itself
+					return fmt.Sprintf("%s:%d", x.TypeRange.Filename, x.TypeRange.Start.Line)
+				}
+				i = j - 1
+			}
+			next = x
+			break
 		}
 		if next == nil {
 			return ""
 		}
-		b = next
+		b = next.Body
 	}
 	if a, ok := b.Attributes[parts[len(parts)-1]]; ok {
 		return fmt.Sprintf("%s:%d", a.SrcRange.Filename, a.SrcRange.Start.Line)
 	}
 	return ""
+}
+
+// labelEnd returns j such that parts[from:j] joined by dots is label, or -1.
+func labelEnd(parts []string, from int, label string) int {
+	for j := from + 1; j <= len(parts); j++ {
+		if strings.Join(parts[from:j], ".") == label {
+			return j
+		}
+	}
+	return -1
 }
 
 func (l *loader) path(p string) string {
@@ -191,6 +212,9 @@ func (l *loader) apply(f *File) {
 			}
 		}
 		l.size("hub.max_store", h.MaxStore, &c.Hub.MaxStore)
+		for _, u := range h.NodeUsers {
+			c.Hub.NodeUsers = append(c.Hub.NodeUsers, HubUser{Name: u.Name, Password: u.Password})
+		}
 	}
 	if n := f.NATS; n != nil {
 		setStr(n.URL, &c.NATS.URL)
@@ -231,6 +255,28 @@ func (l *loader) apply(f *File) {
 		setInt(i.ForwardWindow, &c.Ingest.ForwardWindow)
 		l.dur("ingest.publish_timeout", i.PublishTimeout, &c.Ingest.PublishTimeout)
 		setInt(i.DLQMax, &c.Ingest.DLQMax)
+		if i.HTTPListen != nil {
+			if _, _, err := splitHostPort(*i.HTTPListen); err != nil && *i.HTTPListen != "" {
+				l.bad("ingest.http_listen", strconv.Quote(*i.HTTPListen), `use host:port such as "127.0.0.1:8080" (port 0 picks a free one), or "" for none`)
+			} else {
+				c.Ingest.HTTPListen = *i.HTTPListen
+			}
+		}
+		l.size("ingest.http_body_bytes", i.HTTPBodyBytes, &c.Ingest.HTTPBodyBytes)
+		l.dur("ingest.retention", i.Retention, &c.Ingest.Retention)
+		l.dur("ingest.gc_interval", i.GCInterval, &c.Ingest.GCInterval)
+		setInt(i.GCBatch, &c.Ingest.GCBatch)
+		l.size("ingest.retention_high_water", i.RetentionHighWater, &c.Ingest.RetentionHighWater)
+		setInt(i.ReplayMax, &c.Ingest.ReplayMax)
+	}
+	for _, p := range f.Providers {
+		pr := Provider{Name: p.Name}
+		setStr(p.Dialect, &pr.Dialect)
+		setStr(p.NATSUser, &pr.NATSUser)
+		setStr(p.NATSPassword, &pr.NATSPassword)
+		setStr(p.NATSNkey, &pr.NATSNkey)
+		setStr(p.HTTPToken, &pr.HTTPToken)
+		c.Providers = append(c.Providers, pr)
 	}
 	if s := f.Settle; s != nil {
 		if s.Rules != nil {
@@ -247,6 +293,8 @@ func (l *loader) apply(f *File) {
 		if s.SigningKey != nil {
 			c.Settle.SigningKey = l.path(*s.SigningKey)
 		}
+		setStr(s.AuditListen, &c.Settle.AuditListen)
+		setInt(s.AuditMaxEntries, &c.Settle.AuditMaxEntries)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tally-mesh/tally/ingest/adapter"
 	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -23,6 +24,26 @@ type Config struct {
 	ForwardWindow  int           // max un-acked JetStream publishes in flight, all providers together (default 64)
 	PublishTimeout time.Duration // a publish without PubAck after this is resent (default 5s)
 	DLQMax         int           // dead letters kept; the oldest is dropped past this (default 10000)
+
+	// Providers are the providers this node takes transactions from, by
+	// subject token. Empty means any provider token, canonical dialect, NATS
+	// only (development; identity then rests on NATS permissions alone). When
+	// set, a request for a provider not listed is rejected unknown_provider.
+	Providers     map[string]Provider
+	HTTPListen    string // host:port of the HTTP endpoint; "" = none
+	HTTPBodyBytes int64  // largest HTTP request body (default 16 MiB)
+
+	Retention          time.Duration // forwarded records (and their dedup keys) are kept this long for replay (default 24h)
+	GCInterval         time.Duration // how often retention runs (default 1m)
+	GCBatch            int           // records deleted per Badger transaction (default 1000)
+	RetentionHighWater int64         // above this many buffered bytes, forwarded records are deleted early, oldest first (default BudgetBytes/2)
+	ReplayMax          int           // most records one replay request publishes (default 100000)
+}
+
+// Provider is one provider's settings on an ingest node.
+type Provider struct {
+	Dialect string // adapter name (ingest/adapter); "" = adapter.Default
+	Token   string // HTTP bearer token; "" = this provider cannot use HTTP
 }
 
 // Defaults.
@@ -35,6 +56,11 @@ const (
 	DefaultForwardWindow  = 64
 	DefaultPublishTimeout = 5 * time.Second
 	DefaultDLQMax         = 10000
+	DefaultHTTPBodyBytes  = 16 << 20
+	DefaultRetention      = 24 * time.Hour
+	DefaultGCInterval     = time.Minute
+	DefaultGCBatch        = 1000
+	DefaultReplayMax      = 100_000
 )
 
 // Hard ceilings: a limit on everything, so a typo in a config cannot make a
@@ -46,6 +72,9 @@ const (
 	maxForwardBatch  = 100_000
 	maxForwardWindow = 4096
 	maxDLQ           = 10_000_000
+	maxHTTPBody      = 1 << 30
+	maxGCBatch       = 100_000
+	maxReplay        = 10_000_000
 )
 
 func (c Config) withDefaults() Config {
@@ -79,6 +108,24 @@ func (c Config) withDefaults() Config {
 	if c.Limits.PayloadBytes <= 0 {
 		c.Limits.PayloadBytes = txn.DefaultLimits().PayloadBytes
 	}
+	if c.HTTPBodyBytes <= 0 {
+		c.HTTPBodyBytes = DefaultHTTPBodyBytes
+	}
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
+	}
+	if c.GCInterval <= 0 {
+		c.GCInterval = DefaultGCInterval
+	}
+	if c.GCBatch <= 0 {
+		c.GCBatch = DefaultGCBatch
+	}
+	if c.RetentionHighWater <= 0 {
+		c.RetentionHighWater = c.BudgetBytes / 2
+	}
+	if c.ReplayMax <= 0 {
+		c.ReplayMax = DefaultReplayMax
+	}
 	return c
 }
 
@@ -95,7 +142,7 @@ func (c Config) validate() error {
 	for _, l := range []struct {
 		name   string
 		v, max int
-	}{{"batch max", c.BatchMax, maxBatchMax}, {"group max", c.GroupMax, maxGroupMax}, {"forward batch", c.ForwardBatch, maxForwardBatch}, {"forward window", c.ForwardWindow, maxForwardWindow}, {"dlq max", c.DLQMax, maxDLQ}} {
+	}{{"batch max", c.BatchMax, maxBatchMax}, {"group max", c.GroupMax, maxGroupMax}, {"forward batch", c.ForwardBatch, maxForwardBatch}, {"forward window", c.ForwardWindow, maxForwardWindow}, {"dlq max", c.DLQMax, maxDLQ}, {"gc batch", c.GCBatch, maxGCBatch}, {"replay max", c.ReplayMax, maxReplay}} {
 		if l.v > l.max {
 			bad("%s %d is above the ceiling %d", l.name, l.v, l.max)
 		}
@@ -106,5 +153,33 @@ func (c Config) validate() error {
 	if c.Limits.PayloadBytes > maxPayloadBytes {
 		bad("payload limit %d is above %d: a record must fit in a Badger transaction with room for a group", c.Limits.PayloadBytes, maxPayloadBytes)
 	}
+	if c.HTTPBodyBytes > maxHTTPBody {
+		bad("http body bytes %d is above the ceiling %d", c.HTTPBodyBytes, maxHTTPBody)
+	}
+	if c.RetentionHighWater > c.BudgetBytes {
+		bad("retention high water %d is above the budget %d", c.RetentionHighWater, c.BudgetBytes)
+	}
+	tokens := map[string]string{}
+	for name, p := range c.Providers {
+		if !wire.ValidToken(name) {
+			bad("provider %q must be 1-64 of [A-Za-z0-9_-]", name)
+		}
+		if _, ok := adapter.Lookup(p.dialect()); !ok {
+			bad("provider %s: dialect %q is not one of %v", name, p.Dialect, adapter.Names())
+		}
+		if p.Token != "" {
+			if other, dup := tokens[p.Token]; dup {
+				bad("providers %s and %s have the same http token; each provider needs its own", other, name)
+			}
+			tokens[p.Token] = name
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func (p Provider) dialect() string {
+	if p.Dialect == "" {
+		return adapter.Default
+	}
+	return p.Dialect
 }

@@ -19,11 +19,12 @@ import (
 )
 
 const (
-	backoffMin     = 50 * time.Millisecond
-	backoffMax     = 2 * time.Second
-	logEvery       = 30 * time.Second // repeated publish failures are logged at most this often
-	headerRoom     = 4 << 10          // bytes of a message left for headers
-	defaultMaxBody = 1 << 20          // when the server has not told us its max_payload
+	backoffMin      = 50 * time.Millisecond
+	backoffMax      = 2 * time.Second
+	logEvery        = 30 * time.Second // repeated publish failures are logged at most this often
+	headerRoom      = 4 << 10          // bytes of a message left for headers
+	defaultMaxBody  = 1 << 20          // when the server has not told us its max_payload
+	prefetchRecords = 100              // retention scans: records prefetched per iterator batch
 )
 
 // forwarder pushes every provider's committed records to JetStream, one

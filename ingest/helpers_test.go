@@ -192,8 +192,13 @@ func readStream(t testing.TB, js jetstream.JetStream) streamView {
 		if first != recs[0].Seq || last != recs[len(recs)-1].Seq {
 			t.Fatalf("msg %d headers %d-%d, body %d-%d", seq, first, last, recs[0].Seq, recs[len(recs)-1].Seq)
 		}
-		if want := fmt.Sprintf("%s.%s.%d-%d", node, prov, first, last); m.Header.Get(wire.HdrMsgID) != want {
-			t.Fatalf("msg %d id %q, want %q", seq, m.Header.Get(wire.HdrMsgID), want)
+		want := fmt.Sprintf("%s.%s.%d-%d", node, prov, first, last)
+		if id := m.Header.Get(wire.HdrMsgID); m.Header.Get(wire.HdrReplay) == "1" {
+			if !strings.HasPrefix(id, want+".r") {
+				t.Fatalf("replayed msg %d id %q, want %q.r<ns>", seq, id, want)
+			}
+		} else if id != want {
+			t.Fatalf("msg %d id %q, want %q", seq, id, want)
 		}
 		for _, r := range recs {
 			k := fmt.Sprintf("%s/%d", prov, r.Seq)

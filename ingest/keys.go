@@ -12,11 +12,14 @@ import (
 //	d/<provider>/<id>         dedup:  seq (8B BE) ‖ SHA-256 of the canonical JSON (32B)
 //	s/<provider>              last committed edge sequence (8B BE)
 //	c/<provider>              cursor: last sequence JetStream acknowledged contiguously (8B BE)
-//	m/bytes                   logical WAL bytes (8B BE), what the budget is checked against
+//	m/bytes                   bytes written by the committer (8B BE)
+//	m/freed                   bytes deleted by retention (8B BE); m/bytes − m/freed is checked against the budget
+//	r/<provider>              retention floor: first seq still held (8B BE); absent = 1
 //	x/<n 8B BE>               dead letter n (JSON deadLetter); oldest trimmed past DLQMax
 //
 // q, d and s of one group are written in one Badger transaction; c only by the
-// forwarder; x and m/bytes with the group.
+// forwarder; x and m/bytes with the group; r, m/freed and the deletions of q
+// and d (records at or below the persisted cursor) by the retention GC.
 const (
 	pfxRecord = "q/"
 	pfxDedup  = "d/"
@@ -24,7 +27,11 @@ const (
 	pfxCursor = "c/"
 	pfxDead   = "x/"
 	keyBytes  = "m/bytes"
+	keyFreed  = "m/freed"
+	pfxFloor  = "r/"
 )
+
+func floorKey(provider string) []byte { return []byte(pfxFloor + provider) }
 
 func recordPrefix(provider string) []byte { return []byte(pfxRecord + provider + "/") }
 

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tally-mesh/tally/ingest/adapter"
 	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -23,6 +26,11 @@ import (
 // QueueGroup is the queue group of the provider subscriptions: ingest nodes on
 // the same NATS account share provider requests.
 const QueueGroup = "tally-ingest"
+
+// HeaderContentType is the NATS header (and HTTP header) naming a request's
+// media type, e.g. application/x-ndjson; absent means JSON (or CSV for the
+// CSV dialect).
+const HeaderContentType = "Content-Type"
 
 const (
 	drainTimeout   = 5 * time.Second // Close: longest wait for subscriptions to drain
@@ -55,6 +63,22 @@ type Node struct {
 	rejMu      sync.Mutex
 	rejected   map[string]uint64
 
+	// Retention and replay (retention.go, replay.go).
+	replayMu     sync.Mutex // held by a replay and by each retention batch
+	replayClosed bool
+	replaySub    *nats.Subscription
+	gcStop       chan struct{}
+	gcDone       chan struct{}
+	gcDeleted    atomic.Uint64
+	gcEarly      atomic.Uint64
+	replays      atomic.Uint64
+	replayed     atomic.Uint64
+
+	adapters map[string]adapter.Adapter // by dialect name, resolved at New
+	tokens   map[tokenKey]string        // HTTP bearer token hash → provider
+	http     *http.Server
+	httpAddr net.Addr
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -68,6 +92,8 @@ type provState struct {
 
 	mu     sync.Mutex
 	oldest int64 // accept time (unix ns) of the oldest unforwarded record; 0 = none
+
+	floor atomic.Uint64 // first seq still held: records below were deleted by retention (GC writes it)
 }
 
 // Stats is a snapshot of a node's counters.
@@ -86,6 +112,17 @@ type Stats struct {
 	// OldestUnforwarded is the age of the oldest record not yet acknowledged by
 	// JetStream (0 when caught up).
 	OldestUnforwarded time.Duration
+	// ForwardLag is Committed-Forwarded: records accepted, not yet in TALLY_TX.
+	ForwardLag uint64
+	// BudgetBytes is the configured byte budget BufferedBytes is checked against.
+	BudgetBytes int64
+
+	// Retention and replay (this process).
+	RetainedFrom map[string]uint64 // provider → first edge seq still held (records below were deleted)
+	GCDeleted    uint64            // forwarded records deleted by retention
+	GCEarly      uint64            // of those, deleted before their retention time (above the high-water mark)
+	Replays      uint64            // replay requests served
+	Replayed     uint64            // records published again by replay
 }
 
 // New opens (or creates) the WAL in cfg.WALDir and restores every provider's
@@ -109,6 +146,10 @@ func New(cfg Config, log hclog.Logger) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: log, provs: map[string]*provState{}, rejected: map[string]uint64{},
 		reqs: make(chan *request, requestQueue), committerDone: make(chan struct{}),
+		adapters: map[string]adapter.Adapter{},
+	}
+	for _, name := range adapter.Names() {
+		n.adapters[name], _ = adapter.Lookup(name)
 	}
 	n.wal = &wal{db: db, log: log.Named("wal"), cfg: cfg,
 		txnBytesMax: db.MaxBatchSize() / 2, txnEntriesMax: db.MaxBatchCount() / 2, onCommit: n.committed}
@@ -130,7 +171,11 @@ func New(cfg Config, log hclog.Logger) (*Node, error) {
 			ps.oldest = at
 		}
 	}
-	log.Info("wal open", "dir", cfg.WALDir, "providers", len(n.provs), "bytes", n.wal.bytes.Load())
+	if err := n.loadFloors(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	log.Info("wal open", "dir", cfg.WALDir, "providers", len(n.provs), "bytes", n.wal.used())
 	return n, nil
 }
 
@@ -229,6 +274,16 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 	if err := nc.FlushTimeout(drainTimeout); err != nil {
 		return fmt.Errorf("start ingest: flush subscriptions: %w", err)
 	}
+	if err := n.startReplay(fjs.Conn()); err != nil {
+		return fmt.Errorf("start ingest: replay service: %w", err)
+	}
+	n.gcStop, n.gcDone = make(chan struct{}), make(chan struct{})
+	go n.runGC(n.gcStop, n.gcDone)
+	if n.cfg.HTTPListen != "" {
+		if err := n.startHTTP(); err != nil {
+			return fmt.Errorf("start ingest: %w", err)
+		}
+	}
 	n.log.Info("accepting", "subject", n.cfg.Subjects.InAll(), "node", n.cfg.NodeID, "subscribers", len(n.subs))
 	return nil
 }
@@ -236,7 +291,7 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 // handle decodes one provider request and hands it to the committer. It never
 // answers accepted itself: answers are sent by the committer after commit.
 func (n *Node) handle(m *nats.Msg) {
-	r := n.prepare(m.Subject, m.Data)
+	r := n.prepare(m.Subject, m.Data, m.Header.Get(HeaderContentType))
 	if m.Reply != "" {
 		r.respond = func(b []byte) {
 			if err := m.Respond(b); err != nil {
@@ -244,6 +299,12 @@ func (n *Node) handle(m *nats.Msg) {
 			}
 		}
 	}
+	n.submit(r)
+}
+
+// submit hands r to the committer, or answers it unavailable when closing.
+// r.respond runs exactly once, on the committer (or here when closing).
+func (n *Node) submit(r *request) {
 	n.acceptMu.RLock()
 	if n.closing {
 		n.acceptMu.RUnlock()
@@ -258,26 +319,33 @@ func (n *Node) handle(m *nats.Msg) {
 	n.acceptMu.RUnlock()
 }
 
-// prepare splits and decodes a request. The provider is the subject token
-// after "<prefix>.in.", never anything in the payload.
-func (n *Node) prepare(subject string, body []byte) *request {
+// prepare splits and decodes a NATS request. The provider is the subject
+// token after "<prefix>.in.", never anything in the payload.
+func (n *Node) prepare(subject string, body []byte, contentType string) *request {
 	p, ok := n.cfg.Subjects.ProviderFromIn(subject)
-	r := &request{provider: p}
 	if !ok || !wire.ValidToken(p) {
-		r.items = []item{{raw: body, rej: &txn.Error{Code: txn.CodeInvalidField, Reason: fmt.Sprintf("provider subject token %q must be 1-64 of [A-Za-z0-9_-]", p)}}}
-		return r
+		return rejectWhole(p, body, &txn.Error{Code: txn.CodeInvalidField, Reason: fmt.Sprintf("provider subject token %q must be 1-64 of [A-Za-z0-9_-]", p)})
 	}
-	raws, batch, rej := splitRequest(body, n.cfg.BatchMax)
+	return n.prepareFor(p, body, contentType)
+}
+
+// prepareFor splits and decodes a request of provider p (already
+// authenticated: by NATS permissions on its subject, or by its HTTP token)
+// with p's dialect.
+func (n *Node) prepareFor(p string, body []byte, contentType string) *request {
+	ad, ok := n.dialect(p)
+	if !ok {
+		return rejectWhole(p, body, &txn.Error{Code: txn.CodeUnknownProvider, Reason: fmt.Sprintf("provider %q is not configured on this node", p)})
+	}
+	raws, batch, rej := ad.Split(body, contentType, n.cfg.BatchMax)
 	if rej != nil {
-		r.items = []item{{raw: body, rej: rej}}
-		return r
+		return rejectWhole(p, body, rej)
 	}
-	r.batch = batch
-	r.items = make([]item, len(raws))
+	r := &request{provider: p, batch: batch, items: make([]item, len(raws))}
 	for i, raw := range raws {
 		it := &r.items[i]
 		it.raw = raw
-		tx, e := txn.Decode(raw, n.cfg.Limits)
+		tx, e := ad.Decode(raw, n.cfg.Limits)
 		if e != nil {
 			it.rej = e
 			continue
@@ -287,6 +355,24 @@ func (n *Node) prepare(subject string, body []byte) *request {
 		it.hash = sha256.Sum256(it.canon) // == tx.Hash(), without rendering twice
 	}
 	return r
+}
+
+// rejectWhole is a request answered with one rejection (kept as a dead letter).
+func rejectWhole(p string, body []byte, e *txn.Error) *request {
+	return &request{provider: p, items: []item{{raw: body, rej: e}}}
+}
+
+// dialect is provider p's adapter, or false if p is not configured (when a
+// provider list is configured at all).
+func (n *Node) dialect(p string) (adapter.Adapter, bool) {
+	if len(n.cfg.Providers) == 0 {
+		return n.adapters[adapter.Default], true
+	}
+	pc, ok := n.cfg.Providers[p]
+	if !ok {
+		return nil, false
+	}
+	return n.adapters[pc.dialect()], true
 }
 
 // runCommitter is the single writer: it collects up to GroupMax records or
@@ -341,19 +427,23 @@ func (n *Node) count(res groupResult) {
 
 // answer sends r's reply, if the provider asked for one.
 func (n *Node) answer(r *request) {
-	if r.respond == nil {
+	if r.respond == nil && r.respondAnswers == nil {
 		return
 	}
 	answers := make([]wire.Answer, len(r.items))
 	for i := range r.items {
 		answers[i] = r.items[i].ans
 	}
+	if r.respondAnswers != nil {
+		r.respondAnswers(answers)
+		return
+	}
 	r.respond(encodeAnswers(answers, r.batch))
 }
 
 // Stats returns a snapshot of the node's counters.
 func (n *Node) Stats() Stats {
-	s := Stats{Accepted: n.accepted.Load(), Duplicates: n.duplicates.Load(), BufferedBytes: n.wal.bytes.Load(), Rejected: map[string]uint64{}}
+	s := Stats{Accepted: n.accepted.Load(), Duplicates: n.duplicates.Load(), BufferedBytes: n.wal.used(), Rejected: map[string]uint64{}}
 	n.rejMu.Lock()
 	for c, k := range n.rejected {
 		s.Rejected[c] = k
@@ -374,6 +464,9 @@ func (n *Node) Stats() Stats {
 	if oldest != 0 {
 		s.OldestUnforwarded = max(time.Since(time.Unix(0, oldest)), 0)
 	}
+	s.ForwardLag = s.Committed - s.Forwarded
+	s.BudgetBytes = n.cfg.BudgetBytes
+	n.retainStats(&s)
 	return s
 }
 
@@ -394,12 +487,20 @@ func (n *Node) close() error {
 	n.mu.Unlock()
 	var errs []error
 	if started {
+		httpDone := make(chan struct{})
+		go func() { defer close(httpDone); n.stopHTTP() }()
 		n.drainSubscriptions()
+		<-httpDone
 		n.acceptMu.Lock()
 		n.closing = true
 		close(n.reqs)
 		n.acceptMu.Unlock()
 		<-n.committerDone
+		n.stopReplay()
+		if n.gcStop != nil {
+			close(n.gcStop)
+			<-n.gcDone
+		}
 		n.fwd.stop(n.cfg.PublishTimeout)
 	}
 	if err := n.wal.db.Close(); err != nil {

@@ -89,7 +89,9 @@ type request struct {
 	provider string
 	batch    bool
 	items    []item
-	respond  func([]byte) // nil when the sender asked for no reply
+	respond  func([]byte) // NATS: the encoded reply; nil when the sender asked for none
+	// respondAnswers (HTTP) receives the answers themselves, in input order.
+	respondAnswers func([]wire.Answer)
 }
 
 // deadLetter is the stored form of a rejected payload.
@@ -110,7 +112,8 @@ type wal struct {
 	cfg Config
 
 	last     map[string]uint64 // provider → last committed edge seq
-	bytes    atomic.Int64      // logical bytes stored (m/bytes)
+	bytes    atomic.Int64      // logical bytes written by the committer (m/bytes)
+	freed    atomic.Int64      // bytes deleted by retention (m/freed, written by the GC only)
 	dlqFirst uint64            // oldest dead letter kept
 	dlqNext  uint64            // number of the next dead letter
 
@@ -158,6 +161,15 @@ func (w *wal) load() (cursors map[string]uint64, err error) {
 			}
 			w.bytes.Store(int64(n))
 		}
+		if v, ok, err := get(tx, []byte(keyFreed)); err != nil {
+			return err
+		} else if ok {
+			n, err := readU64([]byte(keyFreed), v)
+			if err != nil {
+				return err
+			}
+			w.freed.Store(int64(n))
+		}
 		if v, ok, err := get(tx, []byte(keyDLQ)); err != nil {
 			return err
 		} else if ok {
@@ -178,6 +190,11 @@ func (w *wal) load() (cursors map[string]uint64, err error) {
 	}
 	return cursors, nil
 }
+
+// used is the logical size of the WAL: what the committer wrote less what
+// retention deleted. Two counters, each with one writer, so the GC never
+// races the committer's m/bytes.
+func (w *wal) used() int64 { return w.bytes.Load() - w.freed.Load() }
 
 // get returns a copy of k's value.
 func get(tx *badger.Txn, k []byte) ([]byte, bool, error) {
@@ -323,9 +340,9 @@ func (w *wal) accept(c *chunk, p string, it *item, now time.Time) {
 	qk, qv := recordKey(p, seq), recordValue(now.UnixNano(), it.canon)
 	dv := dedupValue(seq, it.hash)
 	n := int64(len(qk) + len(qv) + len(dk) + len(dv))
-	if w.bytes.Load()+c.bytes+n > w.cfg.BudgetBytes {
+	if w.used()+c.bytes+n > w.cfg.BudgetBytes {
 		it.ans = wire.Answer{Status: wire.StatusRejected, ID: it.id, Code: string(txn.CodeBufferFull),
-			Reason:       fmt.Sprintf("%v: %d of %d bytes buffered; retry later", ErrBufferFull, w.bytes.Load()+c.bytes, w.cfg.BudgetBytes),
+			Reason:       fmt.Sprintf("%v: %d of %d bytes buffered; retry later", ErrBufferFull, w.used()+c.bytes, w.cfg.BudgetBytes),
 			RetryAfterMs: retryAfterFull.Milliseconds()}
 		return
 	}

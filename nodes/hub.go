@@ -1,16 +1,27 @@
 package nodes
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/tally-mesh/tally/config"
+	"github.com/tally-mesh/tally/wire"
 )
 
+// internalUser is the NATS user of this process's own in-process connection
+// when the hub requires credentials; its password is random per start and
+// never leaves the process.
+const internalUser = "tally-internal"
+
 // startHub runs the embedded nats-server with JetStream in the data directory.
-func startHub(c config.Config) (*server.Server, error) {
+// When the config asks for credentials (config.Auth), the server gets one
+// user per provider, one per node user and one for this process; it returns
+// the internal password ("" without auth).
+func startHub(c config.Config) (*server.Server, string, error) {
 	port := c.Hub.Port
 	if port == 0 {
 		port = -1 // nats-server: -1 picks a free port (0 would mean 4222)
@@ -29,14 +40,67 @@ func startHub(c config.Config) (*server.Server, error) {
 		NoLog:              true,
 		MaxPayload:         8 << 20, // forwarded batches pack many records
 	}
+	var internal string
+	if c.Auth() {
+		internal = randomSecret()
+		o.Users, o.Nkeys = hubUsers(c, internal)
+	}
 	s, err := server.NewServer(o)
 	if err != nil {
-		return nil, fmt.Errorf("hub: %w", err)
+		return nil, "", fmt.Errorf("hub: %w", err)
 	}
 	go s.Start()
 	if !s.ReadyForConnections(15 * time.Second) {
 		s.Shutdown()
-		return nil, fmt.Errorf("hub: not ready after 15s (is %s:%d in use?)", c.Hub.Host, c.Hub.Port)
+		return nil, "", fmt.Errorf("hub: not ready after 15s (is %s:%d in use?)", c.Hub.Host, c.Hub.Port)
 	}
-	return s, nil
+	return s, internal, nil
+}
+
+// ProviderPermissions is what a provider's NATS user may do: publish only on
+// its own <prefix>.in.<provider>, and subscribe only to its own inbox
+// _INBOX.<provider>.> (clients set nats.CustomInboxPrefix(ProviderInbox(p)),
+// so no provider can read another's answers). Operators of an external NATS
+// cluster set the same permissions (docs/ingest.md, "Provider identity").
+func ProviderPermissions(s wire.Subjects, provider string) *server.Permissions {
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{s.In(provider)}},
+		Subscribe: &server.SubjectPermission{Allow: []string{ProviderInbox(provider) + ".>"}},
+	}
+}
+
+// ProviderInbox is the inbox prefix a provider's client must use.
+func ProviderInbox(provider string) string { return "_INBOX." + provider }
+
+// hubUsers builds the server's users: providers restricted by
+// ProviderPermissions, node users and the internal user unrestricted (nil
+// permissions: tally nodes publish batches, run JetStream and serve replay).
+func hubUsers(c config.Config, internal string) ([]*server.User, []*server.NkeyUser) {
+	s := wire.NewSubjects(c.Prefix)
+	users := []*server.User{{Username: internalUser, Password: internal}}
+	var nk []*server.NkeyUser
+	for _, u := range c.Hub.NodeUsers {
+		users = append(users, &server.User{Username: u.Name, Password: u.Password})
+	}
+	for _, p := range c.Providers {
+		switch {
+		case p.NATSNkey != "":
+			nk = append(nk, &server.NkeyUser{Nkey: p.NATSNkey, Permissions: ProviderPermissions(s, p.Name)})
+		case p.NATSPassword != "":
+			name := p.NATSUser
+			if name == "" {
+				name = p.Name
+			}
+			users = append(users, &server.User{Username: name, Password: p.NATSPassword, Permissions: ProviderPermissions(s, p.Name)})
+		}
+	}
+	return users, nk
+}
+
+func randomSecret() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic("nodes: no randomness: " + err.Error()) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
 }

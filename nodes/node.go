@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tally-mesh/tally/audit"
 	"github.com/tally-mesh/tally/config"
 	"github.com/tally-mesh/tally/ingest"
 	"github.com/tally-mesh/tally/settle"
@@ -27,12 +28,14 @@ type Node struct {
 	log hclog.Logger
 
 	hub    *server.Server
+	hubPwd string // internal user's password when the hub requires credentials
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	ingest *ingest.Node
 	index  *settle.Index
 	ledger *store.Ledger
 	settle *settle.Node
+	audit  *audit.Server // read-only audit API (settle.audit_listen)
 }
 
 // Start brings up the configured roles. On error everything started is stopped.
@@ -48,7 +51,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	}
 	subjects := wire.NewSubjects(cfg.Prefix)
 	if cfg.Has(config.RoleHub) {
-		if n.hub, err = startHub(cfg); err != nil {
+		if n.hub, n.hubPwd, err = startHub(cfg); err != nil {
 			return nil, err
 		}
 		log.Info("hub listening", "url", n.hub.ClientURL(), "store", cfg.HubDir())
@@ -80,7 +83,9 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 			WALDir: cfg.WALDir(), GroupMax: cfg.Ingest.GroupMax, GroupWait: cfg.Ingest.GroupWait,
 			BudgetBytes: cfg.Ingest.BudgetBytes, ForwardBatch: cfg.Ingest.ForwardBatch,
 			ForwardWindow: cfg.Ingest.ForwardWindow, PublishTimeout: cfg.Ingest.PublishTimeout,
-			DLQMax: cfg.Ingest.DLQMax,
+			DLQMax: cfg.Ingest.DLQMax, Providers: ingestProviders(cfg), HTTPListen: cfg.Ingest.HTTPListen,
+			HTTPBodyBytes: cfg.Ingest.HTTPBodyBytes, Retention: cfg.Ingest.Retention, GCInterval: cfg.Ingest.GCInterval,
+			GCBatch: cfg.Ingest.GCBatch, RetentionHighWater: cfg.Ingest.RetentionHighWater, ReplayMax: cfg.Ingest.ReplayMax,
 		}, log)
 		if err != nil {
 			return nil, err
@@ -101,6 +106,9 @@ func (n *Node) connect() (*nats.Conn, error) {
 		nats.RetryOnFailedConnect(false),
 	}
 	if n.hub != nil {
+		if n.hubPwd != "" {
+			opts = append(opts, nats.UserInfo(internalUser, n.hubPwd))
+		}
 		nc, err := nats.Connect("", append(opts, nats.InProcessServer(n.hub))...)
 		if err != nil {
 			return nil, fmt.Errorf("connect to embedded hub: %w", err)
@@ -151,7 +159,22 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 		return err
 	}
 	n.log.Info("settling", "partitions", cfg.SettlePartitions(), "ledger", cfg.LedgerDir(), "verifier_key", vkey)
+	if cfg.Settle.AuditListen != "" {
+		h := audit.NewHandler(n.ledger, n.index.Lookup, audit.HandlerOptions{MaxEntries: cfg.Settle.AuditMaxEntries, VerifierKey: vkey, Logger: n.log.Named("audit")})
+		if n.audit, err = audit.Listen(cfg.Settle.AuditListen, h, n.log.Named("audit")); err != nil {
+			return err
+		}
+		n.log.Info("audit api listening", "url", "http://"+n.audit.Addr()+"/v1/audit/partitions")
+	}
 	return nil
+}
+
+// AuditAddr is the audit API's address ("" when it is off).
+func (n *Node) AuditAddr() string {
+	if n.audit == nil {
+		return ""
+	}
+	return n.audit.Addr()
 }
 
 // saveRuleSets writes every rule version's canonical form to <ledger>/rules/<hash>.json
@@ -172,6 +195,26 @@ func saveRuleSets(ledgerDir string, book *rules.Book) error {
 		}
 	}
 	return nil
+}
+
+// ingestProviders is the ingest role's view of the configured providers.
+func ingestProviders(cfg config.Config) map[string]ingest.Provider {
+	if len(cfg.Providers) == 0 {
+		return nil
+	}
+	m := make(map[string]ingest.Provider, len(cfg.Providers))
+	for _, p := range cfg.Providers {
+		m[p.Name] = ingest.Provider{Dialect: p.Dialect, Token: p.HTTPToken}
+	}
+	return m
+}
+
+// HTTPAddr is the ingest HTTP endpoint's address ("" without one).
+func (n *Node) HTTPAddr() string {
+	if n.ingest == nil || n.ingest.HTTPAddr() == nil {
+		return ""
+	}
+	return n.ingest.HTTPAddr().String()
 }
 
 // ClientURL is where providers reach this node's hub ("" without a hub).
@@ -234,6 +277,10 @@ func (n *Node) Close() error {
 	if n.ingest != nil {
 		errs = append(errs, n.ingest.Close())
 		n.ingest = nil
+	}
+	if n.audit != nil {
+		errs = append(errs, n.audit.Close())
+		n.audit = nil
 	}
 	if n.settle != nil {
 		errs = append(errs, n.settle.Close())

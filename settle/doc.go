@@ -11,6 +11,12 @@
 //	→ commit index (Badger: segment count, marks, dedup, orphans, balances) in ONE txn
 //	→ sign checkpoint → publish segment to TALLY_LEDGER (fenced) → ack inputs
 //
+// The per-record decisions (dedup, conflict, orphan hold/release, rules,
+// reversals) are the pure Engine of engine.go behind the State interface:
+// the worker runs it over its batch (batchState: overlay + Badger index),
+// `tally rules eval` over MemState. The worker keeps the marks, gaps, seal,
+// commit, sign, publish and ack.
+//
 // A crash anywhere leads to redelivery; the persisted high-water marks and the
 // permanent (provider, id) index make redelivery a no-op. A segment file
 // written but not committed to the index is dropped on restart

@@ -18,8 +18,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 
-	"github.com/tally-mesh/tally/money"
-	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
@@ -210,191 +208,17 @@ func (w *worker) process(b *batch, m jetstream.Msg) error {
 	return nil
 }
 
-// apply settles one new record: dedup, conflict, orphan hold, rules, release.
+// apply settles one new record with the pure engine (engine.go) over this
+// batch: dedup, conflict, orphan hold, rules, release.
 func (w *worker) apply(b *batch, node, provider string, r wire.Record) error {
-	db := w.n.idx.db
-	tx, rej := txn.Decode(r.Payload, settleLimits)
-	if rej != nil {
-		w.exception(b, ExcUndecodable, rej.Error(), provider, "", node, r)
-		return nil
-	}
-	hash := tx.Hash()
-	dkey := skey("d/", provider, tx.ID)
-	prev, err := b.getDedup(db, dkey)
-	if err != nil {
-		return err
-	}
-	if prev != nil {
-		if string(prev.Hash) == string(hash[:]) {
-			b.cnt.Duplicates++
-		} else {
-			b.cnt.Conflicts++
-			w.exception(b, ExcConflict, "same (provider, id) as an earlier transaction with a different payload", provider, tx.ID, node, r)
-		}
-		b.dirty = true
-		return nil
-	}
-	if tx.Type.Reversal() {
-		parent, err := b.getDedup(db, skey("d/", provider, tx.Parent))
-		if err != nil {
-			return err
-		}
-		if parent == nil || parent.Held {
-			b.dedup[string(dkey)] = &dedupRec{Hash: hash[:], Held: true, Partition: w.p, Currency: tx.Currency.Code}
-			b.addOrphan(pkey("o/", w.p, provider, tx.Parent, tx.ID), orphanRec{EdgeNode: node, EdgeSeq: r.Seq, Payload: r.Payload, ReceivedAt: time.Now().UTC()})
-			b.cnt.OrphansHeld++
-			return nil
-		}
-		return w.reverse(b, node, provider, r.Seq, tx, parent)
-	}
-	res, err := w.n.book.Split(provider, tx)
-	if err != nil {
-		w.exception(b, ExcNoRule, err.Error(), provider, tx.ID, node, r)
-		b.dedup[string(dkey)] = &dedupRec{Hash: hash[:], Partition: w.p, Currency: tx.Currency.Code, Net: "0"}
-		return nil
-	}
-	rs := res.Version.Hash()
-	w.addEntry(b, dkey, store.Entry{
-		Partition: w.p, EdgeNode: node, EdgeSeq: r.Seq, Provider: provider, Tx: tx,
-		RuleSet: rs, Rule: res.Rule, Net: tx.Signed(), Shares: res.Shares,
-	}, hash)
-	// Reversals that arrived before this transaction apply right after it.
-	held, err := b.orphansFor(db, pkey("o/", w.p, provider, tx.ID, ""))
-	if err != nil {
-		return err
-	}
-	for k, o := range held {
-		otx, rej := txn.Decode(o.Payload, settleLimits)
-		b.delOrphan(k)
-		b.cnt.OrphansHeld--
-		if rej != nil {
-			w.exception(b, ExcUndecodable, rej.Error(), provider, "", o.EdgeNode, wire.Record{Seq: o.EdgeSeq, Payload: o.Payload})
-			continue
-		}
-		b.cnt.OrphansReleased++
-		okey := skey("d/", provider, otx.ID)
-		delete(b.dedup, string(okey)) // the held marker becomes the applied record
-		parent, err := b.getDedup(db, dkey)
-		if err != nil {
-			return err
-		}
-		if err := w.reverse(b, o.EdgeNode, provider, o.EdgeSeq, otx, parent); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// reverse applies a rollback or refund against its parent's recorded shares.
-func (w *worker) reverse(b *batch, node, provider string, seq uint64, tx txn.Tx, parent *dedupRec) error {
-	dkey := skey("d/", provider, tx.ID)
-	hash := tx.Hash()
-	rec := wire.Record{Seq: seq, Payload: tx.Canonical()}
-	if parent.Currency != tx.Currency.Code {
-		w.exception(b, ExcCurrency, fmt.Sprintf("parent %s is in %s, reversal in %s", tx.Parent, parent.Currency, tx.Currency.Code), provider, tx.ID, node, rec)
-		b.dedup[string(dkey)] = &dedupRec{Hash: hash[:], Partition: w.p, Currency: tx.Currency.Code, Net: "0"}
-		return nil
-	}
-	net, err := decimal.NewFromString(parent.Net)
-	if err != nil {
-		return fmt.Errorf("index: parent %s net: %w", tx.Parent, err)
-	}
-	reversed := decimal.Zero
-	if parent.Reversed != "" {
-		if reversed, err = decimal.NewFromString(parent.Reversed); err != nil {
-			return fmt.Errorf("index: parent %s reversed: %w", tx.Parent, err)
-		}
-	}
-	left := net.Abs().Sub(reversed)
-	if tx.Amount.GreaterThan(left) {
-		w.exception(b, ExcOverReversal, fmt.Sprintf("reverses %s of parent %s, only %s left", tx.Amount, tx.Parent, left), provider, tx.ID, node, rec)
-		b.dedup[string(dkey)] = &dedupRec{Hash: hash[:], Partition: w.p, Currency: tx.Currency.Code, Net: "0"}
-		return nil
-	}
-	// Reverse what is left of the parent, so repeated partial reversals can
-	// never give a party back more than it was given.
-	leftRec := parent.Left
-	if leftRec == nil {
-		leftRec = parent.Shares
-	}
-	pshares := make([]money.Share, len(leftRec))
-	for i, s := range leftRec {
-		d, err := decimal.NewFromString(s[1])
-		if err != nil {
-			return fmt.Errorf("index: parent %s share: %w", tx.Parent, err)
-		}
-		pshares[i] = money.Share{Party: s[0], Amount: d}
-	}
-	shares, err := rules.Reverse(pshares, left, tx.Amount, tx.Currency)
-	if err != nil {
-		return fmt.Errorf("reverse %s: %w", tx.ID, err)
-	}
-	parent.Left = make([][2]string, len(pshares))
-	for i, ps := range pshares {
-		rest := ps.Amount
-		for _, r := range shares {
-			if r.Party == ps.Party {
-				rest = rest.Add(r.Amount)
-			}
-		}
-		parent.Left[i] = [2]string{ps.Party, rest.String()}
-	}
-	parent.Reversed = reversed.Add(tx.Amount).String()
-	b.dedup[string(skey("d/", provider, tx.Parent))] = parent
-	var rs [32]byte
-	copy(rs[:], parent.RuleSet)
-	w.addEntry(b, dkey, store.Entry{
-		Partition: w.p, EdgeNode: node, EdgeSeq: seq, Provider: provider, Tx: tx,
-		RuleSet: rs, Net: money.Sum(shares), Shares: shares,
-	}, hash)
-	return nil
-}
-
-func (w *worker) addEntry(b *batch, dkey []byte, e store.Entry, hash [32]byte) {
-	if !money.Sum(e.Shares).Equal(e.Net) {
-		// A split that does not sum is a bug in the rules engine, never rounded away.
-		panic(fmt.Sprintf("settle: shares of %s/%s sum to %s, net is %s", e.Provider, e.Tx.ID, money.Sum(e.Shares), e.Net))
-	}
-	e.SettledAt = time.Now().UTC()
-	b.entries = append(b.entries, e)
-	b.entryKeys = append(b.entryKeys, string(dkey))
-	sh := make([][2]string, len(e.Shares))
-	for i, s := range e.Shares {
-		sh[i] = [2]string{s.Party, s.Amount.String()}
-		bk := string(pkey("b/", w.p, s.Party, e.Tx.Currency.Code))
-		b.balances[bk] = b.balances[bk].Add(s.Amount)
-	}
-	b.dedup[string(dkey)] = &dedupRec{Hash: hash[:], Partition: w.p, Currency: e.Tx.Currency.Code, Net: e.Net.String(), RuleSet: e.RuleSet[:], Shares: sh}
-	b.cnt.Entries++
-	b.dirty = true
-}
-
-func (w *worker) exception(b *batch, kind, reason, provider, id, node string, r wire.Record) {
-	e := Exception{Kind: kind, Reason: reason, Provider: provider, ID: id, EdgeNode: node, EdgeSeq: r.Seq, Payload: string(r.Payload), At: time.Now().UTC(), Partition: w.p}
-	b.exceptions = append(b.exceptions, e)
-	b.cnt.Exceptions++
-	b.dirty = true
-	w.log.Warn("exception", "kind", kind, "provider", provider, "id", id, "reason", reason)
-	b.alerts = append(b.alerts, alert{wire.AlertException, e})
+	g := Engine{Book: w.n.book, Partition: w.p}
+	return g.Apply(batchState{w, b}, batchSink{w, b}, &b.cnt, Input{Provider: provider, EdgeNode: node, EdgeSeq: r.Seq, Payload: r.Payload, Now: time.Now()})
 }
 
 // expireOrphans turns reversals held longer than the orphan timeout into exceptions.
 func (w *worker) expireOrphans(b *batch) error {
-	all, err := b.orphansFor(w.n.idx.db, pkey("o/", w.p))
-	if err != nil {
-		return err
-	}
-	cutoff := time.Now().Add(-w.n.cfg.OrphanTimeout)
-	for k, o := range all {
-		if o.ReceivedAt.After(cutoff) {
-			continue
-		}
-		b.delOrphan(k)
-		b.cnt.OrphansHeld--
-		tx, _ := txn.Decode(o.Payload, settleLimits)
-		w.exception(b, ExcOrphanTimout, fmt.Sprintf("parent %s not received within %s", tx.Parent, w.n.cfg.OrphanTimeout), "", tx.ID, o.EdgeNode, wire.Record{Seq: o.EdgeSeq, Payload: o.Payload})
-	}
-	return nil
+	g := Engine{Book: w.n.book, Partition: w.p}
+	return g.Expire(batchState{w, b}, batchSink{w, b}, &b.cnt, time.Now(), w.n.cfg.OrphanTimeout)
 }
 
 // commit seals, persists, signs, publishes and acks, in that order.

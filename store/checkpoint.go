@@ -102,3 +102,14 @@ func noteText(msg []byte) (string, error) {
 }
 
 func partitionOrigin(stem string, p uint32) string { return fmt.Sprintf("%s/p%d", stem, p) }
+
+// ParseCheckpointNote parses the body of a signed checkpoint note strictly
+// (ParseCheckpoint) WITHOUT checking its signature: for a node serving its own
+// checkpoint. Auditors use note.Open with the verifier key.
+func ParseCheckpointNote(msg []byte) (Checkpoint, error) {
+	text, err := noteText(msg)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	return ParseCheckpoint(text)
+}

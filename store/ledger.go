@@ -671,43 +671,33 @@ func (l *Ledger) locked(p uint32) (*partition, error) {
 // the segment holding it. It finds the segment by binary search over the
 // segment headers: O(log segments) header reads and one segment read.
 func (l *Ledger) Entry(p uint32, i uint64) (Entry, uint64, error) {
-	part, err := l.locked(p)
+	dir, segs, size, err := l.snapshot(p)
 	if err != nil {
 		return Entry{}, 0, fmt.Errorf("entry %d of partition %d: %w", i, p, err)
 	}
+	return findEntry(dir, p, segs, size, i)
+}
+
+// Entries returns the entries with leaf indexes in [start, end) of partition
+// p, at most max of them (max ≤ 0: no limit), reading segment files in order.
+// Segments are immutable once sealed, so the files are read without holding
+// the partition: a Seal in parallel is not delayed.
+func (l *Ledger) Entries(p uint32, start, end uint64, max int) ([]IndexedEntry, error) {
+	dir, segs, size, err := l.snapshot(p)
+	if err != nil {
+		return nil, fmt.Errorf("entries of partition %d: %w", p, err)
+	}
+	return readEntries(dir, p, segs, size, start, end, max)
+}
+
+// snapshot returns partition p's directory, segment count and tree size.
+func (l *Ledger) snapshot(p uint32) (string, uint64, uint64, error) {
+	part, err := l.locked(p)
+	if err != nil {
+		return "", 0, 0, err
+	}
 	defer part.mu.Unlock()
-	if i >= part.tree.Size() {
-		return Entry{}, 0, fmt.Errorf("entry %d of partition %d: tree size is %d: %w", i, p, part.tree.Size(), merkle.ErrRange)
-	}
-	lo, hi := uint64(1), part.segs // the segment holding i is in [lo, hi]
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		h, err := readHeader(segmentPath(part.dir, mid))
-		if err != nil {
-			return Entry{}, 0, corrupt(p, mid, -1, err, "read segment header")
-		}
-		if h.TreeSize > i {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	b, err := readFileMax(segmentPath(part.dir, lo), MaxSegmentBytes)
-	if err != nil {
-		return Entry{}, 0, corrupt(p, lo, int64(i), err, "read segment")
-	}
-	seg, bad, err := splitSegment(b)
-	if err != nil {
-		return Entry{}, 0, corrupt(p, lo, badIndex(seg.hdr, bad), err, "segment does not parse")
-	}
-	if i < seg.hdr.FirstIndex || i >= seg.hdr.TreeSize {
-		return Entry{}, 0, corrupt(p, lo, int64(i), nil, "segment holds leaves %d..%d", seg.hdr.FirstIndex, seg.hdr.TreeSize-1)
-	}
-	e, err := UnmarshalEntry(seg.entries[i-seg.hdr.FirstIndex])
-	if err != nil {
-		return Entry{}, 0, corrupt(p, lo, int64(i), err, "entry does not decode")
-	}
-	return e, lo, nil
+	return part.dir, part.segs, part.tree.Size(), nil
 }
 
 // readHeader decodes the header at the start of a segment file.

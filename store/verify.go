@@ -26,6 +26,7 @@ type Report struct {
 	Entries    uint64
 	Totals     []CurrencyTotal // Σ Net per currency over every entry
 	Parties    []PartyTotal    // Σ shares per party and currency over every entry
+	Export     *Manifest       // the export's manifest, checked; nil for a ledger directory
 }
 
 // PartitionReport is what Verify checked in one partition.
@@ -83,6 +84,32 @@ func (r PartitionReport) Unsigned() uint64 { return r.Segments - r.SignedSegment
 // errors (unreadable directory, bad key) are returned as they are. progress,
 // if not nil, receives a line per partition and every 1024 segments.
 func Verify(ledgerDir string, verifierKey string, progress func(string)) (Report, error) {
+	return VerifyWith(ledgerDir, VerifyOptions{Key: verifierKey, Progress: progress})
+}
+
+// VerifyOptions extend Verify.
+type VerifyOptions struct {
+	Key      string       // pinned verifier key; "" reads ledgerDir/verifier.key
+	Progress func(string) // progress lines, may be nil
+
+	// Entry, if set, is called with every entry that passed its own checks,
+	// in partition and leaf order, with the number of its segment. A non-nil
+	// error stops Verify and is reported as a *CorruptError at that entry
+	// (an error that already is one is returned as it is). audit.Verify uses
+	// it to recompute splits and check exactly-once.
+	Entry func(segment uint64, e *Entry) error
+
+	// Trusted are checkpoints (signed notes) the auditor kept from earlier
+	// audits. Each must verify with the key, and its partition's ledger must
+	// still contain its tree: a segment ending at its size with its root.
+	// This detects what a single audit cannot: a tail truncated together
+	// with the checkpoint replaced by an older, genuinely signed one.
+	Trusted [][]byte
+}
+
+// VerifyWith is Verify with options.
+func VerifyWith(ledgerDir string, o VerifyOptions) (Report, error) {
+	verifierKey, progress := o.Key, o.Progress
 	rep := Report{Dir: ledgerDir, Key: verifierKey, KeySource: "pinned"}
 	if progress == nil {
 		progress = func(string) {}
@@ -98,6 +125,14 @@ func Verify(ledgerDir string, verifierKey string, progress func(string)) (Report
 	if err != nil {
 		return rep, fmt.Errorf("verify: verifier key: %w", err)
 	}
+	// An export carries a manifest of every file; check the copy is whole
+	// before anything else (it proves nothing the signatures do not).
+	if m, err := CheckManifest(ledgerDir); err == nil {
+		rep.Export = &m
+		progress(fmt.Sprintf("export manifest: %d files, sizes and SHA-256 match", len(m.Files)))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return rep, fmt.Errorf("verify export: %w", err)
+	}
 	ps, err := listPartitions(ledgerDir)
 	if err != nil {
 		return rep, fmt.Errorf("verify: %w", err)
@@ -105,10 +140,32 @@ func Verify(ledgerDir string, verifierKey string, progress func(string)) (Report
 	if len(ps) == 0 {
 		return rep, fmt.Errorf("verify: no partition directories (p000, p001, ...) in %s", ledgerDir)
 	}
+	trusted := map[uint32][]Checkpoint{}
+	for i, msg := range o.Trusted {
+		nt, err := note.Open(msg, note.VerifierList(v))
+		if err != nil {
+			return rep, fmt.Errorf("verify: trusted checkpoint %d does not verify with key %s: %w", i+1, v.Name(), err)
+		}
+		ck, err := ParseCheckpoint(nt.Text)
+		if err != nil {
+			return rep, fmt.Errorf("verify: trusted checkpoint %d: %w", i+1, err)
+		}
+		p, ok := originPartition(ck.Origin)
+		if !ok {
+			return rep, fmt.Errorf("verify: trusted checkpoint %d: origin %q does not end in /p<partition>", i+1, ck.Origin)
+		}
+		trusted[p] = append(trusted[p], ck)
+	}
+	for p, cks := range trusted {
+		if !slices.Contains(ps, p) {
+			ck := cks[0]
+			return rep, corrupt(p, ck.Segment, -1, nil, "partition directory is missing; a trusted checkpoint covers %d entries in %d segments", ck.Size, ck.Segment)
+		}
+	}
 	all := totals{}
 	parties := map[[2]string]decimal.Decimal{}
 	for _, p := range ps {
-		pr, stem, err := verifyPartition(ledgerDir, p, v, all, parties, progress)
+		pr, stem, err := verifyPartition(ledgerDir, p, v, all, parties, progress, o.Entry, trusted[p])
 		rep.Partitions = append(rep.Partitions, pr)
 		rep.Segments += pr.Segments
 		rep.Entries += pr.Entries
@@ -121,6 +178,16 @@ func Verify(ledgerDir string, verifierKey string, progress func(string)) (Report
 			rep.Origin = stem
 		case stem != rep.Origin:
 			return rep, corrupt(p, pr.SignedSegments, -1, nil, "checkpoint origin stem %q, other partitions use %q", stem, rep.Origin)
+		}
+	}
+	if m := rep.Export; m != nil {
+		if len(m.Partitions) != len(rep.Partitions) {
+			return rep, fmt.Errorf("verify export: manifest lists %d partitions, the export has %d: %w", len(m.Partitions), len(rep.Partitions), ErrCorrupt)
+		}
+		for i, mp := range m.Partitions {
+			if pr := rep.Partitions[i]; mp.Partition != pr.Partition || mp.Segments != pr.Segments || mp.Size != pr.Entries {
+				return rep, corrupt(pr.Partition, pr.Segments, -1, nil, "manifest says partition %d has %d segments and %d entries, the export has %d and %d", mp.Partition, mp.Segments, mp.Size, pr.Segments, pr.Entries)
+			}
 		}
 	}
 	rep.Totals = all.list()
@@ -144,7 +211,7 @@ type boundary struct {
 	hash [32]byte
 }
 
-func verifyPartition(root string, p uint32, v note.Verifier, all totals, parties map[[2]string]decimal.Decimal, progress func(string)) (PartitionReport, string, error) {
+func verifyPartition(root string, p uint32, v note.Verifier, all totals, parties map[[2]string]decimal.Decimal, progress func(string), hook func(uint64, *Entry) error, trusted []Checkpoint) (PartitionReport, string, error) {
 	pr := PartitionReport{Partition: p}
 	dir := partitionDir(root, p)
 	n, _, err := listSegments(dir, p)
@@ -157,13 +224,19 @@ func verifyPartition(root string, p uint32, v note.Verifier, all totals, parties
 	}
 	progress(fmt.Sprintf("partition %d: %d segments", p, n))
 	tot := totals{}
-	c := chain{p: p, tree: &merkle.Range{}, decode: true, onEntry: func(e *Entry) {
+	c := chain{p: p, tree: &merkle.Range{}, decode: true, onEntry: func(seg uint64, e *Entry) error {
+		if hook != nil {
+			if err := hook(seg, e); err != nil {
+				return err
+			}
+		}
 		all.add(e.Tx.Currency.Code, e.Net)
 		tot.add(e.Tx.Currency.Code, e.Net)
 		for _, s := range e.Shares {
 			k := [2]string{s.Party, e.Tx.Currency.Code}
 			parties[k] = parties[k].Add(s.Amount)
 		}
+		return nil
 	}}
 	// The node's hash cache is never trusted; it only helps name the entry
 	// that changed when a root does not match.
@@ -194,6 +267,14 @@ func verifyPartition(root string, p uint32, v note.Verifier, all totals, parties
 	pr.Root = c.tree.Root()
 	pr.Totals = tot.list()
 
+	for _, ck := range trusted {
+		if ck.Segment > n || bounds[ck.Segment].size != ck.Size {
+			return pr, "", corrupt(p, ck.Segment, -1, nil, "a trusted checkpoint covers %d entries in %d segments, the ledger has %d entries in %d segments: the tail was truncated or rewritten", ck.Size, ck.Segment, pr.Entries, n)
+		}
+		if b := bounds[ck.Segment]; b.root != ck.Root || b.hash != ck.SegmentHash {
+			return pr, "", c.rewritten(dir, ck.Segment, fmt.Sprintf("root %x at size %d, a trusted checkpoint says %x: the ledger was rewritten", b.root, ck.Size, ck.Root))
+		}
+	}
 	msg, err := readFileMax(filepath.Join(dir, checkpointFile), maxCheckpoint)
 	if errors.Is(err, fs.ErrNotExist) {
 		if n == 0 {
@@ -231,11 +312,11 @@ func verifyPartition(root string, p uint32, v note.Verifier, all totals, parties
 	b := bounds[ck.Segment]
 	switch {
 	case ck.Size != b.size:
-		return pr, "", corrupt(p, ck.Segment, -1, nil, "checkpoint size %d, segment ends at size %d", ck.Size, b.size)
+		return pr, "", c.rewritten(dir, ck.Segment, fmt.Sprintf("checkpoint size %d, segment ends at size %d", ck.Size, b.size))
 	case ck.Root != b.root:
-		return pr, "", corrupt(p, ck.Segment, -1, nil, "checkpoint root %x, recomputed root %x", ck.Root, b.root)
+		return pr, "", c.rewritten(dir, ck.Segment, fmt.Sprintf("checkpoint root %x, recomputed root %x", ck.Root, b.root))
 	case ck.SegmentHash != b.hash:
-		return pr, "", corrupt(p, ck.Segment, -1, nil, "checkpoint segment hash %x, file hash %x", ck.SegmentHash, b.hash)
+		return pr, "", c.rewritten(dir, ck.Segment, fmt.Sprintf("checkpoint segment hash %x, file hash %x", ck.SegmentHash, b.hash))
 	}
 	pr.SignedSize, pr.SignedSegments = ck.Size, ck.Segment
 	if pr.Unsigned() > 0 {
@@ -243,4 +324,38 @@ func verifyPartition(root string, p uint32, v note.Verifier, all totals, parties
 	}
 	progress(fmt.Sprintf("partition %d: ok, %d segments, %d entries, root %x", p, pr.Segments, pr.Entries, pr.Root))
 	return pr, stem, nil
+}
+
+// rewritten reports segment k as changed although it is consistent in
+// itself (its root matches its entries): a signature or a later segment
+// says otherwise. With the node's hash cache it names the first entry whose
+// leaf hash differs.
+func (c *chain) rewritten(dir string, k uint64, reason string) *CorruptError {
+	if c.cache != nil && k > 0 {
+		if b, err := readFileMax(segmentPath(dir, k), MaxSegmentBytes); err == nil {
+			if seg, _, err := splitSegment(b); err == nil {
+				leaves := make([]merkle.Hash, len(seg.entries))
+				for i, raw := range seg.entries {
+					leaves[i] = merkle.HashLeaf(raw)
+				}
+				if i := c.locate(seg.hdr.FirstIndex, leaves); i >= 0 {
+					return corrupt(c.p, k, i, nil, "%s; this entry's leaf hash differs from the node's hash cache", reason)
+				}
+			}
+		}
+	}
+	return corrupt(c.p, k, -1, nil, "%s", reason)
+}
+
+// originPartition returns p from an origin "<stem>/p<p>".
+func originPartition(origin string) (uint32, bool) {
+	i := strings.LastIndex(origin, "/p")
+	if i <= 0 {
+		return 0, false
+	}
+	n, err := parseDecimal(origin[i+2:])
+	if err != nil || n > 1<<32-1 {
+		return 0, false
+	}
+	return uint32(n), true
 }

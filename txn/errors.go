@@ -27,7 +27,28 @@ const (
 	CodeConflict        Code = "conflict"          // same (provider, id) seen before with a different payload
 	CodeBufferFull      Code = "buffer_full"       // ingest node at its disk budget: retry later
 	CodeUnavailable     Code = "unavailable"       // node shutting down or storage error: retry later
+
+	// Codes of the request as a whole (HTTP endpoint and dialects).
+	CodeUnsupportedMedia Code = "unsupported_media_type" // a content type the provider's dialect does not read
+	CodeUnauthorized     Code = "unauthorized"           // HTTP: no bearer token, or one no provider holds
+	CodeForbidden        Code = "forbidden"              // HTTP: a valid token of another provider
+	CodeUnknownProvider  Code = "unknown_provider"       // a provider not configured on this node
+	CodeTooLarge         Code = "request_too_large"      // HTTP body above ingest.http_body_bytes
 )
+
+// Codes lists every code, in the order docs/ingest-errors.md documents them.
+// A test checks that the list, the constants above and the page agree.
+var Codes = []Code{
+	CodeMalformed, CodePayloadTooLarge, CodeUnknownField, CodeMissingField, CodeInvalidID, CodeInvalidType,
+	CodeAmountNotString, CodeInvalidAmount, CodeNegativeAmount, CodeAmountRange, CodeTooManyDecimals,
+	CodeUnknownCurrency, CodeInvalidTime, CodeMissingParent, CodeInvalidField, CodeMetaTooLarge,
+	CodeBatchTooLarge, CodeConflict, CodeBufferFull, CodeUnavailable,
+	CodeUnsupportedMedia, CodeUnauthorized, CodeForbidden, CodeUnknownProvider, CodeTooLarge,
+}
+
+// Retryable reports whether a rejection with code c may succeed when sent
+// again unchanged (with the same id) later.
+func (c Code) Retryable() bool { return c == CodeBufferFull || c == CodeUnavailable }
 
 // Error is a definite rejection: a stable code and a human reason.
 type Error struct {

@@ -17,6 +17,7 @@ const (
 	HdrFirstSeq  = "Tally-First-Seq"                     // first edge sequence in the batch
 	HdrLastSeq   = "Tally-Last-Seq"                      // last edge sequence in the batch
 	HdrHash      = "Tally-Hash"                          // hex SHA-256 of the batch body
+	HdrReplay    = "Tally-Replay"                        // "1" on batches the edge published again for a replay request
 	HdrPartition = "Tally-Partition"                     // ledger partition of a segment
 	HdrSegment   = "Tally-Segment"                       // segment number within the partition
 )

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +34,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rate := fs.Int("rate", 2000, "transactions per second offered by all providers together")
 	seed := fs.Uint64("seed", 0, "random seed (0 = from the clock); printed so a run can be repeated")
 	logLevel := fs.String("log-level", "error", "trace, debug, info, warn, error (warnings would interleave with the progress line)")
+	httpListen := fs.String("http", "127.0.0.1:0", "ingest HTTP endpoint address (port 0 picks a free one; \"\" for none)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +60,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if cfg, err = withDemoProviders(cfg, *providers, *httpListen); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "tally demo: data %s, %d providers, %d tx/s for %s, seed %d\n", abs, *providers, *rate, *duration, *seed)
 	log := newLogger(*logLevel, stderr)
 	node, err := nodes.Start(ctx, cfg, log)
@@ -70,13 +76,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}()
 	fmt.Fprintf(stdout, "hub at %s — providers publish to %s.in.<provider>\n", node.ClientURL(), cfg.Prefix)
+	demoSendHelp(stdout, node, cfg)
 
-	nc, err := nats.Connect(node.ClientURL(), nats.Name("tally demo providers"))
+	sim, err := newSimulation(node.ClientURL(), cfg, wire.NewSubjects(cfg.Prefix), *providers, *seed)
 	if err != nil {
-		return fmt.Errorf("providers connect: %w", err)
+		return err
 	}
-	defer nc.Close()
-	sim := newSimulation(nc, wire.NewSubjects(cfg.Prefix), *providers, *seed)
+	defer sim.close()
 
 	runCtx, stop := context.WithTimeout(ctx, *duration)
 	defer stop()
@@ -96,14 +102,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			rateNow = float64(settled) / time.Since(start).Seconds() // the run's average
 		}
 		lastSettled, lastAt = settled, time.Now()
-		line := fmt.Sprintf("%5.0fs published %d  accepted %d  dup %d  rejected %d  forwarded %d  settled %d  held %d  exceptions %d  lag %d  %.0f tx/s",
-			time.Since(start).Seconds(), sim.published.Load(), st.Ingest.Accepted, st.Ingest.Duplicates, sumMap(st.Ingest.Rejected),
-			st.Ingest.Forwarded, settled, st.Settle.OrphansHeld, st.Settle.Exceptions, st.Ingest.Committed-st.Ingest.Forwarded+st.Settle.Lag, rateNow)
+		in := st.Ingest
+		line := fmt.Sprintf("%5.0fs published %d  accepted %d  dup %d  rejected %d  forwarded %d  buffered %s  fwd-lag %d  oldest %s  settled %d  held %d  exceptions %d  lag %d  %.0f tx/s",
+			time.Since(start).Seconds(), sim.published.Load(), in.Accepted, in.Duplicates, sumMap(in.Rejected),
+			in.Forwarded, humanBytes(in.BufferedBytes), in.ForwardLag, in.OldestUnforwarded.Round(time.Millisecond), settled,
+			st.Settle.OrphansHeld, st.Settle.Exceptions, in.ForwardLag+st.Settle.Lag, rateNow)
 		switch {
 		case tty && !final:
-			fmt.Fprintf(stdout, "\r%-120s", line)
+			fmt.Fprintf(stdout, "\r%-160s", line)
 		case tty:
-			fmt.Fprintf(stdout, "\r%-120s\n", line)
+			fmt.Fprintf(stdout, "\r%-160s\n", line)
 		default:
 			fmt.Fprintln(stdout, line)
 		}
@@ -172,6 +180,52 @@ func demoConfig(dir, logLevel string) (config.Config, error) {
 	return cfg, cfg.Validate()
 }
 
+// withDemoProviders turns identity on, as in production: each simulated
+// provider has its own NATS user (publish only on its own subject) and HTTP
+// token, fresh per run; the ingest HTTP endpoint listens on httpListen.
+func withDemoProviders(cfg config.Config, providers int, httpListen string) (config.Config, error) {
+	cfg.Ingest.HTTPListen = httpListen
+	for i := range providers {
+		name := fmt.Sprintf("studio-%d", i+1)
+		cfg.Providers = append(cfg.Providers, config.Provider{Name: name, NATSPassword: "pw-" + secret(), HTTPToken: "tok-" + secret()})
+	}
+	// One more provider that uploads CSV files over HTTP (nothing simulates it).
+	cfg.Providers = append(cfg.Providers, config.Provider{Name: "uploads", Dialect: "csv", HTTPToken: "tok-" + secret()})
+	return cfg, cfg.Validate()
+}
+
+func secret() string {
+	b := make([]byte, 12)
+	if _, err := crand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// demoSendHelp prints how to send as one of the demo's providers.
+func demoSendHelp(w io.Writer, node *nodes.Node, cfg config.Config) {
+	p := cfg.Providers[0]
+	fmt.Fprintf(w, "send as a provider while the demo runs (FILE: one JSON transaction per line):\n")
+	fmt.Fprintf(w, "  tally send --nats %s --provider %s --user %s --password %s FILE\n", node.ClientURL(), p.Name, p.Name, p.NATSPassword)
+	if addr := node.HTTPAddr(); addr != "" {
+		fmt.Fprintf(w, "  tally send --http http://%s --provider %s --token %s FILE\n", addr, p.Name, p.HTTPToken)
+		up := cfg.Providers[len(cfg.Providers)-1]
+		fmt.Fprintf(w, "  tally send --http http://%s --provider %s --token %s --format csv FILE.csv\n", addr, up.Name, up.HTTPToken)
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1fGiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
 func sumMap(m map[string]uint64) uint64 {
 	var s uint64
 	for _, v := range m {
@@ -223,7 +277,7 @@ func demoSummary(w io.Writer, dir string, cfg config.Config, sim *simulation, st
 
 // simulation publishes realistic provider traffic over NATS request/reply.
 type simulation struct {
-	nc        *nats.Conn
+	conns     map[string]*nats.Conn // one per provider, with its own credentials
 	subjects  wire.Subjects
 	providers []*simProvider
 	published atomic.Uint64
@@ -241,8 +295,17 @@ type simProvider struct {
 	pending  []map[string]any // parents to send after their rollback
 }
 
-func newSimulation(nc *nats.Conn, s wire.Subjects, n int, seed uint64) *simulation {
-	sim := &simulation{nc: nc, subjects: s, answers: map[string]uint64{}}
+func newSimulation(url string, cfg config.Config, s wire.Subjects, n int, seed uint64) (*simulation, error) {
+	sim := &simulation{conns: map[string]*nats.Conn{}, subjects: s, answers: map[string]uint64{}}
+	for _, p := range cfg.Providers[:n] {
+		nc, err := nats.Connect(url, nats.Name("tally demo "+p.Name), nats.UserInfo(p.Name, p.NATSPassword),
+			nats.CustomInboxPrefix(nodes.ProviderInbox(p.Name)))
+		if err != nil {
+			sim.close()
+			return nil, fmt.Errorf("provider %s connect: %w", p.Name, err)
+		}
+		sim.conns[p.Name] = nc
+	}
 	currencies := [][]string{{"EUR"}, {"USD", "EUR"}, {"JPY"}, {"KWD", "USD"}}
 	for i := range n {
 		sim.providers = append(sim.providers, &simProvider{
@@ -252,7 +315,13 @@ func newSimulation(nc *nats.Conn, s wire.Subjects, n int, seed uint64) *simulati
 			reversed: map[string]bool{},
 		})
 	}
-	return sim
+	return sim, nil
+}
+
+func (s *simulation) close() {
+	for _, nc := range s.conns {
+		nc.Close()
+	}
 }
 
 // run offers `rate` transactions per second in total, open loop, until ctx ends.
@@ -309,7 +378,7 @@ func (s *simulation) send(provider string, payload []byte) {
 	s.published.Add(1)
 	key := "error: no answer"
 	for attempt := 0; attempt < 3; attempt++ {
-		msg, err := s.nc.Request(s.subjects.In(provider), payload, 5*time.Second)
+		msg, err := s.conns[provider].Request(s.subjects.In(provider), payload, 5*time.Second)
 		if err != nil {
 			continue // retry with the same payload: the edge deduplicates
 		}

@@ -73,11 +73,11 @@ func usage() string {
 func init() {
 	register(command{"demo", "[--duration 30s] [--data DIR] [--providers 4] [--rate N]", "run every role plus simulated providers", 10, cmdDemo})
 	register(command{"node", "--config FILE [--check-config]", "run the roles a config file names", 20, cmdNode})
-	register(command{"verify", "DIR [--key VERIFIERKEY]", "audit a ledger offline (DIR = data dir or ledger dir)", 50,
+	register(command{"verify", "DIR|EXPORT [--key VERIFIERKEY] [--trusted CHECKPOINT]", "audit a ledger offline: bytes, proofs, signatures, splits, balances", 50,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdVerify(a, o, e) }})
 	register(command{"balances", "--data DIR [--json]", "balances per party and currency (node stopped)", 40,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdBalances(a, o, e) }})
-	register(command{"rules", "check FILE...", "check rule files: every problem with file:line", 30,
+	register(command{"rules", "check FILE... | eval --rules FILE --input TX.jsonl", "check rule files; run transactions through the settle engine", 30,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdRules(a, o, e) }})
 	register(command{"keygen", "[--name ORIGIN] [--out FILE]", "create a ledger signing key, print the verifier key", 90,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdKeygen(a, o, e) }})

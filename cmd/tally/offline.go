@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -51,39 +50,31 @@ func cmdBalances(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// cmdRules is `tally rules check FILE...`.
+// cmdRules is `tally rules check FILE...` and `tally rules eval ...`
+// (rules_eval.go).
 func cmdRules(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "eval" {
+		return cmdRulesEval(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "check" {
-		return usageError{"usage: tally rules check FILE..."}
+		return usageError{"usage: tally rules check FILE... | tally rules eval --rules FILE --input TX.jsonl [--period P]"}
 	}
 	files := args[1:]
 	if len(files) == 0 {
 		return usageError{"rules check needs at least one FILE"}
 	}
+	// Split rules and fee contracts are parsed together: every problem of
+	// every file, with file:line:column and a fix.
 	book, err := rules.ParseFiles(files...)
-	var problems []string
 	if err != nil {
-		problems = append(problems, err.Error())
-	}
-	nfees := 0
-	for _, f := range files {
-		src, rerr := os.ReadFile(f)
-		if rerr != nil {
-			continue // already reported by ParseFiles
-		}
-		fees, ferr := rules.ParseFees(src, f)
-		if ferr != nil && err == nil {
-			problems = append(problems, ferr.Error())
-		}
-		nfees += len(fees)
-	}
-	if len(problems) > 0 {
-		fmt.Fprintln(stdout, strings.Join(problems, "\n"))
+		fmt.Fprintln(stdout, err.Error())
 		return errors.New("rules check failed")
 	}
+	nfees := 0
 	for _, v := range book.Versions() {
 		h := v.Hash()
-		fmt.Fprintf(stdout, "ruleset %q effective %s hash %x\n", v.Name, v.Effective.Format("2006-01-02T15:04:05Z07:00"), h[:8])
+		nfees += len(v.Fees())
+		fmt.Fprintf(stdout, "ruleset %q effective %s hash %x, %d fee contracts\n", v.Name, v.Effective.Format("2006-01-02T15:04:05Z07:00"), h[:8], len(v.Fees()))
 	}
 	fmt.Fprintf(stdout, "ok: %d rule set versions, %d fee contracts\n", len(book.Versions()), nfees)
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -8,10 +9,15 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tally-mesh/tally/audit"
+	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/store"
 )
 
-// ledgerDirOf accepts a node's data directory or a ledger directory.
+// ledgerDirOf accepts a node's data directory, a ledger directory or an
+// export, and returns the ledger (or export) directory.
 func ledgerDirOf(dir string) string {
 	if st, err := os.Stat(filepath.Join(dir, "ledger")); err == nil && st.IsDir() {
 		return filepath.Join(dir, "ledger")
@@ -19,10 +25,86 @@ func ledgerDirOf(dir string) string {
 	return dir
 }
 
+// readKeyArg returns a verifier key given inline or as the path of a file
+// holding it.
+func readKeyArg(k string) (string, error) {
+	if k == "" {
+		return "", nil
+	}
+	if st, err := os.Stat(k); err == nil && !st.IsDir() {
+		b, err := os.ReadFile(k)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return k, nil
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// balancesOf finds the settle index's committed balances for dir: from the
+// data directory's Badger index (node stopped) or an export's balances.json.
+// It returns nil and the reason when there are none to check.
+func balancesOf(dir, ledgerDir, override string) (*audit.Balances, string) {
+	if override != "" {
+		b, err := readBalancesFile(override)
+		if err != nil {
+			return nil, err.Error()
+		}
+		return b, ""
+	}
+	idx := filepath.Join(dir, "settle", "index")
+	if ledgerDir != dir {
+		if _, err := os.Stat(idx); err != nil {
+			return nil, "the data directory has no settle index"
+		}
+		x, err := settle.OpenIndex(idx, hclog.NewNullLogger())
+		if err != nil {
+			return nil, fmt.Sprintf("the settle index cannot be opened (is a node running on it?): %v", err)
+		}
+		defer x.Close()
+		pbs, err := x.Committed()
+		if err != nil {
+			return nil, fmt.Sprintf("reading the settle index: %v", err)
+		}
+		return &audit.Balances{Source: idx, Partitions: pbs}, ""
+	}
+	path := filepath.Join(ledgerDir, audit.BalancesFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, "no " + audit.BalancesFile + " in the export"
+	}
+	b, err := readBalancesFile(path)
+	if err != nil {
+		return nil, err.Error()
+	}
+	return b, ""
+}
+
+func readBalancesFile(path string) (*audit.Balances, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("balances: %w", err)
+	}
+	var b audit.Balances
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return nil, fmt.Errorf("balances %s: %w", path, err)
+	}
+	b.Source = path
+	return &b, nil
+}
+
 func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("verify", stderr)
-	key := fs.String("key", "", "verifier key to pin (default: the verifier.key in the ledger directory, which proves less)")
+	key := fs.String("key", "", "verifier key to pin, or a file holding it (default: the verifier.key in the ledger directory, which proves less)")
 	quiet := fs.Bool("q", false, "no progress output")
+	var trusted multiFlag
+	fs.Var(&trusted, "trusted", "a checkpoint FILE kept from an earlier audit; the ledger must still contain its tree (repeatable)")
+	balFile := fs.String("balances", "", "check these balances (a balances.json) instead of the data directory's index or the export's")
 	// Accept the directory before or after the flags.
 	var dir string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -35,15 +117,19 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 		dir = fs.Arg(0)
 	}
 	if dir == "" {
-		return usageError{"verify needs a data or ledger directory: tally verify DIR"}
+		return usageError{"verify needs a data directory, ledger directory or export: tally verify DIR [--key KEY]"}
 	}
-	vkey := *key
-	if f, err := os.Stat(vkey); vkey != "" && err == nil && !f.IsDir() {
-		b, err := os.ReadFile(vkey)
+	vkey, err := readKeyArg(*key)
+	if err != nil {
+		return err
+	}
+	var notes [][]byte
+	for _, f := range trusted {
+		b, err := os.ReadFile(f)
 		if err != nil {
-			return err
+			return fmt.Errorf("trusted checkpoint: %w", err)
 		}
-		vkey = strings.TrimSpace(string(b))
+		notes = append(notes, b)
 	}
 	ld := ledgerDirOf(dir)
 	progress := func(s string) {
@@ -51,21 +137,42 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, s)
 		}
 	}
-	rep, err := store.Verify(ld, vkey, progress)
+	bals, why := balancesOf(dir, ld, *balFile)
+	rep, err := audit.Verify(ld, audit.Options{Key: vkey, Progress: progress, Trusted: notes, Balances: bals})
 	if err != nil {
 		var ce *store.CorruptError
-		if errors.As(err, &ce) {
+		if errors.As(err, &ce) || errors.Is(err, store.ErrCorrupt) {
 			fmt.Fprintf(stdout, "FAILED: %v\n", err)
 		}
 		return fmt.Errorf("verify %s: %w", ld, err)
 	}
-	fmt.Fprintf(stdout, "ledger %s\n", ld)
+	kind := "ledger"
+	if rep.Export != nil {
+		kind = fmt.Sprintf("export (created %s, %d files match its manifest)", rep.Export.CreatedAt.Format("2006-01-02T15:04:05Z"), len(rep.Export.Files))
+	}
+	fmt.Fprintf(stdout, "%s %s\n", kind, ld)
 	for _, p := range rep.Partitions {
 		fmt.Fprintf(stdout, "  partition %d: %d segments, %d entries, root %x\n", p.Partition, p.Segments, p.Entries, p.Root)
 		if p.Checkpoint != "" {
 			body, sigs, _ := strings.Cut(p.Checkpoint, "\n\n")
 			fmt.Fprintf(stdout, "    checkpoint: %s (%d signature(s))\n", strings.ReplaceAll(strings.TrimSpace(body), "\n", " | "), strings.Count(strings.TrimSpace(sigs), "\n")+1)
 		}
+		if p.Unsigned() > 0 {
+			fmt.Fprintf(stdout, "    %d segments after the checkpoint are not signed yet (checked like the others)\n", p.Unsigned())
+		}
+	}
+	fmt.Fprintf(stdout, "  exactly once: no (provider, id) appears twice among %d entries\n", rep.Entries)
+	fmt.Fprintf(stdout, "  splits: %d recomputed from %d recorded rule sets, %d reversals recomputed from their parents' shares: all equal the recorded shares\n", rep.Splits, rep.RuleSets, rep.Reversals)
+	for _, t := range rep.Totals {
+		fmt.Fprintf(stdout, "  net %s: %s over %d entries (shares sum to it)\n", t.Currency, t.Net, t.Entries)
+	}
+	if bals != nil {
+		fmt.Fprintf(stdout, "  balances: the settle index's balances (%s) equal the sum of the entries for %d partitions\n", rep.BalancesSource, len(rep.BalancesChecked))
+	} else {
+		fmt.Fprintf(stdout, "  balances: NOT checked: %s\n", why)
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(stdout, "  trusted checkpoints: %d, each still contained in the ledger\n", len(notes))
 	}
 	fmt.Fprintf(stdout, "OK: %d entries in %d partitions verified", rep.Entries, len(rep.Partitions))
 	if *key == "" {
@@ -79,8 +186,21 @@ func cmdKeygen(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keygen", stderr)
 	name := fs.String("name", "tally.example/ledger", "key name: the ledger origin auditors will see")
 	out := fs.String("out", "", "write the private signing key to this file (0600); default prints both keys")
+	show := fs.String("show", "", "print the verifier key of the signing key in this FILE (for example <data>/keys/ledger.key)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *show != "" {
+		b, err := os.ReadFile(*show)
+		if err != nil {
+			return err
+		}
+		vkey, err := store.VerifierKey(strings.TrimSpace(string(b)))
+		if err != nil {
+			return fmt.Errorf("%s: %w", *show, err)
+		}
+		fmt.Fprintln(stdout, vkey)
+		return nil
 	}
 	if *out != "" {
 		// Never overwrite a key: a ledger signed with it could no longer be

@@ -17,6 +17,25 @@ streams {
 }
 
 ingest {
-  budget_bytes = "20GiB"
-  group_wait   = "2ms"
+  budget_bytes         = "20GiB"
+  group_wait           = "2ms"
+  http_listen          = "0.0.0.0:8080"   # POST /v1/providers/{provider}/transactions (put TLS in front)
+  retention            = "72h"            # forwarded records kept for replay when settlement finds a gap
+  retention_high_water = "10GiB"          # above this, forwarded records go early: the disk first
+}
+
+# The providers this edge takes: dialect and HTTP token. Their NATS users and
+# permissions live on the cluster (docs/ingest.md, "Provider identity").
+provider "studio-eu" {
+  http_token = "replace-with-a-long-random-token-1"
+}
+
+provider "aggregator-x" {
+  dialect    = "minor_units"   # integer minor units, epoch-ms times (docs/adapters.md)
+  http_token = "replace-with-a-long-random-token-2"
+}
+
+provider "backoffice-uploads" {
+  dialect    = "csv"           # CSV files over HTTP
+  http_token = "replace-with-a-long-random-token-3"
 }

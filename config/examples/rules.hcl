@@ -20,6 +20,26 @@ ruleset "2026-launch" {
     }
     remainder = "operator" # the other 83%
   }
+
+  # studio-1's monthly revenue share on the GGR of its EUR traffic, on top
+  # of its per-transaction share (tally statements prints the tiers applied).
+  fee "studio-1 monthly" {
+    party          = "studio-1"
+    providers      = ["studio-1"]
+    basis          = "ggr"
+    period         = "month"
+    currency       = "EUR"
+    mode           = "marginal"
+    minimum        = "0"
+    carry_negative = true
+    tier {
+      up_to   = "10000.00"
+      percent = "2"
+    }
+    tier {
+      percent = "1"
+    }
+  }
 }
 
 ruleset "2027-renegotiated" {
@@ -37,5 +57,25 @@ ruleset "2027-renegotiated" {
       percent = "5"
     }
     remainder = "operator"
+  }
+
+  # studio-1's monthly revenue share on the GGR of its EUR traffic, on top
+  # of its per-transaction share (tally statements prints the tiers applied).
+  fee "studio-1 monthly" {
+    party          = "studio-1"
+    providers      = ["studio-1"]
+    basis          = "ggr"
+    period         = "month"
+    currency       = "EUR"
+    mode           = "marginal"
+    minimum        = "0"
+    carry_negative = true
+    tier {
+      up_to   = "10000.00"
+      percent = "2.5"
+    }
+    tier {
+      percent = "1.5"
+    }
   }
 }

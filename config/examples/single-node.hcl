@@ -27,6 +27,17 @@ ingest {
   forward_batch   = 500      # records of one provider per JetStream message
   forward_window  = 64
   publish_timeout = "5s"
+  dlq_max         = 10000    # rejected payloads kept: tally dlq list --data DIR
+  http_listen     = "127.0.0.1:8080"   # POST /v1/providers/{provider}/transactions
+  retention       = "24h"    # forwarded records kept for the replay service
+}
+
+# Each provider has its own NATS user (it may publish only on tally.in.<name>
+# and read only _INBOX.<name>.>) and HTTP token; with any of these set the hub
+# refuses anonymous clients. Replace the secrets.
+provider "studio-1" {
+  nats_password = "change-me-studio-1"
+  http_token    = "change-me-studio-1-http-token"
 }
 
 settle {
@@ -34,4 +45,5 @@ settle {
   segment_max_entries = 2000
   segment_max_age     = "200ms"
   origin              = "tally.example/ledger"
+  # audit_listen      = "127.0.0.1:7380"  # read-only audit API (docs/audit.md); off by default
 }

@@ -8,6 +8,10 @@
 // and allocation of the money package. Reverse mirrors a parent's recorded
 // shares for a rollback or refund; rules are never re-run for a reversal.
 //
+// A Version also holds its period fee contracts (Fees, fees.go): tiers,
+// minimum and maximum, negative carry, conditions selecting the basis. They
+// are part of the canonical encoding and hash.
+//
 // Each Version has a canonical JSON encoding (Canonical) and its SHA-256
 // (Hash). The settle worker records the hash with every entry; an auditor
 // decodes the recorded canonical bytes with ParseCanonical and recomputes the

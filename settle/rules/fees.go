@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/txn"
 )
 
 // Period fees: a party's fee on a period's basis (GGR of a month, say) with
@@ -73,8 +75,22 @@ type FeeContract struct {
 	Rounding      money.Rounding
 	Mode          TierMode
 	Tiers         []Tier
-	MinimumFee    decimal.Decimal // 0: no minimum
-	CarryNegative bool            // a negative base is netted against the next period's basis
+	MinimumFee    decimal.Decimal  // 0: no minimum
+	MaximumFee    *decimal.Decimal // nil: no cap; else the computed fee is capped here (before the minimum)
+	CarryNegative bool             // a negative base is netted against the next period's basis
+
+	// Conditions select the transactions whose basis counts, like a rule's:
+	// a list that is given must contain the transaction's value, an absent
+	// list matches anything. The fee's Currency is always a condition.
+	Providers, Games, Categories, Jurisdictions, Brands []string
+}
+
+// Selects reports whether a transaction from provider counts in the fee's
+// basis: same currency and every given condition list holds its value.
+func (c FeeContract) Selects(provider string, tx txn.Tx) bool {
+	in := func(set []string, s string) bool { return len(set) == 0 || slices.Contains(set, s) }
+	return tx.Currency.Code == c.Currency.Code && in(c.Providers, provider) && in(c.Games, tx.Game) &&
+		in(c.Categories, tx.Category) && in(c.Jurisdictions, tx.Jurisdiction) && in(c.Brands, tx.Brand)
 }
 
 // FeeLine is one tier actually applied, as a statement prints it: Percent of
@@ -97,8 +113,9 @@ type FeeResult struct {
 	Lines     []FeeLine       // tiers applied; none when Base ≤ 0
 	Exact     decimal.Decimal // Σ Lines[i].Exact, unrounded
 	Computed  decimal.Decimal // Exact rounded once with the contract's rounding
-	TopUp     decimal.Decimal // minimum-fee top-up line: max(0, MinimumFee − Computed)
-	Fee       decimal.Decimal // Computed + TopUp
+	Capped    decimal.Decimal // cap line: max(0, Computed − MaximumFee), ≥ 0
+	TopUp     decimal.Decimal // minimum-fee top-up line: max(0, MinimumFee − (Computed − Capped))
+	Fee       decimal.Decimal // Computed − Capped + TopUp
 	CarryOut  decimal.Decimal // Base when negative and the contract carries, else 0; ≤ 0
 }
 
@@ -134,8 +151,9 @@ func (c FeeContract) Validate() error {
 // base = basis + carriedIn. When base > 0 the tiers apply to it (Mode), the
 // exact total is rounded once at the currency's exponent with Rounding
 // (Computed); when base ≤ 0 Computed is 0 and, if CarryNegative, a negative
-// base is carried out. The minimum fee then applies: TopUp = MinimumFee −
-// Computed when Computed is below it, and Fee = Computed + TopUp.
+// base is carried out. A cap (MaximumFee) then cuts Computed down to it
+// (Capped), the minimum fee tops it up (TopUp), and Fee = Computed − Capped +
+// TopUp.
 func (c FeeContract) Compute(basis, carriedIn decimal.Decimal) (FeeResult, error) {
 	if err := c.Validate(); err != nil {
 		return FeeResult{}, err
@@ -181,11 +199,14 @@ func (c FeeContract) Compute(basis, carriedIn decimal.Decimal) (FeeResult, error
 		r.Exact = r.Exact.Add(l.Exact)
 	}
 	r.Computed = money.Round(r.Exact, c.Currency.Exponent, c.Rounding)
-	r.TopUp = decimal.Zero
-	if r.Computed.LessThan(c.MinimumFee) {
-		r.TopUp = c.MinimumFee.Sub(r.Computed)
+	r.Capped, r.TopUp = decimal.Zero, decimal.Zero
+	if c.MaximumFee != nil && r.Computed.GreaterThan(*c.MaximumFee) {
+		r.Capped = r.Computed.Sub(*c.MaximumFee)
 	}
-	r.Fee = r.Computed.Add(r.TopUp)
+	if net := r.Computed.Sub(r.Capped); net.LessThan(c.MinimumFee) {
+		r.TopUp = c.MinimumFee.Sub(net)
+	}
+	r.Fee = r.Computed.Sub(r.Capped).Add(r.TopUp)
 	return r, nil
 }
 
@@ -262,6 +283,16 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 	if !c.Mode.Valid() {
 		add("mode", -1, fmt.Sprintf("unknown mode %q", c.Mode), `use "marginal": each tier's percent on the part of the basis inside it, or "retroactive": the whole basis at the percent of the tier it falls in`)
 	}
+	if m := c.MaximumFee; m != nil && !bad["maximum"] {
+		switch {
+		case m.IsNegative():
+			add("maximum", -1, fmt.Sprintf("%s is negative", m), "remove maximum for no cap")
+		case curOK && !c.Currency.Fits(*m):
+			add("maximum", -1, fmt.Sprintf("%s has more decimals than %s allows (%d)", m, c.Currency.Code, c.Currency.Exponent), "round the cap to the currency's minor unit")
+		case !bad["minimum"] && m.LessThan(c.MinimumFee):
+			add("maximum", -1, fmt.Sprintf("maximum %s is below minimum %s", m, c.MinimumFee), "raise the maximum or lower the minimum")
+		}
+	}
 	if !bad["minimum"] {
 		switch {
 		case c.MinimumFee.IsNegative():
@@ -322,7 +353,13 @@ type feeSrc struct {
 	Rounding      string     `hcl:"rounding,optional"`
 	Mode          string     `hcl:"mode"`
 	Minimum       string     `hcl:"minimum"`
+	Maximum       *string    `hcl:"maximum,optional"`
 	CarryNegative bool       `hcl:"carry_negative"`
+	Providers     []string   `hcl:"providers,optional"`
+	Games         []string   `hcl:"games,optional"`
+	Categories    []string   `hcl:"categories,optional"`
+	Jurisdictions []string   `hcl:"jurisdictions,optional"`
+	Brands        []string   `hcl:"brands,optional"`
 	Tiers         []*tierSrc `hcl:"tier,block"`
 
 	PartyRange    hcl.Range `hcl:"party,attr_value_range"`
@@ -332,6 +369,7 @@ type feeSrc struct {
 	RoundingRange hcl.Range `hcl:"rounding,attr_value_range"`
 	ModeRange     hcl.Range `hcl:"mode,attr_value_range"`
 	MinimumRange  hcl.Range `hcl:"minimum,attr_value_range"`
+	MaximumRange  hcl.Range `hcl:"maximum,attr_value_range"`
 	CarryRange    hcl.Range `hcl:"carry_negative,attr_value_range"`
 }
 
@@ -461,6 +499,12 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 		CarryNegative: fs.CarryNegative,
 		MinimumFee:    decimal.Zero,
 	}
+	// Conditions are sets: sorted and deduplicated, like a rule's.
+	fc.Providers = checkList(&c, pos, "providers", fs.Providers, nil)
+	fc.Games = checkList(&c, pos, "games", fs.Games, nil)
+	fc.Categories = checkList(&c, pos, "categories", fs.Categories, nil)
+	fc.Jurisdictions = checkList(&c, pos, "jurisdictions", fs.Jurisdictions, nil)
+	fc.Brands = checkList(&c, pos, "brands", fs.Brands, nil)
 	if cur, ok := money.Lookup(fs.Currency); ok {
 		fc.Currency = cur
 	}
@@ -478,6 +522,13 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 		bad["minimum"] = true
 	} else if _, fc.MinimumFee, ok = checkDecimal(&c, at(pos, fs.MinimumRange), "minimum", fs.Minimum); !ok {
 		bad["minimum"] = true
+	}
+	if fs.Maximum != nil {
+		var m decimal.Decimal
+		if _, m, ok = checkDecimal(&c, at(pos, fs.MaximumRange), "maximum", *fs.Maximum); !ok {
+			bad["maximum"] = true
+		}
+		fc.MaximumFee = &m
 	}
 	for i, ts := range fs.Tiers {
 		t := Tier{}
@@ -497,7 +548,7 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 	}
 	ranges := map[string]hcl.Range{
 		"party": fs.PartyRange, "basis": fs.BasisRange, "period": fs.PeriodRange, "currency": fs.CurrencyRange,
-		"rounding": roundingRange, "mode": fs.ModeRange, "minimum": fs.MinimumRange,
+		"rounding": roundingRange, "mode": fs.ModeRange, "minimum": fs.MinimumRange, "maximum": fs.MaximumRange,
 	}
 	for _, is := range fc.issues(bad) {
 		if r, ok := ranges[is.key]; ok && is.tier < 0 && is.key != "rounding" && absent(r) {
@@ -518,4 +569,105 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 		c.add(where, is.key, is.msg, is.hint)
 	}
 	return fc, c.problems
+}
+
+// feeCanon is a fee contract in the canonical encoding of its version (the
+// "fees" list, sorted by name): every term spelled out, decimals without
+// trailing zeros, condition lists sorted and deduplicated.
+type feeCanon struct {
+	Name          string      `json:"name"`
+	Party         string      `json:"party"`
+	Basis         string      `json:"basis"`
+	Period        string      `json:"period"`
+	Currency      string      `json:"currency"`
+	Rounding      string      `json:"rounding"`
+	Mode          string      `json:"mode"`
+	Minimum       string      `json:"minimum"`
+	Maximum       string      `json:"maximum,omitempty"`
+	CarryNegative bool        `json:"carry_negative"`
+	Providers     []string    `json:"providers,omitempty"`
+	Games         []string    `json:"games,omitempty"`
+	Categories    []string    `json:"categories,omitempty"`
+	Jurisdictions []string    `json:"jurisdictions,omitempty"`
+	Brands        []string    `json:"brands,omitempty"`
+	Tiers         []tierCanon `json:"tiers"`
+}
+
+type tierCanon struct {
+	UpTo    string `json:"up_to,omitempty"`
+	Percent string `json:"percent"`
+}
+
+func canonFee(fc FeeContract) *feeCanon {
+	f := &feeCanon{
+		Name: fc.Name, Party: fc.Party, Basis: fc.Basis, Period: fc.Period, Currency: fc.Currency.Code,
+		Rounding: string(fc.Rounding), Mode: string(fc.Mode), Minimum: fc.MinimumFee.String(), CarryNegative: fc.CarryNegative,
+		Providers: fc.Providers, Games: fc.Games, Categories: fc.Categories, Jurisdictions: fc.Jurisdictions, Brands: fc.Brands,
+	}
+	if fc.MaximumFee != nil {
+		f.Maximum = fc.MaximumFee.String()
+	}
+	for _, t := range fc.Tiers {
+		tc := tierCanon{Percent: t.Percent.String()}
+		if t.UpTo != nil {
+			tc.UpTo = t.UpTo.String()
+		}
+		f.Tiers = append(f.Tiers, tc)
+	}
+	return f
+}
+
+// contract turns a canonical fee back into a validated contract; path names
+// it in problems.
+func (f *feeCanon) contract(c *checker, ruleset, path string) (FeeContract, bool) {
+	before := len(c.problems)
+	fc := FeeContract{
+		Ruleset: ruleset, Name: f.Name, Party: f.Party, Basis: f.Basis, Period: f.Period,
+		Currency: money.Currency{Code: f.Currency, Exponent: -1}, Rounding: money.Rounding(f.Rounding),
+		Mode: TierMode(f.Mode), CarryNegative: f.CarryNegative, MinimumFee: decimal.Zero,
+	}
+	if cur, ok := money.Lookup(f.Currency); ok {
+		fc.Currency = cur
+	}
+	for _, l := range []struct {
+		key string
+		v   *[]string
+		dst *[]string
+	}{{"providers", &f.Providers, &fc.Providers}, {"games", &f.Games, &fc.Games}, {"categories", &f.Categories, &fc.Categories}, {"jurisdictions", &f.Jurisdictions, &fc.Jurisdictions}, {"brands", &f.Brands, &fc.Brands}} {
+		*l.v = checkList(c, path, l.key, *l.v, nil)
+		*l.dst = *l.v
+	}
+	var ok bool
+	f.Minimum, fc.MinimumFee, ok = checkDecimal(c, path, "minimum", f.Minimum)
+	bad := map[string]bool{"minimum": !ok}
+	if f.Maximum != "" {
+		var m decimal.Decimal
+		if f.Maximum, m, ok = checkDecimal(c, path, "maximum", f.Maximum); !ok {
+			bad["maximum"] = true
+		}
+		fc.MaximumFee = &m
+	}
+	for i := range f.Tiers {
+		t := Tier{}
+		tc := &f.Tiers[i]
+		if tc.Percent, t.Percent, ok = checkDecimal(c, path, "percent", tc.Percent); !ok {
+			bad[badTierKey(i, "percent")] = true
+		}
+		if tc.UpTo != "" {
+			var u decimal.Decimal
+			if tc.UpTo, u, ok = checkDecimal(c, path, "up_to", tc.UpTo); !ok {
+				bad[badTierKey(i, "up_to")] = true
+			}
+			t.UpTo = &u
+		}
+		fc.Tiers = append(fc.Tiers, t)
+	}
+	for _, is := range fc.issues(bad) {
+		where := path
+		if is.tier >= 0 {
+			where = fmt.Sprintf("%s tier %d", path, is.tier+1)
+		}
+		c.add(where, is.key, is.msg, is.hint)
+	}
+	return fc, len(c.problems) == before
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/txn"
 )
 
 // tiersVector is vectors/tiers.json; unknown fields fail the decode.
@@ -730,5 +731,143 @@ func TestParseAcceptsFeeBlocks(t *testing.T) {
 	}
 	if len(book.Versions()) == 0 {
 		t.Fatal("no versions")
+	}
+}
+
+// TestFeesInCanonical: fee contracts are part of their version's canonical
+// form and hash; decoding the canonical bytes gives the same contracts, and a
+// change of any fee term changes the hash.
+func TestFeesInCanonical(t *testing.T) {
+	book := mustParseFile(t, "testdata/vectors/tiers.hcl")
+	v := book.Versions()[0]
+	want := mustParseFees(t, "testdata/vectors/tiers.hcl")
+	got := v.Fees()
+	if len(got) != len(want) {
+		t.Fatalf("version has %d fees, ParseFees %d", len(got), len(want))
+	}
+	for i, f := range got {
+		if i > 0 && got[i-1].Name >= f.Name {
+			t.Errorf("fees not sorted by name: %q before %q", got[i-1].Name, f.Name)
+		}
+		if !sameFee(f, want[f.Name]) {
+			t.Errorf("fee %q from Parse = %+v, ParseFees %+v", f.Name, f, want[f.Name])
+		}
+	}
+	if !strings.Contains(string(v.Canonical()), `"fees":[{"name":"marginal-carry","party":"provider","basis":"ggr","period":"month","currency":"EUR","rounding":"half_up","mode":"marginal","minimum":"2500","carry_negative":true,"tiers":[{"up_to":"100000","percent":"12"}`) {
+		t.Errorf("canonical form lacks the spelled-out fee terms:\n%s", v.Canonical())
+	}
+	back, err := ParseCanonical(v.Canonical())
+	if err != nil {
+		t.Fatalf("ParseCanonical: %v", err)
+	}
+	if back.Hash() != v.Hash() || len(back.Fees()) != len(got) {
+		t.Fatalf("canonical round trip changed the version")
+	}
+	for i, f := range back.Fees() {
+		if !sameFee(f, got[i]) {
+			t.Errorf("round trip fee %d = %+v, want %+v", i, f, got[i])
+		}
+	}
+	src, err := os.ReadFile("testdata/vectors/tiers.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, edit := range [][2]string{
+		{`minimum        = "2500.00"`, `minimum        = "2500.01"`},
+		{`carry_negative = true`, `carry_negative = false`},
+		{`percent = "8"`, `percent = "8.5"`},
+	} {
+		b2 := mustParse(t, strings.Replace(string(src), edit[0], edit[1], 1))
+		if b2.Versions()[0].Hash() == v.Hash() {
+			t.Errorf("editing %q to %q kept the hash", edit[0], edit[1])
+		}
+	}
+	cosmetic := mustParse(t, strings.Replace(string(src), `minimum        = "2500.00"`, `minimum        = "2500"`, -1))
+	if cosmetic.Versions()[0].Hash() != v.Hash() {
+		t.Errorf(`"2500.00" → "2500" changed the hash`)
+	}
+}
+
+func sameFee(a, b FeeContract) bool {
+	if a.Ruleset != b.Ruleset || a.Name != b.Name || a.Party != b.Party || a.Basis != b.Basis || a.Period != b.Period ||
+		a.Currency != b.Currency || a.Rounding != b.Rounding || a.Mode != b.Mode || !a.MinimumFee.Equal(b.MinimumFee) ||
+		(a.MaximumFee == nil) != (b.MaximumFee == nil) || (a.MaximumFee != nil && !a.MaximumFee.Equal(*b.MaximumFee)) ||
+		a.CarryNegative != b.CarryNegative || len(a.Tiers) != len(b.Tiers) ||
+		strings.Join(a.Providers, ",") != strings.Join(b.Providers, ",") || strings.Join(a.Games, ",") != strings.Join(b.Games, ",") ||
+		strings.Join(a.Categories, ",") != strings.Join(b.Categories, ",") || strings.Join(a.Jurisdictions, ",") != strings.Join(b.Jurisdictions, ",") ||
+		strings.Join(a.Brands, ",") != strings.Join(b.Brands, ",") {
+		return false
+	}
+	for i := range a.Tiers {
+		if !a.Tiers[i].Percent.Equal(b.Tiers[i].Percent) || (a.Tiers[i].UpTo == nil) != (b.Tiers[i].UpTo == nil) ||
+			(a.Tiers[i].UpTo != nil && !a.Tiers[i].UpTo.Equal(*b.Tiers[i].UpTo)) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestFeeSelects: a fee's conditions pick the transactions of its basis.
+func TestFeeSelects(t *testing.T) {
+	src := feeHead + opShare + strings.Replace(feeBody, `party `, "providers = [\"studio-b\", \"studio-a\"]\n    categories = [\"slot\"]\n    party ", 1) + "}"
+	book := mustParse(t, src)
+	f := book.Versions()[0].Fees()[0]
+	if strings.Join(f.Providers, ",") != "studio-a,studio-b" {
+		t.Fatalf("providers = %v, want sorted", f.Providers)
+	}
+	slot := tx(t, "bet", "1.00", "EUR", "2026-11-01T00:00:00Z")
+	slot.Category = "slot"
+	live := slot
+	live.Category = "live"
+	jpy := tx(t, "bet", "1", "JPY", "2026-11-01T00:00:00Z")
+	jpy.Category = "slot"
+	for _, c := range []struct {
+		name     string
+		provider string
+		tx       txn.Tx
+		want     bool
+	}{
+		{"listed provider and category", "studio-a", slot, true},
+		{"other provider", "studio-c", slot, false},
+		{"other category", "studio-b", live, false},
+		{"other currency", "studio-a", jpy, false},
+	} {
+		if got := f.Selects(c.provider, c.tx); got != c.want {
+			t.Errorf("%s: Selects = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestFeeCap: a maximum caps the computed fee with an explicit cap line,
+// before the minimum applies; it is part of the canonical form.
+func TestFeeCap(t *testing.T) {
+	src := feeHead + opShare + strings.Replace(feeBody, `minimum        = "2500.00"`, "minimum        = \"2500.00\"\n    maximum        = \"20000.00\"", 1) + "}"
+	book := mustParse(t, src)
+	f := book.Versions()[0].Fees()[0]
+	if f.MaximumFee == nil || f.MaximumFee.String() != "20000" {
+		t.Fatalf("MaximumFee = %v, want 20000", f.MaximumFee)
+	}
+	tests := []struct{ ggr, computed, capped, topUp, fee string }{
+		{"287654.33", "27012.35", "7012.35", "0.00", "20000.00"}, // 12% of 100,000 + 8% of 187,654.33
+		{"150000.00", "16000.00", "0.00", "0.00", "16000.00"},
+		{"10000.00", "1200.00", "0.00", "1300.00", "2500.00"},
+	}
+	eur := cur(t, "EUR")
+	for _, tc := range tests {
+		r, err := f.Compute(dec(tc.ggr), decimal.Zero)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []string{eur.Format(r.Computed), eur.Format(r.Capped), eur.Format(r.TopUp), eur.Format(r.Fee)}
+		if strings.Join(got, " ") != strings.Join([]string{tc.computed, tc.capped, tc.topUp, tc.fee}, " ") {
+			t.Errorf("Compute(%s) computed/capped/top-up/fee = %v, want %s %s %s %s", tc.ggr, got, tc.computed, tc.capped, tc.topUp, tc.fee)
+		}
+	}
+	if !strings.Contains(string(book.Versions()[0].Canonical()), `"minimum":"2500","maximum":"20000"`) {
+		t.Errorf("canonical form lacks the cap: %s", book.Versions()[0].Canonical())
+	}
+	bad := strings.Replace(src, `maximum        = "20000.00"`, `maximum        = "2000.00"`, 1)
+	if _, err := Parse([]byte(bad), "t.hcl"); err == nil || !strings.Contains(err.Error(), "maximum 2000 is below minimum 2500") {
+		t.Errorf("Parse with maximum below minimum = %v", err)
 	}
 }

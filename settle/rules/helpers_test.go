@@ -68,9 +68,16 @@ func sharesMap(t testing.TB, c money.Currency, shares []money.Share) map[string]
 	return m
 }
 
-// vectorsDir finds the shared acceptance vectors next to the repository root
-// (the directory holding go.mod): <root>/../shared/vectors.
+// vectorsDir is the repository's copy of the shared acceptance vectors
+// (../shared/vectors), kept under testdata so `go test` never skips them;
+// TestVectorCopies checks the copies still match the shared originals.
 func vectorsDir(t *testing.T) string {
+	t.Helper()
+	return filepath.Join("testdata", "vectors")
+}
+
+// sharedVectorsDir is ../shared/vectors beside the repository, if present.
+func sharedVectorsDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {

@@ -46,9 +46,11 @@ type versionSrc struct {
 	Rounding   string     `hcl:"rounding" json:"rounding"`
 	Allocation string     `hcl:"allocation" json:"allocation"`
 	Rules      []*ruleSrc `hcl:"rule,block" json:"rules"`
-	// Fees are period fee contracts, parsed by ParseFees (fees.go); Parse
-	// only lets them through. They are not part of the version's hash yet.
-	Fees []*feeRef `hcl:"fee,block" json:"-"`
+	// Fees are the period fee contracts: decoded from HCL by parseFees
+	// (fees.go) into FeeSet, which is their canonical form and part of the
+	// version's hash. A version without fees encodes no "fees" key.
+	Fees   []*feeRef   `hcl:"fee,block" json:"-"`
+	FeeSet []*feeCanon `json:"fees,omitempty"`
 
 	DefRange        hcl.Range `hcl:",def_range" json:"-"`
 	EffectiveRange  hcl.Range `hcl:"effective,attr_value_range" json:"-"`
@@ -103,12 +105,20 @@ type stepSrc struct {
 	Percent   string `hcl:"percent,optional" json:"percent,omitempty"`
 	PercentOf string `hcl:"percent_of,optional" json:"percent_of,omitempty"`
 	Fixed     string `hcl:"fixed,optional" json:"fixed,omitempty"`
+	PerUnit   string `hcl:"per_unit,optional" json:"per_unit,omitempty"`
+	Units     string `hcl:"units,optional" json:"units,omitempty"`
+	Cap       string `hcl:"cap,optional" json:"cap,omitempty"`
+	Floor     string `hcl:"floor,optional" json:"floor,omitempty"`
 
 	DefRange       hcl.Range `hcl:",def_range" json:"-"`
 	PartyRange     hcl.Range `hcl:"party,attr_value_range" json:"-"`
 	PercentRange   hcl.Range `hcl:"percent,attr_value_range" json:"-"`
 	PercentOfRange hcl.Range `hcl:"percent_of,attr_value_range" json:"-"`
 	FixedRange     hcl.Range `hcl:"fixed,attr_value_range" json:"-"`
+	PerUnitRange   hcl.Range `hcl:"per_unit,attr_value_range" json:"-"`
+	UnitsRange     hcl.Range `hcl:"units,attr_value_range" json:"-"`
+	CapRange       hcl.Range `hcl:"cap,attr_value_range" json:"-"`
+	FloorRange     hcl.Range `hcl:"floor,attr_value_range" json:"-"`
 }
 
 // evalCtx lets "${provider}" and "${affiliate}" through HCL's template
@@ -188,6 +198,20 @@ func parseHCL(src []byte, filename string) ([]*Version, []Problem) {
 	for _, d := range diags {
 		if d.Subject != nil {
 			reported[rangePos(*d.Subject)] = true
+		}
+	}
+	fees, fps := parseFees(src, filename)
+	for _, p := range fps {
+		if !reported[p.Pos] {
+			problems = append(problems, p)
+			reported[p.Pos] = true
+		}
+	}
+	for _, rs := range fs.Rulesets {
+		for _, fc := range fees {
+			if fc.Ruleset == rs.Name {
+				rs.FeeSet = append(rs.FeeSet, canonFee(fc))
+			}
 		}
 	}
 	if len(fs.Rulesets) == 0 && len(problems) == 0 {

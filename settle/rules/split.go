@@ -176,8 +176,9 @@ func (r *rule) allocate(provider string, tx txn.Tx) ([]money.Share, error) {
 }
 
 // waterfall runs the steps in order on the absolute amount: each takes a
-// percent of the amount or of what is left (rounded with the rule's rounding)
-// or a fixed amount, never more than is left; the remainder party gets what is
+// percent of the amount or of what is left, or per_unit × a quantity from the
+// transaction's meta (both rounded with the rule's rounding), or a fixed
+// amount; then its cap and floor apply; it never takes more than is left; the remainder party gets what is
 // left. A step for an absent affiliate takes nothing. Money-out types negate
 // every share.
 func (r *rule) waterfall(provider string, tx txn.Tx) ([]money.Share, error) {
@@ -196,10 +197,22 @@ func (r *rule) waterfall(provider string, tx txn.Tx) ([]money.Share, error) {
 				return nil, fmt.Errorf("fixed %s does not fit %s", st.fixed, tx.Currency.Code)
 			}
 			take = st.fixed
+		case st.units != "":
+			q, ok := tx.Meta[st.units]
+			if !ok || !decimalRE.MatchString(q) {
+				return nil, fmt.Errorf("step for %s: meta %q = %q is not a plain non-negative quantity: %w", name, st.units, q, ErrInvalidTx)
+			}
+			take = money.Round(decimal.RequireFromString(q).Mul(st.perUnit), tx.Currency.Exponent, r.rounding)
 		case st.ofLeft:
 			take = money.Round(left.Mul(st.percent).Shift(-2), tx.Currency.Exponent, r.rounding)
 		default:
 			take = money.Round(amount.Mul(st.percent).Shift(-2), tx.Currency.Exponent, r.rounding)
+		}
+		if st.cap != nil && take.GreaterThan(*st.cap) {
+			take = *st.cap
+		}
+		if st.floor != nil && take.LessThan(*st.floor) {
+			take = *st.floor
 		}
 		if take.GreaterThan(left) {
 			take = left

@@ -194,3 +194,27 @@ func TestWaterfallVector(t *testing.T) {
 		}
 	}
 }
+
+// TestVectorCopies checks that the vectors under testdata/vectors are the
+// shared acceptance vectors, byte for byte, and that none is missing.
+func TestVectorCopies(t *testing.T) {
+	shared := sharedVectorsDir(t)
+	names, err := filepath.Glob(filepath.Join(shared, "*.json"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no vectors in %s: %v", shared, err)
+	}
+	for _, n := range names {
+		want, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(vectorsDir(t), filepath.Base(n)))
+		if err != nil {
+			t.Errorf("vector %s not copied into testdata/vectors: %v", filepath.Base(n), err)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("testdata/vectors/%s differs from %s: copy it again", filepath.Base(n), n)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -27,6 +28,7 @@ type Version struct {
 	Effective time.Time // UTC
 
 	rules []*rule
+	fees  []FeeContract
 	canon []byte
 	hash  [32]byte
 	pos   string // where it was defined, for error messages
@@ -55,6 +57,10 @@ type step struct {
 	ofLeft  bool            // percent of what is left (else of the amount)
 	fixed   decimal.Decimal // used when isFixed
 	isFixed bool
+	perUnit decimal.Decimal // used when units != "": per_unit × the tx's meta[units]
+	units   string
+	cap     *decimal.Decimal // the step takes at most this
+	floor   *decimal.Decimal // ...and at least this (never more than is left)
 }
 
 // Percent bases of a waterfall step.
@@ -77,6 +83,10 @@ func (v *Version) Canonical() []byte { return bytes.Clone(v.canon) }
 
 // Hash is the SHA-256 of Canonical(): the identity recorded with every entry.
 func (v *Version) Hash() [32]byte { return v.hash }
+
+// Fees returns the version's period fee contracts, sorted by name. The
+// slices inside a contract are shared: do not modify them.
+func (v *Version) Fees() []FeeContract { return slices.Clone(v.fees) }
 
 // ParseCanonical decodes a version from its canonical encoding, validating it
 // exactly like HCL source. The input must be canonical: re-encoding the result
@@ -166,6 +176,21 @@ func compile(src *versionSrc, base string) (*Version, []Problem) {
 		}
 		if r := compileRule(&c, rs, rpath); r != nil {
 			v.rules = append(v.rules, r)
+		}
+	}
+	if len(src.FeeSet) > MaxFees {
+		c.add(vpos, "fee", fmt.Sprintf("%d fee blocks, more than %d", len(src.FeeSet), MaxFees), "split the version")
+		src.FeeSet = nil
+	}
+	// Fees are a set keyed by name: sorted in the canonical form.
+	sort.SliceStable(src.FeeSet, func(i, j int) bool { return src.FeeSet[i].Name < src.FeeSet[j].Name })
+	for i, f := range src.FeeSet {
+		fpath := fmt.Sprintf("%s fee %q", vpath, f.Name)
+		if i > 0 && src.FeeSet[i-1].Name == f.Name {
+			c.add(vpos, "fee", fmt.Sprintf("fee %q defined twice", f.Name), "give every fee of a ruleset a unique name")
+		}
+		if fc, ok := f.contract(&c, src.Name, fpath); ok {
+			v.fees = append(v.fees, fc)
 		}
 	}
 	if len(c.problems) > 0 {
@@ -340,9 +365,34 @@ func compileSteps(c *checker, r *rule, rs *ruleSrc, rpath string) (usesAffiliate
 		usesAffiliate = usesAffiliate || ss.Party == refAffiliate
 		st := step{party: ss.Party}
 		ok := true
+		// Amounts in the transaction's currency: the rule must name its
+		// currencies and each amount must fit every one of them.
+		amountIn := func(key string, pos string, val string) (decimal.Decimal, bool) {
+			_, d, good := checkDecimal(c, pos, key, val)
+			if !good {
+				return d, false
+			}
+			if len(rs.Currencies) == 0 {
+				c.add(pos, key, fmt.Sprintf("a %s amount needs the rule to be limited to its currencies", key), `add currencies = ["EUR"] to the rule`)
+				return d, false
+			}
+			for _, code := range rs.Currencies {
+				if cur, known := money.Lookup(code); known && !cur.Fits(d) {
+					c.add(pos, key, fmt.Sprintf("%s has more decimals than %s allows (%d)", val, code, cur.Exponent), "round the amount or limit the rule's currencies")
+					return d, false
+				}
+			}
+			return d, true
+		}
+		kinds := 0
+		for _, set := range []bool{ss.Percent != "", ss.Fixed != "", ss.PerUnit != ""} {
+			if set {
+				kinds++
+			}
+		}
 		switch {
-		case ss.Percent != "" && ss.Fixed != "":
-			c.add(spos, "fixed", "a step has either percent or fixed, not both", "keep one")
+		case kinds > 1:
+			c.add(spos, "fixed", "a step has one of percent, fixed or per_unit", "keep one")
 			ok = false
 		case ss.Percent != "":
 			ss.Percent, st.percent, ok = checkDecimal(c, at(spath, ss.PercentRange, ss.DefRange), "percent", ss.Percent)
@@ -364,20 +414,53 @@ func compileSteps(c *checker, r *rule, rs *ruleSrc, rpath string) (usesAffiliate
 				c.add(at(spath, ss.PercentOfRange, ss.DefRange), "percent_of", "a fixed step has no percent base", "remove percent_of")
 				ok = false
 			}
-			ss.Fixed, st.fixed, ok = checkDecimal(c, fpos, "fixed", ss.Fixed)
+			var good bool
+			if st.fixed, good = amountIn("fixed", fpos, ss.Fixed); good {
+				ss.Fixed = st.fixed.String()
+			}
+			ok = ok && good
 			st.isFixed = true
-			if len(rs.Currencies) == 0 {
-				c.add(fpos, "fixed", "a fixed amount needs the rule to be limited to its currencies", `add currencies = ["JPY"] to the rule`)
+		case ss.PerUnit != "":
+			ppos := at(spath, ss.PerUnitRange, ss.DefRange)
+			if ss.PercentOf != "" {
+				c.add(at(spath, ss.PercentOfRange, ss.DefRange), "percent_of", "a per-unit step has no percent base", "remove percent_of")
 				ok = false
 			}
-			for _, code := range rs.Currencies {
-				if cur, known := money.Lookup(code); known && ok && !cur.Fits(st.fixed) {
-					c.add(fpos, "fixed", fmt.Sprintf("%s has more decimals than %s allows (%d)", ss.Fixed, code, cur.Exponent), "round the fixed amount or limit the rule's currencies")
-					ok = false
-				}
+			var good bool
+			ss.PerUnit, st.perUnit, good = checkDecimal(c, ppos, "per_unit", ss.PerUnit)
+			ok = ok && good
+			if ss.Units == "" {
+				c.add(ppos, "units", "a per-unit step needs units: the meta key of the transaction that holds the quantity", `add units = "spins"`)
+				ok = false
+			} else if msg := badText(ss.Units); msg != "" {
+				c.add(at(spath, ss.UnitsRange, ss.DefRange), "units", fmt.Sprintf("units %q %s", ss.Units, msg), "name a meta key such as \"spins\"")
+				ok = false
 			}
+			st.units = ss.Units
 		default:
-			c.add(spos, "percent", "step has neither percent nor fixed", `add percent = "12" with percent_of = "amount" or "left", or fixed = "100000"`)
+			c.add(spos, "percent", "step has neither percent, fixed nor per_unit", `add percent = "12" with percent_of = "amount" or "left", fixed = "100000", or per_unit = "0.01" with units = "spins"`)
+			ok = false
+		}
+		if ss.Units != "" && ss.PerUnit == "" {
+			c.add(at(spath, ss.UnitsRange, ss.DefRange), "units", "units without per_unit", `add per_unit = "0.01" or remove units`)
+			ok = false
+		}
+		if ss.Cap != "" {
+			d, good := amountIn("cap", at(spath, ss.CapRange, ss.DefRange), ss.Cap)
+			if good {
+				ss.Cap, st.cap = d.String(), &d
+			}
+			ok = ok && good
+		}
+		if ss.Floor != "" {
+			d, good := amountIn("floor", at(spath, ss.FloorRange, ss.DefRange), ss.Floor)
+			if good {
+				ss.Floor, st.floor = d.String(), &d
+			}
+			ok = ok && good
+		}
+		if st.cap != nil && st.floor != nil && st.floor.GreaterThan(*st.cap) {
+			c.add(at(spath, ss.FloorRange, ss.DefRange), "floor", fmt.Sprintf("floor %s is above cap %s", ss.Floor, ss.Cap), "lower the floor or raise the cap")
 			ok = false
 		}
 		if ok {

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/tally-mesh/tally/audit"
+	"github.com/tally-mesh/tally/store"
+)
+
+func init() {
+	register(command{"consistency", "--data DIR [--partition P] --from N [--to M] | --old CHECKPOINT --key KEY", "consistency proof between two tree sizes (append-only)", 70,
+		func(_ context.Context, a []string, o, e io.Writer) error { return cmdConsistency(a, o, e) }})
+}
+
+func cmdConsistency(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("consistency", stderr)
+	data := fs.String("data", "", "data directory, ledger directory or export")
+	part := fs.Uint("partition", 0, "partition")
+	from := fs.Uint64("from", 0, "older tree size")
+	to := fs.Uint64("to", 0, "newer tree size (default: the last signed checkpoint's)")
+	old := fs.String("old", "", "a checkpoint you kept: prove and check that today's signed checkpoint extends it (sets --partition and --from)")
+	key := fs.String("key", "", "verifier key (or a file holding it), needed with --old")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *data == "" {
+		return usageError{"consistency needs --data DIR"}
+	}
+	p, size1 := uint32(*part), *from
+	var v note.Verifier
+	var oldCk store.Checkpoint
+	if *old != "" {
+		vkey, err := readKeyArg(*key)
+		if err != nil {
+			return err
+		}
+		if vkey == "" {
+			return usageError{"--old needs --key: an unverified checkpoint proves nothing"}
+		}
+		if v, err = note.NewVerifier(vkey); err != nil {
+			return fmt.Errorf("verifier key: %w", err)
+		}
+		b, err := os.ReadFile(*old)
+		if err != nil {
+			return err
+		}
+		n, err := note.Open(b, note.VerifierList(v))
+		if err != nil {
+			return fmt.Errorf("your checkpoint %s does not verify with key %s: %w", *old, v.Name(), err)
+		}
+		if oldCk, err = store.ParseCheckpoint(n.Text); err != nil {
+			return fmt.Errorf("your checkpoint %s: %w", *old, err)
+		}
+		pp, ok := partitionOfOrigin(oldCk.Origin)
+		if !ok {
+			return fmt.Errorf("your checkpoint's origin %q does not end in /p<partition>", oldCk.Origin)
+		}
+		p, size1 = pp, oldCk.Size
+	}
+	ld := ledgerDirOf(*data)
+	r, err := store.OpenReader(ld, false)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cp, err := audit.Consistency(r, p, size1, *to)
+	if errors.Is(err, audit.ErrBadProof) {
+		r2, err2 := store.OpenReader(ld, true)
+		if err2 != nil {
+			return err2
+		}
+		defer r2.Close()
+		cp, err = audit.Consistency(r2, p, size1, *to)
+	}
+	if err != nil {
+		return err
+	}
+	if *old != "" {
+		// The proof was checked against the ledger's roots; now against what
+		// the auditor holds, and the current checkpoint's signature.
+		if cp.RootFrom != b64root(oldCk.Root) {
+			fmt.Fprintf(stdout, "FAILED: partition %d at size %d has root %s today, your checkpoint says %s: the ledger was rewritten\n", p, size1, cp.RootFrom, b64root(oldCk.Root))
+			return fmt.Errorf("consistency: partition %d is not an extension of %s: %w", p, *old, store.ErrCorrupt)
+		}
+		if cp.Checkpoint == "" {
+			return fmt.Errorf("consistency: --to must be the signed size to compare with the current checkpoint")
+		}
+		if _, err := note.Open([]byte(cp.Checkpoint), note.VerifierList(v)); err != nil {
+			fmt.Fprintf(stdout, "FAILED: the ledger's current checkpoint does not verify with key %s: %v\n", v.Name(), err)
+			return fmt.Errorf("consistency: %w", store.ErrCorrupt)
+		}
+		fmt.Fprintf(stderr, "OK: %s at size %d (your checkpoint) is a prefix of size %d (the current signed checkpoint)\n", cp.Origin, cp.From, cp.To)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(cp)
+}
+
+func b64root(h [32]byte) string { return base64.StdEncoding.EncodeToString(h[:]) }
+
+// partitionOfOrigin returns p from a checkpoint origin "<stem>/p<p>".
+func partitionOfOrigin(origin string) (uint32, bool) {
+	i := strings.LastIndex(origin, "/p")
+	if i <= 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(origin[i+2:], 10, 32)
+	if err != nil || strconv.FormatUint(n, 10) != origin[i+2:] {
+		return 0, false
+	}
+	return uint32(n), true
+}

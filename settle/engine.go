@@ -1,0 +1,383 @@
+package settle
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/settle/rules"
+	"github.com/tally-mesh/tally/store"
+	"github.com/tally-mesh/tally/txn"
+	"github.com/tally-mesh/tally/wire"
+)
+
+// Engine makes the per-record settlement decisions of one partition: decode,
+// (provider, id) dedup and conflict check, orphan hold and release, rules for
+// new transactions, recorded-share replay for reversals. It is pure: no NATS,
+// no Badger, no clock (Input.Now is the time), no goroutines. The settle
+// worker runs it over its Badger batch (batchState) and `tally rules eval`
+// runs the very same code over MemState, so a contract tested offline
+// settles identically in production.
+//
+// Invariants: every entry handed to Sink.Entry has shares summing exactly to
+// its Net (a violation panics: it is a bug in the rules engine, never rounded
+// away); a (provider, id) is applied at most once; a reversal never gives a
+// party back more than the parent gave it; nothing is written to State for a
+// duplicate or a conflict.
+type Engine struct {
+	Book      *rules.Book
+	Partition uint32
+}
+
+// Input is one forwarded record.
+type Input struct {
+	Provider string // from the edge's headers (credentials), never the payload
+	EdgeNode string
+	EdgeSeq  uint64
+	Payload  []byte    // canonical transaction JSON
+	Now      time.Time // settled_at of entries, time of exceptions and of holding an orphan
+}
+
+// State is what the engine reads and writes between records: the permanent
+// (provider, id) index and the reversals held for a parent. Reads MUST see
+// the effect of earlier writes (the worker's batch is an overlay over the
+// index). The record types are the index's own (index.go), so only this
+// package implements State: batchState over Badger, MemState in memory.
+type State interface {
+	// Dedup returns a copy of the record of (provider, id) the caller may
+	// modify, or nil if there is none.
+	Dedup(provider, id string) (*dedupRec, error)
+	// PutDedup records (provider, id).
+	PutDedup(provider, id string, r *dedupRec)
+	// Held lists the reversals held for parent of provider, ordered by Key;
+	// with provider == "" every reversal held in the partition.
+	Held(provider, parent string) ([]Held, error)
+	// Hold keeps reversal id of provider until parent arrives.
+	Hold(provider, parent, id string, o orphanRec)
+	// Release forgets a held reversal.
+	Release(h Held)
+}
+
+// Held is one reversal waiting for its parent.
+type Held struct {
+	Key      string // the State's own key, ordering and identity
+	Provider string
+	orphanRec
+}
+
+// Sink receives what the engine decided. Counters are updated by the engine.
+type Sink interface {
+	// Entry is a new ledger entry: shares already checked, SettledAt = Now.
+	Entry(e store.Entry)
+	// Exception is a record that was accepted upstream but cannot settle.
+	Exception(e Exception)
+}
+
+// Apply settles one record. Errors are State failures or corrupt index
+// records, never properties of the input: bad input becomes an exception.
+func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
+	tx, rej := txn.Decode(in.Payload, settleLimits)
+	if rej != nil {
+		g.exception(out, cnt, in, ExcUndecodable, rej.Error(), "")
+		return nil
+	}
+	hash := tx.Hash()
+	prev, err := st.Dedup(in.Provider, tx.ID)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		if string(prev.Hash) == string(hash[:]) {
+			cnt.Duplicates++
+		} else {
+			cnt.Conflicts++
+			g.exception(out, cnt, in, ExcConflict, "same (provider, id) as an earlier transaction with a different payload", tx.ID)
+		}
+		return nil
+	}
+	if tx.Type.Reversal() {
+		parent, err := st.Dedup(in.Provider, tx.Parent)
+		if err != nil {
+			return err
+		}
+		if parent == nil || parent.Held {
+			st.PutDedup(in.Provider, tx.ID, &dedupRec{Hash: hash[:], Held: true, Partition: g.Partition, Currency: tx.Currency.Code})
+			st.Hold(in.Provider, tx.Parent, tx.ID, orphanRec{EdgeNode: in.EdgeNode, EdgeSeq: in.EdgeSeq, Payload: in.Payload, ReceivedAt: in.Now.UTC()})
+			cnt.OrphansHeld++
+			return nil
+		}
+		return g.reverse(st, out, cnt, in, tx, parent)
+	}
+	res, err := g.Book.Split(in.Provider, tx)
+	if err != nil {
+		g.exception(out, cnt, in, ExcNoRule, err.Error(), tx.ID)
+		st.PutDedup(in.Provider, tx.ID, &dedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
+		return nil
+	}
+	g.entry(st, out, cnt, store.Entry{
+		Partition: g.Partition, EdgeNode: in.EdgeNode, EdgeSeq: in.EdgeSeq, Provider: in.Provider, Tx: tx,
+		RuleSet: res.Version.Hash(), Rule: res.Rule, Net: tx.Signed(), Shares: res.Shares,
+	}, hash, in.Now)
+	// Reversals that arrived before this transaction apply right after it.
+	held, err := st.Held(in.Provider, tx.ID)
+	if err != nil {
+		return err
+	}
+	for _, h := range held {
+		st.Release(h)
+		cnt.OrphansHeld--
+		hin := Input{Provider: in.Provider, EdgeNode: h.EdgeNode, EdgeSeq: h.EdgeSeq, Payload: h.Payload, Now: in.Now}
+		otx, rej := txn.Decode(h.Payload, settleLimits)
+		if rej != nil {
+			g.exception(out, cnt, hin, ExcUndecodable, rej.Error(), "")
+			continue
+		}
+		cnt.OrphansReleased++
+		parent, err := st.Dedup(in.Provider, tx.ID)
+		if err != nil {
+			return err
+		}
+		if err := g.reverse(st, out, cnt, hin, otx, parent); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reverse applies a rollback or refund against its parent's recorded shares.
+func (g Engine) reverse(st State, out Sink, cnt *Counters, in Input, tx txn.Tx, parent *dedupRec) error {
+	hash := tx.Hash()
+	in.Payload = tx.Canonical()
+	reject := func(kind, reason string) {
+		g.exception(out, cnt, in, kind, reason, tx.ID)
+		st.PutDedup(in.Provider, tx.ID, &dedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
+	}
+	if parent.Currency != tx.Currency.Code {
+		reject(ExcCurrency, fmt.Sprintf("parent %s is in %s, reversal in %s", tx.Parent, parent.Currency, tx.Currency.Code))
+		return nil
+	}
+	net, err := decimal.NewFromString(parent.Net)
+	if err != nil {
+		return fmt.Errorf("index: parent %s net: %w", tx.Parent, err)
+	}
+	reversed := decimal.Zero
+	if parent.Reversed != "" {
+		if reversed, err = decimal.NewFromString(parent.Reversed); err != nil {
+			return fmt.Errorf("index: parent %s reversed: %w", tx.Parent, err)
+		}
+	}
+	left := net.Abs().Sub(reversed)
+	if tx.Amount.GreaterThan(left) {
+		reject(ExcOverReversal, fmt.Sprintf("reverses %s of parent %s, only %s left", tx.Amount, tx.Parent, left))
+		return nil
+	}
+	// Reverse what is left of the parent, so repeated partial reversals can
+	// never give a party back more than it was given.
+	leftRec := parent.Left
+	if leftRec == nil {
+		leftRec = parent.Shares
+	}
+	pshares := make([]money.Share, len(leftRec))
+	for i, s := range leftRec {
+		d, err := decimal.NewFromString(s[1])
+		if err != nil {
+			return fmt.Errorf("index: parent %s share: %w", tx.Parent, err)
+		}
+		pshares[i] = money.Share{Party: s[0], Amount: d}
+	}
+	shares, err := rules.Reverse(pshares, left, tx.Amount, tx.Currency)
+	if err != nil {
+		return fmt.Errorf("reverse %s: %w", tx.ID, err)
+	}
+	parent.Left = make([][2]string, len(pshares))
+	for i, ps := range pshares {
+		rest := ps.Amount
+		for _, r := range shares {
+			if r.Party == ps.Party {
+				rest = rest.Add(r.Amount)
+			}
+		}
+		parent.Left[i] = [2]string{ps.Party, rest.String()}
+	}
+	parent.Reversed = reversed.Add(tx.Amount).String()
+	st.PutDedup(in.Provider, tx.Parent, parent)
+	var rs [32]byte
+	copy(rs[:], parent.RuleSet)
+	g.entry(st, out, cnt, store.Entry{
+		Partition: g.Partition, EdgeNode: in.EdgeNode, EdgeSeq: in.EdgeSeq, Provider: in.Provider, Tx: tx,
+		RuleSet: rs, Net: money.Sum(shares), Shares: shares,
+	}, hash, in.Now)
+	return nil
+}
+
+func (g Engine) entry(st State, out Sink, cnt *Counters, e store.Entry, hash [32]byte, now time.Time) {
+	if !money.Sum(e.Shares).Equal(e.Net) {
+		// A split that does not sum is a bug in the rules engine, never rounded away.
+		panic(fmt.Sprintf("settle: shares of %s/%s sum to %s, net is %s", e.Provider, e.Tx.ID, money.Sum(e.Shares), e.Net))
+	}
+	e.SettledAt = now.UTC()
+	sh := make([][2]string, len(e.Shares))
+	for i, s := range e.Shares {
+		sh[i] = [2]string{s.Party, s.Amount.String()}
+	}
+	st.PutDedup(e.Provider, e.Tx.ID, &dedupRec{Hash: hash[:], Partition: g.Partition, Currency: e.Tx.Currency.Code, Net: e.Net.String(), RuleSet: e.RuleSet[:], Shares: sh})
+	cnt.Entries++
+	out.Entry(e)
+}
+
+func (g Engine) exception(out Sink, cnt *Counters, in Input, kind, reason, id string) {
+	cnt.Exceptions++
+	out.Exception(Exception{Kind: kind, Reason: reason, Provider: in.Provider, ID: id, EdgeNode: in.EdgeNode, EdgeSeq: in.EdgeSeq, Payload: string(in.Payload), At: in.Now.UTC(), Partition: g.Partition})
+}
+
+// Expire turns reversals held since before now − timeout into exceptions
+// (orphan_timeout). Their (provider, id) stays recorded: a resend is a
+// duplicate, and the parent, if it ever arrives, settles alone.
+func (g Engine) Expire(st State, out Sink, cnt *Counters, now time.Time, timeout time.Duration) error {
+	all, err := st.Held("", "")
+	if err != nil {
+		return err
+	}
+	cutoff := now.Add(-timeout)
+	for _, h := range all {
+		if h.ReceivedAt.After(cutoff) {
+			continue
+		}
+		st.Release(h)
+		cnt.OrphansHeld--
+		tx, _ := txn.Decode(h.Payload, settleLimits)
+		in := Input{Provider: h.Provider, EdgeNode: h.EdgeNode, EdgeSeq: h.EdgeSeq, Payload: h.Payload, Now: now}
+		g.exception(out, cnt, in, ExcOrphanTimout, fmt.Sprintf("parent %s not received within %s", tx.Parent, timeout), tx.ID)
+	}
+	return nil
+}
+
+// MemState is State in memory, for `tally rules eval` and tests. Not safe
+// for concurrent use.
+type MemState struct {
+	dedup map[[2]string]dedupRec
+	held  map[string]Held
+}
+
+// NewMemState returns an empty state.
+func NewMemState() *MemState {
+	return &MemState{dedup: map[[2]string]dedupRec{}, held: map[string]Held{}}
+}
+
+// Dedup implements State.
+func (m *MemState) Dedup(provider, id string) (*dedupRec, error) {
+	r, ok := m.dedup[[2]string{provider, id}]
+	if !ok {
+		return nil, nil
+	}
+	return &r, nil
+}
+
+// PutDedup implements State.
+func (m *MemState) PutDedup(provider, id string, r *dedupRec) { m.dedup[[2]string{provider, id}] = *r }
+
+// Held implements State.
+func (m *MemState) Held(provider, parent string) ([]Held, error) {
+	prefix := ""
+	if provider != "" {
+		prefix = provider + "\x00" + parent + "\x00"
+	}
+	var out []Held
+	for k, h := range m.held {
+		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
+			out = append(out, h)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// Hold implements State.
+func (m *MemState) Hold(provider, parent, id string, o orphanRec) {
+	k := provider + "\x00" + parent + "\x00" + id
+	m.held[k] = Held{Key: k, Provider: provider, orphanRec: o}
+}
+
+// Release implements State.
+func (m *MemState) Release(h Held) { delete(m.held, h.Key) }
+
+// OpenOrphans is the number of reversals still waiting for their parent.
+func (m *MemState) OpenOrphans() int { return len(m.held) }
+
+// batchState is State over a worker's batch: the overlay first, then the
+// Badger index.
+type batchState struct {
+	w *worker
+	b *batch
+}
+
+func (s batchState) Dedup(provider, id string) (*dedupRec, error) {
+	return s.b.getDedup(s.w.n.idx.db, skey("d/", provider, id))
+}
+
+func (s batchState) PutDedup(provider, id string, r *dedupRec) {
+	s.b.dedup[string(skey("d/", provider, id))] = r
+	s.b.dirty = true
+}
+
+func (s batchState) Held(provider, parent string) ([]Held, error) {
+	prefix := pkey("o/", s.w.p)
+	if provider != "" {
+		prefix = pkey("o/", s.w.p, provider, parent, "")
+	}
+	m, err := s.b.orphansFor(s.w.n.idx.db, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Held, 0, len(m))
+	for k, o := range m {
+		out = append(out, Held{Key: k, Provider: orphanProvider(k), orphanRec: o})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+func (s batchState) Hold(provider, parent, id string, o orphanRec) {
+	s.b.addOrphan(pkey("o/", s.w.p, provider, parent, id), o)
+}
+
+func (s batchState) Release(h Held) { s.b.delOrphan(h.Key) }
+
+// orphanProvider reads the provider out of an o/<p><provider>\x00... key.
+func orphanProvider(k string) string {
+	rest := k[min(len(k), 2+4):]
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == 0 {
+			return rest[:i]
+		}
+	}
+	return rest
+}
+
+// batchSink is Sink over a worker's batch: entries to seal, balance deltas,
+// exceptions to record, alerts to raise after the commit.
+type batchSink struct {
+	w *worker
+	b *batch
+}
+
+func (s batchSink) Entry(e store.Entry) {
+	b := s.b
+	b.entries = append(b.entries, e)
+	b.entryKeys = append(b.entryKeys, string(skey("d/", e.Provider, e.Tx.ID)))
+	for _, sh := range e.Shares {
+		bk := string(pkey("b/", s.w.p, sh.Party, e.Tx.Currency.Code))
+		b.balances[bk] = b.balances[bk].Add(sh.Amount)
+	}
+	b.dirty = true
+}
+
+func (s batchSink) Exception(e Exception) {
+	s.b.exceptions = append(s.b.exceptions, e)
+	s.b.dirty = true
+	s.w.log.Warn("exception", "kind", e.Kind, "provider", e.Provider, "id", e.ID, "reason", e.Reason)
+	s.b.alerts = append(s.b.alerts, alert{wire.AlertException, e})
+}

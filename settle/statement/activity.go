@@ -1,0 +1,71 @@
+package statement
+
+import (
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-mesh/tally/store"
+	"github.com/tally-mesh/tally/txn"
+)
+
+// Roots gives every entry the transaction it counts as: itself, or for a
+// rollback or refund the root of its parent (so a rolled-back slot bet
+// reduces slot stakes, whatever the rollback itself carries). Entries must be
+// in ledger order: a reversal is always settled after its parent, in the
+// parent's partition. A reversal whose parent is not among entries is its
+// own root.
+func Roots(entries []store.Entry) []txn.Tx {
+	root := make(map[[2]string]int, len(entries))
+	out := make([]txn.Tx, len(entries))
+	for i, e := range entries {
+		out[i] = e.Tx
+		if e.Tx.Type.Reversal() {
+			if p, ok := root[[2]string{e.Provider, e.Tx.Parent}]; ok {
+				out[i] = out[p]
+			}
+		}
+		root[[2]string{e.Provider, e.Tx.ID}] = i
+	}
+	return out
+}
+
+// BaseTypes is the type of every entry's root (Roots).
+func BaseTypes(entries []store.Entry) []txn.Type {
+	roots := Roots(entries)
+	out := make([]txn.Type, len(roots))
+	for i, r := range roots {
+		out[i] = r.Type
+	}
+	return out
+}
+
+// Gaming is the GGR of a set of entries of one currency.
+type Gaming struct {
+	Stakes    decimal.Decimal // bets, net of their rollbacks and refunds
+	Wins      decimal.Decimal // wins, net of their reversals; ≥ 0 for ordinary traffic
+	GGR       decimal.Decimal // Stakes − Wins
+	Bets      int             // bet entries
+	WinCount  int             // win entries
+	Reversals int             // rollback and refund entries of bets or wins
+}
+
+// Add counts entry e whose base type is base. Types other than bet and win
+// (and their reversals) are not gaming revenue and are ignored.
+func (g *Gaming) Add(base txn.Type, e store.Entry) {
+	switch base {
+	case txn.Bet:
+		g.Stakes = g.Stakes.Add(e.Net)
+	case txn.Win:
+		g.Wins = g.Wins.Sub(e.Net)
+	default:
+		return
+	}
+	switch {
+	case e.Tx.Type.Reversal():
+		g.Reversals++
+	case base == txn.Bet:
+		g.Bets++
+	default:
+		g.WinCount++
+	}
+	g.GGR = g.Stakes.Sub(g.Wins)
+}

@@ -1,0 +1,70 @@
+package statement
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"time"
+)
+
+// CSVHeader is the header row of CSV.
+var CSVHeader = []string{"party", "currency", "period", "section", "item", "category", "count", "volume", "amount", "detail"}
+
+// CSV renders s as one table, one row per line of the statement, in the
+// order a reader expects: opening, activity, GGR, each fee with the tiers
+// applied and its cap, top-up and total lines, adjustments, closing. Amounts
+// are the statement's own strings (the currency's decimals; tier "exact"
+// figures unrounded).
+func CSV(s *Statement) []byte {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	row := func(section, item, category, count, volume, amount, detail string) {
+		_ = w.Write([]string{s.Party, s.Currency, s.Period, section, item, category, count, volume, amount, detail})
+	}
+	_ = w.Write(CSVHeader)
+	row("opening", "", "", "", "", s.Opening, "previous "+orNone(s.Previous))
+	for _, l := range s.Activity {
+		item := l.Type
+		if l.Of != "" {
+			item += " of " + l.Of
+		}
+		row("activity", item, l.Category, fmt.Sprint(l.Count), l.Volume, l.Amount, "")
+	}
+	row("gaming", "stakes", "", "", "", s.Gaming.Stakes, "")
+	row("gaming", "wins", "", "", "", s.Gaming.Wins, "")
+	row("gaming", "ggr", "", "", "", s.Gaming.GGR, "")
+	for _, f := range s.Fees {
+		row("fee_basis", f.Name, "", fmt.Sprint(f.Entries), f.GGR, f.Base,
+			fmt.Sprintf("%s %s, stakes %s, wins %s, carried in %s, ruleset %s", f.Basis, f.Mode, f.Stakes, f.Wins, f.CarriedIn, f.Ruleset))
+		for _, t := range f.Tiers {
+			row("fee_tier", fmt.Sprintf("%s tier %d", f.Name, t.Tier), "", "", t.Base, t.Exact, fmt.Sprintf("%s%% of (%s, %s]", t.Percent, t.From, t.To))
+		}
+		row("fee_computed", f.Name, "", "", "", f.Computed, "exact "+f.Exact+" rounded "+f.Rounding)
+		if f.Maximum != "" {
+			row("fee_capped", f.Name, "", "", "", f.Capped, "taken off the computed fee: maximum "+f.Maximum)
+		}
+		row("fee_top_up", f.Name, "", "", "", f.TopUp, "minimum "+f.Minimum)
+		row("fee", f.Name, "", "", "", f.Fee, "carry out "+f.CarryOut)
+	}
+	for _, a := range s.Adjustments {
+		item := a.Type
+		if a.Of != "" {
+			item += " of " + a.Of
+		}
+		row("adjustment", item, "", "1", a.Volume, a.Amount,
+			fmt.Sprintf("%s/%s of %s at %s (partition %d index %d)", a.Provider, a.ID, a.Period, a.OccurredAt.Format(time.RFC3339), a.Partition, a.Index))
+	}
+	for _, n := range s.Notes {
+		row("note", "", "", "", "", "", n)
+	}
+	row("closing", "", "", "", "", s.Closing, "")
+	w.Flush()
+	return buf.Bytes()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
