@@ -521,13 +521,13 @@ type benchProvider struct {
 	rng      *rand.Rand
 	load     *benchLoad
 	sub      *nats.Subscription
-	sentAt   []atomic.Int64 // by request number % ringSize: unix nanos
-	reqs     atomic.Uint64  // requests sent
-	sentTx   atomic.Uint64  // transactions sent
-	answered atomic.Uint64  // requests answered
-	accepted atomic.Uint64  // transactions accepted
-	txs      atomic.Uint64  // transactions with an answer
-	sem      chan struct{}  // closed loop: outstanding requests
+	sentAt   []atomic.Int64                // by request number % ringSize: unix nanos
+	reqs     atomic.Uint64                 // requests sent
+	sentTx   atomic.Uint64                 // transactions sent
+	answered atomic.Uint64                 // requests answered
+	accepted atomic.Uint64                 // transactions accepted
+	txs      atomic.Uint64                 // transactions with an answer
+	sem      atomic.Pointer[chan struct{}] // closed loop: outstanding requests (nil in open loop); set per phase
 	mu       sync.Mutex
 	acks     []int64 // request latencies, ns (appended by the subscription goroutine)
 	buf      []byte
@@ -690,9 +690,9 @@ func (p *benchProvider) onAnswer(m *nats.Msg) {
 	p.acks = append(p.acks, now-at)
 	p.mu.Unlock()
 	p.answered.Add(1)
-	if p.sem != nil {
+	if sp := p.sem.Load(); sp != nil {
 		select {
-		case <-p.sem:
+		case <-*sp:
 		default:
 		}
 	}
@@ -750,22 +750,24 @@ func (p *benchProvider) openLoop(ctx context.Context, perSec float64, start time
 
 // closedLoop keeps `window` requests outstanding: the pipeline's peak.
 func (p *benchProvider) closedLoop(ctx context.Context, window int) {
-	p.sem = make(chan struct{}, window)
+	sem := make(chan struct{}, window)
+	p.sem.Store(&sem)
+	defer p.sem.Store(nil)
 	for ctx.Err() == nil {
 		select {
-		case p.sem <- struct{}{}:
+		case sem <- struct{}{}:
 		case <-ctx.Done():
 			return
 		case <-time.After(10 * time.Second):
 			// An answer was lost (it never is on a healthy loopback): free a slot.
 			select {
-			case <-p.sem:
+			case <-sem:
 			default:
 			}
 			continue
 		}
 		if !p.send() {
-			<-p.sem
+			<-sem
 			time.Sleep(time.Millisecond)
 			continue
 		}
