@@ -24,7 +24,7 @@ const (
 	logEvery        = 30 * time.Second // repeated publish failures are logged at most this often
 	headerRoom      = 4 << 10          // bytes of a message left for headers
 	defaultMaxBody  = 1 << 20          // when the server has not told us its max_payload
-	prefetchRecords = 100
+	prefetchRecords = 100              // retention scans: records prefetched per iterator batch
 )
 
 // forwarder pushes every provider's committed records to JetStream, one
@@ -356,7 +356,8 @@ func (f *forwarder) read(p string, first, end uint64, maxBody int) (recs []wire.
 	var spans []span
 	var arena []byte
 	err = f.n.wal.db.View(func(tx *badger.Txn) error {
-		it := tx.NewIterator(badger.IteratorOptions{Prefix: recordPrefix(p), PrefetchValues: true, PrefetchSize: int(min(end-first+1, prefetchRecords))})
+		// Values are read in place by Item.Value: prefetching would copy each one first.
+		it := tx.NewIterator(badger.IteratorOptions{Prefix: recordPrefix(p)})
 		defer it.Close()
 		want := first
 		for it.Seek(recordKey(p, first)); it.Valid() && want <= end; it.Next() {

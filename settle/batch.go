@@ -1,7 +1,9 @@
 package settle
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -28,6 +30,19 @@ type batch struct {
 	alerts     []alert
 	cnt        Counters
 	dirty      bool
+	records    int // records in the batch's messages (sizes the next fetch)
+
+	// rtx is one read-only snapshot for every index read of the batch, opened
+	// on first use and discarded by close: one Badger txn per record cost more
+	// than the read. It sees everything committed before the batch; the
+	// overlay above holds the batch's own changes, and only this partition's
+	// worker writes its keys.
+	db  *badger.DB
+	rtx *badger.Txn
+	// held is the worker's set of orphan parent prefixes that may have keys
+	// in the index; orphansFor skips the index scan for any other parent.
+	held orphanSet
+	enc  []byte // reused value buffer for write
 }
 
 type alert struct {
@@ -36,7 +51,15 @@ type alert struct {
 }
 
 func newBatch(cnt Counters) *batch {
+	return newBatchOn(nil, nil, cnt)
+}
+
+// newBatchOn starts a batch that reads db through one snapshot and consults
+// held before scanning for orphans (nil: always scan).
+func newBatchOn(db *badger.DB, held orphanSet, cnt Counters) *batch {
 	return &batch{
+		db:         db,
+		held:       held,
 		started:    time.Now(),
 		hwm:        map[string]uint64{},
 		dedup:      map[string]*dedupRec{},
@@ -49,13 +72,33 @@ func newBatch(cnt Counters) *batch {
 
 func (b *batch) empty() bool { return len(b.msgs) == 0 && !b.dirty }
 
+// close discards the batch's read snapshot; the batch is done.
+func (b *batch) close() {
+	if b.rtx != nil {
+		b.rtx.Discard()
+		b.rtx = nil
+	}
+}
+
+// view runs f in the batch's read snapshot of db (opened on first use), or in
+// a fresh read txn when db is not the batch's own.
+func (b *batch) view(db *badger.DB, f func(*badger.Txn) error) error {
+	if db == nil || db != b.db {
+		return db.View(f)
+	}
+	if b.rtx == nil {
+		b.rtx = db.NewTransaction(false)
+	}
+	return f(b.rtx)
+}
+
 // getHWM reads a high-water mark through the overlay.
 func (b *batch) getHWM(db *badger.DB, key []byte) (uint64, error) {
 	if v, ok := b.hwm[string(key)]; ok {
 		return v, nil
 	}
 	var v uint64
-	err := db.View(func(txn *badger.Txn) error {
+	err := b.view(db, func(txn *badger.Txn) error {
 		var e error
 		v, e = getU64(txn, key)
 		return e
@@ -72,9 +115,9 @@ func (b *batch) getDedup(db *badger.DB, key []byte) (*dedupRec, error) {
 	}
 	var r dedupRec
 	var found bool
-	err := db.View(func(txn *badger.Txn) error {
+	err := b.view(db, func(txn *badger.Txn) error {
 		var e error
-		found, e = getJSON(txn, key, &r)
+		found, e = getDedupRec(txn, key, &r)
 		return e
 	})
 	if err != nil || !found {
@@ -84,21 +127,26 @@ func (b *batch) getDedup(db *badger.DB, key []byte) (*dedupRec, error) {
 }
 
 // orphansFor lists held reversals waiting for parent, through the overlay.
+// The index is scanned only when the worker's held set says the prefix may
+// have keys there.
 func (b *batch) orphansFor(db *badger.DB, prefix []byte) (map[string]orphanRec, error) {
 	out := map[string]orphanRec{}
-	err := db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := string(it.Item().KeyCopy(nil))
-			var o orphanRec
-			if _, err := getJSON(txn, []byte(k), &o); err != nil {
-				return err
+	var err error
+	if b.held == nil || b.held.mayHave(prefix) {
+		err = b.view(db, func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				k := string(it.Item().KeyCopy(nil))
+				var o orphanRec
+				if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &o) }); err != nil {
+					return err
+				}
+				out[k] = o
 			}
-			out[k] = o
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	for k, o := range b.orphansAdd {
 		if len(k) >= len(prefix) && k[:len(prefix)] == string(prefix) {
 			out[k] = o
@@ -130,8 +178,14 @@ func (b *batch) write(txn *badger.Txn) error {
 			return err
 		}
 	}
+	// Badger keeps each value slice until the commit, so values are carved
+	// from one growing buffer (only appended to: earlier slices stay valid)
+	// instead of one allocation per record.
+	b.enc = make([]byte, 0, 160*len(b.dedup))
 	for k, r := range b.dedup {
-		if err := setJSON(txn, []byte(k), r); err != nil {
+		start := len(b.enc)
+		b.enc = appendDedup(b.enc, r)
+		if err := txn.Set([]byte(k), b.enc[start:len(b.enc):len(b.enc)]); err != nil {
 			return err
 		}
 	}
@@ -166,4 +220,92 @@ func (b *batch) write(txn *badger.Txn) error {
 		}
 	}
 	return nil
+}
+
+// orphanSet is a partition worker's set of orphan parent prefixes
+// (o/<p><provider>\x00<parent>\x00) that may have keys in the index. It may
+// hold a prefix with no keys left (a scan then finds nothing), never miss one
+// that has keys: it is loaded from the index at start and updated after every
+// commit that added or deleted orphans.
+type orphanSet map[string]struct{}
+
+// orphanParentPrefix cuts an orphan key to its parent prefix.
+func orphanParentPrefix(key string) (string, bool) {
+	const head = len("o/") + 4
+	if len(key) < head {
+		return "", false
+	}
+	i := strings.IndexByte(key[head:], 0)
+	if i < 0 {
+		return "", false
+	}
+	j := strings.IndexByte(key[head+i+1:], 0)
+	if j < 0 {
+		return "", false
+	}
+	return key[:head+i+1+j+1], true
+}
+
+// mayHave reports whether the index may hold orphan keys under prefix: a
+// parent prefix is looked up, anything shorter (a partition-wide scan) asks
+// whether any parent is held.
+func (s orphanSet) mayHave(prefix []byte) bool {
+	if len(s) == 0 {
+		return false
+	}
+	if p, ok := orphanParentPrefix(string(prefix)); ok && len(p) == len(prefix) {
+		_, ok := s[p]
+		return ok
+	}
+	for k := range s {
+		if strings.HasPrefix(k, string(prefix)) {
+			return true
+		}
+	}
+	return false
+}
+
+// loadOrphanSet reads every orphan parent prefix of partition p from db.
+func loadOrphanSet(db *badger.DB, p uint32) (orphanSet, error) {
+	s := orphanSet{}
+	err := db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pkey("o/", p)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if pp, ok := orphanParentPrefix(string(it.Item().Key())); ok {
+				s[pp] = struct{}{}
+			}
+		}
+		return nil
+	})
+	return s, err
+}
+
+// committed updates s after b's index commit: added parents are held; a
+// parent whose orphans were deleted is dropped once the index has none left.
+func (s orphanSet) committed(db *badger.DB, b *batch) error {
+	for k := range b.orphansAdd {
+		if pp, ok := orphanParentPrefix(k); ok {
+			s[pp] = struct{}{}
+		}
+	}
+	if len(b.orphansDel) == 0 {
+		return nil
+	}
+	return db.View(func(txn *badger.Txn) error {
+		for k := range b.orphansDel {
+			pp, ok := orphanParentPrefix(k)
+			if _, held := s[pp]; !ok || !held {
+				continue
+			}
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pp)})
+			it.Rewind()
+			left := it.Valid()
+			it.Close()
+			if !left {
+				delete(s, pp)
+			}
+		}
+		return nil
+	})
 }

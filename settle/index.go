@@ -22,7 +22,7 @@ import (
 //
 //	m/<p>                         committed segment count (uint64 BE)
 //	h/<p><node>\x00<provider>     high-water edge sequence (uint64 BE)
-//	d/<provider>\x00<id>          dedupRec (JSON): permanent (provider, id) index
+//	d/<provider>\x00<id>          dedupRec (binary, see dedupcodec.go; JSON of earlier builds still reads): permanent (provider, id) index
 //	o/<p><provider>\x00<parent>\x00<id>  orphanRec (JSON): reversal waiting for its parent
 //	b/<p><party>\x00<currency>    balance (decimal string), per partition so writers never conflict
 //	s/<p>                         Counters (JSON)
@@ -105,6 +105,18 @@ func getJSON(txn *badger.Txn, k []byte, dst any) (bool, error) {
 		return false, err
 	}
 	return true, it.Value(func(b []byte) error { return json.Unmarshal(b, dst) })
+}
+
+// getDedupRec reads a dedup record (either encoding) into dst.
+func getDedupRec(txn *badger.Txn, k []byte, dst *dedupRec) (bool, error) {
+	it, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, it.Value(func(b []byte) error { return decodeDedup(b, dst) })
 }
 
 // dedupRec is what the index remembers of a (provider, id) forever.
@@ -280,7 +292,7 @@ func (x *Index) Lookup(provider, id string) (partition uint32, index uint64, hel
 	var r dedupRec
 	err = x.db.View(func(txn *badger.Txn) error {
 		var e error
-		found, e = getJSON(txn, skey("d/", provider, id), &r)
+		found, e = getDedupRec(txn, skey("d/", provider, id), &r)
 		return e
 	})
 	return r.Partition, r.Index, r.Held, found, err

@@ -42,29 +42,43 @@ type worker struct {
 	snap      atomic.Pointer[Counters] // last committed counters, for Stats
 	lag       atomic.Uint64
 	lastScan  time.Time
+	held      orphanSet // parents with orphans in the index (worker goroutine only)
+	// recsPerMsg estimates records per forwarded message, to size fetches;
+	// 0 until the first message (firstRecsPerMsg is assumed).
+	recsPerMsg int
 }
 
 func (w *worker) run(ctx context.Context) error {
+	held, err := loadOrphanSet(w.n.idx.db, w.p)
+	if err != nil {
+		return fmt.Errorf("read partition %d orphans: %w", w.p, err)
+	}
+	w.held = held
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
-		b := newBatch(w.cnt)
-		if err := w.fill(ctx, b); err != nil {
-			return err
-		}
-		if b.empty() {
-			continue
-		}
-		// The final commit on shutdown uses its own deadline: the inputs are
-		// already processed and committing them is cheaper than redelivery.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		err := w.commit(cctx, b)
-		cancel()
-		if err != nil {
+		if err := w.turn(ctx); err != nil {
 			return err
 		}
 	}
+}
+
+// turn fills one batch and commits it.
+func (w *worker) turn(ctx context.Context) error {
+	b := newBatchOn(w.n.idx.db, w.held, w.cnt)
+	defer b.close()
+	if err := w.fill(ctx, b); err != nil {
+		return err
+	}
+	if b.empty() {
+		return nil
+	}
+	// The final commit on shutdown uses its own deadline: the inputs are
+	// already processed and committing them is cheaper than redelivery.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return w.commit(cctx, b)
 }
 
 // fill fetches and processes messages until the segment is full or old enough.
@@ -87,7 +101,7 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 		} else if wait <= 0 {
 			return nil
 		}
-		msgs, err := w.cons.Fetch(cfg.FetchBatch, jetstream.FetchMaxWait(max(wait, 5*time.Millisecond)))
+		msgs, err := w.cons.Fetch(w.fetchSize(len(b.entries)), jetstream.FetchMaxWait(max(wait, 5*time.Millisecond)))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -97,9 +111,11 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 			continue
 		}
 		for m := range msgs.Messages() {
+			before := b.records
 			if err := w.process(b, m); err != nil {
 				return err
 			}
+			w.noteRecords(b.records - before)
 		}
 		if err := msgs.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			w.log.Debug("fetch ended", "error", err)
@@ -108,6 +124,34 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 	}
 	return nil
 }
+
+// fetchSize is how many messages to fetch next so that the open segment ends
+// near SegmentMaxEntries: each message holds up to a forward batch of
+// records, so fetching FetchBatch messages at once could build one segment of
+// a hundred thousand entries under a backlog, and an index transaction too
+// big for Badger ("Txn is too big"), which stops the partition.
+func (w *worker) fetchSize(entries int) int {
+	per := w.recsPerMsg
+	if per == 0 {
+		per = firstRecsPerMsg
+	}
+	room := w.n.cfg.SegmentMaxEntries - entries
+	return min(max(room/per, 1), w.n.cfg.FetchBatch)
+}
+
+// noteRecords updates the running records-per-message estimate (decaying
+// average, starting high so the first fetch is small).
+func (w *worker) noteRecords(n int) {
+	if w.recsPerMsg == 0 {
+		w.recsPerMsg = max(n, 1)
+		return
+	}
+	w.recsPerMsg = max((3*w.recsPerMsg+n+3)/4, 1)
+}
+
+// firstRecsPerMsg is the estimate before any message was seen: the edge's
+// default forward batch, so a first fetch under a backlog stays small.
+const firstRecsPerMsg = 500
 
 func (w *worker) updateLag() {
 	if ci := w.cons.CachedInfo(); ci != nil {
@@ -133,6 +177,7 @@ func (w *worker) process(b *batch, m jetstream.Msg) error {
 		w.log.Error("undecodable batch", "node", node, "provider", provider, "error", err)
 		return m.TermWithReason("undecodable batch")
 	}
+	b.records += len(recs)
 	hkey := pkey("h/", w.p, node, provider)
 	hwm, err := b.getHWM(w.n.idx.db, hkey)
 	if err != nil {
@@ -178,20 +223,48 @@ func (w *worker) expireOrphans(b *batch) error {
 
 // commit seals, persists, signs, publishes and acks, in that order.
 func (w *worker) commit(ctx context.Context, b *batch) error {
+	hdr, seg, err := w.persist(b)
+	if err != nil {
+		return err
+	}
+	if len(b.entries) > 0 {
+		if _, err := w.n.led.Sign(w.p); err != nil {
+			return fmt.Errorf("sign partition %d: %w", w.p, err)
+		}
+		if err := w.publish(ctx, hdr.Number, seg); err != nil {
+			return err
+		}
+	}
+	for _, a := range b.alerts {
+		w.n.alert(a.kind, a.body)
+	}
+	for _, m := range b.msgs {
+		if err := m.Ack(); err != nil {
+			// Harmless: redelivery is skipped by the high-water mark.
+			w.log.Debug("ack", "error", err)
+		}
+	}
+	return nil
+}
+
+// persist seals b's entries as the next segment (if any) and commits the
+// index in one Badger transaction. After it returns nil the batch is durable
+// and w's counters and orphan set include it.
+func (w *worker) persist(b *batch) (store.SegmentHeader, []byte, error) {
 	var seg []byte
 	var hdr store.SegmentHeader
+	var err error
 	if len(b.entries) > 0 {
-		var err error
 		hdr, seg, err = w.n.led.Seal(w.p, b.entries, time.Now().UTC())
 		if err != nil {
-			return fmt.Errorf("seal partition %d: %w", w.p, err)
+			return hdr, nil, fmt.Errorf("seal partition %d: %w", w.p, err)
 		}
 		b.cnt.Segments++
 		for i, k := range b.entryKeys {
 			b.dedup[k].Index = b.entries[i].Index
 		}
 	}
-	err := w.n.idx.db.Update(func(t *badger.Txn) error {
+	err = w.n.idx.db.Update(func(t *badger.Txn) error {
 		if len(b.entries) > 0 {
 			if err := t.Set(pkey("m/", w.p), be64(hdr.Number)); err != nil {
 				return err
@@ -212,29 +285,17 @@ func (w *worker) commit(ctx context.Context, b *batch) error {
 	})
 	if err != nil {
 		// The sealed segment file is not committed; Recover drops it at restart.
-		return fmt.Errorf("commit partition %d index: %w", w.p, err)
+		return hdr, nil, fmt.Errorf("commit partition %d index: %w", w.p, err)
 	}
 	w.cnt = b.cnt
 	snap := b.cnt
 	w.snap.Store(&snap)
-	if len(b.entries) > 0 {
-		if _, err := w.n.led.Sign(w.p); err != nil {
-			return fmt.Errorf("sign partition %d: %w", w.p, err)
-		}
-		if err := w.publish(ctx, hdr.Number, seg); err != nil {
-			return err
+	if w.held != nil {
+		if err := w.held.committed(w.n.idx.db, b); err != nil {
+			return hdr, nil, fmt.Errorf("read partition %d orphans: %w", w.p, err)
 		}
 	}
-	for _, a := range b.alerts {
-		w.n.alert(a.kind, a.body)
-	}
-	for _, m := range b.msgs {
-		if err := m.Ack(); err != nil {
-			// Harmless: redelivery is skipped by the high-water mark.
-			w.log.Debug("ack", "error", err)
-		}
-	}
-	return nil
+	return hdr, seg, nil
 }
 
 // publish appends segment number n to TALLY_LEDGER, fenced on the partition's

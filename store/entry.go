@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -50,33 +51,55 @@ type Entry struct {
 // nanoseconds (including the zero time), invalid UTF-8 or a field over its
 // limit. It does not check that the shares balance; Validate does.
 func (e *Entry) MarshalBinary() ([]byte, error) {
-	return e.appendBinary(nil)
+	b, _, err := e.appendBinary(make([]byte, 0, 256)) // a typical entry fits: no regrowth
+	return b, err
 }
 
-func (e *Entry) appendBinary(dst []byte) ([]byte, error) {
+// appendBinary appends e's encoding to dst. balanced reports what Validate
+// checks, computed exactly on the minor units the encoding already holds (no
+// decimal arithmetic): shares sum to net, |net| == amount, and net has the
+// type's sign unless a reversal. false means "not shown here" (including an
+// int64 overflow of the sum): the caller runs Validate for the verdict.
+func (e *Entry) appendBinary(dst []byte) (out []byte, balanced bool, err error) {
+	out, sum, amount, net, ok, err := e.encode(dst)
+	if err != nil || !ok {
+		return out, false, err
+	}
+	signed := amount
+	if e.Tx.Type.Sign() < 0 {
+		signed = -amount
+	}
+	balanced = sum == net && (net == amount || net == -amount) && (e.Tx.Type.Reversal() || net == signed)
+	return out, balanced, nil
+}
+
+// encode writes the encoding and returns the minor units of amount, net and
+// the sum of the shares (sumOK false if the sum overflowed an int64).
+func (e *Entry) encode(dst []byte) (_ []byte, sum, amount, net int64, sumOK bool, _ error) {
+	fail := func(err error) ([]byte, int64, int64, int64, bool, error) { return nil, 0, 0, 0, false, err }
 	cur, err := currencyOf(e.Tx.Currency)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	amount, err := minor(cur, e.Tx.Amount, "amount")
+	amount, err = minor(cur, e.Tx.Amount, "amount")
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if amount < 0 {
-		return nil, fmt.Errorf("amount %s is negative: %w", e.Tx.Amount, ErrInvalidEntry)
+		return fail(fmt.Errorf("amount %s is negative: %w", e.Tx.Amount, ErrInvalidEntry))
 	}
-	net, err := minor(cur, e.Net, "net")
+	net, err = minor(cur, e.Net, "net")
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if len(e.Shares) > MaxShares {
-		return nil, fmt.Errorf("%d shares exceed the limit of %d: %w", len(e.Shares), MaxShares, ErrInvalidEntry)
+		return fail(fmt.Errorf("%d shares exceed the limit of %d: %w", len(e.Shares), MaxShares, ErrInvalidEntry))
 	}
 	if len(e.Tx.Meta) > MaxMetaKeys {
-		return nil, fmt.Errorf("%d meta keys exceed the limit of %d: %w", len(e.Tx.Meta), MaxMetaKeys, ErrInvalidEntry)
+		return fail(fmt.Errorf("%d meta keys exceed the limit of %d: %w", len(e.Tx.Meta), MaxMetaKeys, ErrInvalidEntry))
 	}
 	if !e.Tx.Type.Valid() {
-		return nil, fmt.Errorf("transaction type %q: %w", e.Tx.Type, ErrInvalidEntry)
+		return fail(fmt.Errorf("transaction type %q: %w", e.Tx.Type, ErrInvalidEntry))
 	}
 	for _, s := range []struct{ name, v string }{
 		{"edge node", e.EdgeNode}, {"provider", e.Provider}, {"id", e.Tx.ID}, {"round", e.Tx.Round},
@@ -85,15 +108,15 @@ func (e *Entry) appendBinary(dst []byte) ([]byte, error) {
 		{"player", e.Tx.Player}, {"rule", e.Rule},
 	} {
 		if err := checkString(s.name, s.v); err != nil {
-			return nil, err
+			return fail(err)
 		}
 	}
 	for k, v := range e.Tx.Meta {
 		if err := checkString("meta key", k); err != nil {
-			return nil, err
+			return fail(err)
 		}
 		if err := checkString("meta value", v); err != nil {
-			return nil, err
+			return fail(err)
 		}
 	}
 	for _, t := range []struct {
@@ -101,10 +124,11 @@ func (e *Entry) appendBinary(dst []byte) ([]byte, error) {
 		v    time.Time
 	}{{"occurred_at", e.Tx.OccurredAt}, {"settled_at", e.SettledAt}} {
 		if err := checkTime(t.name, t.v); err != nil {
-			return nil, err
+			return fail(err)
 		}
 	}
 
+	sumOK = true
 	w := enc{b: dst}
 	w.u8(EntryVersion)
 	w.u32(e.Partition)
@@ -128,9 +152,16 @@ func (e *Entry) appendBinary(dst []byte) ([]byte, error) {
 	w.str(e.Tx.Affiliate)
 	w.str(e.Tx.Player)
 	w.uvarint(uint64(len(e.Tx.Meta)))
-	for _, k := range slices.Sorted(maps.Keys(e.Tx.Meta)) {
-		w.str(k)
-		w.str(e.Tx.Meta[k])
+	if len(e.Tx.Meta) == 1 {
+		for k, v := range e.Tx.Meta { // one key is sorted already: no key slice
+			w.str(k)
+			w.str(v)
+		}
+	} else {
+		for _, k := range slices.Sorted(maps.Keys(e.Tx.Meta)) {
+			w.str(k)
+			w.str(e.Tx.Meta[k])
+		}
 	}
 	w.hash(e.RuleSet)
 	w.str(e.Rule)
@@ -138,20 +169,25 @@ func (e *Entry) appendBinary(dst []byte) ([]byte, error) {
 	w.uvarint(uint64(len(e.Shares)))
 	for i, s := range e.Shares {
 		if err := checkString("share party", s.Party); err != nil {
-			return nil, err
+			return fail(err)
 		}
-		m, err := minor(cur, s.Amount, fmt.Sprintf("share %d", i))
+		m, err := minor(cur, s.Amount, "")
 		if err != nil {
-			return nil, err
+			return fail(fmt.Errorf("share %d: %w", i, err)) // named only on failure: a Sprintf per share cost an allocation
 		}
 		w.str(s.Party)
 		w.i64(m)
+		if t := sum + m; (sum > 0 && m > 0 && t < 0) || (sum < 0 && m < 0 && t >= 0) {
+			sumOK = false // overflow: Validate decides with decimals
+		} else {
+			sum = t
+		}
 	}
 	w.time(e.SettledAt)
 	if n := w.len() - len(dst); n > MaxEntrySize {
-		return nil, fmt.Errorf("entry is %d bytes, limit is %d: %w", n, MaxEntrySize, ErrInvalidEntry)
+		return fail(fmt.Errorf("entry is %d bytes, limit is %d: %w", n, MaxEntrySize, ErrInvalidEntry))
 	}
-	return w.result(), nil
+	return w.result(), sum, amount, net, sumOK, nil
 }
 
 // UnmarshalEntry decodes one entry. It accepts exactly the bytes
@@ -286,12 +322,53 @@ func currencyOf(c money.Currency) (money.Currency, error) {
 }
 
 func minor(cur money.Currency, d decimal.Decimal, what string) (int64, error) {
+	if m, ok := minorInt64(cur.Exponent, d); ok {
+		return m, nil
+	}
 	m, err := cur.Minor(d)
 	if err != nil {
+		if what == "" {
+			return 0, fmt.Errorf("%v: %w", err, ErrInvalidEntry)
+		}
 		return 0, fmt.Errorf("%s: %v: %w", what, err, ErrInvalidEntry)
 	}
 	return m, nil
 }
+
+// minorInt64 is cur.Minor without allocating, for a coefficient of at most
+// 18 digits: d = c × 10^x, so the count of minor units is c × 10^(x+exp),
+// exact only if that is an integer that fits an int64. It reports false
+// whenever it cannot be sure; cur.Minor then decides (and names the error).
+func minorInt64(exp int32, d decimal.Decimal) (int64, bool) {
+	if d.NumDigits() > 18 {
+		return 0, false
+	}
+	c := d.CoefficientInt64()
+	switch e := d.Exponent() + exp; {
+	case e == 0:
+		return c, true
+	case e > 0:
+		if e > 18 {
+			return 0, false
+		}
+		p := pow10[e]
+		if c > math.MaxInt64/p || c < math.MinInt64/p {
+			return 0, false
+		}
+		return c * p, true
+	default:
+		if -e > 18 {
+			return 0, false
+		}
+		p := pow10[-e]
+		if c%p != 0 {
+			return 0, false // more decimals than the currency has
+		}
+		return c / p, true
+	}
+}
+
+var pow10 = [19]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
 
 func checkString(what, s string) error {
 	switch {

@@ -197,6 +197,11 @@ func TestValidate(t *testing.T) {
 			if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("Validate() = %v, want %v", err, tc.want)
 			}
+			// Seal skips Validate when the encoding's minor units show the entry
+			// balanced: that check must never pass what Validate refuses.
+			if _, balanced, err := e.appendBinary(nil); err != nil || balanced != (tc.want == nil) {
+				t.Errorf("appendBinary: balanced %v, %v; Validate wants %v", balanced, err, tc.want)
+			}
 		})
 	}
 }

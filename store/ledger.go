@@ -420,6 +420,7 @@ func (part *partition) seal(entries []Entry, now time.Time) (SegmentHeader, []by
 	tree := part.tree.Clone()
 	stored := make([]byte, 0, 2*32*(len(entries)+1))
 	raws := make([][]byte, len(entries))
+	arena := make([]byte, 0, 256*len(entries)) // every entry's encoding, one allocation (regrown if needed)
 	settled := make([]time.Time, len(entries))
 	tot := totals{}
 	for i := range entries {
@@ -431,13 +432,19 @@ func (part *partition) seal(entries []Entry, now time.Time) (SegmentHeader, []by
 		if e.SettledAt.IsZero() {
 			e.SettledAt = now
 		}
-		if err := e.Validate(); err != nil {
-			return SegmentHeader{}, nil, nil, fmt.Errorf("entry %d (%s/%s): %w", i, e.Provider, e.Tx.ID, err)
-		}
-		raw, err := e.MarshalBinary()
+		start := len(arena)
+		out, balanced, err := e.appendBinary(arena)
 		if err != nil {
 			return SegmentHeader{}, nil, nil, fmt.Errorf("entry %d (%s/%s): %w", i, e.Provider, e.Tx.ID, err)
 		}
+		if !balanced { // not shown on the minor units: the decimal check decides and names the problem
+			if err := e.Validate(); err != nil {
+				return SegmentHeader{}, nil, nil, fmt.Errorf("entry %d (%s/%s): %w", i, e.Provider, e.Tx.ID, err)
+			}
+		}
+		// Earlier raws keep pointing at the old array if out regrew: only appended to.
+		arena = out
+		raw := out[start:len(out):len(out)]
 		raws[i], settled[i] = raw, e.SettledAt
 		tot.add(e.Tx.Currency.Code, e.Net)
 		tree.Append(merkle.HashLeaf(raw), func(h merkle.Hash) { stored = append(stored, h[:]...) })

@@ -37,8 +37,16 @@ func DefaultLimits() Limits {
 	}
 }
 
+// defaultAmountMax is DefaultLimits().AmountMax, built once: withDefaults
+// runs for every transaction.
+var defaultAmountMax = DefaultLimits().AmountMax
+
 func (l Limits) withDefaults() Limits {
+	if l.PayloadBytes > 0 && l.IDLen > 0 && l.FieldLen > 0 && l.MetaKeys > 0 && l.MetaBytes > 0 && l.AmountMax.IsPositive() {
+		return l
+	}
 	d := DefaultLimits()
+	d.AmountMax = defaultAmountMax
 	if l.PayloadBytes <= 0 {
 		l.PayloadBytes = d.PayloadBytes
 	}
@@ -86,9 +94,20 @@ func Decode(b []byte, lim Limits) (Tx, *Error) {
 	if len(b) > lim.PayloadBytes {
 		return Tx{}, reject(CodePayloadTooLarge, "payload is %d bytes, limit is %d", len(b), lim.PayloadBytes)
 	}
+	var r rawTx
+	var f rawFields
+	if scanFast(b, &r, &f) {
+		return r.validate(lim)
+	}
+	return decodeJSON(b, lim)
+}
+
+// decodeJSON is Decode through encoding/json: every input scanFast does not
+// take, with the definite rejection for each kind of bad input.
+func decodeJSON(b []byte, lim Limits) (Tx, *Error) {
+	var r rawTx
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var r rawTx
 	if err := dec.Decode(&r); err != nil {
 		if strings.HasPrefix(err.Error(), "json: unknown field") {
 			return Tx{}, reject(CodeUnknownField, "%s", strings.TrimPrefix(err.Error(), "json: "))
@@ -130,8 +149,14 @@ func (r *rawTx) validate(lim Limits) (Tx, *Error) {
 		return Tx{}, reject(CodeAmountNotString, "amount must be a decimal string such as \"10.00\", not a JSON %s", jsonKind(r.Amount))
 	}
 	var s string
-	if err := json.Unmarshal(r.Amount, &s); err != nil {
-		return Tx{}, reject(CodeInvalidAmount, "amount is not a valid JSON string")
+	if inner := r.Amount[1:]; len(inner) > 0 && inner[len(inner)-1] == '"' && simpleASCII(inner[:len(inner)-1]) {
+		s = string(inner[:len(inner)-1]) // no escapes: the literal is its content
+	} else {
+		var u string
+		if err := json.Unmarshal(r.Amount, &u); err != nil {
+			return Tx{}, reject(CodeInvalidAmount, "amount is not a valid JSON string")
+		}
+		s = u
 	}
 	amt, e := parseAmount(s, cur, lim)
 	if e != nil {
@@ -160,16 +185,12 @@ func (r *rawTx) validate(lim Limits) (Tx, *Error) {
 		}
 		t.Parent = r.Parent
 	}
-	for _, f := range []struct {
-		name string
-		v    string
-		dst  *string
-	}{{"round", r.Round, &t.Round}, {"game", r.Game, &t.Game}, {"category", r.Category, &t.Category}, {"jurisdiction", r.Jurisdiction, &t.Jurisdiction}, {"brand", r.Brand, &t.Brand}, {"affiliate", r.Affiliate, &t.Affiliate}, {"player", r.Player, &t.Player}} {
+	for _, f := range [...]struct{ name, v string }{{"round", r.Round}, {"game", r.Game}, {"category", r.Category}, {"jurisdiction", r.Jurisdiction}, {"brand", r.Brand}, {"affiliate", r.Affiliate}, {"player", r.Player}} {
 		if len(f.v) > lim.FieldLen || !printable(f.v) {
 			return Tx{}, reject(CodeInvalidField, "%s must be at most %d printable characters", f.name, lim.FieldLen)
 		}
-		*f.dst = f.v
 	}
+	t.Round, t.Game, t.Category, t.Jurisdiction, t.Brand, t.Affiliate, t.Player = r.Round, r.Game, r.Category, r.Jurisdiction, r.Brand, r.Affiliate, r.Player
 	if len(r.Meta) > 0 {
 		if len(r.Meta) > lim.MetaKeys {
 			return Tx{}, reject(CodeMetaTooLarge, "meta has %d keys, limit is %d", len(r.Meta), lim.MetaKeys)
@@ -237,6 +258,16 @@ func checkID(name, v string, max int) *Error {
 }
 
 func printable(s string) bool {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return true // printable ASCII: what unicode.IsPrint says for these bytes
+	}
 	if !utf8.ValidString(s) {
 		return false
 	}

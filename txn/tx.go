@@ -88,6 +88,12 @@ type wireTx struct {
 // exactly the currency's decimals, occurred_at in UTC, empty optionals omitted,
 // meta keys sorted. Two payloads that mean the same transaction render the same.
 func (t Tx) Canonical() []byte {
+	return t.appendCanonical(make([]byte, 0, 320))
+}
+
+// canonicalReflect is Canonical through encoding/json and wireTx: the
+// definition appendCanonical must match byte for byte (see the tests).
+func (t Tx) canonicalReflect() []byte {
 	w := wireTx{
 		ID: t.ID, Type: string(t.Type), Amount: t.Currency.Format(t.Amount), Currency: t.Currency.Code,
 		OccurredAt: t.OccurredAt.UTC().Format(time.RFC3339Nano),
@@ -105,7 +111,10 @@ func (t Tx) Canonical() []byte {
 }
 
 // Hash is the SHA-256 of the canonical form: equal hashes mean the same payload.
-func (t Tx) Hash() [32]byte { return sha256.Sum256(t.Canonical()) }
+func (t Tx) Hash() [32]byte {
+	var buf [384]byte
+	return sha256.Sum256(t.appendCanonical(buf[:0]))
+}
 
 // Signed is the amount with the sign of its type (reversals are returned positive;
 // their sign comes from the parent).

@@ -33,23 +33,20 @@ func init() {
 		"measure publish-to-ledger throughput and latency next to raw JetStream", 60, cmdBench})
 }
 
-// benchResult is what `tally bench` measured; --json prints it as is.
-type benchResult struct {
-	GoVersion string `json:"go_version"`
-	OS        string `json:"os"`
-	CPUs      int    `json:"cpus"`
-
-	Duration  string `json:"duration"`
-	Rate      string `json:"rate"` // offered tx/s, or "max"
-	Providers int    `json:"providers"`
-	Batch     int    `json:"batch"`
+// benchPhase is what one load phase measured.
+type benchPhase struct {
+	Name    string  `json:"name"`    // peak, half (open loop at half the peak), single (one transaction per request)
+	Rate    string  `json:"rate"`    // offered tx/s, or "max" (closed loop)
+	Batch   int     `json:"batch"`   // transactions per request
+	Window  int     `json:"window"`  // closed loop: requests each provider keeps outstanding
+	Seconds float64 `json:"seconds"` // load window
 
 	Sent          uint64  `json:"sent"`     // transactions published by the providers
 	Answered      uint64  `json:"answered"` // transactions with an answer
 	Accepted      uint64  `json:"accepted"`
 	NotAccepted   uint64  `json:"not_accepted"` // rejected (e.g. buffer_full) or duplicate
-	Unanswered    uint64  `json:"unanswered"`   // requests without an answer by the end
-	Skipped       uint64  `json:"skipped"`      // requests the generator did not send: too many outstanding
+	Unanswered    uint64  `json:"unanswered"`   // transactions without an answer by the end
+	Skipped       uint64  `json:"skipped"`      // transactions the generator did not send: too many outstanding
 	Settled       uint64  `json:"settled"`
 	OfferedTxS    float64 `json:"offered_tx_s"`
 	AcceptedTxS   float64 `json:"accepted_tx_s"`
@@ -58,37 +55,69 @@ type benchResult struct {
 	AckP50Ms      float64 `json:"ack_p50_ms"`
 	AckP99Ms      float64 `json:"ack_p99_ms"`
 	AckP999Ms     float64 `json:"ack_p999_ms"`
-	AckSamples    int     `json:"ack_samples"` // requests (one per batch)
+	AckSamples    int     `json:"ack_samples"` // requests
 	LedgerP50Ms   float64 `json:"ledger_p50_ms"`
 	LedgerP99Ms   float64 `json:"ledger_p99_ms"`
 	LedgerSamples int     `json:"ledger_samples"` // transactions in sampled segments
 
-	CPUSeconds       float64          `json:"cpu_s"`                // whole process: tally and the load generator
-	CPUSecondsPer1k  float64          `json:"cpu_s_per_1000_tx"`    // per 1,000 settled transactions
+	CPUSeconds      float64 `json:"cpu_s"`             // whole process, load window + drain: tally and the load generator
+	CPUSecondsPer1k float64 `json:"cpu_s_per_1000_tx"` // per 1,000 settled transactions
+}
+
+// benchTarget is one DESIGN.md §11 target next to what this run measured.
+type benchTarget struct {
+	Target   string  `json:"target"`
+	Measured string  `json:"measured"`
+	Value    float64 `json:"value"`
+	Met      bool    `json:"met"`
+}
+
+// benchResult is what `tally bench` measured; --json prints it as is. The
+// top-level load figures are the peak phase's (the main run).
+type benchResult struct {
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+	CPUs      int    `json:"cpus"`
+	StartedAt string `json:"started_at"`
+
+	Duration  string `json:"duration"`
+	Rate      string `json:"rate"` // offered tx/s, or "max"
+	Providers int    `json:"providers"`
+	Batch     int    `json:"batch"`
+
+	benchPhase
+	Half   *benchPhase `json:"half,omitempty"`   // open loop at half the peak's accepted rate
+	Single *benchPhase `json:"single,omitempty"` // one transaction per request
+
 	DiskBytes        map[string]int64 `json:"disk_bytes"`           // allocated blocks per store
-	DiskBytesPerTx   float64          `json:"disk_bytes_per_tx"`    // all stores / settled
-	RawTxS           float64          `json:"raw_jetstream_tx_s"`   // per-record async publish, same payloads
+	DiskBytesPerTx   float64          `json:"disk_bytes_per_tx"`    // all stores / settled (all phases)
+	SettledTotal     uint64           `json:"settled_total"`        // all phases
+	RawTxS           float64          `json:"raw_jetstream_tx_s"`   // per-record async publish, same payloads, same hub
 	RawSeconds       float64          `json:"raw_jetstream_s"`      // how long the raw run lasted
-	RatioToRaw       float64          `json:"ratio_settled_to_raw"` // settled_tx_s / raw_jetstream_tx_s
+	RatioToRaw       float64          `json:"ratio_settled_to_raw"` // peak settled_tx_s / raw_jetstream_tx_s
 	Verified         bool             `json:"verified"`             // tally verify passed on the ledger
 	VerifiedEntries  uint64           `json:"verified_entries"`
+	Targets          []benchTarget    `json:"targets"`
 	DataDir          string           `json:"data_dir,omitempty"` // kept with --keep
 	FsyncDescription string           `json:"fsync"`
 }
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", stderr)
-	duration := fs.Duration("duration", 60*time.Second, "how long the providers offer load")
+	duration := fs.Duration("duration", 60*time.Second, "how long the providers offer load in the peak phase")
 	rateFlag := fs.String("rate", "max", "offered transactions per second in total (open loop), or max (each provider keeps --window requests outstanding)")
 	providers := fs.Int("providers", 8, "simulated providers")
 	batch := fs.Int("batch", 100, "transactions per request (1 = single-transaction requests)")
 	window := fs.Int("window", 8, "with --rate max: requests each provider keeps outstanding")
+	halfFor := fs.Duration("half", -1, "open-loop phase at half the peak's accepted rate, for ack latency (default: duration/4, 3s-20s; 0 skips)")
+	singleFor := fs.Duration("single", -1, "phase with one transaction per request, closed loop (default: duration/4, 3s-20s; 0 skips)")
+	singleWindow := fs.Int("single-window", 64, "single phase: requests each provider keeps outstanding")
 	rawFor := fs.Duration("raw", 0, "how long to run the raw JetStream publish (default: duration/4, 3s-20s)")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of a table")
 	data := fs.String("data", "", "data directory (default: a new temporary directory, removed at the end)")
 	keep := fs.Bool("keep", false, "keep the data directory")
 	logLevel := fs.String("log-level", "error", "trace, debug, info, warn, error")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load window to this file (go tool pprof)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the peak phase (load window and drain) to this file (go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -100,11 +129,17 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		rate = r
 	}
-	if *providers < 1 || *providers > 256 || *batch < 1 || *batch > 1000 || *window < 1 || *window > 1024 || *duration <= 0 || *duration > 24*time.Hour {
-		return usageError{"--providers 1-256, --batch 1-1000, --window 1-1024 and --duration up to 24h, please"}
+	if *providers < 1 || *providers > 256 || *batch < 1 || *batch > 1000 || *window < 1 || *window > 1024 || *singleWindow < 1 || *singleWindow > 1024 || *duration <= 0 || *duration > 24*time.Hour {
+		return usageError{"--providers 1-256, --batch 1-1000, --window and --single-window 1-1024 and --duration up to 24h, please"}
+	}
+	quarter := min(max(*duration/4, 3*time.Second), 20*time.Second)
+	for _, d := range []*time.Duration{halfFor, singleFor} {
+		if *d < 0 {
+			*d = quarter
+		}
 	}
 	if *rawFor <= 0 {
-		*rawFor = min(max(*duration/4, 3*time.Second), 20*time.Second)
+		*rawFor = quarter
 	}
 
 	dir := *data
@@ -130,7 +165,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.Ingest.BatchMax = max(cfg.Ingest.BatchMax, *batch)
 	res := benchResult{
 		GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(),
-		Duration: duration.String(), Rate: *rateFlag, Providers: *providers, Batch: *batch,
+		StartedAt: time.Now().UTC().Format(time.RFC3339),
+		Duration:  duration.String(), Rate: *rateFlag, Providers: *providers, Batch: *batch,
 		FsyncDescription: fsyncDescription(cfg.Hub.SyncAlways),
 	}
 	if *keep {
@@ -163,6 +199,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := load.watchLedger(subjects); err != nil {
 		return err
 	}
+	run := benchRunner{node: node, load: load, out: progressTo, stderr: stderr}
+
+	// Peak: the configured load, profiled on request.
+	var stopProfile func()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -172,97 +212,39 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
-		defer pprof.StopCPUProfile()
+		stopProfile = sync.OnceFunc(pprof.StopCPUProfile)
+		defer stopProfile()
 	}
-	cpu0 := cpuSeconds()
-	start := time.Now()
-	runCtx, stop := context.WithTimeout(ctx, *duration)
-	defer stop()
-	var wg sync.WaitGroup
-	for _, p := range load.providers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if rate > 0 {
-				p.openLoop(runCtx, float64(rate)/float64(*providers), start)
-			} else {
-				p.closedLoop(runCtx, *window)
-			}
-		}()
+	peak, err := run.phase(ctx, "peak", *duration, rate, *batch, *window)
+	if err != nil {
+		return err
 	}
-
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var lastSent, lastAcc, lastSettled uint64
-	lastAt := start
-	progress := func() {
-		st := node.Stats()
-		sent, acc := load.sent(), load.accepted()
-		settled := st.Settle.Entries
-		dt := time.Since(lastAt).Seconds()
-		fmt.Fprintf(progressTo, "%5.0fs offered %7.0f/s  accepted %7.0f/s  settled %7.0f/s  unanswered %d  lag %d  buffered %s\n",
-			time.Since(start).Seconds(), float64(sent-lastSent)/dt, float64(acc-lastAcc)/dt, float64(settled-lastSettled)/dt,
-			load.outstanding(), st.Ingest.Committed-st.Ingest.Forwarded+st.Settle.Lag, byteSize(uint64(max(st.Ingest.BufferedBytes, 0))))
-		lastSent, lastAcc, lastSettled, lastAt = sent, acc, settled, time.Now()
+	if stopProfile != nil {
+		stopProfile()
 	}
-loop:
-	for {
-		select {
-		case <-runCtx.Done():
-			break loop
-		case <-node.Failed():
-			return fmt.Errorf("node stopped: %w", node.Err())
-		case <-tick.C:
-			progress()
+	res.benchPhase = peak
+	// Half: open loop at half of what the peak accepted, where ack latency is judged.
+	if *halfFor > 0 && peak.AcceptedTxS >= 2 {
+		half, err := run.phase(ctx, "half", *halfFor, int(peak.AcceptedTxS/2), *batch, *window)
+		if err != nil {
+			return err
 		}
+		res.Half = &half
 	}
-	wg.Wait()
-	loadEnd := time.Now()
-	loadSecs := loadEnd.Sub(start).Seconds()
-
-	// Answers still in flight, then everything accepted into the ledger.
-	deadline := time.Now().Add(30 * time.Second)
-	for load.outstanding() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	deadline = time.Now().Add(120 * time.Second)
-	for ctx.Err() == nil && time.Now().Before(deadline) {
-		if node.Stats().Settle.Entries >= load.accepted() {
-			break
+	// Single: one transaction per request.
+	if *singleFor > 0 {
+		single, err := run.phase(ctx, "single", *singleFor, 0, 1, *singleWindow)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-tick.C:
-			progress()
-		case <-time.After(5 * time.Millisecond):
-		}
+		res.Single = &single
 	}
-	settledAt := time.Now()
-	st := node.Stats()
-	res.Settled = st.Settle.Entries
-	res.CPUSeconds = cpuSeconds() - cpu0
-	res.DrainSeconds = settledAt.Sub(loadEnd).Seconds()
+	res.SettledTotal = node.Stats().Settle.Entries
 	load.stopLedger()
 
-	res.Sent, res.Accepted, res.Answered, res.Skipped = load.sent(), load.accepted(), load.answered(), load.skipped.Load()
-	res.NotAccepted = res.Answered - res.Accepted
-	res.Unanswered = uint64(load.outstanding()) * uint64(*batch)
-	res.OfferedTxS = float64(res.Sent) / loadSecs
-	res.AcceptedTxS = float64(res.Accepted) / loadSecs
-	res.SettledTxS = float64(res.Settled) / settledAt.Sub(start).Seconds()
-	if res.Settled > 0 {
-		res.CPUSecondsPer1k = res.CPUSeconds / float64(res.Settled) * 1000
-	}
-	acks := load.ackLatencies()
-	res.AckSamples = len(acks)
-	res.AckP50Ms, res.AckP99Ms, res.AckP999Ms = pctMs(acks, 0.50), pctMs(acks, 0.99), pctMs(acks, 0.999)
-	led := load.ledgerLatencies()
-	res.LedgerSamples = len(led)
-	res.LedgerP50Ms, res.LedgerP99Ms = pctMs(led, 0.50), pctMs(led, 0.99)
-	if res.Settled < res.Accepted {
-		fmt.Fprintf(stderr, "tally bench: only %d of %d accepted transactions settled within 120s of the load's end\n", res.Settled, res.Accepted)
-	}
-
-	// Raw JetStream on the same hub and disk, same payloads, no tally code.
+	// Raw JetStream on the same hub and disk (same sync setting), same
+	// payloads, one message per record, no tally code.
+	fmt.Fprintf(progressTo, "raw JetStream: per-record async publish for %s\n", *rawFor)
 	res.RawTxS, res.RawSeconds, err = rawJetStream(ctx, nc, load.samplePayloads(4096), *rawFor)
 	if err != nil {
 		return fmt.Errorf("raw jetstream: %w", err)
@@ -284,14 +266,15 @@ loop:
 	for _, v := range res.DiskBytes {
 		total += v
 	}
-	if res.Settled > 0 {
-		res.DiskBytesPerTx = float64(total) / float64(res.Settled)
+	if res.SettledTotal > 0 {
+		res.DiskBytesPerTx = float64(total) / float64(res.SettledTotal)
 	}
 	rep, verr := store.Verify(cfg.LedgerDir(), "", nil)
 	res.Verified, res.VerifiedEntries = verr == nil, rep.Entries
 	if verr != nil {
 		fmt.Fprintf(stderr, "tally bench: the ledger does not verify: %v\n", verr)
 	}
+	res.Targets = benchTargets(res)
 
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -308,31 +291,186 @@ loop:
 	return nil
 }
 
+// benchRunner runs load phases one after another against one node.
+type benchRunner struct {
+	node   *nodes.Node
+	load   *benchLoad
+	out    io.Writer
+	stderr io.Writer
+}
+
+// phase offers load for d (open loop at rate tx/s, or closed loop with
+// window requests per provider when rate is 0), waits for every answer and
+// for everything accepted to be settled, and reports what it measured.
+func (r benchRunner) phase(ctx context.Context, name string, d time.Duration, rate, batch, window int) (benchPhase, error) {
+	ph := benchPhase{Name: name, Rate: "max", Batch: batch}
+	if rate > 0 {
+		ph.Rate = strconv.Itoa(rate)
+	} else {
+		ph.Window = window
+	}
+	load, node := r.load, r.node
+	fmt.Fprintf(r.out, "phase %s: %s, rate %s, batch %d\n", name, d, ph.Rate, batch)
+	load.reset(batch)
+	settled0 := node.Stats().Settle.Entries
+	sent0, acc0, ans0, skip0 := load.sent(), load.accepted(), load.answered(), load.skipped.Load()
+	cpu0 := cpuSeconds()
+	start := time.Now()
+	runCtx, stop := context.WithTimeout(ctx, d)
+	defer stop()
+	var wg sync.WaitGroup
+	for _, p := range load.providers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if rate > 0 {
+				p.openLoop(runCtx, float64(rate)/float64(len(load.providers)), start)
+			} else {
+				p.closedLoop(runCtx, window)
+			}
+		}()
+	}
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastSent, lastAcc, lastSettled := sent0, acc0, settled0
+	lastAt := start
+	progress := func() {
+		st := node.Stats()
+		sent, acc := load.sent(), load.accepted()
+		settled := st.Settle.Entries
+		dt := time.Since(lastAt).Seconds()
+		fmt.Fprintf(r.out, "%-6s %5.0fs offered %7.0f/s  accepted %7.0f/s  settled %7.0f/s  unanswered %d  lag %d  buffered %s\n",
+			name, time.Since(start).Seconds(), float64(sent-lastSent)/dt, float64(acc-lastAcc)/dt, float64(settled-lastSettled)/dt,
+			load.outstanding(), st.Ingest.Committed-st.Ingest.Forwarded+st.Settle.Lag, byteSize(uint64(max(st.Ingest.BufferedBytes, 0))))
+		lastSent, lastAcc, lastSettled, lastAt = sent, acc, settled, time.Now()
+	}
+	var failed error
+loop:
+	for {
+		select {
+		case <-runCtx.Done():
+			break loop
+		case <-node.Failed():
+			failed = fmt.Errorf("node stopped: %w", node.Err())
+			stop()
+			break loop
+		case <-tick.C:
+			progress()
+		}
+	}
+	wg.Wait()
+	if failed != nil {
+		return ph, failed
+	}
+	loadEnd := time.Now()
+	ph.Seconds = loadEnd.Sub(start).Seconds()
+
+	// Answers still in flight, then everything accepted into the ledger.
+	deadline := time.Now().Add(30 * time.Second)
+	for load.outstanding() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	accepted := load.accepted() - acc0
+	deadline = time.Now().Add(120 * time.Second)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		if node.Stats().Settle.Entries-settled0 >= accepted {
+			break
+		}
+		select {
+		case <-tick.C:
+			progress()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	settledAt := time.Now()
+	ph.Settled = node.Stats().Settle.Entries - settled0
+	ph.CPUSeconds = cpuSeconds() - cpu0
+	ph.DrainSeconds = settledAt.Sub(loadEnd).Seconds()
+
+	ph.Sent, ph.Accepted, ph.Answered = load.sent()-sent0, accepted, load.answered()-ans0
+	ph.Skipped = (load.skipped.Load() - skip0) * uint64(batch)
+	ph.NotAccepted = ph.Answered - ph.Accepted
+	ph.Unanswered = uint64(load.outstanding()) * uint64(batch)
+	ph.OfferedTxS = float64(ph.Sent) / ph.Seconds
+	ph.AcceptedTxS = float64(ph.Accepted) / ph.Seconds
+	ph.SettledTxS = float64(ph.Settled) / settledAt.Sub(start).Seconds()
+	if ph.Settled > 0 {
+		ph.CPUSecondsPer1k = ph.CPUSeconds / float64(ph.Settled) * 1000
+	}
+	acks := load.ackLatencies()
+	ph.AckSamples = len(acks)
+	ph.AckP50Ms, ph.AckP99Ms, ph.AckP999Ms = pctMs(acks, 0.50), pctMs(acks, 0.99), pctMs(acks, 0.999)
+	led := load.ledgerLatencies()
+	ph.LedgerSamples = len(led)
+	ph.LedgerP50Ms, ph.LedgerP99Ms = pctMs(led, 0.50), pctMs(led, 0.99)
+	if ph.Settled < ph.Accepted {
+		fmt.Fprintf(r.stderr, "tally bench: phase %s: only %d of %d accepted transactions settled within 120s of the load's end\n", name, ph.Settled, ph.Accepted)
+	}
+	return ph, nil
+}
+
 func fsyncDescription(syncAlways bool) string {
 	if syncAlways {
-		return "Badger SyncWrites on WAL and index; JetStream sync_interval always (every PubAck is on disk); ledger segments fsynced before ack"
+		return "Badger SyncWrites on WAL and index; JetStream sync_interval always (every PubAck is on disk), records batched per message; ledger segments and checkpoints fsynced before ack"
 	}
 	return "Badger SyncWrites on WAL and index; JetStream periodic sync (NOT power-loss safe for the hub); ledger segments fsynced before ack"
 }
 
+// benchTargets holds the run against DESIGN.md §11.
+func benchTargets(r benchResult) []benchTarget {
+	var out []benchTarget
+	add := func(target, measured string, v float64, met bool) {
+		out = append(out, benchTarget{Target: target, Measured: measured, Value: v, Met: met})
+	}
+	add("≥ 100,000 tx/s settled end to end", fmt.Sprintf("%.0f tx/s (peak, batch %d)", r.SettledTxS, r.Batch), r.SettledTxS, r.SettledTxS >= 100_000)
+	if r.Half != nil {
+		add("ack p99 ≤ 10 ms at half of peak", fmt.Sprintf("%.2f ms at %s tx/s", r.Half.AckP99Ms, r.Half.Rate), r.Half.AckP99Ms, r.Half.AckP99Ms <= 10)
+		add("publish → ledger p99 ≤ 250 ms", fmt.Sprintf("%.1f ms at half of peak (%.1f ms at peak)", r.Half.LedgerP99Ms, r.LedgerP99Ms), r.Half.LedgerP99Ms, r.Half.LedgerP99Ms <= 250)
+	} else {
+		add("publish → ledger p99 ≤ 250 ms", fmt.Sprintf("%.1f ms at peak", r.LedgerP99Ms), r.LedgerP99Ms, r.LedgerP99Ms <= 250)
+	}
+	add("settled ≥ 0.5 × raw per-record JetStream", fmt.Sprintf("%.2f × (%.0f vs %.0f tx/s)", r.RatioToRaw, r.SettledTxS, r.RawTxS), r.RatioToRaw, r.RatioToRaw >= 0.5)
+	add("≤ 1 KiB disk per settled tx", fmt.Sprintf("%.0f bytes", r.DiskBytesPerTx), r.DiskBytesPerTx, r.DiskBytesPerTx > 0 && r.DiskBytesPerTx <= 1024)
+	return out
+}
+
 func benchTable(w io.Writer, r benchResult) {
 	row := func(k, v string) { fmt.Fprintf(w, "  %-36s %s\n", k, v) }
-	fmt.Fprintf(w, "\n== tally bench (%s, %d CPUs, %s)\n", r.OS, r.CPUs, r.GoVersion)
-	row("load", fmt.Sprintf("%s, rate %s, %d providers, batch %d", r.Duration, r.Rate, r.Providers, r.Batch))
+	fmt.Fprintf(w, "\n== tally bench (%s, %d CPUs, %s, started %s)\n", r.OS, r.CPUs, r.GoVersion, r.StartedAt)
 	row("fsync", r.FsyncDescription)
-	row("offered", fmt.Sprintf("%.0f tx/s (%d sent, %d skipped by the generator)", r.OfferedTxS, r.Sent, r.Skipped*uint64(r.Batch)))
-	row("accepted", fmt.Sprintf("%.0f tx/s (%d accepted, %d not accepted, %d unanswered)", r.AcceptedTxS, r.Accepted, r.NotAccepted, r.Unanswered))
-	row("settled (sealed, signed segments)", fmt.Sprintf("%.0f tx/s (%d, drain %.1fs after the load)", r.SettledTxS, r.Settled, r.DrainSeconds))
-	row("provider ack latency p50/p99/p99.9", fmt.Sprintf("%.2f / %.2f / %.2f ms (%d requests)", r.AckP50Ms, r.AckP99Ms, r.AckP999Ms, r.AckSamples))
-	row("publish -> ledger p50/p99", fmt.Sprintf("%.1f / %.1f ms (%d sampled tx)", r.LedgerP50Ms, r.LedgerP99Ms, r.LedgerSamples))
-	row("CPU per 1,000 settled tx", fmt.Sprintf("%.3f s (%.1f s total, load generator included)", r.CPUSecondsPer1k, r.CPUSeconds))
-	row("disk per settled tx", fmt.Sprintf("%.0f bytes (hub %s, wal %s, index %s, ledger %s)", r.DiskBytesPerTx,
+	phase := func(p benchPhase) {
+		fmt.Fprintf(w, "-- phase %s: %.0fs, rate %s, %d providers, batch %d\n", p.Name, p.Seconds, p.Rate, r.Providers, p.Batch)
+		row("offered", fmt.Sprintf("%.0f tx/s (%d sent, %d skipped by the generator)", p.OfferedTxS, p.Sent, p.Skipped))
+		row("accepted", fmt.Sprintf("%.0f tx/s (%d accepted, %d not accepted, %d unanswered)", p.AcceptedTxS, p.Accepted, p.NotAccepted, p.Unanswered))
+		row("settled (sealed, signed segments)", fmt.Sprintf("%.0f tx/s (%d, drain %.1fs after the load)", p.SettledTxS, p.Settled, p.DrainSeconds))
+		row("provider ack latency p50/p99/p99.9", fmt.Sprintf("%.2f / %.2f / %.2f ms (%d requests)", p.AckP50Ms, p.AckP99Ms, p.AckP999Ms, p.AckSamples))
+		row("publish -> in sealed segment p50/p99", fmt.Sprintf("%.1f / %.1f ms (%d sampled tx)", p.LedgerP50Ms, p.LedgerP99Ms, p.LedgerSamples))
+		row("CPU per 1,000 settled tx", fmt.Sprintf("%.3f s (%.1f s total, load generator included)", p.CPUSecondsPer1k, p.CPUSeconds))
+	}
+	phase(r.benchPhase)
+	if r.Half != nil {
+		phase(*r.Half)
+	}
+	if r.Single != nil {
+		phase(*r.Single)
+	}
+	fmt.Fprintf(w, "-- whole run\n")
+	row("disk per settled tx (all stores)", fmt.Sprintf("%.0f bytes over %d tx (hub %s, wal %s, index %s, ledger %s)", r.DiskBytesPerTx, r.SettledTotal,
 		byteSize(uint64(r.DiskBytes["hub"])), byteSize(uint64(r.DiskBytes["wal"])), byteSize(uint64(r.DiskBytes["index"])), byteSize(uint64(r.DiskBytes["ledger"]))))
-	row("raw JetStream async publish", fmt.Sprintf("%.0f tx/s (per record, same payloads, %.1fs)", r.RawTxS, r.RawSeconds))
-	row("settled / raw", fmt.Sprintf("%.2f", r.RatioToRaw))
+	row("raw JetStream async publish", fmt.Sprintf("%.0f tx/s (one message per record, same payloads and hub, %.1fs)", r.RawTxS, r.RawSeconds))
+	row("settled (peak) / raw", fmt.Sprintf("%.2f", r.RatioToRaw))
 	row("ledger verified", fmt.Sprintf("%v (%d entries)", r.Verified, r.VerifiedEntries))
 	if r.DataDir != "" {
 		row("data", r.DataDir)
+	}
+	fmt.Fprintf(w, "-- DESIGN.md §11 targets\n")
+	for _, t := range r.Targets {
+		mark := "MISSED"
+		if t.Met {
+			mark = "met"
+		}
+		row(t.Target, fmt.Sprintf("%-6s %s", mark, t.Measured))
 	}
 }
 
@@ -383,12 +521,13 @@ type benchProvider struct {
 	rng      *rand.Rand
 	load     *benchLoad
 	sub      *nats.Subscription
-	sentAt   []atomic.Int64 // by request number % ringSize: unix nanos
-	reqs     atomic.Uint64  // requests sent
-	answered atomic.Uint64  // requests answered
-	accepted atomic.Uint64  // transactions accepted
-	txs      atomic.Uint64  // transactions with an answer
-	sem      chan struct{}  // closed loop: outstanding requests
+	sentAt   []atomic.Int64                // by request number % ringSize: unix nanos
+	reqs     atomic.Uint64                 // requests sent
+	sentTx   atomic.Uint64                 // transactions sent
+	answered atomic.Uint64                 // requests answered
+	accepted atomic.Uint64                 // transactions accepted
+	txs      atomic.Uint64                 // transactions with an answer
+	sem      atomic.Pointer[chan struct{}] // closed loop: outstanding requests (nil in open loop); set per phase
 	mu       sync.Mutex
 	acks     []int64 // request latencies, ns (appended by the subscription goroutine)
 	buf      []byte
@@ -408,9 +547,24 @@ func newBenchLoad(nc *nats.Conn, s wire.Subjects, n, batch int) *benchLoad {
 
 func (l *benchLoad) sent() (n uint64) {
 	for _, p := range l.providers {
-		n += p.reqs.Load() * uint64(p.batch)
+		n += p.sentTx.Load()
 	}
 	return n
+}
+
+// reset starts a phase: requests of batch transactions, latency samples
+// cleared. Request numbers and send times carry on, so ids stay unique.
+// Called while no provider goroutine runs and nothing is outstanding.
+func (l *benchLoad) reset(batch int) {
+	for _, p := range l.providers {
+		p.batch = batch
+		p.mu.Lock()
+		p.acks = p.acks[:0]
+		p.mu.Unlock()
+	}
+	l.ledgerMu.Lock()
+	l.ledgerLat = l.ledgerLat[:0]
+	l.ledgerMu.Unlock()
 }
 
 func (l *benchLoad) accepted() (n uint64) {
@@ -536,17 +690,19 @@ func (p *benchProvider) onAnswer(m *nats.Msg) {
 	p.acks = append(p.acks, now-at)
 	p.mu.Unlock()
 	p.answered.Add(1)
-	if p.sem != nil {
+	if sp := p.sem.Load(); sp != nil {
 		select {
-		case <-p.sem:
+		case <-*sp:
 		default:
 		}
 	}
 }
 
-// send publishes request number req. It returns false when too many
-// requests are outstanding to remember another send time.
-func (p *benchProvider) send(req uint64) bool {
+// send publishes the provider's next request. It returns false when too
+// many requests are outstanding to remember another send time. Request
+// numbers run on across phases, so transaction ids never repeat.
+func (p *benchProvider) send() bool {
+	req := p.reqs.Load()
 	if req-p.answered.Load() >= ringSize {
 		p.load.skipped.Add(1)
 		return false
@@ -568,6 +724,7 @@ func (p *benchProvider) send(req uint64) bool {
 	if err := p.load.nc.PublishRequest(p.subject, p.inbox+"."+strconv.FormatUint(req, 10), p.buf); err != nil {
 		return false
 	}
+	p.sentTx.Add(uint64(p.batch))
 	p.reqs.Add(1)
 	return true
 }
@@ -576,7 +733,7 @@ func (p *benchProvider) send(req uint64) bool {
 func (p *benchProvider) openLoop(ctx context.Context, perSec float64, start time.Time) {
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
-	var req uint64
+	var n uint64 // requests due so far, sent or skipped
 	for {
 		select {
 		case <-ctx.Done():
@@ -584,36 +741,36 @@ func (p *benchProvider) openLoop(ctx context.Context, perSec float64, start time
 		case <-t.C:
 		}
 		due := uint64(time.Since(start).Seconds() * perSec / float64(p.batch))
-		for req < due && ctx.Err() == nil {
-			p.send(req)
-			req++ // a skipped request stays skipped: the offered rate is fixed
+		for n < due && ctx.Err() == nil {
+			p.send()
+			n++ // a skipped request stays skipped: the offered rate is fixed
 		}
 	}
 }
 
 // closedLoop keeps `window` requests outstanding: the pipeline's peak.
 func (p *benchProvider) closedLoop(ctx context.Context, window int) {
-	p.sem = make(chan struct{}, window)
-	var req uint64
+	sem := make(chan struct{}, window)
+	p.sem.Store(&sem)
+	defer p.sem.Store(nil)
 	for ctx.Err() == nil {
 		select {
-		case p.sem <- struct{}{}:
+		case sem <- struct{}{}:
 		case <-ctx.Done():
 			return
 		case <-time.After(10 * time.Second):
 			// An answer was lost (it never is on a healthy loopback): free a slot.
 			select {
-			case <-p.sem:
+			case <-sem:
 			default:
 			}
 			continue
 		}
-		if !p.send(req) {
-			<-p.sem
+		if !p.send() {
+			<-sem
 			time.Sleep(time.Millisecond)
 			continue
 		}
-		req++
 	}
 }
 

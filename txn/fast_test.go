@@ -1,0 +1,129 @@
+package txn
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-mesh/tally/money"
+)
+
+// sameDecode fails unless Decode (fast path when it applies) and decodeJSON
+// (encoding/json only) give the same transaction or the same rejection.
+func sameDecode(t *testing.T, b []byte) {
+	t.Helper()
+	lim := DefaultLimits()
+	if len(b) > lim.PayloadBytes {
+		return
+	}
+	fast, fe := Decode(b, lim)
+	slow, se := decodeJSON(b, lim)
+	switch {
+	case (fe == nil) != (se == nil):
+		t.Fatalf("Decode(%q) = %v, encoding/json path = %v", b, fe, se)
+	case fe != nil:
+		if fe.Code != se.Code || fe.Reason != se.Reason {
+			t.Fatalf("Decode(%q) rejects %s %q, encoding/json path %s %q", b, fe.Code, fe.Reason, se.Code, se.Reason)
+		}
+	default:
+		if !bytes.Equal(fast.canonicalReflect(), slow.canonicalReflect()) || !fast.Amount.Equal(slow.Amount) || !fast.OccurredAt.Equal(slow.OccurredAt) {
+			t.Fatalf("Decode(%q) = %s, encoding/json path %s", b, fast.canonicalReflect(), slow.canonicalReflect())
+		}
+	}
+}
+
+func TestFastDecodeMatchesJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		fast bool // whether scanFast takes it
+	}{
+		{"canonical", good, true},
+		{"every field", `{"id":"p-1","type":"rollback","amount":"1.5","currency":"EUR","occurred_at":"2026-11-01T10:00:00.5+01:00","round":"R","parent":"p-0","seq":42,"game":"g","category":"c","jurisdiction":"MT","brand":"b","affiliate":"a","player":"pl","meta":{"b":"2","a":"1"}}`, true},
+		{"whitespace", " \n{ \"id\" : \"x\" ,\t\"type\":\"bet\",\"amount\":\"1\",\"currency\":\"JPY\",\"occurred_at\":\"2026-11-01T10:00:00Z\" }\r\n", true},
+		{"empty meta", `{"id":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z","meta":{}}`, true},
+		{"seq zero", `{"id":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z","seq":0}`, true},
+		{"missing amount", `{"id":"x","type":"bet","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z"}`, true},
+		{"bad currency", `{"id":"x","type":"bet","amount":"1","currency":"ZZZ","occurred_at":"2026-11-01T10:00:00Z"}`, true},
+		{"escaped id", `{"id":"a\u0041","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z"}`, false},
+		{"non-ascii", `{"id":"é","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z"}`, false},
+		{"upper-case key", `{"ID":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z"}`, false},
+		{"repeated key", `{"id":"x","id":"y","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z"}`, false},
+		{"repeated meta key", `{"id":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z","meta":{"a":"1","a":"2"}}`, false},
+		{"unknown key", `{"id":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z","x":"1"}`, false},
+		{"number amount", `{"id":"x","type":"bet","amount":1,"currency":"JPY","occurred_at":"2026-11-01T10:00:00Z"}`, false},
+		{"null round", `{"id":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z","round":null}`, false},
+		{"negative seq", `{"id":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z","seq":-1}`, false},
+		{"fraction seq", `{"id":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z","seq":1.5}`, false},
+		{"leading zero seq", `{"id":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z","seq":01}`, false},
+		{"huge seq", `{"id":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z","seq":18446744073709551616}`, false},
+		{"trailing data", `{"id":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z"}x`, false},
+		{"two objects", `{"id":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z"}{}`, false},
+		{"array", `[1]`, false},
+		{"empty object", `{}`, false},
+		{"unterminated", `{"id":"x"`, false},
+		{"tab in string", "{\"id\":\"a\tb\",\"type\":\"bet\",\"amount\":\"1\",\"currency\":\"JPY\",\"occurred_at\":\"2026-11-01T10:00:00Z\"}", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var r rawTx
+			var f rawFields
+			if got := scanFast([]byte(tc.in), &r, &f); got != tc.fast {
+				t.Errorf("scanFast(%s) = %v, want %v", tc.in, got, tc.fast)
+			}
+			sameDecode(t, []byte(tc.in))
+		})
+	}
+}
+
+func TestCanonicalMatchesJSON(t *testing.T) {
+	eur, _ := money.Lookup("EUR")
+	base := Tx{ID: "p-1", Type: Bet, Amount: decimal.RequireFromString("10.5"), Currency: eur,
+		OccurredAt: time.Date(2026, 11, 1, 10, 0, 0, 120000000, time.UTC)}
+	for _, tc := range []struct {
+		name string
+		edit func(*Tx)
+	}{
+		{"minimal", func(*Tx) {}},
+		{"every field", func(x *Tx) {
+			x.Round, x.Parent, x.Seq, x.Game, x.Category, x.Jurisdiction, x.Brand, x.Affiliate, x.Player = "R", "p-0", 7, "g", "c", "MT", "b", "a", "pl"
+			x.Meta = map[string]string{"z": "1", "a": "2", "m": ""}
+		}},
+		{"html characters", func(x *Tx) { x.Game = "<b>&</b>"; x.Meta = map[string]string{"<": ">"} }},
+		{"quotes and controls", func(x *Tx) { x.ID = "a\"b\\c\n\t\x01"; x.Brand = "\x7f" }},
+		{"unicode", func(x *Tx) { x.Player = "ünï\u2028\u2029😀"; x.Round = "\xff\xfe" }},
+		{"offset time", func(x *Tx) { x.OccurredAt = time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", 3600)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := base
+			tc.edit(&x)
+			if got, want := x.Canonical(), x.canonicalReflect(); !bytes.Equal(got, want) {
+				t.Errorf("Canonical() = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// FuzzFastDecode checks that the fast path never changes Decode's answer.
+func FuzzFastDecode(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte(`{"id":"p-1","type":"rollback","amount":"1.5","currency":"EUR","occurred_at":"2026-11-01T10:00:00.5+01:00","parent":"p-0","seq":42,"meta":{"b":"2","a":"1"}}`))
+	f.Add([]byte(`{"id":"x","type":"bet","amount":"1","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z","seq":01}`))
+	f.Add([]byte(`{"id":"x","type":"bet","amount":"1.","currency":"JPY","occurred_at":"2026-11-01T10:00:00Z","meta":{}}`))
+	f.Fuzz(func(t *testing.T, b []byte) { sameDecode(t, b) })
+}
+
+// FuzzFastCanonical checks appendCanonical against json.Marshal of wireTx.
+func FuzzFastCanonical(f *testing.F) {
+	f.Add("p-1", "g", "R", "k", "v", uint64(0), int64(1050), int64(0))
+	f.Add("<&>", "\u2028", "\xff", "", "\"", uint64(7), int64(-3), int64(1<<40))
+	f.Fuzz(func(t *testing.T, id, game, round, mk, mv string, seq uint64, minor, nanos int64) {
+		eur, _ := money.Lookup("EUR")
+		x := Tx{ID: id, Type: Win, Amount: eur.FromMinor(minor), Currency: eur, OccurredAt: time.Unix(0, nanos).UTC(),
+			Game: game, Round: round, Seq: seq, Meta: map[string]string{mk: mv}}
+		if got, want := x.Canonical(), x.canonicalReflect(); !bytes.Equal(got, want) {
+			t.Fatalf("Canonical() = %s, want %s", got, want)
+		}
+	})
+}
