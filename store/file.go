@@ -68,7 +68,10 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// readFileMax reads a whole file that must not exceed max bytes.
+// ReadFileMax reads a whole file that must not exceed max bytes; a larger
+// file is an error wrapping ErrMalformed, read without allocating its size.
+func ReadFileMax(path string, max int64) ([]byte, error) { return readFileMax(path, max) }
+
 func readFileMax(path string, max int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {

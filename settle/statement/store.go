@@ -204,21 +204,9 @@ func StoredParties(root string) ([]string, error) {
 }
 
 func readMax(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	b, err := store.ReadFileMax(path, max)
+	if errors.Is(err, store.ErrMalformed) {
+		return nil, fmt.Errorf("%v: %w", err, ErrChain)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > max {
-		return nil, fmt.Errorf("%s is %d bytes, limit %d: %w", path, st.Size(), max, ErrChain)
-	}
-	b := make([]byte, st.Size())
-	if _, err := f.ReadAt(b, 0); err != nil && st.Size() > 0 {
-		return nil, err
-	}
-	return b, nil
+	return b, err
 }
