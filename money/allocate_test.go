@@ -187,29 +187,13 @@ func TestAllocateSumProperty(t *testing.T) {
 	}
 }
 
-// vectorsDir finds the shared acceptance vectors next to the repository root
-// (the directory holding go.mod): <root>/../shared/vectors.
+// vectorsDir is the repository's copy of the acceptance vectors, kept with
+// the rule engine's tests (settle/rules/testdata/vectors, one copy for the
+// whole repository; settle/rules.TestVectorCopies checks it against the
+// originals). A missing copy fails the test, never skips it.
 func vectorsDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the package directory")
-		}
-		dir = parent
-	}
-	v := filepath.Join(dir, "..", "shared", "vectors")
-	if _, err := os.Stat(v); err != nil {
-		t.Skipf("shared vectors not found at %s (they live outside the repository): %v", v, err)
-	}
-	return v
+	return filepath.Join("..", "settle", "rules", "testdata", "vectors")
 }
 
 type allocationVectors struct {

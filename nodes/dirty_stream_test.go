@@ -21,7 +21,8 @@ import (
 	"github.com/tally-mesh/tally/wire"
 )
 
-// vectorDir holds the shared acceptance vectors and their tally expression.
+// vectorDir is the repository's copy of the acceptance vectors and their
+// tally expression (one copy, kept with settle/rules; a missing file fails).
 var vectorDir = filepath.Join("..", "settle", "rules", "testdata", "vectors")
 
 // TestDirtyStreamEndToEnd plays vectors/dirty-stream.json through real nodes

@@ -1,4 +1,4 @@
-// Package store owns the verifiable ledger (DESIGN.md §7): per partition, an
+// Package store owns the verifiable ledger (docs/design.md §7): per partition, an
 // append-only chain of segment files holding settled entries, an RFC 6962
 // Merkle tree over the entries, and a signed checkpoint of that tree.
 // docs/ledger-format.md is the auditor's copy of this format, with a test

@@ -68,15 +68,34 @@ func sharesMap(t testing.TB, c money.Currency, shares []money.Share) map[string]
 	return m
 }
 
-// vectorsDir is the repository's copy of the shared acceptance vectors
-// (../shared/vectors), kept under testdata so `go test` never skips them;
-// TestVectorCopies checks the copies still match the shared originals.
+// vectorsDir is the repository's copy of the acceptance vectors, kept under
+// testdata so `go test` never depends on anything outside the repository.
+// Every test that reads a vector fails (never skips) when its copy is
+// missing; TestVectorCopiesPresent lists them. The originals live in the
+// lead's ../shared/vectors; TestVectorCopies checks the copies against them
+// when that folder exists. nodes, money and cmd/tally read these same files.
 func vectorsDir(t *testing.T) string {
 	t.Helper()
 	return filepath.Join("testdata", "vectors")
 }
 
-// sharedVectorsDir is ../shared/vectors beside the repository, if present.
+// vectorFiles are the copies the repository must hold: every acceptance
+// vector, and README.md kept as vectors-README.md (a README.md inside
+// testdata would read as the package's own).
+var vectorFiles = map[string]string{
+	"allocation.json":    "allocation.json",
+	"dirty-stream.json":  "dirty-stream.json",
+	"tiers.json":         "tiers.json",
+	"waterfall-jpy.json": "waterfall-jpy.json",
+	// hierarchy.json (partner trees) is copied for the issue that builds
+	// them; no test here evaluates it yet.
+	"hierarchy.json": "hierarchy.json",
+	"README.md":      "vectors-README.md",
+}
+
+// sharedVectorsDir is ../shared/vectors beside the repository, or "" when a
+// clone has no such folder (it is the lead's workspace, not part of the
+// repository).
 func sharedVectorsDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -95,7 +114,7 @@ func sharedVectorsDir(t *testing.T) string {
 	}
 	v := filepath.Join(dir, "..", "shared", "vectors")
 	if _, err := os.Stat(v); err != nil {
-		t.Skipf("shared vectors not found at %s (they live outside the repository): %v", v, err)
+		return ""
 	}
 	return v
 }

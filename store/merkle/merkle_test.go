@@ -3,6 +3,7 @@ package merkle
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -204,11 +205,17 @@ func TestErrors(t *testing.T) {
 	if _, err := ConsistencyProof(tr.read, 6, 5); err == nil {
 		t.Errorf("ConsistencyProof(6, 5) succeeded")
 	}
-	if _, err := SubtreeHash(tr.read, 1, 3); err == nil {
-		t.Errorf("SubtreeHash(1, 3) (unaligned) succeeded")
-	}
 	if _, err := RootAt(tr.read, 6); err == nil {
 		t.Errorf("RootAt(6) past the stored hashes succeeded")
+	}
+	if _, err := RootAt(tr.read, MaxSize+1); !errors.Is(err, ErrRange) {
+		t.Errorf("RootAt(MaxSize+1) = %v, want ErrRange", err)
+	}
+	if _, err := RangeAt(tr.read, 6); err == nil {
+		t.Errorf("RangeAt(6) past the stored hashes succeeded")
+	}
+	if _, err := ConsistencyProof(tr.read, 2, 6); err == nil {
+		t.Errorf("ConsistencyProof(2, 6) past the stored hashes succeeded")
 	}
 	if _, err := NewRange(3, nil); err == nil {
 		t.Errorf("NewRange(3, no peaks) succeeded")

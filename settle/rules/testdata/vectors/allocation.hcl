@@ -1,4 +1,4 @@
-# /work/shared/vectors/allocation.json expressed as tally rules. Each vector
+# allocation.json (beside this file) expressed as tally rules. Each vector
 # case is one rule, selected by the game of the test transaction.
 
 ruleset "vectors" {

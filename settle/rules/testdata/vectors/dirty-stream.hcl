@@ -1,4 +1,4 @@
-# /work/shared/vectors/dirty-stream.json: provider P's day of traffic, EUR.
+# dirty-stream.json (beside this file): provider P's day of traffic, EUR.
 # The contract itself is simple (the vector is about dedup, conflicts and
 # rollbacks, not about the split): P takes 10% of every bet and bears 10% of
 # every win, the operator the rest. Every amount of the stream is a multiple

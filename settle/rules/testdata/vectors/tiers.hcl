@@ -1,4 +1,4 @@
-# /work/shared/vectors/tiers.json expressed as tally fee contracts: the
+# tiers.json (beside this file) expressed as tally fee contracts: the
 # provider's monthly fee on GGR, EUR, half-up to the cent, tiers 12% up to
 # 100,000.00, 10% up to 250,000.00, 8% above, upper bounds inclusive, minimum
 # monthly fee 2,500.00. One fee per mode × negative-GGR treatment.

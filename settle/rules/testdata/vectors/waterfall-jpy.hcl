@@ -1,4 +1,4 @@
-# /work/shared/vectors/waterfall-jpy.json expressed as a tally waterfall.
+# waterfall-jpy.json (beside this file) expressed as a tally waterfall.
 
 ruleset "waterfall" {
   effective  = "2026-01-01T00:00:00Z"
