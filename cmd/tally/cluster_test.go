@@ -217,7 +217,7 @@ func TestClusterHubKill9(t *testing.T) {
 	settledAtKill := c.settled()
 	c.hubs[leader].kill()
 	t.Logf("killed hub-%d (TALLY_TX leader) with %d lines answered, %d settled", leader+1, c.answered(), settledAtKill)
-	c.hub = c.hubs[(leader+1)%clusterHubs] // a survivor; finish stops it
+	c.hub = c.hubs[(leader+1)%clusterHubs]                // a survivor; finish stops it
 	natstest.Eventually(t, 60*time.Second, func() error { // settlement continues on two hubs
 		if n := c.settled(); n <= settledAtKill {
 			return fmt.Errorf("%d settled, as many as at the kill", n)
