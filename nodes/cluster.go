@@ -103,19 +103,25 @@ func tlsConfig(t config.TLSFiles, serverSide bool) (*tls.Config, error) {
 // starting too (or be down: then start-up fails and the operator sees why).
 const clusterWaitMax = 5 * time.Minute
 
+// clusterAttemptMax bounds one attempt: while no meta leader answers, a
+// JetStream API request would otherwise wait the client's 5 s default.
+const clusterAttemptMax = 2 * time.Second
+
 // ensureOnCluster runs ensure until it succeeds. On a single hub it runs once.
 // On a cluster the first attempts fail while the meta group has no leader or
 // too few peers for R3 placement, or when two hubs create the same stream at
 // once; those answers are retried (bounded by clusterWaitMax and ctx), every
 // other error returns at once.
-func ensureOnCluster(ctx context.Context, c config.Config, log hclog.Logger, ensure func() error) error {
+func ensureOnCluster(ctx context.Context, c config.Config, log hclog.Logger, ensure func(context.Context) error) error {
 	if c.Hub.Cluster == nil {
-		return ensure()
+		return ensure(ctx)
 	}
 	deadline := time.Now().Add(clusterWaitMax)
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := ensure()
+		actx, cancel := context.WithTimeout(ctx, clusterAttemptMax)
+		err := ensure(actx)
+		cancel()
 		if err == nil {
 			if attempt > 1 {
 				log.Info("cluster streams ready", "attempts", attempt)

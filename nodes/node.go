@@ -69,7 +69,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	if cfg.Has(config.RoleHub) || cfg.Streams.Create {
-		err := ensureOnCluster(ctx, cfg, log, func() error { // retries while a hub cluster forms (cluster.go)
+		err := ensureOnCluster(ctx, cfg, log, func(ctx context.Context) error { // retries while a hub cluster forms (cluster.go)
 			return wire.EnsureStreams(ctx, n.js, subjects, wire.StreamOptions{
 				Partitions: cfg.Streams.Partitions, Replicas: cfg.Streams.Replicas,
 				DuplicateWindow: cfg.Streams.DuplicateWindow, TxMaxAge: cfg.Streams.TxMaxAge,

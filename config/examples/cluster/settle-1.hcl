@@ -14,7 +14,8 @@ nats {
 }
 
 streams {
-  partitions = 4   # as on the hubs
+  create     = true   # create TALLY_TX / TALLY_LEDGER if missing: needed on stock nats-server hubs
+  partitions = 4      # as on the hubs
   replicas   = 3
 }
 
