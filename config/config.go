@@ -39,6 +39,8 @@ type Config struct {
 	Settle  Settle
 
 	Providers []Provider
+
+	Leaf *Leaf // an edge's embedded leaf server (config/cluster.go); nil = none
 }
 
 // Provider is one configured provider (see ProviderFile).
@@ -80,6 +82,9 @@ type Hub struct {
 	SyncInterval time.Duration
 	MaxStore     int64
 	NodeUsers    []HubUser
+
+	Cluster   *Cluster   // nil = a single hub (config/cluster.go)
+	LeafNodes *LeafNodes // nil = no leafnode listener
 }
 
 // NATS is how a node without a hub connects.
@@ -290,6 +295,7 @@ func (c Config) check(bad func(key, val, fix string)) {
 		bad("nats.url", `""`, "set nats.url, or add the hub role to run an embedded server")
 	}
 	c.checkIdentity(bad)
+	c.checkCluster(bad)
 }
 
 // checkIdentity validates providers, node users and the ingest keys of issue 3.

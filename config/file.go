@@ -16,6 +16,8 @@ type File struct {
 	Settle  *SettleFile  `hcl:"settle,block"`
 
 	Providers []ProviderFile `hcl:"provider,block"`
+
+	Leaf *LeafFile `hcl:"leaf,block"` // an edge's embedded leaf server (config/cluster.go)
 }
 
 // ProviderFile is one provider: its dialect and credentials. The hub role
@@ -44,6 +46,9 @@ type HubFile struct {
 	MaxStore     *string `hcl:"max_store,optional"`     // JetStream file store limit, e.g. "10GiB"
 
 	NodeUsers []HubUserFile `hcl:"node_user,block"`
+
+	Cluster   *ClusterFile   `hcl:"cluster,block"`   // three hubs, one NATS cluster (config/cluster.go)
+	LeafNodes *LeafNodesFile `hcl:"leafnodes,block"` // edges connect here as leaf nodes
 }
 
 // NATSFile says how to reach NATS when this node runs no hub.

@@ -70,6 +70,7 @@ func Parse(src []byte, filename string) (Config, error) {
 	body, _ := f.Body.(*hclsyntax.Body)
 	l := loader{body: body, base: filepath.Dir(filename), cfg: Default()}
 	l.apply(&file)
+	l.applyCluster(&file)
 	l.cfg.check(func(key, val, fix string) { l.bad(key, val, fix) })
 	if len(l.errs) > 0 {
 		return Config{}, l.errs

@@ -45,6 +45,9 @@ func startHub(c config.Config) (*server.Server, string, error) {
 		internal = randomSecret()
 		o.Users, o.Nkeys = hubUsers(c, internal)
 	}
+	if err := clusterOptions(c, o); err != nil { // routes and leafnodes (cluster.go)
+		return nil, "", fmt.Errorf("hub: %w", err)
+	}
 	s, err := server.NewServer(o)
 	if err != nil {
 		return nil, "", fmt.Errorf("hub: %w", err)

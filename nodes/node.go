@@ -56,6 +56,12 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 		}
 		log.Info("hub listening", "url", n.hub.ClientURL(), "store", cfg.HubDir())
 	}
+	if cfg.Leaf != nil { // an edge's own server, leaf of the hub cluster (leaf.go)
+		if n.hub, n.hubPwd, err = startLeaf(cfg); err != nil {
+			return nil, err
+		}
+		log.Info("leaf listening", "url", n.hub.ClientURL(), "hubs", cfg.Leaf.Hubs)
+	}
 	if n.nc, err = n.connect(); err != nil {
 		return nil, err
 	}
@@ -63,10 +69,12 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	if cfg.Has(config.RoleHub) || cfg.Streams.Create {
-		err := wire.EnsureStreams(ctx, n.js, subjects, wire.StreamOptions{
-			Partitions: cfg.Streams.Partitions, Replicas: cfg.Streams.Replicas,
-			DuplicateWindow: cfg.Streams.DuplicateWindow, TxMaxAge: cfg.Streams.TxMaxAge,
-			MaxMsgBytes: 8 << 20,
+		err := ensureOnCluster(ctx, cfg, log, func(ctx context.Context) error { // retries while a hub cluster forms (cluster.go)
+			return wire.EnsureStreams(ctx, n.js, subjects, wire.StreamOptions{
+				Partitions: cfg.Streams.Partitions, Replicas: cfg.Streams.Replicas,
+				DuplicateWindow: cfg.Streams.DuplicateWindow, TxMaxAge: cfg.Streams.TxMaxAge,
+				MaxMsgBytes: 8 << 20,
+			})
 		})
 		if err != nil {
 			return nil, err
