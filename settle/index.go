@@ -26,6 +26,7 @@ import (
 //	o/<p><provider>\x00<parent>\x00<id>  orphanRec (JSON): reversal waiting for its parent
 //	b/<p><party>\x00<currency>    balance (decimal string), per partition so writers never conflict
 //	s/<p>                         Counters (JSON)
+//	c/<p>                         consumer start: stream sequence (uint64 BE) + TALLY_TX creation time (unix ns BE), see Node.consumer
 //	x/<p><unix nanos BE><edge seq BE>  Exception (JSON)
 type Index struct {
 	db *badger.DB

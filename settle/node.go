@@ -2,12 +2,14 @@ package settle
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -92,14 +94,23 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 	return nil
 }
 
-// consumer creates or resumes partition p's durable consumer. A previous
-// process that died (kill -9, power loss) leaves deliveries outstanding that
-// JetStream would only redeliver after AckWait; because this partition applies
-// each (edge node, provider) in order, everything behind them would stall for
-// that long. Those deliveries were never committed (inputs are acked only after
-// their segment is durable), so the consumer is recreated from its ack floor
-// and they are redelivered at once. Redelivery of anything already applied is
-// skipped by the high-water marks in the index.
+// consumer creates partition p's durable consumer afresh at every start.
+//
+// A previous process that died (kill -9, power loss) leaves deliveries
+// outstanding that JetStream would only redeliver after AckWait; because this
+// partition applies each (edge node, provider) in order, everything behind
+// them would stall for that long. So an existing consumer is never resumed or
+// edited in place (JetStream refuses to change a consumer's deliver policy or
+// start sequence: err_code=10012): it is deleted and created again, starting
+// just after its ack floor. That start can never skip an unsettled message:
+// inputs are acked only after their segment is durable, so everything at or
+// below the ack floor is committed. Everything above it is delivered again;
+// what was already applied is skipped by the high-water marks in the index.
+//
+// The start sequence is written to the index (c/<p>) before the delete, so a
+// crash between delete and create loses nothing: the next start finds no
+// consumer and creates it from the recorded sequence. With neither a consumer
+// nor a record (first start) the consumer delivers the whole stream.
 func (n *Node) consumer(ctx context.Context, js jetstream.JetStream, p int) (jetstream.Consumer, error) {
 	stream, name := n.cfg.Subjects.TxStream(), n.cfg.Subjects.SettleConsumer(p)
 	cc := jetstream.ConsumerConfig{
@@ -107,13 +118,42 @@ func (n *Node) consumer(ctx context.Context, js jetstream.JetStream, p int) (jet
 		FilterSubject: n.cfg.Subjects.TxPartition(p),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       n.cfg.AckWait,
-		MaxDeliver:    -1, // a held gap keeps redelivering until it is filled
-		MaxAckPending: 20000,
+		MaxDeliver:    -1, // a batch is only ever given up by Term (undecodable)
+		MaxAckPending: maxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	created := st.CachedInfo().Created.UnixNano()
+	startKey := pkey("c/", uint32(p))
+	var start uint64
+	if err := n.idx.db.View(func(t *badger.Txn) error {
+		it, err := t.Get(startKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error {
+			// A start recorded for another incarnation of the stream (deleted
+			// and created again) means nothing for this one.
+			if len(v) == 16 && int64(binary.BigEndian.Uint64(v[8:])) == created {
+				start = binary.BigEndian.Uint64(v)
+			}
+			return nil
+		})
+	}); err != nil {
+		return nil, fmt.Errorf("read consumer start: %w", err)
 	}
 	old, err := js.Consumer(ctx, stream, name)
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		if start > 0 {
+			n.log.Info("consumer missing; creating it from the recorded start", "partition", p, "start", start)
+		}
 	case err != nil:
 		return nil, err
 	default:
@@ -121,18 +161,30 @@ func (n *Node) consumer(ctx context.Context, js jetstream.JetStream, p int) (jet
 		if err != nil {
 			return nil, err
 		}
+		// The ack floor only moves forward; a recorded start above it (from
+		// an earlier start whose consumer has not acked since) is kept.
+		start = max(start, info.AckFloor.Stream+1)
+		rec := binary.BigEndian.AppendUint64(be64(start), uint64(created))
+		if err := n.idx.db.Update(func(t *badger.Txn) error { return t.Set(startKey, rec) }); err != nil {
+			return nil, fmt.Errorf("record consumer start: %w", err)
+		}
 		if info.NumAckPending > 0 {
-			n.log.Info("recreating consumer to redeliver deliveries of a stopped process",
-				"partition", p, "unacked", info.NumAckPending, "ack_floor", info.AckFloor.Stream)
-			if err := js.DeleteConsumer(ctx, stream, name); err != nil {
-				return nil, err
-			}
-			cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-			cc.OptStartSeq = info.AckFloor.Stream + 1
+			n.log.Info("redelivering the deliveries of a stopped process", "partition", p, "unacked", info.NumAckPending, "start", start)
+		}
+		if err := js.DeleteConsumer(ctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("delete consumer to recreate it: %w", err)
 		}
 	}
-	return js.CreateOrUpdateConsumer(ctx, stream, cc)
+	if start > 1 {
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cc.OptStartSeq = start
+	}
+	return js.CreateConsumer(ctx, stream, cc)
 }
+
+// maxAckPending bounds a partition's unacked deliveries; the worker holds
+// at most maxHeld of them in memory behind a gap (worker.go), well below.
+const maxAckPending = 20000
 
 func (n *Node) fail(err error) {
 	n.errOnce.Do(func() {

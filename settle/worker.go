@@ -23,10 +23,6 @@ import (
 	"github.com/tally-mesh/tally/wire"
 )
 
-// gapRetry is how long a batch that arrived ahead of a missing one waits
-// before JetStream redelivers it.
-const gapRetry = 500 * time.Millisecond
-
 // settleLimits decode forwarded records. They are wider than any edge's limits:
 // a record the edge accepted must never be refused here for size.
 var settleLimits = txn.Limits{PayloadBytes: 1 << 20, IDLen: 1024, FieldLen: 1024, MetaKeys: 1024, MetaBytes: 1 << 20, AmountMax: decimal.New(1, 15)}
@@ -42,7 +38,9 @@ type worker struct {
 	snap      atomic.Pointer[Counters] // last committed counters, for Stats
 	lag       atomic.Uint64
 	lastScan  time.Time
-	held      orphanSet // parents with orphans in the index (worker goroutine only)
+	held      orphanSet           // parents with orphans in the index (worker goroutine only)
+	gaps      map[string]*gapHold // batches held behind a gap, by high-water key (gap.go)
+	nheld     int                 // messages in gaps
 	// recsPerMsg estimates records per forwarded message, to size fetches;
 	// 0 until the first message (firstRecsPerMsg is assumed).
 	recsPerMsg int
@@ -90,6 +88,11 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 				return err
 			}
 			w.lastScan = time.Now()
+		}
+		if len(w.gaps) > 0 {
+			if err := w.release(b); err != nil {
+				return err
+			}
 		}
 		if len(b.entries) >= cfg.SegmentMaxEntries {
 			return nil
@@ -184,14 +187,9 @@ func (w *worker) process(b *batch, m jetstream.Msg) error {
 		return fmt.Errorf("read high-water mark: %w", err)
 	}
 	if recs[0].Seq > hwm+1 {
-		// A gap: an earlier batch of this (node, provider) is missing. Never apply
-		// out of order; JetStream redelivers this one after the gap is filled.
-		b.cnt.Gaps++
-		b.dirty = true
-		w.log.Warn("sequence gap", "node", node, "provider", provider, "have", hwm, "got", recs[0].Seq)
-		b.alerts = append(b.alerts, alert{wire.AlertGap, map[string]any{"partition": w.p, "node": node, "provider": provider, "have": hwm, "next": recs[0].Seq}})
-		w.n.requestReplay(node, provider, hwm+1, recs[0].Seq-1)
-		return m.NakWithDelay(gapRetry)
+		// A gap: an earlier batch of this (node, provider) is missing. Never
+		// apply out of order: hold this one until the gap closes (gap.go).
+		return w.hold(b, string(hkey), node, provider, m, recs[0].Seq, hwm)
 	}
 	for _, r := range recs {
 		if r.Seq <= hwm {
