@@ -67,16 +67,16 @@ func TestFaultEdgeRestartDuringHubOutage(t *testing.T) {
 // and the hub's settlement has its four partition consumers.
 func waitClaims(t *testing.T, url, user, password string, want map[string]string) {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.UserInfo(user, password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	natstest.Eventually(t, 30*time.Second, func() error {
+	natstest.Eventually(t, 60*time.Second, func() error { // connecting is retried too: the machine may be busy
+		nc, err := nats.Connect(url, nats.UserInfo(user, password), nats.MaxReconnects(0))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		kv, err := js.KeyValue(ctx, wire.NewSubjects("").ClaimBucket())
