@@ -117,7 +117,7 @@ type Ingest struct {
 	DLQMax         int
 
 	HTTPListen         string // "" = no HTTP endpoint
-	HTTPBodyBytes      int64
+	RequestBytes       int64  // largest request, NATS or HTTP; the hub's max_payload derives from it (MaxPayload)
 	Retention          time.Duration
 	GCInterval         time.Duration
 	GCBatch            int
@@ -161,7 +161,7 @@ func Default() Config {
 			ForwardWindow:  64,
 			PublishTimeout: 5 * time.Second,
 			DLQMax:         10000,
-			HTTPBodyBytes:  16 << 20,
+			RequestBytes:   4 << 20,
 			Retention:      24 * time.Hour,
 			GCInterval:     time.Minute,
 			GCBatch:        1000,
@@ -308,9 +308,7 @@ func (c Config) checkIdentity(bad func(key, val, fix string)) {
 			bad(p.key, fmt.Sprint(p.v), "use a positive number")
 		}
 	}
-	if c.Ingest.HTTPBodyBytes < 4<<10 || c.Ingest.HTTPBodyBytes > 1<<30 {
-		bad("ingest.http_body_bytes", fmt.Sprint(c.Ingest.HTTPBodyBytes), `use "4KiB" to "1GiB"`)
-	}
+	c.checkLimits(bad)
 	if c.Ingest.Retention <= 0 {
 		bad("ingest.retention", c.Ingest.Retention.String(), `use a positive duration such as "24h": forwarded records are kept this long for replay`)
 	}
@@ -377,6 +375,29 @@ func (c Config) checkIdentity(bad func(key, val, fix string)) {
 				bad(key+".http_token", `"…"`, "provider "+other+" has the same token; each provider needs its own")
 			}
 			tokens[p.HTTPToken] = p.Name
+		}
+	}
+}
+
+// MaxPayload is the max_payload of the embedded hub and the largest message
+// of TALLY_TX: one request (ingest.request_bytes) plus room for headers. The
+// forwarder sizes batches to the server's max_payload minus the same room, so
+// a forwarded batch always fits (docs/config.md, "Limits").
+func (c Config) MaxPayload() int64 { return c.Ingest.RequestBytes + wire.HeaderRoom }
+
+// maxRequestBytes keeps MaxPayload within NATS's max_pending (64 MiB).
+const maxRequestBytes = 64<<20 - wire.HeaderRoom
+
+// checkLimits checks that the size limits are one coherent set.
+func (c Config) checkLimits(bad func(key, val, fix string)) {
+	r := c.Ingest.RequestBytes
+	if r < 4<<10 || r > maxRequestBytes {
+		bad("ingest.request_bytes", fmt.Sprint(r), fmt.Sprintf(`use "4KiB" to %d bytes (64MiB less 4KiB for headers: the hub's max_payload is request_bytes + 4KiB)`, maxRequestBytes))
+		return
+	}
+	if c.Ingest.Limits.PayloadBytes > 0 {
+		if rec := wire.MaxRecordBytes(c.Ingest.Limits.PayloadBytes); r < rec {
+			bad("ingest.request_bytes", fmt.Sprint(r), fmt.Sprintf("use at least %d: one forwarded record of a %d-byte payload (ingest.payload_bytes) can take up to 6×payload_bytes+548 bytes, and a forwarded batch is at most request_bytes", rec, c.Ingest.Limits.PayloadBytes))
 		}
 	}
 }

@@ -119,3 +119,50 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestLimits: the size limits are one set; max_payload derives from the
+// request limit, and a request limit that cannot carry one forwarded record
+// of a full-size payload, or passes NATS's 64 MiB, is refused at load.
+func TestLimits(t *testing.T) {
+	c := Default()
+	c.Settle.Rules = "rules.hcl"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.MaxPayload(), c.Ingest.RequestBytes+4<<10; got != want {
+		t.Errorf("max payload %d, want request_bytes + 4KiB = %d", got, want)
+	}
+	for _, tc := range []struct {
+		name string
+		src  string
+		bad  string // key of the problem, "" = valid
+	}{
+		{"default", ``, ""},
+		{"old name", `ingest { http_body_bytes = "1MiB" }`, ""},
+		{"both names", `ingest {
+  http_body_bytes = "1MiB"
+  request_bytes = "1MiB"
+}`, "ingest.http_body_bytes"},
+		{"below one record", `ingest {
+  payload_bytes = 65536
+  request_bytes = "256KiB"
+}`, "ingest.request_bytes"},
+		{"above nats", `ingest { request_bytes = "64MiB" }`, "ingest.request_bytes"},
+		{"too small", `ingest { request_bytes = "1KiB" }`, "ingest.request_bytes"},
+	} {
+		src := "settle { rules = \"rules.hcl\" }\n" + tc.src
+		c, err := Parse([]byte(src), "limits.hcl")
+		if tc.bad == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			} else if tc.name == "old name" && c.Ingest.RequestBytes != 1<<20 {
+				t.Errorf("%s: request bytes %d", tc.name, c.Ingest.RequestBytes)
+			}
+			continue
+		}
+		var errs Errors
+		if !errors.As(err, &errs) || len(errs) == 0 || errs[0].Key != tc.bad {
+			t.Errorf("%s: %v, want a problem with %s", tc.name, err, tc.bad)
+		}
+	}
+}

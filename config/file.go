@@ -87,7 +87,8 @@ type IngestFile struct {
 	DLQMax         *int    `hcl:"dlq_max,optional"`
 
 	HTTPListen         *string `hcl:"http_listen,optional"`
-	HTTPBodyBytes      *string `hcl:"http_body_bytes,optional"`
+	RequestBytes       *string `hcl:"request_bytes,optional"`   // largest request, NATS or HTTP
+	HTTPBodyBytes      *string `hcl:"http_body_bytes,optional"` // old name of request_bytes
 	Retention          *string `hcl:"retention,optional"`
 	GCInterval         *string `hcl:"gc_interval,optional"`
 	GCBatch            *int    `hcl:"gc_batch,optional"`

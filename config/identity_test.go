@@ -43,7 +43,7 @@ settle { rules = "r.hcl" }
 		t.Errorf("node users = %+v, auth %v", c.Hub.NodeUsers, c.Auth())
 	}
 	i := c.Ingest
-	if i.HTTPListen != "127.0.0.1:0" || i.HTTPBodyBytes != 1<<20 || i.Retention != 2*time.Hour || i.GCInterval != 10*time.Second ||
+	if i.HTTPListen != "127.0.0.1:0" || i.RequestBytes != 1<<20 || i.Retention != 2*time.Hour || i.GCInterval != 10*time.Second ||
 		i.GCBatch != 50 || i.RetentionHighWater != 100<<20 || i.ReplayMax != 500 {
 		t.Errorf("ingest = %+v", i)
 	}

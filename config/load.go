@@ -263,7 +263,11 @@ func (l *loader) apply(f *File) {
 				c.Ingest.HTTPListen = *i.HTTPListen
 			}
 		}
-		l.size("ingest.http_body_bytes", i.HTTPBodyBytes, &c.Ingest.HTTPBodyBytes)
+		l.size("ingest.http_body_bytes", i.HTTPBodyBytes, &c.Ingest.RequestBytes) // old name of request_bytes
+		l.size("ingest.request_bytes", i.RequestBytes, &c.Ingest.RequestBytes)
+		if i.HTTPBodyBytes != nil && i.RequestBytes != nil {
+			l.bad("ingest.http_body_bytes", strconv.Quote(*i.HTTPBodyBytes), "remove it: it is the old name of ingest.request_bytes, which is set too")
+		}
 		l.dur("ingest.retention", i.Retention, &c.Ingest.Retention)
 		l.dur("ingest.gc_interval", i.GCInterval, &c.Ingest.GCInterval)
 		setInt(i.GCBatch, &c.Ingest.GCBatch)

@@ -29,9 +29,18 @@ type Config struct {
 	// subject token. Empty means any provider token, canonical dialect, NATS
 	// only (development; identity then rests on NATS permissions alone). When
 	// set, a request for a provider not listed is rejected unknown_provider.
-	Providers     map[string]Provider
-	HTTPListen    string // host:port of the HTTP endpoint; "" = none
-	HTTPBodyBytes int64  // largest HTTP request body (default 16 MiB)
+	Providers  map[string]Provider
+	HTTPListen string // host:port of the HTTP endpoint; "" = none
+	// RequestBytes is the largest request, over NATS or HTTP (default 4 MiB);
+	// above it the answer is request_too_large. The hub's max_payload is
+	// RequestBytes + wire.HeaderRoom (docs/config.md, "Limits").
+	RequestBytes int64
+	// HTTPBodyBytes is the old name of RequestBytes: used when RequestBytes
+	// is unset, and always equal to it after defaults.
+	HTTPBodyBytes int64
+	// ClaimReplicas is the replica count of the provider claim bucket when
+	// this node creates it (default 1).
+	ClaimReplicas int
 
 	Retention          time.Duration // forwarded records (and their dedup keys) are kept this long for replay (default 24h)
 	GCInterval         time.Duration // how often retention runs (default 1m)
@@ -56,7 +65,8 @@ const (
 	DefaultForwardWindow  = 64
 	DefaultPublishTimeout = 5 * time.Second
 	DefaultDLQMax         = 10000
-	DefaultHTTPBodyBytes  = 16 << 20
+	DefaultRequestBytes   = 4 << 20
+	DefaultHTTPBodyBytes  = DefaultRequestBytes // old name
 	DefaultRetention      = 24 * time.Hour
 	DefaultGCInterval     = time.Minute
 	DefaultGCBatch        = 1000
@@ -72,7 +82,7 @@ const (
 	maxForwardBatch  = 100_000
 	maxForwardWindow = 4096
 	maxDLQ           = 10_000_000
-	maxHTTPBody      = 1 << 30
+	maxRequestBytes  = 64<<20 - 4<<10 // NATS: max_payload ≤ max_pending (64 MiB)
 	maxGCBatch       = 100_000
 	maxReplay        = 10_000_000
 )
@@ -108,8 +118,15 @@ func (c Config) withDefaults() Config {
 	if c.Limits.PayloadBytes <= 0 {
 		c.Limits.PayloadBytes = txn.DefaultLimits().PayloadBytes
 	}
-	if c.HTTPBodyBytes <= 0 {
-		c.HTTPBodyBytes = DefaultHTTPBodyBytes
+	if c.RequestBytes <= 0 {
+		c.RequestBytes = c.HTTPBodyBytes
+	}
+	if c.RequestBytes <= 0 {
+		c.RequestBytes = DefaultRequestBytes
+	}
+	c.HTTPBodyBytes = c.RequestBytes
+	if c.ClaimReplicas <= 0 {
+		c.ClaimReplicas = 1
 	}
 	if c.Retention <= 0 {
 		c.Retention = DefaultRetention
@@ -153,8 +170,8 @@ func (c Config) validate() error {
 	if c.Limits.PayloadBytes > maxPayloadBytes {
 		bad("payload limit %d is above %d: a record must fit in a Badger transaction with room for a group", c.Limits.PayloadBytes, maxPayloadBytes)
 	}
-	if c.HTTPBodyBytes > maxHTTPBody {
-		bad("http body bytes %d is above the ceiling %d", c.HTTPBodyBytes, maxHTTPBody)
+	if c.RequestBytes > maxRequestBytes {
+		bad("request bytes %d is above the ceiling %d (NATS max_payload must stay within 64 MiB)", c.RequestBytes, maxRequestBytes)
 	}
 	if c.RetentionHighWater > c.BudgetBytes {
 		bad("retention high water %d is above the budget %d", c.RetentionHighWater, c.BudgetBytes)

@@ -3,13 +3,16 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tally-mesh/tally/internal/natstest"
@@ -132,9 +135,10 @@ func TestHTTP(t *testing.T) {
 	if a := ask(t, nc, "p1", []byte(one)); a.Status != wire.StatusDuplicate || a.EdgeSeq != 1 {
 		t.Errorf("h1 over NATS after HTTP: %+v, want duplicate 1", a)
 	}
-	// A provider not configured is refused over NATS too.
-	if a := ask(t, nc, "p9", payload("z", "1.00")); a.Code != string(txn.CodeUnknownProvider) {
-		t.Errorf("unknown provider over NATS: %+v", a)
+	// A provider not configured is not subscribed over NATS: no edge answers
+	// it (routing by provider, docs/ingest.md "Topologies").
+	if _, err := nc.Request(wire.NewSubjects("").In("p9"), payload("z", "1.00"), time.Second); !errors.Is(err, nats.ErrNoResponders) {
+		t.Errorf("unknown provider over NATS: %v, want no responders", err)
 	}
 	// Every dialect stored and forwarded the canonical form.
 	waitForwarded(t, n, 6) // p1: h1 h2 h3 h4; p2: c1; p3: m1

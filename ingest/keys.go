@@ -16,6 +16,7 @@ import (
 //	m/freed                   bytes deleted by retention (8B BE); m/bytes − m/freed is checked against the budget
 //	r/<provider>              retention floor: first seq still held (8B BE); absent = 1
 //	x/<n 8B BE>               dead letter n (JSON deadLetter); oldest trimmed past DLQMax
+//	k/<provider>              node id whose claim on the provider the hub confirmed (claims.go)
 //
 // q, d and s of one group are written in one Badger transaction; c only by the
 // forwarder; x and m/bytes with the group; r, m/freed and the deletions of q
@@ -29,7 +30,10 @@ const (
 	keyBytes  = "m/bytes"
 	keyFreed  = "m/freed"
 	pfxFloor  = "r/"
+	pfxClaim  = "k/"
 )
+
+func claimKey(provider string) []byte { return []byte(pfxClaim + provider) }
 
 func floorKey(provider string) []byte { return []byte(pfxFloor + provider) }
 

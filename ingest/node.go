@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +36,8 @@ const HeaderContentType = "Content-Type"
 const (
 	drainTimeout   = 5 * time.Second // Close: longest wait for subscriptions to drain
 	requestQueue   = 1024            // requests waiting for the committer (backpressure beyond)
-	maxSubscribers = 4               // parallel decoders (one subscription each)
+	maxSubscribers = 4               // parallel decoders (one subscription each) per provider subject
+	deadLetterClip = 4 << 10         // bytes of an oversized NATS request kept as its dead letter
 )
 
 // Node is an ingest node: provider endpoint, WAL and forwarder.
@@ -81,6 +83,14 @@ type Node struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// Provider claims and going online (claims.go, Start).
+	claimed    sync.Map      // provider → true: HTTP takes it (claim confirmed)
+	onlineStop chan struct{} // closed by Close: stop waiting for the hub
+	onlineDone chan struct{} // closed when waitOnline returned (or never ran)
+	failed     chan struct{} // closed by fail
+	failOnce   sync.Once
+	failErr    error
 }
 
 // provState is what the committer and a provider's forwarder share.
@@ -146,7 +156,7 @@ func New(cfg Config, log hclog.Logger) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: log, provs: map[string]*provState{}, rejected: map[string]uint64{},
 		reqs: make(chan *request, requestQueue), committerDone: make(chan struct{}),
-		adapters: map[string]adapter.Adapter{},
+		adapters: map[string]adapter.Adapter{}, failed: make(chan struct{}),
 	}
 	for _, name := range adapter.Names() {
 		n.adapters[name], _ = adapter.Lookup(name)
@@ -172,6 +182,10 @@ func New(cfg Config, log hclog.Logger) (*Node, error) {
 		}
 	}
 	if err := n.loadFloors(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := n.loadClaims(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -230,12 +244,23 @@ func (n *Node) committed(p string, last uint64, at time.Time) {
 	}
 }
 
-// Start subscribes (queue group QueueGroup) to cfg.Subjects.InAll() on nc for
-// provider requests and starts the forwarder, which publishes through its own
-// JetStream context on js.Conn() (same domain or API prefix as js) with
-// WithPublishAsyncMaxPending(ForwardWindow) and WithPublishAsyncTimeout
-// (PublishTimeout). nc and js may be connections to different servers (a
-// provider-facing leaf and the hub). ctx bounds start-up only: stop with Close.
+// Start starts the node on nc (provider requests) and js (forwarding). The
+// WAL, the committer, the forwarder, retention and the HTTP endpoint start
+// at once and need no hub. What needs the hub runs as soon as nc is
+// connected: claiming this node's providers (claims.go), then subscribing
+// (queue group QueueGroup) to <prefix>.in.<provider> for each of them (or
+// <prefix>.in.* without a provider list) and the replay service. If nc is
+// connected now, that happens here and a refused claim is returned; if not
+// (an edge started during a hub outage, nats.RetryOnFailedConnect), it
+// happens when the hub returns and a refused claim stops the node (Done,
+// Err). Until then HTTP takes the providers whose claim the hub confirmed
+// before, into the WAL, and the forwarder sends when the hub is back.
+//
+// The forwarder publishes through its own JetStream context on js.Conn()
+// (same domain or API prefix as js) with WithPublishAsyncMaxPending
+// (ForwardWindow) and WithPublishAsyncTimeout(PublishTimeout). nc and js may
+// be connections to different servers (a provider-facing leaf and the hub).
+// ctx bounds start-up only: stop with Close.
 func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 	if nc == nil || js == nil {
 		return errors.New("start ingest: nil connection")
@@ -257,6 +282,7 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 		return errors.New("start ingest: already started")
 	}
 	n.started = true
+	n.onlineStop, n.onlineDone = make(chan struct{}), make(chan struct{})
 	n.fwd = newForwarder(n, fjs)
 	for _, ps := range n.provs {
 		n.fwd.spawn(ps)
@@ -264,34 +290,179 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 	n.mu.Unlock()
 
 	go n.runCommitter()
-	for range min(runtime.GOMAXPROCS(0), maxSubscribers) {
-		sub, err := nc.QueueSubscribe(n.cfg.Subjects.InAll(), QueueGroup, n.handle)
-		if err != nil {
-			return fmt.Errorf("start ingest: subscribe %s: %w", n.cfg.Subjects.InAll(), err)
-		}
-		n.subs = append(n.subs, sub)
-	}
-	if err := nc.FlushTimeout(drainTimeout); err != nil {
-		return fmt.Errorf("start ingest: flush subscriptions: %w", err)
-	}
-	if err := n.startReplay(fjs.Conn()); err != nil {
-		return fmt.Errorf("start ingest: replay service: %w", err)
-	}
 	n.gcStop, n.gcDone = make(chan struct{}), make(chan struct{})
 	go n.runGC(n.gcStop, n.gcDone)
+	online := nc.IsConnected()
+	if online {
+		err := n.goOnline(ctx, nc, js)
+		var ce *ClaimError
+		switch {
+		case errors.As(err, &ce):
+			close(n.onlineDone)
+			return fmt.Errorf("start ingest: %w", err)
+		case err != nil:
+			n.log.Warn("hub reachable but claiming or subscribing failed; retrying in the background", "error", err)
+			online = false
+		}
+	}
+	if online {
+		close(n.onlineDone)
+	} else {
+		n.log.Warn("hub unreachable: taking HTTP requests of confirmed providers into the WAL; claiming, subscribing and forwarding when it returns",
+			"confirmed", n.confirmed())
+		go n.waitOnline(nc, js)
+	}
 	if n.cfg.HTTPListen != "" {
 		if err := n.startHTTP(); err != nil {
 			return fmt.Errorf("start ingest: %w", err)
 		}
 	}
-	n.log.Info("accepting", "subject", n.cfg.Subjects.InAll(), "node", n.cfg.NodeID, "subscribers", len(n.subs))
 	return nil
+}
+
+// confirmed lists the providers HTTP takes now.
+func (n *Node) confirmed() []string {
+	var out []string
+	n.claimed.Range(func(k, _ any) bool { out = append(out, k.(string)); return true })
+	return out
+}
+
+// goOnline claims the providers, subscribes to their subjects and starts the
+// replay service. A refused claim is a *ClaimError.
+func (n *Node) goOnline(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
+	n.checkMaxPayload(nc)
+	if err := n.claimProviders(ctx, js); err != nil {
+		return err
+	}
+	subjects := []string{n.cfg.Subjects.InAll()}
+	if len(n.cfg.Providers) > 0 {
+		subjects = subjects[:0]
+		for p := range n.cfg.Providers {
+			subjects = append(subjects, n.cfg.Subjects.In(p))
+		}
+		sort.Strings(subjects)
+	}
+	if err := n.subscribe(nc, subjects); err != nil {
+		return err
+	}
+	if err := nc.FlushTimeout(drainTimeout); err != nil { // the subscriptions are resent on every reconnect anyway
+		n.log.Warn("flush subscriptions", "error", err)
+	}
+	n.log.Info("accepting", "subjects", subjects, "node", n.cfg.NodeID, "subscribers", len(n.subs))
+	return nil
+}
+
+// subscribe subscribes the provider subjects and the replay service, unless
+// the node is closing (Close drains what is in n.subs).
+func (n *Node) subscribe(nc *nats.Conn, subjects []string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return ErrClosed
+	}
+	if len(n.subs) > 0 { // an earlier attempt got this far
+		return nil
+	}
+	for _, subj := range subjects {
+		for range min(runtime.GOMAXPROCS(0), maxSubscribers) {
+			sub, err := nc.QueueSubscribe(subj, QueueGroup, n.handle)
+			if err != nil {
+				return fmt.Errorf("subscribe %s: %w", subj, err)
+			}
+			n.subs = append(n.subs, sub)
+		}
+	}
+	if err := n.startReplay(n.fwd.js.Conn()); err != nil {
+		return fmt.Errorf("replay service: %w", err)
+	}
+	return nil
+}
+
+// waitOnline runs goOnline once nc is connected, retrying what fails for
+// want of the hub; a refused claim stops the node.
+func (n *Node) waitOnline(nc *nats.Conn, js jetstream.JetStream) {
+	defer close(n.onlineDone)
+	backoff := backoffMin
+	for {
+		if nc.IsConnected() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := n.goOnline(ctx, nc, js)
+			cancel()
+			var ce *ClaimError
+			switch {
+			case err == nil:
+				n.log.Info("hub reachable: providers claimed and subscribed")
+				return
+			case errors.Is(err, ErrClosed):
+				return
+			case errors.As(err, &ce):
+				n.fail(err)
+				return
+			default:
+				n.log.Warn("hub reachable but claiming or subscribing failed; retrying", "error", err, "in", backoff)
+			}
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-n.onlineStop:
+			t.Stop()
+			return
+		}
+		backoff = min(2*backoff, backoffMax)
+	}
+}
+
+// checkMaxPayload warns when the server's max_payload does not fit the
+// configured request limit (docs/config.md, "Limits").
+func (n *Node) checkMaxPayload(nc *nats.Conn) {
+	mp := nc.MaxPayload()
+	if mp <= 0 {
+		return
+	}
+	if want := n.cfg.RequestBytes + wire.HeaderRoom; mp < want {
+		n.log.Warn("the NATS server's max_payload is below ingest.request_bytes + 4KiB: NATS requests above it are refused by the client library, before tally can answer; set max_payload on the server (a tally hub derives it from its own ingest.request_bytes)",
+			"max_payload", mp, "want", want)
+	}
+	if rec := wire.MaxRecordBytes(n.cfg.Limits.PayloadBytes); mp-wire.HeaderRoom < rec {
+		n.log.Error("the NATS server's max_payload cannot carry the largest forwarded record: such a record would never be forwarded; raise max_payload or lower ingest.payload_bytes",
+			"max_payload", mp, "record_max", rec)
+	}
+}
+
+// fail stops the node with err (Done, Err); the first failure wins.
+func (n *Node) fail(err error) {
+	n.failOnce.Do(func() {
+		n.failErr = err
+		n.log.Error("ingest stopped", "error", err)
+		close(n.failed)
+	})
+}
+
+// Done is closed when the node stopped on its own (see Err).
+func (n *Node) Done() <-chan struct{} { return n.failed }
+
+// Err is why the node stopped on its own, or nil.
+func (n *Node) Err() error {
+	select {
+	case <-n.failed:
+		return n.failErr
+	default:
+		return nil
+	}
 }
 
 // handle decodes one provider request and hands it to the committer. It never
 // answers accepted itself: answers are sent by the committer after commit.
 func (n *Node) handle(m *nats.Msg) {
-	r := n.prepare(m.Subject, m.Data, m.Header.Get(HeaderContentType))
+	var r *request
+	if int64(len(m.Data)) > n.cfg.RequestBytes { // a hub with a larger max_payload than this edge's limit
+		p, _ := n.cfg.Subjects.ProviderFromIn(m.Subject)
+		r = rejectWhole(p, m.Data[:min(len(m.Data), deadLetterClip)], &txn.Error{Code: txn.CodeTooLarge,
+			Reason: fmt.Sprintf("request of %d bytes is above %d (ingest.request_bytes); split it", len(m.Data), n.cfg.RequestBytes)})
+	} else {
+		r = n.prepare(m.Subject, m.Data, m.Header.Get(HeaderContentType))
+	}
 	if m.Reply != "" {
 		r.respond = func(b []byte) {
 			if err := m.Respond(b); err != nil {
@@ -305,6 +476,14 @@ func (n *Node) handle(m *nats.Msg) {
 // submit hands r to the committer, or answers it unavailable when closing.
 // r.respond runs exactly once, on the committer (or here when closing).
 func (n *Node) submit(r *request) {
+	if !n.serves(r.provider) {
+		for i := range r.items {
+			r.items[i].ans = unavailable(r.items[i].id, "this edge's claim on provider "+r.provider+" is not confirmed yet (hub unreachable); retry with the same id")
+		}
+		n.count(groupResult{rejected: map[txn.Code]int{txn.CodeUnavailable: len(r.items)}})
+		n.answer(r)
+		return
+	}
 	n.acceptMu.RLock()
 	if n.closing {
 		n.acceptMu.RUnlock()
@@ -487,6 +666,8 @@ func (n *Node) close() error {
 	n.mu.Unlock()
 	var errs []error
 	if started {
+		close(n.onlineStop)
+		<-n.onlineDone
 		httpDone := make(chan struct{})
 		go func() { defer close(httpDone); n.stopHTTP() }()
 		n.drainSubscriptions()

@@ -12,8 +12,10 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tally-mesh/tally/config"
+	"github.com/tally-mesh/tally/ingest"
 	"github.com/tally-mesh/tally/internal/natstest"
 	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/settle/statement"
@@ -63,8 +65,8 @@ func TestDirtyStreamEndToEnd(t *testing.T) {
 	}
 
 	// The hub and the settle node; the edges are ingest-only nodes, one
-	// running at a time so that each request reaches the edge meant for it
-	// (ingest nodes share a queue group on tally.in.*).
+	// running at a time: without a provider list an edge claims every
+	// provider, and the provider moves from one edge to the next.
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "hub"), 0o755); err != nil {
 		t.Fatal(err)
@@ -96,17 +98,30 @@ func TestDirtyStreamEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stopEdge := func() {
-		t.Helper()
-		if err := edge.Close(); err != nil {
-			t.Fatalf("close %s: %v", edge.cfg.NodeID, err)
-		}
-	}
 	nc, err := nats.Connect(hub.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	// stopEdge stops the edge and releases its claim on the providers, as an
+	// operator moving them to another edge does (docs/ingest.md, "Topologies").
+	stopEdge := func() {
+		t.Helper()
+		if err := edge.Close(); err != nil {
+			t.Fatalf("close %s: %v", edge.cfg.NodeID, err)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kv, err := js.KeyValue(ctx, wire.NewSubjects("").ClaimBucket())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := kv.Delete(ctx, ingest.ClaimAll); err != nil {
+			t.Fatal(err)
+		}
+	}
 	subj := wire.NewSubjects("")
 	ask := func(line int, want string) {
 		t.Helper()

@@ -38,7 +38,7 @@ func startHub(c config.Config) (*server.Server, string, error) {
 		SyncInterval:       c.Hub.SyncInterval,
 		NoSigs:             true, // tally handles signals: first drains, second aborts
 		NoLog:              true,
-		MaxPayload:         8 << 20, // forwarded batches pack many records
+		MaxPayload:         int32(c.MaxPayload()), // one request plus headers; the forwarder fits its batches to it
 	}
 	var internal string
 	if c.Auth() {

@@ -150,7 +150,8 @@ func TestExternalClusterPermissions(t *testing.T) {
 		o.Users = []*server.User{
 			{Username: "studio-1", Password: "studio-1-password", Permissions: ProviderPermissions(s, "studio-1")},
 			{Username: "edge-eu-1", Password: "edge-eu-1-password", Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: []string{"tally.tx.edge-eu-1.*", "$JS.API.STREAM.INFO.TALLY_TX"}},
+				Publish: &server.SubjectPermission{Allow: []string{"tally.tx.edge-eu-1.*", "$JS.API.STREAM.INFO.TALLY_TX",
+					"$KV.TALLY_PROVIDERS.studio-1", "$JS.API.STREAM.INFO.KV_TALLY_PROVIDERS", "$JS.API.DIRECT.GET.KV_TALLY_PROVIDERS.>"}},
 				Subscribe: &server.SubjectPermission{Allow: []string{"tally.in.*", "tally.edge.edge-eu-1.replay", "_INBOX.>"}},
 				Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
 			}},
@@ -166,6 +167,9 @@ func TestExternalClusterPermissions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := wire.EnsureStreams(ctx, ajs, s, wire.StreamOptions{Partitions: 4, MaxMsgBytes: 8 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ajs.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: s.ClaimBucket(), History: 1}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.Default()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -36,11 +38,18 @@ type Node struct {
 	ledger *store.Ledger
 	settle *settle.Node
 	audit  *audit.Server // read-only audit API (settle.audit_listen)
+
+	stop    chan struct{} // closed by Close: ends background start-up work
+	bg      sync.WaitGroup
+	failed  chan struct{} // closed when a role stops on its own (Failed)
+	failMu  sync.Mutex
+	failErr error
+	closing atomic.Bool
 }
 
 // Start brings up the configured roles. On error everything started is stopped.
 func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, err error) {
-	n := &Node{cfg: cfg, log: log}
+	n := &Node{cfg: cfg, log: log, stop: make(chan struct{}), failed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -68,17 +77,22 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	if n.js, err = jetstream.New(n.nc); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if cfg.Has(config.RoleHub) || cfg.Streams.Create {
+	streams := wire.StreamOptions{
+		Partitions: cfg.Streams.Partitions, Replicas: cfg.Streams.Replicas,
+		DuplicateWindow: cfg.Streams.DuplicateWindow, TxMaxAge: cfg.Streams.TxMaxAge,
+		MaxMsgBytes: int32(cfg.MaxPayload()),
+	}
+	switch {
+	case cfg.Has(config.RoleHub) || (cfg.Streams.Create && cfg.Has(config.RoleSettle)):
 		err := ensureOnCluster(ctx, cfg, log, func(ctx context.Context) error { // retries while a hub cluster forms (cluster.go)
-			return wire.EnsureStreams(ctx, n.js, subjects, wire.StreamOptions{
-				Partitions: cfg.Streams.Partitions, Replicas: cfg.Streams.Replicas,
-				DuplicateWindow: cfg.Streams.DuplicateWindow, TxMaxAge: cfg.Streams.TxMaxAge,
-				MaxMsgBytes: 8 << 20,
-			})
+			return wire.EnsureStreams(ctx, n.js, subjects, streams)
 		})
 		if err != nil {
 			return nil, err
 		}
+	case cfg.Streams.Create: // an edge: the hub may be down; the forwarder waits for the stream
+		n.bg.Add(1)
+		go n.ensureStreams(subjects, streams)
 	}
 	if cfg.Has(config.RoleSettle) {
 		if err := n.startSettle(ctx, subjects); err != nil {
@@ -92,7 +106,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 			BudgetBytes: cfg.Ingest.BudgetBytes, ForwardBatch: cfg.Ingest.ForwardBatch,
 			ForwardWindow: cfg.Ingest.ForwardWindow, PublishTimeout: cfg.Ingest.PublishTimeout,
 			DLQMax: cfg.Ingest.DLQMax, Providers: ingestProviders(cfg), HTTPListen: cfg.Ingest.HTTPListen,
-			HTTPBodyBytes: cfg.Ingest.HTTPBodyBytes, Retention: cfg.Ingest.Retention, GCInterval: cfg.Ingest.GCInterval,
+			RequestBytes: cfg.Ingest.RequestBytes, ClaimReplicas: cfg.Streams.Replicas, Retention: cfg.Ingest.Retention, GCInterval: cfg.Ingest.GCInterval,
 			GCBatch: cfg.Ingest.GCBatch, RetentionHighWater: cfg.Ingest.RetentionHighWater, ReplayMax: cfg.Ingest.ReplayMax,
 		}, log)
 		if err != nil {
@@ -101,17 +115,90 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 		if err := n.ingest.Start(ctx, n.nc, n.js); err != nil {
 			return nil, err
 		}
-		log.Info("ingest accepting", "subject", subjects.InAll())
+		n.watch(n.ingest.Done(), n.ingest.Err)
+	}
+	if n.settle != nil {
+		n.watch(n.settle.Done(), n.settle.Err)
 	}
 	return n, nil
 }
 
+// watch fails the node when done closes (a role stopped on its own).
+func (n *Node) watch(done <-chan struct{}, err func() error) {
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		select {
+		case <-done:
+			n.fail(err())
+		case <-n.stop:
+		}
+	}()
+}
+
+// fail records the first role failure and closes Failed.
+func (n *Node) fail(err error) {
+	n.failMu.Lock()
+	defer n.failMu.Unlock()
+	if n.failErr != nil || n.closing.Load() {
+		return
+	}
+	if err == nil {
+		err = errors.New("a role stopped")
+	}
+	n.failErr = err
+	close(n.failed)
+}
+
+// ensureStreams creates or checks the streams in the background, retrying
+// until the hub answers (an edge with streams.create started during an
+// outage).
+func (n *Node) ensureStreams(subjects wire.Subjects, o wire.StreamOptions) {
+	defer n.bg.Done()
+	wait := 500 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := wire.EnsureStreams(ctx, n.js, subjects, o)
+		cancel()
+		if err == nil {
+			return
+		}
+		n.log.Warn("streams not ensured yet; retrying", "error", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-n.stop:
+			t.Stop()
+			return
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// connect connects to the embedded hub, or to nats.url. A node without the
+// settle role (an edge) starts even when the hub is unreachable
+// (RetryOnFailedConnect): it takes HTTP requests into its WAL and connects,
+// claims, subscribes and forwards when the hub returns. A settle node needs
+// the hub to start.
 func (n *Node) connect() (*nats.Conn, error) {
+	log := n.log.Named("nats")
 	opts := []nats.Option{
 		nats.Name("tally " + n.cfg.NodeID),
 		nats.MaxReconnects(-1), // an edge keeps buffering and reconnecting through any outage
 		nats.ReconnectWait(500 * time.Millisecond),
-		nats.RetryOnFailedConnect(false),
+		nats.RetryOnFailedConnect(n.hub == nil && !n.cfg.Has(config.RoleSettle)),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if !n.closing.Load() {
+				log.Warn("hub unreachable; reconnecting", "error", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("hub reachable", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ConnectHandler(func(nc *nats.Conn) { log.Info("hub reachable", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			if !n.closing.Load() { // e.g. credentials refused twice in a row
+				n.fail(fmt.Errorf("connection to %s closed: %v", n.cfg.NATS.URL, nc.LastError()))
+			}
+		}),
 	}
 	if n.hub != nil {
 		if n.hubPwd != "" {
@@ -132,6 +219,9 @@ func (n *Node) connect() (*nats.Conn, error) {
 	nc, err := nats.Connect(n.cfg.NATS.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", n.cfg.NATS.URL, err)
+	}
+	if !nc.IsConnected() {
+		log.Warn("hub unreachable at start; starting from the WAL and connecting in the background", "url", n.cfg.NATS.URL)
 	}
 	return nc, nil
 }
@@ -261,20 +351,16 @@ func (n *Node) Balances() ([]settle.Balance, error) {
 	return n.index.Balances()
 }
 
-// Failed is closed with an error when a settle partition stops on its own.
-func (n *Node) Failed() <-chan struct{} {
-	if n.settle == nil {
-		return nil
-	}
-	return n.settle.Done()
-}
+// Failed is closed when a role stops on its own: a settle partition, the
+// ingest role (a provider claim refused when the hub returned), or the hub
+// connection closed for good.
+func (n *Node) Failed() <-chan struct{} { return n.failed }
 
 // Err is the first role failure, if any.
 func (n *Node) Err() error {
-	if n.settle == nil {
-		return nil
-	}
-	return n.settle.Err()
+	n.failMu.Lock()
+	defer n.failMu.Unlock()
+	return n.failErr
 }
 
 // Close drains in order: ingest stops accepting and flushes, settle commits and
@@ -282,6 +368,10 @@ func (n *Node) Err() error {
 // first error.
 func (n *Node) Close() error {
 	var errs []error
+	if n.closing.CompareAndSwap(false, true) {
+		close(n.stop)
+	}
+	n.bg.Wait()
 	if n.ingest != nil {
 		errs = append(errs, n.ingest.Close())
 		n.ingest = nil

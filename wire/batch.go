@@ -82,3 +82,25 @@ func uvarint(b []byte) (uint64, int) {
 	}
 	return v, k
 }
+
+// Message-size rules shared by the hub, the edge and the forwarder
+// (docs/config.md, "Limits").
+const (
+	// HeaderRoom is the part of a NATS message kept for headers: the hub's
+	// max_payload is ingest.request_bytes + HeaderRoom, and a forwarded batch
+	// body is at most max_payload − HeaderRoom.
+	HeaderRoom = 4 << 10
+	// batchRecordOverhead bounds a batch's framing for one record (version,
+	// count, seq and length varints).
+	batchRecordOverhead = 36
+)
+
+// MaxRecordBytes bounds the forwarded form of one transaction whose payload
+// is at most payloadBytes: the canonical JSON holds only what the payload
+// held, but JSON escaping may write a payload byte as six ("<" is \u003c),
+// and a dialect adds key names and reformats amounts and times (+512), plus
+// the batch framing. A forwarded batch body must be able to hold one such
+// record, so ingest.request_bytes is at least this.
+func MaxRecordBytes(payloadBytes int) int64 {
+	return 6*int64(payloadBytes) + 512 + batchRecordOverhead
+}

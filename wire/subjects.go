@@ -36,7 +36,8 @@ func NewSubjects(prefix string) Subjects {
 // In is where a provider sends transactions: request/reply, provider → ingest.
 func (s Subjects) In(provider string) string { return s.Prefix + ".in." + provider }
 
-// InAll is the ingest node's subscription for every provider.
+// InAll is the subscription of an ingest node that takes any provider (no
+// provider list configured: development only, one such edge per hub).
 func (s Subjects) InAll() string { return s.Prefix + ".in.*" }
 
 // ProviderFromIn extracts the provider token from an In subject.
@@ -79,6 +80,11 @@ func (s Subjects) TxStream() string { return strings.ToUpper(s.Prefix) + "_TX" }
 
 // LedgerStream is the JetStream stream holding sealed ledger segments.
 func (s Subjects) LedgerStream() string { return strings.ToUpper(s.Prefix) + "_LEDGER" }
+
+// ClaimBucket is the JetStream key-value bucket of provider claims: key =
+// provider, value = the id of the edge node that serves it. One provider is
+// served by one edge (docs/ingest.md, "Topologies").
+func (s Subjects) ClaimBucket() string { return strings.ToUpper(s.Prefix) + "_PROVIDERS" }
 
 // SettleConsumer is the durable consumer name of partition p.
 func (s Subjects) SettleConsumer(p int) string { return fmt.Sprintf("settle-%d", p) }

@@ -29,6 +29,7 @@ ingest {
   publish_timeout = "5s"
   dlq_max         = 10000    # rejected payloads kept: tally dlq list --data DIR
   http_listen     = "127.0.0.1:8080"   # POST /v1/providers/{provider}/transactions
+  request_bytes   = "4MiB"   # largest request, NATS or HTTP; the hub's max_payload is this + 4KiB
   retention       = "24h"    # forwarded records kept for the replay service
 }
 
