@@ -133,6 +133,7 @@ type Settle struct {
 	SegmentMaxAge     time.Duration
 	FetchBatch        int
 	OrphanTimeout     time.Duration
+	AckWait           time.Duration // unacked inputs are redelivered after this
 	Origin            string
 	SigningKey        string
 	AuditListen       string // host:port of the read-only audit API; "" = off
@@ -172,6 +173,7 @@ func Default() Config {
 			SegmentMaxAge:     200 * time.Millisecond,
 			FetchBatch:        256,
 			OrphanTimeout:     24 * time.Hour,
+			AckWait:           60 * time.Second,
 			Origin:            "tally.example/ledger",
 			SigningKey:        "",
 			AuditListen:       "", // off unless asked for
@@ -279,6 +281,9 @@ func (c Config) check(bad func(key, val, fix string)) {
 	}
 	if c.Settle.SegmentMaxAge <= 0 {
 		bad("settle.segment_max_age", c.Settle.SegmentMaxAge.String(), `use a positive duration such as "200ms"`)
+	}
+	if c.Settle.AckWait < time.Second || c.Settle.AckWait > time.Hour {
+		bad("settle.ack_wait", c.Settle.AckWait.String(), `use a duration between "1s" and "1h" such as "60s"`)
 	}
 	if c.Settle.AuditListen != "" {
 		if _, _, err := splitHostPort(c.Settle.AuditListen); err != nil {

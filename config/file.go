@@ -104,6 +104,7 @@ type SettleFile struct {
 	SegmentMaxAge     *string `hcl:"segment_max_age,optional"`
 	FetchBatch        *int    `hcl:"fetch_batch,optional"`
 	OrphanTimeout     *string `hcl:"orphan_timeout,optional"`
+	AckWait           *string `hcl:"ack_wait,optional"`
 	Origin            *string `hcl:"origin,optional"`
 	SigningKey        *string `hcl:"signing_key,optional"`
 	// Audit API (issue 5, docs/audit.md).

@@ -294,6 +294,7 @@ func (l *loader) apply(f *File) {
 		l.dur("settle.segment_max_age", s.SegmentMaxAge, &c.Settle.SegmentMaxAge)
 		setInt(s.FetchBatch, &c.Settle.FetchBatch)
 		l.dur("settle.orphan_timeout", s.OrphanTimeout, &c.Settle.OrphanTimeout)
+		l.dur("settle.ack_wait", s.AckWait, &c.Settle.AckWait)
 		setStr(s.Origin, &c.Settle.Origin)
 		if s.SigningKey != nil {
 			c.Settle.SigningKey = l.path(*s.SigningKey)

@@ -56,7 +56,7 @@ func TestStockNATSServerConf(t *testing.T) {
 		opts = append(opts, o)
 	}
 	o := opts[0]
-	if !o.JetStream || !o.SyncAlways || o.Cluster.Name != "tally" || len(o.Routes) != hubs || o.MaxPayload < leafMaxPayload {
+	if !o.JetStream || !o.SyncAlways || o.Cluster.Name != "tally" || len(o.Routes) != hubs || int64(o.MaxPayload) < config.Default().MaxPayload() {
 		t.Fatalf("conf: jetstream %v sync_always %v cluster %q routes %d max_payload %d", o.JetStream, o.SyncAlways, o.Cluster.Name, len(o.Routes), o.MaxPayload)
 	}
 	var leafUsers []string
@@ -138,6 +138,15 @@ func TestStockNATSServerConf(t *testing.T) {
 	}
 	defer p.Close()
 	tx := []byte(`{"id":"stock-1","type":"bet","amount":"1.00","currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`)
+	// The edge subscribes to its providers once its claims are confirmed
+	// over the leaf link; until then a request has no responders.
+	natstest.Eventually(t, 30*time.Second, func() error {
+		_, err := p.Request(s.In("studio-eu"), []byte(`{}`), time.Second)
+		if errors.Is(err, nats.ErrNoResponders) {
+			return err
+		}
+		return nil
+	})
 	if a := request(t, p, s.In("studio-eu"), tx); a.Status != wire.StatusAccepted {
 		t.Fatalf("studio-eu at the edge: %+v", a)
 	}

@@ -193,7 +193,18 @@ func TestGapClosedByReplay(t *testing.T) {
 		if len(ids) < 100 {
 			return fmt.Errorf("%d of 100 settled", len(ids))
 		}
-		return nil
+		// The segment file is visible before its batch's index commit and
+		// alerts: wait for those too (the gap and its replay now close inside
+		// one batch), then check them below.
+		if settle.Stats().Settle.Gaps == 0 {
+			return fmt.Errorf("settled, no gap counted yet")
+		}
+		for _, a := range gapAlerts() {
+			if a["provider"] == "p1" && a["node"] == "edge-1" && a["have"] == float64(30) {
+				return nil
+			}
+		}
+		return fmt.Errorf("settled, no gap alert yet")
 	})
 	sst, est := settle.Stats().Settle, edge.Stats().Ingest
 	if sst.Gaps == 0 {

@@ -27,11 +27,6 @@ import (
 // attempt picks one of the configured hub URLs at random.
 const leafReconnect = time.Second
 
-// leafMaxPayload is the largest message on the edge's server. It must not
-// exceed the hub's, or a forwarded batch the local server takes could not
-// cross the leaf link.
-const leafMaxPayload = 8 << 20
-
 // startLeaf runs the edge's leaf server. Like startHub it returns the
 // internal user's password ("" when the server needs no credentials).
 func startLeaf(c config.Config) (*server.Server, string, error) {
@@ -47,7 +42,7 @@ func startLeaf(c config.Config) (*server.Server, string, error) {
 		JetStream:  false, // see the package comment above: the hub's JetStream serves
 		NoSigs:     true,  // tally handles signals: first drains, second aborts
 		NoLog:      true,
-		MaxPayload: leafMaxPayload,
+		MaxPayload: int32(c.MaxPayload()), // the edge's request limit plus headers (config.MaxPayload); the hubs' max_payload must be at least this, or a forwarded batch could not cross the leaf link
 	}
 	o.LeafNode.ReconnectInterval = leafReconnect
 	o.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}

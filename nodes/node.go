@@ -251,7 +251,7 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 	n.settle = settle.New(settle.Config{
 		Subjects: subjects, Partitions: cfg.SettlePartitions(),
 		SegmentMaxEntries: cfg.Settle.SegmentMaxEntries, SegmentMaxAge: cfg.Settle.SegmentMaxAge,
-		FetchBatch: cfg.Settle.FetchBatch, OrphanTimeout: cfg.Settle.OrphanTimeout,
+		FetchBatch: cfg.Settle.FetchBatch, OrphanTimeout: cfg.Settle.OrphanTimeout, AckWait: cfg.Settle.AckWait,
 	}, n.index, n.ledger, book, n.log)
 	if err := n.settle.Start(ctx, n.nc, n.js); err != nil {
 		return err
