@@ -96,7 +96,7 @@ func Decode(b []byte, lim Limits) (Tx, *Error) {
 	}
 	var r rawTx
 	var f rawFields
-	if scanFast(b, &r, &f) { // printable ASCII only: valid UTF-8, no escapes
+	if scanFast(b, &r, &f) { // valid UTF-8 only, no escapes, no name twice: strict JSON
 		return r.validate(lim)
 	}
 	return decodeJSON(b, lim)
