@@ -67,6 +67,9 @@ func TestStrictDialectsOverNATSAndHTTP(t *testing.T) {
 		as := r.answers
 		if as == nil {
 			as = []wire.Answer{r.answer}
+			if want := map[string]int{"accepted": 200, "invalid_utf8": 400, "duplicate_field": 422}[c.want[0]]; r.status != want {
+				t.Errorf("http %q: status %d, want %d", c.body, r.status, want)
+			}
 		}
 		check("http", c, as)
 	}
