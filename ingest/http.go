@@ -127,7 +127,9 @@ func (n *Node) serveTransactions(w http.ResponseWriter, r *http.Request) {
 			n.countOne(txn.CodeTooLarge)
 			return
 		}
-		writeAnswer(w, http.StatusBadRequest, wire.Answer{Status: wire.StatusRejected, Code: string(txn.CodeMalformed), Reason: "reading the body: " + err.Error()})
+		// The client's connection failed mid-body (closed, reset, timed out):
+		// say so in our words, not the net/http error's.
+		writeAnswer(w, http.StatusBadRequest, wire.Answer{Status: wire.StatusRejected, Code: string(txn.CodeMalformed), Reason: "the request body could not be read to its end (connection closed or timed out); send it again"})
 		n.countOne(txn.CodeMalformed)
 		return
 	}
@@ -167,7 +169,7 @@ func httpStatus(a wire.Answer) int {
 		return http.StatusUnsupportedMediaType
 	case txn.CodeUnknownProvider, txn.CodeForbidden:
 		return http.StatusForbidden
-	case txn.CodeMalformed:
+	case txn.CodeMalformed, txn.CodeInvalidUTF8, txn.CodeBOM:
 		return http.StatusBadRequest
 	default:
 		return http.StatusUnprocessableEntity

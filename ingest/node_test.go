@@ -56,7 +56,7 @@ func TestAnswers(t *testing.T) {
 	want("batch conflict b", as[4], wire.StatusRejected, 0, txn.CodeConflict)
 	want("batch dup b", as[5], wire.StatusDuplicate, 2, "")
 	want("batch malformed", as[6], wire.StatusRejected, 0, txn.CodeMalformed)
-	for i, id := range []string{"b", "a", "", "c", "b", "b", ""} {
+	for i, id := range []string{"b", "a", "x", "c", "b", "b", ""} { // a rejection echoes the id when it parsed
 		if as[i].ID != id {
 			t.Errorf("batch answer %d id %q, want %q", i, as[i].ID, id)
 		}

@@ -481,7 +481,12 @@ func (w *wal) finish(c *chunk, now time.Time) {
 	}
 }
 
+// rejectedAnswer echoes the id: the item's, or the one the decoder read
+// from a payload it rejected (e.ID), so a batch's answers match by id.
 func rejectedAnswer(id string, e *txn.Error) wire.Answer {
+	if id == "" {
+		id = e.ID
+	}
 	return wire.Answer{Status: wire.StatusRejected, ID: id, Code: string(e.Code), Reason: e.Reason}
 }
 

@@ -12,9 +12,11 @@ func BenchmarkDecode(b *testing.B) {
 		"minimal": `{"id":"t-1","type":"bet","amount":"12.50","currency":"EUR","occurred_at":"2026-11-22T10:00:00Z"}`,
 		"typical": `{"id":"studio-1-123456","type":"bet","amount":"12.50","currency":"EUR","occurred_at":"2026-11-22T10:00:00.123Z","round":"R41152","game":"book-of-x","category":"slot","jurisdiction":"MT","brand":"main","player":"pl-1f3a","affiliate":"aff-2"}`,
 		"meta":    `{"id":"t-1","type":"win","amount":"1250","currency":"JPY","occurred_at":"2026-11-22T10:00:00Z","meta":{"session":"s-1","device":"ios","campaign":"winter"}}`,
+		// non-ASCII: the general (strict JSON) path, not the fast one
+		"unicode": `{"id":"t-1","type":"bet","amount":"12.50","currency":"EUR","occurred_at":"2026-11-22T10:00:00Z","game":"müller-spiel","meta":{"city":"Zürich"}}`,
 	}
 	lim := DefaultLimits()
-	for _, name := range []string{"minimal", "typical", "meta"} {
+	for _, name := range []string{"minimal", "typical", "meta", "unicode"} {
 		body := []byte(cases[name])
 		b.Run(fmt.Sprintf("shape=%s/bytes=%d", name, len(body)), func(b *testing.B) {
 			b.ReportAllocs()

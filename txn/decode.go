@@ -2,9 +2,7 @@ package txn
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -70,61 +68,174 @@ func (l Limits) withDefaults() Limits {
 
 // rawTx is what Decode reads; amount stays raw so a JSON number can be refused.
 type rawTx struct {
-	ID           *string           `json:"id"`
-	Type         *string           `json:"type"`
-	Amount       json.RawMessage   `json:"amount"`
-	Currency     *string           `json:"currency"`
-	OccurredAt   *string           `json:"occurred_at"`
-	Round        string            `json:"round"`
-	Parent       string            `json:"parent"`
-	Seq          uint64            `json:"seq"`
-	Game         string            `json:"game"`
-	Category     string            `json:"category"`
-	Jurisdiction string            `json:"jurisdiction"`
-	Brand        string            `json:"brand"`
-	Affiliate    string            `json:"affiliate"`
-	Player       string            `json:"player"`
-	Meta         map[string]string `json:"meta"`
+	ID           *string
+	Type         *string
+	Amount       []byte // the raw JSON value
+	Currency     *string
+	OccurredAt   *string
+	Round        string
+	Parent       string
+	Seq          uint64
+	Game         string
+	Category     string
+	Jurisdiction string
+	Brand        string
+	Affiliate    string
+	Player       string
+	Meta         map[string]string
 }
 
 // Decode parses and validates one canonical JSON transaction. It never panics;
-// every input yields either a Tx or an *Error with a stable code.
+// every input yields either a Tx or an *Error with a stable code. A
+// rejection carries the id (Error.ID) whenever the id parsed.
 func Decode(b []byte, lim Limits) (Tx, *Error) {
 	lim = lim.withDefaults()
 	if len(b) > lim.PayloadBytes {
-		return Tx{}, reject(CodePayloadTooLarge, "payload is %d bytes, limit is %d", len(b), lim.PayloadBytes)
+		e := reject(CodePayloadTooLarge, "payload is %d bytes, limit is %d", len(b), lim.PayloadBytes)
+		return Tx{}, echoID(e, b, lim)
 	}
 	var r rawTx
 	var f rawFields
-	if scanFast(b, &r, &f) {
+	if scanFast(b, &r, &f) { // valid UTF-8 only, no escapes, no name twice: strict JSON
 		return r.validate(lim)
 	}
 	return decodeJSON(b, lim)
 }
 
-// decodeJSON is Decode through encoding/json: every input scanFast does not
-// take, with the definite rejection for each kind of bad input.
-func decodeJSON(b []byte, lim Limits) (Tx, *Error) {
-	var r rawTx
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		if strings.HasPrefix(err.Error(), "json: unknown field") {
-			return Tx{}, reject(CodeUnknownField, "%s", strings.TrimPrefix(err.Error(), "json: "))
-		}
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return Tx{}, reject(CodeInvalidField, "field %q must be a %s, got %s", te.Field, te.Type, te.Value)
-		}
-		return Tx{}, reject(CodeMalformed, "not a JSON object: %v", err)
+// echoID sets e.ID from b's id when one can be read (see PeekString).
+func echoID(e *Error, b []byte, lim Limits) *Error {
+	b = bytes.TrimPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte(bom))
+	if id, ok := PeekString(b, "id"); ok {
+		e.WithID(id, lim)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Tx{}, reject(CodeMalformed, "trailing data after the JSON object")
+	return e
+}
+
+// decodeJSON is Decode through strict JSON (Object): every input scanFast
+// does not take, with the definite rejection for each kind of bad input.
+func decodeJSON(b []byte, lim Limits) (Tx, *Error) {
+	ms, e := Object(b)
+	if e != nil {
+		return Tx{}, echoID(e, b, lim)
+	}
+	var r rawTx
+	var f rawFields
+	if e := r.fill(ms, &f); e != nil {
+		if r.ID != nil {
+			e.WithID(*r.ID, lim)
+		} else {
+			echoID(e, b, lim)
+		}
+		return Tx{}, e
 	}
 	return r.validate(lim)
 }
 
+// fill sets r from the members of a strict JSON object. A JSON null is an
+// absent field.
+func (r *rawTx) fill(ms []Member, f *rawFields) *Error {
+	for _, m := range ms {
+		if m.Name == "amount" {
+			if m.Value.Kind() != 'n' {
+				r.Amount = m.Value
+			}
+			continue
+		}
+		if m.Name == "seq" {
+			switch m.Value.Kind() {
+			case 'n':
+				continue
+			case '0':
+				v, err := strconv.ParseUint(string(m.Value), 10, 64)
+				if err == nil {
+					r.Seq = v
+					continue
+				}
+			}
+			return reject(CodeInvalidField, "seq must be an integer from 0 to 18446744073709551615, not %s", clip(string(m.Value)))
+		}
+		if m.Name == "meta" {
+			if m.Value.Kind() == 'n' {
+				continue
+			}
+			mm, e := ObjectMembers("meta", m.Value)
+			if e != nil {
+				return e
+			}
+			r.Meta = make(map[string]string, len(mm))
+			for _, kv := range mm {
+				v, ok, e := String("meta."+clip(kv.Name), kv.Value)
+				if e != nil {
+					return e
+				}
+				if !ok {
+					return reject(CodeInvalidField, "meta.%s must be a JSON string, not null", clip(kv.Name))
+				}
+				r.Meta[kv.Name] = v
+			}
+			continue
+		}
+		var dst *string
+		switch m.Name {
+		case "id":
+			r.ID, dst = &f.id, &f.id
+		case "type":
+			r.Type, dst = &f.typ, &f.typ
+		case "currency":
+			r.Currency, dst = &f.currency, &f.currency
+		case "occurred_at":
+			r.OccurredAt, dst = &f.occurredAt, &f.occurredAt
+		case "round":
+			dst = &r.Round
+		case "parent":
+			dst = &r.Parent
+		case "game":
+			dst = &r.Game
+		case "category":
+			dst = &r.Category
+		case "jurisdiction":
+			dst = &r.Jurisdiction
+		case "brand":
+			dst = &r.Brand
+		case "affiliate":
+			dst = &r.Affiliate
+		case "player":
+			dst = &r.Player
+		default:
+			return reject(CodeUnknownField, "unknown field %q", clip(m.Name))
+		}
+		v, ok, e := String(m.Name, m.Value)
+		if e != nil {
+			return e
+		}
+		if !ok { // null: absent
+			switch m.Name {
+			case "id":
+				r.ID = nil
+			case "type":
+				r.Type = nil
+			case "currency":
+				r.Currency = nil
+			case "occurred_at":
+				r.OccurredAt = nil
+			}
+			continue
+		}
+		*dst = v
+	}
+	return nil
+}
+
+// validate checks r; a rejection carries the id when it is a valid id.
 func (r *rawTx) validate(lim Limits) (Tx, *Error) {
+	t, e := r.check(lim)
+	if e != nil && r.ID != nil {
+		e.WithID(*r.ID, lim)
+	}
+	return t, e
+}
+
+func (r *rawTx) check(lim Limits) (Tx, *Error) {
 	for _, f := range []struct {
 		name string
 		v    bool
@@ -148,15 +259,9 @@ func (r *rawTx) validate(lim Limits) (Tx, *Error) {
 	if r.Amount[0] != '"' {
 		return Tx{}, reject(CodeAmountNotString, "amount must be a decimal string such as \"10.00\", not a JSON %s", jsonKind(r.Amount))
 	}
-	var s string
-	if inner := r.Amount[1:]; len(inner) > 0 && inner[len(inner)-1] == '"' && simpleASCII(inner[:len(inner)-1]) {
-		s = string(inner[:len(inner)-1]) // no escapes: the literal is its content
-	} else {
-		var u string
-		if err := json.Unmarshal(r.Amount, &u); err != nil {
-			return Tx{}, reject(CodeInvalidAmount, "amount is not a valid JSON string")
-		}
-		s = u
+	s, _, e := String("amount", r.Amount)
+	if e != nil {
+		return Tx{}, reject(CodeInvalidAmount, "amount is not a valid JSON string")
 	}
 	amt, e := parseAmount(s, cur, lim)
 	if e != nil {
@@ -198,8 +303,11 @@ func (r *rawTx) validate(lim Limits) (Tx, *Error) {
 		n := 0
 		for k, v := range r.Meta {
 			n += len(k) + len(v)
-			if k == "" || !printable(k) || !utf8.ValidString(v) {
-				return Tx{}, reject(CodeInvalidField, "meta keys must be non-empty printable text and values valid UTF-8")
+			if k == "" || !printable(k) {
+				return Tx{}, reject(CodeInvalidField, "meta key %q must be non-empty printable text", clip(k))
+			}
+			if !utf8.ValidString(v) { // only a Tx built in code: decoded JSON is always UTF-8
+				return Tx{}, reject(CodeInvalidUTF8, "meta.%s is not valid UTF-8", clip(k))
 			}
 		}
 		if n > lim.MetaBytes {
@@ -210,14 +318,27 @@ func (r *rawTx) validate(lim Limits) (Tx, *Error) {
 	return t, nil
 }
 
+// AmountChars is the most characters (digits and point) an amount may
+// have; docs/ingest-errors.md states it. It bounds the work of parsing a
+// decimal long before any limit on its value.
+const AmountChars = 40
+
 // parseAmount accepts only plain decimals: digits, one optional point, no sign
-// other than a rejected minus, no exponent, no spaces.
+// (a minus before a plain decimal is negative_amount), no exponent, no spaces,
+// at most AmountChars characters.
 func parseAmount(s string, cur money.Currency, lim Limits) (decimal.Decimal, *Error) {
-	if strings.HasPrefix(s, "-") {
-		return decimal.Decimal{}, reject(CodeNegativeAmount, "amount %q is negative: amounts are >= 0 and the type gives the sign", clip(s))
-	}
-	if !plainDecimal(s) {
+	if neg := strings.HasPrefix(s, "-"); neg || !plainDecimal(s) {
+		if neg && plainDecimal(s[1:]) {
+			return decimal.Decimal{}, reject(CodeNegativeAmount, "amount %q is negative: amounts are >= 0 and the type gives the sign", clip(s))
+		}
 		return decimal.Decimal{}, reject(CodeInvalidAmount, "amount %q is not a plain decimal such as \"10.00\"", clip(s))
+	}
+	if len(s) > AmountChars {
+		intPart, frac, _ := strings.Cut(s, ".")
+		if len(intPart) > AmountChars || frac == "" {
+			return decimal.Decimal{}, reject(CodeAmountRange, "amount has %d digits before the point; an amount is at most %d characters (and at most %s)", len(intPart), AmountChars, lim.AmountMax)
+		}
+		return decimal.Decimal{}, reject(CodeTooManyDecimals, "amount has %d decimals and %d characters; an amount is at most %d characters, with at most %d decimals for %s", len(frac), len(s), AmountChars, cur.Exponent, cur.Code)
 	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
@@ -232,8 +353,9 @@ func parseAmount(s string, cur money.Currency, lim Limits) (decimal.Decimal, *Er
 	return d, nil
 }
 
+// plainDecimal reports whether s is digits with at most one inner point.
 func plainDecimal(s string) bool {
-	if s == "" || len(s) > 40 {
+	if s == "" {
 		return false
 	}
 	dot, digits := false, 0
@@ -279,7 +401,7 @@ func printable(s string) bool {
 	return true
 }
 
-func jsonKind(raw json.RawMessage) string {
+func jsonKind(raw []byte) string {
 	switch c := raw[0]; {
 	case c == '-' || (c >= '0' && c <= '9'):
 		return "number"

@@ -1,8 +1,11 @@
 package txn
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 const good = `{"id":"p-1001","type":"bet","amount":"10.00","currency":"EUR","occurred_at":"2026-11-01T11:00:00+01:00","round":"R1","game":"book-of-x","category":"slot","meta":{"campaign":"nov"}}`
@@ -71,6 +74,11 @@ func TestDecodeRejects(t *testing.T) {
 		{"missing occurred_at", base(`"occurred_at":"2026-11-01T11:00:00+01:00",`, ``), Limits{}, CodeMissingField},
 		{"missing amount", base(`"amount":"10.00",`, ``), Limits{}, CodeMissingField},
 		{"null amount", base(`"10.00"`, `null`), Limits{}, CodeMissingField},
+		{"null body", `null`, Limits{}, CodeMalformed},
+		{"double minus", base(`"10.00"`, `"--1"`), Limits{}, CodeInvalidAmount},
+		{"duplicate amount", base(`"amount":"10.00"`, `"amount":"1.00","amount":"900.00"`), Limits{}, CodeDuplicateField},
+		{"invalid utf-8 id", base(`"p-1001"`, "\"p-\xff\""), Limits{}, CodeInvalidUTF8},
+		{"bom", "\ufeff" + good, Limits{}, CodeBOM},
 		{"empty id", base(`"p-1001"`, `""`), Limits{}, CodeInvalidID},
 		{"long id", base(`"p-1001"`, `"`+strings.Repeat("x", 129)+`"`), Limits{}, CodeInvalidID},
 		{"control char id", base(`"p-1001"`, `"a\u0001b"`), Limits{}, CodeInvalidID},
@@ -121,7 +129,12 @@ func FuzzDecode(f *testing.F) {
 			if e.Code == "" || e.Reason == "" {
 				t.Fatalf("rejection without code or reason: %+v", e)
 			}
+			checkNoLeak(t, b, e)
 			return
+		}
+		// Anything accepted is I-JSON: UTF-8, no lone surrogate, no name twice.
+		if !jsontext.Value(b).IsValid() || bytes.HasPrefix(b, []byte(bom)) {
+			t.Fatalf("accepted %q, which is not strict JSON", b)
 		}
 		// Anything accepted must render canonically and decode to the same thing.
 		again, e2 := Decode(tx.Canonical(), Limits{})

@@ -8,6 +8,9 @@ type Code string
 
 const (
 	CodeMalformed       Code = "malformed"         // not a single JSON object
+	CodeInvalidUTF8     Code = "invalid_utf8"      // bytes that are not UTF-8, or a lone surrogate escape
+	CodeBOM             Code = "byte_order_mark"   // a UTF-8 byte-order mark before the JSON value
+	CodeDuplicateField  Code = "duplicate_field"   // a field (or meta key, or CSV column) given twice
 	CodePayloadTooLarge Code = "payload_too_large" // payload exceeds limits.payload_bytes
 	CodeUnknownField    Code = "unknown_field"     // a field the canonical form does not define
 	CodeMissingField    Code = "missing_field"     // id, type, amount, currency or occurred_at absent
@@ -39,7 +42,7 @@ const (
 // Codes lists every code, in the order docs/ingest-errors.md documents them.
 // A test checks that the list, the constants above and the page agree.
 var Codes = []Code{
-	CodeMalformed, CodePayloadTooLarge, CodeUnknownField, CodeMissingField, CodeInvalidID, CodeInvalidType,
+	CodeMalformed, CodeInvalidUTF8, CodeBOM, CodeDuplicateField, CodePayloadTooLarge, CodeUnknownField, CodeMissingField, CodeInvalidID, CodeInvalidType,
 	CodeAmountNotString, CodeInvalidAmount, CodeNegativeAmount, CodeAmountRange, CodeTooManyDecimals,
 	CodeUnknownCurrency, CodeInvalidTime, CodeMissingParent, CodeInvalidField, CodeMetaTooLarge,
 	CodeBatchTooLarge, CodeConflict, CodeBufferFull, CodeUnavailable,
@@ -50,10 +53,13 @@ var Codes = []Code{
 // again unchanged (with the same id) later.
 func (c Code) Retryable() bool { return c == CodeBufferFull || c == CodeUnavailable }
 
-// Error is a definite rejection: a stable code and a human reason.
+// Error is a definite rejection: a stable code and a human reason. ID is the
+// transaction's id when it parsed as a valid id ("" otherwise), echoed in
+// the answer so a batch's answers can be matched by id.
 type Error struct {
 	Code   Code
 	Reason string
+	ID     string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Reason) }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Fast paths for the shape nearly every transaction has. Each one handles a
@@ -21,7 +22,7 @@ type rawFields struct {
 
 // scanFast reads b into r when b is a flat JSON object whose keys are the
 // exact (lower-case) field names, each at most once, whose strings are
-// printable ASCII without escapes, whose amount is such a string, whose seq
+// valid UTF-8 without escapes or control characters, whose amount is such a string, whose seq
 // is a plain unsigned integer and whose meta is an object of such strings,
 // with only JSON whitespace around. It reports false, with r in an
 // unspecified state, for anything else (unknown or repeated keys, escapes,
@@ -207,17 +208,25 @@ func scanMeta(s string, i int) (map[string]string, int, bool) {
 	}
 }
 
-// scanStr reads a JSON string at s[i] made only of printable ASCII other
-// than '"' and '\\' and returns its content and the index after it.
+// scanStr reads a JSON string at s[i] without escapes or control
+// characters, made of printable ASCII other than '"' and '\\' and of valid
+// UTF-8 sequences of non-ASCII characters, and returns its content (exactly
+// its bytes: such a literal means itself) and the index after it.
 func scanStr(s string, i int) (string, int, bool) {
 	if i >= len(s) || s[i] != '"' {
 		return "", 0, false
 	}
+	hi := false
 	for j := i + 1; j < len(s); j++ {
 		switch c := s[j]; {
 		case c == '"':
+			if hi && !utf8.ValidString(s[i+1:j]) {
+				return "", 0, false // the general path names the bad byte
+			}
 			return s[i+1 : j], j + 1, true
-		case c < 0x20 || c > 0x7e || c == '\\':
+		case c >= 0x80:
+			hi = true
+		case c < 0x20 || c == 0x7f || c == '\\':
 			return "", 0, false
 		}
 	}

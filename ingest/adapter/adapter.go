@@ -3,6 +3,7 @@ package adapter
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -104,30 +105,42 @@ func splitArray(body []byte, max int) (items [][]byte, batch bool, rej *txn.Erro
 	if len(trimmed) == 0 || trimmed[0] != '[' {
 		return [][]byte{body}, false, nil
 	}
+	items, rej = splitElements(trimmed, max)
+	if rej != nil && rej.Code == txn.CodeMalformed {
+		// A bad byte between the elements: name it. Bad bytes inside an
+		// element's strings are that element's own invalid_utf8 answer.
+		if e := txn.CheckUTF8(body); e != nil {
+			return nil, true, e
+		}
+	}
+	return items, true, rej
+}
+
+func splitElements(trimmed []byte, max int) (items [][]byte, rej *txn.Error) {
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	if _, err := dec.Token(); err != nil { // the '['
-		return nil, true, &txn.Error{Code: txn.CodeMalformed, Reason: fmt.Sprintf("batch is not a JSON array: %v", err)}
+		return nil, &txn.Error{Code: txn.CodeMalformed, Reason: "batch is not a JSON array: " + syntaxMsg(err)}
 	}
 	for dec.More() {
 		if len(items) == max {
-			return nil, true, &txn.Error{Code: txn.CodeBatchTooLarge, Reason: fmt.Sprintf("batch has more than %d transactions", max)}
+			return nil, &txn.Error{Code: txn.CodeBatchTooLarge, Reason: fmt.Sprintf("batch has more than %d transactions", max)}
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, true, &txn.Error{Code: txn.CodeMalformed, Reason: fmt.Sprintf("batch element %d: %v", len(items), err)}
+			return nil, &txn.Error{Code: txn.CodeMalformed, Reason: fmt.Sprintf("batch element %d: %s", len(items), syntaxMsg(err))}
 		}
 		items = append(items, raw)
 	}
 	if _, err := dec.Token(); err != nil { // the ']'
-		return nil, true, &txn.Error{Code: txn.CodeMalformed, Reason: fmt.Sprintf("batch is not a JSON array: %v", err)}
+		return nil, &txn.Error{Code: txn.CodeMalformed, Reason: "batch is not a JSON array: " + syntaxMsg(err)}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, true, &txn.Error{Code: txn.CodeMalformed, Reason: "trailing data after the batch array"}
+		return nil, &txn.Error{Code: txn.CodeMalformed, Reason: "trailing data after the batch array"}
 	}
 	if len(items) == 0 {
-		return nil, true, &txn.Error{Code: txn.CodeMalformed, Reason: "empty batch"}
+		return nil, &txn.Error{Code: txn.CodeMalformed, Reason: "empty batch"}
 	}
-	return items, true, nil
+	return items, nil
 }
 
 // splitLines cuts NDJSON: every non-blank line is one item (a trailing "\r" is
@@ -153,6 +166,19 @@ func splitLines(body []byte, max int) (items [][]byte, batch bool, rej *txn.Erro
 		return nil, true, &txn.Error{Code: txn.CodeMalformed, Reason: "empty batch: no non-blank NDJSON line"}
 	}
 	return items, true, nil
+}
+
+// syntaxMsg is an encoding/json syntax error in plain words, with its
+// offset; never a Go type or a package prefix.
+func syntaxMsg(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (offset %d)", strings.TrimPrefix(se.Error(), "json: "), se.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "the body ends early"
+	}
+	return "not valid JSON"
 }
 
 // clip keeps echoed input short in reasons.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tally-mesh/tally/txn"
 )
@@ -55,11 +56,14 @@ func csvKnown(col string) bool {
 func checkHeader(h []string) *txn.Error {
 	seen := map[string]bool{}
 	for i, c := range h {
+		if !utf8.ValidString(c) {
+			return reject(txn.CodeInvalidUTF8, "header column %d is not valid UTF-8", i+1)
+		}
 		if !csvKnown(c) {
 			return reject(txn.CodeUnknownField, "column %d %q is not a canonical field (id, type, amount, currency, occurred_at, %s, meta.<key>)", i+1, clip(c), strings.Join(csvOptional, ", "))
 		}
 		if seen[c] {
-			return reject(txn.CodeInvalidField, "column %q appears twice", clip(c))
+			return reject(txn.CodeDuplicateField, "column %q appears more than once in the header: each column may be given once", clip(c))
 		}
 		seen[c] = true
 	}
@@ -84,16 +88,16 @@ func (csvBatch) Split(body []byte, contentType string, max int) ([][]byte, bool,
 	default:
 		return nil, true, unsupported(contentType, MediaCSV)
 	}
-	r := newCSVReader(body)
+	// One byte-order mark at the very start is the UTF-8 signature that
+	// spreadsheet programs write; it is not data. Anywhere else it is.
+	r := newCSVReader(bytes.TrimPrefix(body, []byte("\ufeff")))
 	header, err := r.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, true, reject(txn.CodeMalformed, "empty CSV: no header row")
 		}
-		return nil, true, reject(txn.CodeMalformed, "CSV header: %v", err)
+		return nil, true, reject(txn.CodeMalformed, "CSV header: %s", csvErr(err))
 	}
-	header = append([]string(nil), header...)
-	header[0] = strings.TrimPrefix(header[0], "\ufeff") // a byte-order mark from spreadsheet exports
 	if e := checkHeader(header); e != nil {
 		return nil, true, e
 	}
@@ -104,7 +108,7 @@ func (csvBatch) Split(body []byte, contentType string, max int) ([][]byte, bool,
 			break
 		}
 		if err != nil {
-			return nil, true, reject(txn.CodeMalformed, "CSV: %v", err)
+			return nil, true, reject(txn.CodeMalformed, "CSV: %s", csvErr(err))
 		}
 		if len(row) == 1 && row[0] == "" {
 			continue // a blank line
@@ -130,7 +134,24 @@ func csvItem(header, row []string) []byte {
 	return b.Bytes()
 }
 
+// csvErr is an encoding/csv error in tally's words (no Go names).
+func csvErr(err error) string {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("line %d, column %d: %s", pe.Line, pe.Column, strings.TrimPrefix(pe.Err.Error(), "csv: "))
+	}
+	return "unreadable"
+}
+
 func (csvBatch) Decode(p []byte, lim txn.Limits) (txn.Tx, *txn.Error) {
+	var id string
+	tx, e := decodeCSV(p, lim, &id)
+	return tx, e.WithID(id, lim)
+}
+
+// decodeCSV decodes one item of Split; *id is set to the id cell as soon as
+// the row is read, so a rejection can echo it.
+func decodeCSV(p []byte, lim txn.Limits, id *string) (txn.Tx, *txn.Error) {
 	lim = withPayloadDefault(lim)
 	if len(p) > lim.PayloadBytes+4096 { // the item repeats the header
 		return txn.Tx{}, reject(txn.CodePayloadTooLarge, "row is %d bytes, limit is %d", len(p), lim.PayloadBytes)
@@ -138,20 +159,30 @@ func (csvBatch) Decode(p []byte, lim txn.Limits) (txn.Tx, *txn.Error) {
 	r := newCSVReader(p)
 	header, err := r.Read()
 	if err != nil {
-		return txn.Tx{}, reject(txn.CodeMalformed, "CSV header: %v", err)
+		return txn.Tx{}, reject(txn.CodeMalformed, "CSV header: %s", csvErr(err))
 	}
 	if e := checkHeader(header); e != nil {
 		return txn.Tx{}, e
 	}
 	row, err := r.Read()
 	if err != nil {
-		return txn.Tx{}, reject(txn.CodeMalformed, "CSV row: %v", err)
+		return txn.Tx{}, reject(txn.CodeMalformed, "CSV row: %s", csvErr(err))
 	}
 	if _, err := r.Read(); !errors.Is(err, io.EOF) {
 		return txn.Tx{}, reject(txn.CodeMalformed, "more than one CSV row in one transaction")
 	}
 	if len(row) != len(header) {
 		return txn.Tx{}, reject(txn.CodeMalformed, "row has %d cells, the header %d", len(row), len(header))
+	}
+	for i, col := range header {
+		if col == "id" && utf8.ValidString(row[i]) {
+			*id = row[i]
+		}
+	}
+	for i, v := range row {
+		if e := txn.CheckUTF8([]byte(v)); e != nil { // before anything reads the cell
+			return txn.Tx{}, reject(txn.CodeInvalidUTF8, "column %s: %s", clip(header[i]), strings.TrimPrefix(e.Reason, "payload "))
+		}
 	}
 	c := canonicalMap{}
 	meta := map[string]string{}

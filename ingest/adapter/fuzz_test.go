@@ -1,7 +1,12 @@
 package adapter
 
 import (
+	"bytes"
+	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/tally-mesh/tally/txn"
 )
@@ -18,6 +23,7 @@ func fuzzDialect(t *testing.T, name string, body []byte, ctype string) {
 		if rej.Code == "" || rej.Reason == "" || items != nil {
 			t.Fatalf("bad rejection %+v with %d items", rej, len(items))
 		}
+		noLeak(t, body, rej)
 		return
 	}
 	if len(items) == 0 || len(items) > max {
@@ -29,7 +35,16 @@ func fuzzDialect(t *testing.T, name string, body []byte, ctype string) {
 			if e.Code == "" || e.Reason == "" {
 				t.Fatalf("rejection without code or reason: %+v", e)
 			}
+			noLeak(t, body, e)
 			continue
+		}
+		// Nothing accepted held a byte that is not UTF-8, and JSON dialects
+		// accept only I-JSON (no lone surrogate, no name twice).
+		if !utf8.Valid(it) {
+			t.Fatalf("accepted %q, which is not UTF-8", it)
+		}
+		if name != "csv" && !jsontext.Value(it).IsValid() {
+			t.Fatalf("accepted %q, which is not strict JSON", it)
 		}
 		again, e2 := txn.Decode(tx.Canonical(), txn.Limits{})
 		if e2 != nil {
@@ -40,6 +55,15 @@ func fuzzDialect(t *testing.T, name string, body []byte, ctype string) {
 		}
 		if tx.Amount.IsNegative() || !tx.Currency.Fits(tx.Amount) {
 			t.Fatalf("accepted bad amount %s %s", tx.Amount, tx.Currency.Code)
+		}
+	}
+}
+
+// noLeak fails when a reason names Go or a parser (and the input did not).
+func noLeak(t *testing.T, body []byte, e *txn.Error) {
+	for _, l := range []string{"Go value", "Go struct", "txn.", "json:", "jsontext", "csv:", "rawTx", "minorTx", "unmarshal", "reflect"} {
+		if strings.Contains(e.Reason, l) && !bytes.Contains(body, []byte(l)) {
+			t.Fatalf("reason %q names %q", e.Reason, l)
 		}
 	}
 }

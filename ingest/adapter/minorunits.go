@@ -3,9 +3,7 @@ package adapter
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -39,21 +37,100 @@ func (minorUnits) Split(body []byte, contentType string, max int) ([][]byte, boo
 
 // minorTx is the dialect's shape; numbers stay raw so floats and exponents can be refused.
 type minorTx struct {
-	TxID         *string           `json:"tx_id"`
-	Kind         *string           `json:"kind"`
-	AmountMinor  json.RawMessage   `json:"amount_minor"`
-	CurrencyCode *string           `json:"currency_code"`
-	TsMs         json.RawMessage   `json:"ts_ms"`
-	RoundID      string            `json:"round_id"`
-	RefTxID      string            `json:"ref_tx_id"`
-	SeqNo        json.RawMessage   `json:"seq_no"`
-	GameID       string            `json:"game_id"`
-	GameCategory string            `json:"game_category"`
-	Jurisdiction string            `json:"jurisdiction"`
-	Brand        string            `json:"brand"`
-	AffiliateID  string            `json:"affiliate_id"`
-	PlayerRef    string            `json:"player_ref"`
-	Extra        map[string]string `json:"extra"`
+	TxID         *string
+	Kind         *string
+	AmountMinor  json.RawMessage
+	CurrencyCode *string
+	TsMs         json.RawMessage
+	RoundID      string
+	RefTxID      string
+	SeqNo        json.RawMessage
+	GameID       string
+	GameCategory string
+	Jurisdiction string
+	Brand        string
+	AffiliateID  string
+	PlayerRef    string
+	Extra        map[string]string
+}
+
+// fill reads the members of a strict JSON object (txn.Object) into m. A
+// JSON null is an absent field.
+func (m *minorTx) fill(ms []txn.Member) *txn.Error {
+	for _, mb := range ms {
+		switch mb.Name {
+		case "amount_minor":
+			m.AmountMinor = json.RawMessage(mb.Value)
+			continue
+		case "ts_ms":
+			m.TsMs = json.RawMessage(mb.Value)
+			continue
+		case "seq_no":
+			m.SeqNo = json.RawMessage(mb.Value)
+			continue
+		case "extra":
+			if mb.Value.Kind() == 'n' {
+				continue
+			}
+			es, e := txn.ObjectMembers("extra", mb.Value)
+			if e != nil {
+				return e
+			}
+			m.Extra = make(map[string]string, len(es))
+			for _, kv := range es {
+				v, ok, e := txn.String("extra."+clip(kv.Name), kv.Value)
+				if e != nil {
+					return e
+				}
+				if !ok {
+					return reject(txn.CodeInvalidField, "extra.%s must be a JSON string, not null", clip(kv.Name))
+				}
+				m.Extra[kv.Name] = v
+			}
+			continue
+		}
+		var dst *string
+		var req **string
+		switch mb.Name {
+		case "tx_id":
+			req = &m.TxID
+		case "kind":
+			req = &m.Kind
+		case "currency_code":
+			req = &m.CurrencyCode
+		case "round_id":
+			dst = &m.RoundID
+		case "ref_tx_id":
+			dst = &m.RefTxID
+		case "game_id":
+			dst = &m.GameID
+		case "game_category":
+			dst = &m.GameCategory
+		case "jurisdiction":
+			dst = &m.Jurisdiction
+		case "brand":
+			dst = &m.Brand
+		case "affiliate_id":
+			dst = &m.AffiliateID
+		case "player_ref":
+			dst = &m.PlayerRef
+		default:
+			return reject(txn.CodeUnknownField, "unknown field %q", clip(mb.Name))
+		}
+		v, ok, e := txn.String(mb.Name, mb.Value)
+		if e != nil {
+			return e
+		}
+		switch {
+		case req != nil && ok:
+			*req = &v
+		case req != nil:
+			*req = nil
+		case ok:
+			*dst = v
+		}
+	}
+	return nil
 }
 
 // minorKinds maps the dialect's kinds to canonical types.
@@ -63,19 +140,28 @@ var minorKinds = map[string]txn.Type{
 	"JACKPOT_CONTRIBUTION": txn.JackpotContribution, "JACKPOT_WIN": txn.JackpotWin,
 }
 
-func (minorUnits) Decode(p []byte, lim txn.Limits) (txn.Tx, *txn.Error) {
+func (d minorUnits) Decode(p []byte, lim txn.Limits) (txn.Tx, *txn.Error) {
+	tx, e := d.decode(p, lim)
+	if e != nil && e.ID == "" {
+		if id, ok := txn.PeekString(bytes.TrimPrefix(bytes.TrimLeft(p, " \t\r\n"), []byte("\ufeff")), "tx_id"); ok {
+			e.WithID(id, lim)
+		}
+	}
+	return tx, e
+}
+
+func (minorUnits) decode(p []byte, lim txn.Limits) (txn.Tx, *txn.Error) {
 	lim = withPayloadDefault(lim)
 	if len(p) > lim.PayloadBytes {
 		return txn.Tx{}, reject(txn.CodePayloadTooLarge, "payload is %d bytes, limit is %d", len(p), lim.PayloadBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(p))
-	dec.DisallowUnknownFields()
-	var m minorTx
-	if err := dec.Decode(&m); err != nil {
-		return txn.Tx{}, jsonError(err)
+	members, e := txn.Object(p) // strict: UTF-8, no duplicate fields, no BOM
+	if e != nil {
+		return txn.Tx{}, e
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return txn.Tx{}, reject(txn.CodeMalformed, "trailing data after the JSON object")
+	var m minorTx
+	if e := m.fill(members); e != nil {
+		return txn.Tx{}, e
 	}
 	for _, f := range []struct {
 		name    string
@@ -85,7 +171,7 @@ func (minorUnits) Decode(p []byte, lim txn.Limits) (txn.Tx, *txn.Error) {
 			return txn.Tx{}, reject(txn.CodeMissingField, "%s is required", f.name)
 		}
 	}
-	typ, ok := minorKinds[strings.ToUpper(*m.Kind)]
+	typ, ok := minorKinds[asciiUpper(*m.Kind)]
 	if !ok {
 		return txn.Tx{}, reject(txn.CodeInvalidType, "kind %q is not one of BET, WIN, ROLLBACK, CANCEL, REFUND, PURCHASE, ADJUSTMENT, FEE, BONUS_COST, JACKPOT_CONTRIBUTION, JACKPOT_WIN", clip(*m.Kind))
 	}
@@ -130,6 +216,18 @@ func (minorUnits) Decode(p []byte, lim txn.Limits) (txn.Tx, *txn.Error) {
 		c["meta"] = m.Extra
 	}
 	return c.decode(lim)
+}
+
+// asciiUpper upper-cases ASCII letters only: Unicode case mapping would
+// make "wın" (dotless i) a WIN.
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }
 
 // integer returns the digits of a non-negative JSON integer (or, when
@@ -213,18 +311,6 @@ func withPayloadDefault(l txn.Limits) txn.Limits {
 		l.PayloadBytes = txn.DefaultLimits().PayloadBytes
 	}
 	return l
-}
-
-// jsonError maps an encoding/json error to a code, as txn.Decode does.
-func jsonError(err error) *txn.Error {
-	if strings.HasPrefix(err.Error(), "json: unknown field") {
-		return reject(txn.CodeUnknownField, "%s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return reject(txn.CodeInvalidField, "field %q must be a %s, got %s", te.Field, te.Type, te.Value)
-	}
-	return reject(txn.CodeMalformed, "not a JSON object: %v", err)
 }
 
 func reject(code txn.Code, format string, args ...any) *txn.Error {
