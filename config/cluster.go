@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/tally-mesh/tally/wire"
 )
 
 // The production topology (issue 11, docs/deploy.md): three hub processes
@@ -24,6 +26,9 @@ type Cluster struct {
 	TLS      TLSFiles
 }
 
+// DefaultJetStreamDomain is the hubs' JetStream domain when leaf edges connect.
+const DefaultJetStreamDomain = "tally"
+
 // LeafNodes is the hub's listener for edge leaf nodes.
 type LeafNodes struct {
 	Host        string
@@ -31,6 +36,11 @@ type LeafNodes struct {
 	Users       []HubUser // the edges allowed to connect as leaves
 	NoAdvertise bool      // do not gossip the other hubs' leafnode URLs to edges
 	TLS         TLSFiles
+	// Domain is the hubs' JetStream domain (default "tally"). nats-server
+	// denies the plain $JS.API across a leaf link; with a domain an edge
+	// reaches the hubs' JetStream API as $JS.<domain>.API (the provider claim
+	// bucket). Every hub of a cluster must have the same domain.
+	Domain string
 }
 
 // Leaf is an edge's embedded NATS server: providers of the region connect to
@@ -43,6 +53,7 @@ type Leaf struct {
 	Password string
 	Creds    string // or a creds file (stock nats-server with JWT accounts)
 	TLS      TLSFiles
+	Domain   string // the hubs' JetStream domain (hub.leafnodes.domain), default "tally"
 }
 
 // TLSFiles are PEM files; all empty = plain TCP.
@@ -69,6 +80,7 @@ type ClusterFile struct {
 type LeafNodesFile struct {
 	Listen      string        `hcl:"listen"` // host:port for edges, e.g. "0.0.0.0:7422"
 	NoAdvertise *bool         `hcl:"no_advertise,optional"`
+	Domain      *string       `hcl:"domain,optional"` // JetStream domain of the hubs, default "tally"
 	Users       []HubUserFile `hcl:"user,block"`
 	TLS         *TLSFile      `hcl:"tls,block"`
 }
@@ -80,6 +92,7 @@ type LeafFile struct {
 	User     *string  `hcl:"user,optional"`
 	Password *string  `hcl:"password,optional"`
 	Creds    *string  `hcl:"creds,optional"`
+	Domain   *string  `hcl:"domain,optional"` // the hubs' JetStream domain, default "tally"
 	TLS      *TLSFile `hcl:"tls,block"`
 }
 
@@ -133,7 +146,8 @@ func (l *loader) applyCluster(f *File) {
 	}
 	if h := f.Hub; h != nil && h.LeafNodes != nil {
 		lf := h.LeafNodes
-		ln := &LeafNodes{TLS: l.tls(lf.TLS)}
+		ln := &LeafNodes{TLS: l.tls(lf.TLS), Domain: DefaultJetStreamDomain}
+		setStr(lf.Domain, &ln.Domain)
 		ln.Host, ln.Port = l.listen("hub.leafnodes.listen", lf.Listen)
 		if lf.NoAdvertise != nil {
 			ln.NoAdvertise = *lf.NoAdvertise
@@ -144,7 +158,8 @@ func (l *loader) applyCluster(f *File) {
 		c.Hub.LeafNodes = ln
 	}
 	if lf := f.Leaf; lf != nil {
-		lv := &Leaf{Hubs: lf.Hubs, TLS: l.tls(lf.TLS)}
+		lv := &Leaf{Hubs: lf.Hubs, TLS: l.tls(lf.TLS), Domain: DefaultJetStreamDomain}
+		setStr(lf.Domain, &lv.Domain)
 		lv.Host, lv.Port = l.listen("leaf.listen", lf.Listen)
 		setStr(lf.User, &lv.User)
 		setStr(lf.Password, &lv.Password)
@@ -198,6 +213,9 @@ func (c Config) checkCluster(bad func(key, val, fix string)) {
 			}
 		}
 		checkTLS("hub.leafnodes.tls", ln.TLS, bad)
+		if !wire.ValidToken(ln.Domain) {
+			bad("hub.leafnodes.domain", strconv.Quote(ln.Domain), `use one subject token such as "tally"`)
+		}
 	}
 	if lf := c.Leaf; lf != nil {
 		if !c.Has(RoleIngest) || c.Has(RoleHub) {
@@ -218,6 +236,9 @@ func (c Config) checkCluster(bad func(key, val, fix string)) {
 			bad("leaf.creds", strconv.Quote(lf.Creds), "give either user and password or creds, not both")
 		}
 		checkTLS("leaf.tls", lf.TLS, bad)
+		if !wire.ValidToken(lf.Domain) {
+			bad("leaf.domain", strconv.Quote(lf.Domain), `use the hubs' hub.leafnodes.domain, such as "tally"`)
+		}
 	}
 }
 

@@ -58,6 +58,7 @@ func clusterOptions(c config.Config, o *server.Options) error {
 		}
 		o.LeafNode.Host, o.LeafNode.Port = ln.Host, listenPort(ln.Port)
 		o.LeafNode.NoAdvertise = ln.NoAdvertise
+		o.JetStreamDomain = ln.Domain // edges reach this JetStream as $JS.<domain>.API across the leaf link
 		for _, u := range ln.Users {
 			// nil permissions: an edge forwards batches into JetStream and
 			// serves replay, like a node user.

@@ -74,7 +74,12 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	if n.nc, err = n.connect(); err != nil {
 		return nil, err
 	}
-	if n.js, err = jetstream.New(n.nc); err != nil {
+	if cfg.Leaf != nil { // plain $JS.API does not cross a leaf link; the hubs' domain does
+		n.js, err = jetstream.NewWithDomain(n.nc, cfg.Leaf.Domain)
+	} else {
+		n.js, err = jetstream.New(n.nc)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	streams := wire.StreamOptions{

@@ -45,6 +45,12 @@ func startCluster(t *testing.T) *clusterMesh {
 	t.Helper()
 	m := &mesh{t: t, dir: t.TempDir(), hubPort: freePort(t), httpPort: freePort(t)} // hubPort: the edge's local NATS port
 	c := &clusterMesh{mesh: m}
+	t.Cleanup(func() { // the processes' logs, when something went wrong
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(m.dir, "child.log"))
+			t.Logf("child.log (tail):\n%s", tail(b, 6000))
+		}
+	})
 	writeFile(t, filepath.Join(m.dir, "rules.hcl"), crashRules)
 	var routePorts, leafPorts []int
 	for range clusterHubs {
