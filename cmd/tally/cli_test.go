@@ -99,3 +99,93 @@ func TestUsage(t *testing.T) {
 		t.Errorf("rules check example: %v\n%s", err, out)
 	}
 }
+
+// TestHelpEveryCommand runs every command and subcommand with -h and --help:
+// each prints its usage on stdout, exits 0, and does nothing else — no demo
+// started, no key printed or written, no file opened as "--help".
+func TestHelpEveryCommand(t *testing.T) {
+	var names [][]string
+	for name := range commands {
+		names = append(names, []string{name})
+	}
+	names = append(names, []string{"rules", "check"}, []string{"rules", "eval"}, []string{"dlq", "list"}, []string{"dlq", "show"}, []string{"version"})
+	if len(names) < 20 {
+		t.Fatalf("only %d commands registered", len(names))
+	}
+	dir := t.TempDir()
+	t.Chdir(dir) // anything a command would create lands here
+	for _, n := range names {
+		for _, h := range []string{"-h", "--help"} {
+			args := append(append([]string(nil), n...), h)
+			var out, errb bytes.Buffer
+			err := run(context.Background(), args, &out, &errb)
+			if err != nil {
+				t.Errorf("tally %s: %v (exit %d)", strings.Join(args, " "), err, exitCode(err))
+				continue
+			}
+			if want := "Usage: tally " + strings.Join(n, " "); !strings.HasPrefix(out.String(), want) {
+				t.Errorf("tally %s printed %q, want it to start with %q", strings.Join(args, " "), out.String(), want)
+			}
+			if errb.Len() != 0 {
+				t.Errorf("tally %s wrote to stderr: %s", strings.Join(args, " "), errb.String())
+			}
+			for _, bad := range []string{"signing key (keep", "signing key:", "hub at", "== providers", "verifier key (give"} {
+				if strings.Contains(out.String(), bad) {
+					t.Errorf("tally %s ran the command: %q in\n%s", strings.Join(args, " "), bad, out.String())
+				}
+			}
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("-h created %v", ents)
+	}
+	// The top level.
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+		if out, err := runCLI(t, args...); err != nil || !strings.Contains(out, "tally send") {
+			t.Errorf("tally %v: %v\n%s", args, err, out)
+		}
+	}
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		if out, err := runCLI(t, args...); err != nil || !strings.HasPrefix(out, "tally ") || !strings.Contains(out, "go1.") {
+			t.Errorf("tally %v: %v\n%s", args, err, out)
+		}
+	}
+}
+
+// TestFlagShapedArgs: an unknown flag anywhere is a usage error (exit 2) with
+// the usage on stderr, never a file name; flags may follow positional
+// arguments; "--" ends the flags.
+func TestFlagShapedArgs(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, args := range [][]string{
+		{"rules", "check", "--frob"},
+		{"rules", "check", "x.hcl", "--frob"},
+		{"verify", "--frob"},
+		{"verify", "somedir", "--frob"},
+		{"keygen", "--frob"},
+		{"demo", "--frob"},
+		{"send", "--frob"},
+		{"dlq", "list", "--frob"},
+		{"statements", "--data", dir, "--frob"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), args, &out, &errb)
+		if exitCode(err) != 2 || !strings.Contains(err.Error(), "-frob") || !strings.Contains(errb.String(), "Usage: tally") {
+			t.Errorf("tally %v: %v (exit %d), stderr %q; want a usage error naming -frob", args, err, exitCode(err), errb.String())
+		}
+	}
+	// A flag after the positional argument is parsed as a flag.
+	_, err := runCLI(t, "rules", "check", filepath.Join(dir, "missing.hcl"), "--help")
+	if err != nil {
+		t.Errorf("rules check FILE --help: %v, want the usage", err)
+	}
+	// After "--", a name that starts with "-" is a file name.
+	out, err := runCLI(t, "rules", "check", "--", "--help")
+	if err == nil || !strings.Contains(out, "--help") {
+		t.Errorf("rules check -- --help: %v, want the file --help to be opened (and missing)\n%s", err, out)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("created %v", ents)
+	}
+}

@@ -23,7 +23,7 @@ func init() {
 }
 
 func cmdConsistency(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("consistency", stderr)
+	fs := newFlags("consistency", stdout, stderr)
 	data := fs.String("data", "", "data directory, ledger directory or export")
 	part := fs.Uint("partition", 0, "partition")
 	from := fs.Uint64("from", 0, "older tree size")

@@ -27,7 +27,7 @@ import (
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", stderr)
+	fs := newFlags("demo", stdout, stderr)
 	duration := fs.Duration("duration", 30*time.Second, "how long the simulated providers publish")
 	data := fs.String("data", "", "data directory (default: a new directory under the system temp dir)")
 	providers := fs.Int("providers", 4, "number of simulated providers")

@@ -21,7 +21,7 @@ func init() {
 }
 
 func cmdExport(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("export", stderr)
+	fs := newFlags("export", stdout, stderr)
 	data := fs.String("data", "", "the node's data directory")
 	out := fs.String("out", "", "export directory to create (must not exist or be empty)")
 	noBal := fs.Bool("no-balances", false, "export without the settle index's balances (the node may be running; only signed segments are exported)")

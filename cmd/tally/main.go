@@ -4,10 +4,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -66,7 +68,7 @@ func usage() string {
 	for _, c := range cs {
 		fmt.Fprintf(&b, "  tally %-10s %-58s %s\n", c.name, c.args, c.summary)
 	}
-	b.WriteString("  tally version\n\nRun 'tally COMMAND -h' for a command's flags.\n")
+	b.WriteString("  tally version    (or tally --version)\n\nRun 'tally COMMAND -h' for a command's flags.\n")
 	return b.String()
 }
 
@@ -77,7 +79,7 @@ func init() {
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdVerify(a, o, e) }})
 	register(command{"balances", "--data DIR [--json]", "balances per party and currency (node stopped)", 40,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdBalances(a, o, e) }})
-	register(command{"rules", "check FILE... | eval --rules FILE --input TX.jsonl", "check rule files; run transactions through the settle engine", 30,
+	register(command{"rules", "check FILE... | eval --rules FILE --input TX.jsonl [--period P]", "check rule files; run transactions through the settle engine", 30,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdRules(a, o, e) }})
 	register(command{"keygen", "[--name ORIGIN] [--out FILE]", "create a ledger signing key, print the verifier key", 90,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdKeygen(a, o, e) }})
@@ -96,16 +98,36 @@ func exitCode(err error) int {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdout, stderr)
+	if errors.Is(err, errHelp) {
+		return nil // -h or --help: the usage was printed, nothing else was done
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage())
 		return usageError{"no command"}
 	}
 	name, rest := args[0], args[1:]
 	switch name {
-	case "version":
-		fmt.Fprintln(stdout, "tally", version)
+	case "version", "--version", "-version", "-v":
+		if name == "version" && len(rest) > 0 {
+			if isHelp(rest[0]) {
+				fmt.Fprintln(stdout, "Usage: tally version\n\nprint the module version and the VCS revision tally was built from")
+				return nil
+			}
+			return usageError{"tally version takes no arguments"}
+		}
+		fmt.Fprintln(stdout, versionString())
 		return nil
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
+		if name == "help" && len(rest) == 1 {
+			if _, ok := commands[rest[0]]; ok {
+				return dispatch(ctx, []string{rest[0], "-h"}, stdout, stderr)
+			}
+		}
 		fmt.Fprint(stdout, usage())
 		return nil
 	}
@@ -116,4 +138,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return usageError{fmt.Sprintf("unknown command %q", name)}
 }
 
-const version = "0.1.0-dev"
+// versionString is the module version and VCS revision from the build
+// information Go embeds: "tally v0.3.0" for `go install …@v0.3.0`, and
+// "tally (devel) rev 1a2b3c4d5e6f+dirty 2026-11-30T10:00:00Z" for a build
+// from a checkout.
+func versionString() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "tally (unknown version: built without module information)"
+	}
+	v := "tally " + bi.Main.Version
+	if bi.Main.Version == "" {
+		v = "tally (devel)"
+	}
+	var rev, at, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" {
+		v += " rev " + rev[:min(12, len(rev))] + dirty
+		if at != "" {
+			v += " " + at
+		}
+	}
+	return v + " " + bi.GoVersion
+}

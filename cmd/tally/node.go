@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -13,28 +11,12 @@ import (
 	"github.com/tally-mesh/tally/nodes"
 )
 
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("tally "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err.Error()}
-	}
-	return nil
-}
-
 func newLogger(level string, w io.Writer) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: "tally", Level: hclog.LevelFromString(level), Output: w})
 }
 
 func cmdNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("node", stderr)
+	fs := newFlags("node", stdout, stderr)
 	path := fs.String("config", "", "HCL config file (see config/examples/)")
 	check := fs.Bool("check-config", false, "validate the config and exit")
 	if err := parseFlags(fs, args); err != nil {

@@ -49,7 +49,7 @@ func proveTx(dir, ledgerDir string, r *store.Reader, provider, id string, stderr
 }
 
 func cmdProve(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("prove", stderr)
+	fs := newFlags("prove", stdout, stderr)
 	data := fs.String("data", "", "data directory, ledger directory or export")
 	provider := fs.String("provider", "", "provider of the transaction")
 	id := fs.String("id", "", "the provider's transaction id")
@@ -110,7 +110,7 @@ type entryLine struct {
 }
 
 func cmdEntries(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("entries", stderr)
+	fs := newFlags("entries", stdout, stderr)
 	data := fs.String("data", "", "data directory, ledger directory or export")
 	part := fs.Uint("partition", 0, "partition")
 	from := fs.Uint64("from", 0, "first leaf index")

@@ -51,7 +51,7 @@ type transport interface {
 // one JSON answer per input line in input order. It exits non-zero when any
 // line got no definite answer within --give-up.
 func cmdSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("send", stderr)
+	fs := newFlags("send", stdout, stderr)
 	natsURL := fs.String("nats", "", "NATS URL of the ingest node or hub (request/reply on <prefix>.in.<provider>)")
 	httpURL := fs.String("http", "", "base URL of an ingest node's HTTP endpoint, e.g. http://127.0.0.1:8080")
 	provider := fs.String("provider", "", "provider id (the credentials must belong to it)")

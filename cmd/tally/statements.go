@@ -37,7 +37,7 @@ type statementOut struct {
 // under <data>/statements, signed with the ledger key and hash-linked per
 // party. An issued statement is never rewritten.
 func cmdStatements(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("statements", stderr)
+	fs := newFlags("statements", stdout, stderr)
 	data := fs.String("data", "", "the node's data directory")
 	periodArg := fs.String("period", "", "a month 2026-11, an ISO week 2026-W45 or a day 2026-11-05 (UTC)")
 	party := fs.String("party", "", "only this party's statements")

@@ -99,7 +99,7 @@ func readBalancesFile(path string) (*audit.Balances, error) {
 }
 
 func cmdVerify(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("verify", stderr)
+	fs := newFlags("verify", stdout, stderr)
 	key := fs.String("key", "", "verifier key to pin, or a file holding it (default: the verifier.key in the ledger directory, which proves less)")
 	quiet := fs.Bool("q", false, "no progress output")
 	var trusted multiFlag
@@ -183,7 +183,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdKeygen(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keygen", stderr)
+	fs := newFlags("keygen", stdout, stderr)
 	name := fs.String("name", "tally.example/ledger", "key name: the ledger origin auditors will see")
 	out := fs.String("out", "", "write the private signing key to this file (0600); default prints both keys")
 	show := fs.String("show", "", "print the verifier key of the signing key in this FILE (for example <data>/keys/ledger.key)")

@@ -17,7 +17,7 @@ func init() {
 }
 
 func cmdVerifyProof(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("verify-proof", stderr)
+	fs := newFlags("verify-proof", stdout, stderr)
 	key := fs.String("key", "", "the ledger's verifier key, or a file holding it (required: a receipt proves nothing without a pinned key)")
 	entryFile := fs.String("entry", "", "the entry's bytes (BASE.entry from tally prove --out BASE)")
 	var receipt string
