@@ -257,3 +257,43 @@ func TestFlagShapedArgs(t *testing.T) {
 		t.Errorf("created %v", ents)
 	}
 }
+
+// TestDemoTwiceOnOneDir: a second demo on the same --data continues it: its
+// ids carry the run number, so it makes no conflicts beyond the ones the
+// simulation makes on purpose, and the ledger of both runs verifies.
+func TestDemoTwiceOnOneDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	conflicts := regexp.MustCompile(`rejected: conflict\s+(\d+)`)
+	deliberate := regexp.MustCompile(`\((\d+) ids re-sent with a new payload on purpose`)
+	accepted := regexp.MustCompile(`(?m)^\s+accepted\s+(\d+)`)
+	for run := 1; run <= 2; run++ {
+		out, err := runCLI(t, "demo", "--duration", "2s", "--data", dir, "--rate", "300", "--seed", "11")
+		if err != nil {
+			t.Fatalf("demo run %d: %v\n%s", run, err, out)
+		}
+		if run == 2 && !strings.Contains(out, "continuing in "+dir+": run 2") {
+			t.Errorf("run 2 does not say it continues:\n%s", out)
+		}
+		d := deliberate.FindStringSubmatch(out)
+		a := accepted.FindStringSubmatch(out)
+		if d == nil || a == nil {
+			t.Fatalf("run %d: no deliberate-conflict or accepted count:\n%s", run, out)
+		}
+		nd, _ := strconv.Atoi(d[1])
+		na, _ := strconv.Atoi(a[1])
+		nc := 0
+		if m := conflicts.FindStringSubmatch(out); m != nil {
+			nc, _ = strconv.Atoi(m[1])
+		}
+		if nc > nd {
+			t.Errorf("run %d: %d conflicts, only %d made on purpose:\n%s", run, nc, nd, out)
+		}
+		if na < 20 {
+			t.Errorf("run %d accepted only %d (the same seed as run 1 would make its ids duplicates)", run, na)
+		}
+	}
+	out, err := runCLI(t, "verify", dir)
+	if err != nil || !strings.Contains(out, "OK:") {
+		t.Fatalf("verify after two runs: %v\n%s", err, out)
+	}
+}
