@@ -297,3 +297,46 @@ func TestDemoTwiceOnOneDir(t *testing.T) {
 		t.Fatalf("verify after two runs: %v\n%s", err, out)
 	}
 }
+
+// TestVerifyWrongKey: a ledger checked with another key is "signed by a
+// different key", said once (stdout, not again by main), naming the key
+// expected and the key found — not "ledger corrupt". The old flag name
+// --key still works.
+func TestVerifyWrongKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	if out, err := runCLI(t, "demo", "--duration", "1s", "--data", dir, "--rate", "200", "--seed", "5"); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	other, err := runCLI(t, "keygen", "--name", "someone.else/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`verifier key \(give to auditors\): (\S+)`).FindStringSubmatch(other)
+	if m == nil {
+		t.Fatalf("keygen printed %q", other)
+	}
+	for _, flag := range []string{"--verifier-key", "--key"} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), []string{"verify", dir, flag, m[1], "-q"}, &out, &errb)
+		var rep reportedError
+		if err == nil || exitCode(err) != 1 || !errors.As(err, &rep) {
+			t.Fatalf("verify %s OTHER: %v, want exit 1 already reported", flag, err)
+		}
+		if !strings.Contains(out.String(), "signed by a different key") || strings.Contains(out.String(), "corrupt") ||
+			!strings.Contains(out.String(), "tally.demo/ledger (key id") || !strings.Contains(out.String(), "expected key someone.else/ledger (key id") {
+			t.Errorf("verify %s OTHER said:\n%s", flag, out.String())
+		}
+		if strings.Count(out.String()+errb.String(), "signed by a different key") != 1 {
+			t.Errorf("said more than once:\n%s%s", out.String(), errb.String())
+		}
+	}
+	// Roots are base64, as in the checkpoint the same output shows.
+	out, err := runCLI(t, "verify", dir, "-q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := regexp.MustCompile(`partition 0: \d+ segments, \d+ entries, root (\S+)\n\s+checkpoint: \S+ \| \d+ \| (\S+) \|`).FindStringSubmatch(out)
+	if rm == nil || rm[1] != rm[2] {
+		t.Errorf("partition 0 root and checkpoint root differ or are missing:\n%s", out)
+	}
+}

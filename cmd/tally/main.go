@@ -28,7 +28,10 @@ func main() {
 		os.Exit(130)
 	}()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "tally:", err)
+		var rep reportedError
+		if !errors.As(err, &rep) {
+			fmt.Fprintln(os.Stderr, "tally:", err)
+		}
 		os.Exit(exitCode(err))
 	}
 }
@@ -75,15 +78,21 @@ func usage() string {
 func init() {
 	register(command{"demo", "[--duration 30s] [--data DIR] [--providers 4] [--rate N]", "run every role plus simulated providers", 10, cmdDemo})
 	register(command{"node", "--config FILE [--check-config]", "run the roles a config file names", 20, cmdNode})
-	register(command{"verify", "DIR|EXPORT [--key VERIFIERKEY] [--trusted CHECKPOINT]", "audit a ledger offline: bytes, proofs, signatures, splits, balances", 50,
+	register(command{"verify", "DIR|EXPORT [--verifier-key KEY] [--trusted CHECKPOINT]", "audit a ledger offline: bytes, proofs, signatures, splits, balances", 50,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdVerify(a, o, e) }})
 	register(command{"balances", "--data DIR [--json]", "balances per party and currency (node stopped)", 40,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdBalances(a, o, e) }})
 	register(command{"rules", "check FILE... | eval --rules FILE --input TX.jsonl [--period P]", "check rule files; run transactions through the settle engine", 30,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdRules(a, o, e) }})
-	register(command{"keygen", "[--name ORIGIN] [--out FILE]", "create a ledger signing key, print the verifier key", 90,
+	register(command{"keygen", "[--name ORIGIN] [--out FILE] [--show FILE]", "create a ledger signing key, print the verifier key", 90,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdKeygen(a, o, e) }})
 }
+
+// reportedError is a failure the command already printed (a verify FAILED
+// line): main does not print it again.
+type reportedError struct{ error }
+
+func (e reportedError) Unwrap() error { return e.error }
 
 // usageError is a mistake in the command line: exit code 2.
 type usageError struct{ msg string }

@@ -90,7 +90,7 @@ func cmdProve(args []string, stdout, stderr io.Writer) error {
 		if err := os.WriteFile(*out+".entry", raw, 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "wrote %s.tlog-proof and %s.entry\ncheck them: tally verify-proof %s.tlog-proof --key VERIFIERKEY --entry %s.entry\n", *out, *out, *out, *out)
+		fmt.Fprintf(stderr, "wrote %s.tlog-proof and %s.entry\ncheck them: tally verify-proof %s.tlog-proof --verifier-key KEY --entry %s.entry\n", *out, *out, *out, *out)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

@@ -42,7 +42,8 @@ func cmdStatements(args []string, stdout, stderr io.Writer) error {
 	periodArg := fs.String("period", "", "a month 2026-11, an ISO week 2026-W45 or a day 2026-11-05 (UTC)")
 	party := fs.String("party", "", "only this party's statements")
 	rulesFile := fs.String("rules", "", "take fee contracts from this rule file instead of <data>/ledger/rules")
-	keyFile := fs.String("key", "", "ledger signing key (default <data>/keys/ledger.key)")
+	keyFile := fs.String("signing-key", "", "ledger signing key file (default <data>/keys/ledger.key)")
+	fs.alias("key", "signing-key")
 	asCSV := fs.Bool("csv", false, "print CSV instead of JSON")
 	dryRun := fs.Bool("dry-run", false, "compute and print, issue nothing")
 	if err := parseFlags(fs, args); err != nil {
