@@ -71,6 +71,6 @@ func cmdExport(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  partition %d: %d segments, %d entries (signed: %d)\n", p.Partition, p.Segments, p.Size, p.SignedSize)
 	}
 	fmt.Fprintf(stdout, "exported %d entries in %d partitions, %d files to %s\n", entries, len(m.Partitions), len(m.Files), *out)
-	fmt.Fprintf(stdout, "verify it anywhere:  tally verify %s --key '%s'\n", *out, m.VerifierKey)
+	fmt.Fprintf(stdout, "verify it anywhere:  tally verify %s --verifier-key '%s'\n", *out, m.VerifierKey)
 	return nil
 }

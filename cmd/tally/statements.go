@@ -75,7 +75,7 @@ func cmdStatements(args []string, stdout, stderr io.Writer) error {
 	}
 	if _, err := os.Stat(*keyFile); err != nil {
 		if !*dryRun {
-			return fmt.Errorf("signing key: %w (statements are signed with the ledger key; pass --key or --dry-run)", err)
+			return fmt.Errorf("signing key: %w (statements are signed with the ledger key; pass --signing-key or --dry-run)", err)
 		}
 	} else {
 		s, vkey, err := store.LoadOrCreateKey(*keyFile, "")
