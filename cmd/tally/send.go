@@ -552,8 +552,8 @@ func newNATSTransport(ctx context.Context, c natsContext, subject string, timeou
 const natsHeaderRoom = 256
 
 func (t *natsTransport) send(ctx context.Context, body []byte, contentType string) ([]wire.Answer, bool, error) {
-	if err := context.Cause(t.fatal); err != nil && t.fatal.Err() != nil {
-		return nil, false, err
+	if t.fatal.Err() != nil {
+		return nil, false, context.Cause(t.fatal)
 	}
 	if max := t.nc.MaxPayload(); max > 0 && int64(len(body)+natsHeaderRoom) > max {
 		return nil, false, localAnswer{wire.Answer{Status: wire.StatusRejected, Code: string(txn.CodeTooLarge),
