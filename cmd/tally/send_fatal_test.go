@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/tally-mesh/tally/config"
 	"github.com/tally-mesh/tally/nodes"
@@ -22,6 +23,24 @@ import (
 // (NATS password and HTTP token each). It returns the NATS and HTTP URLs.
 func sendHub(t *testing.T) (natsURL, httpURL string) {
 	t.Helper()
+	natsURL, httpURL, _ = sendHubNkey(t)
+	return natsURL, httpURL
+}
+
+// sendHubNkey is sendHub with a third provider, p3, that signs in with an
+// nkey; it returns the file holding p3's seed.
+func sendHubNkey(t *testing.T) (natsURL, httpURL, seedFile string) {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	seed, _ := kp.Seed()
+	seedFile = filepath.Join(t.TempDir(), "p3.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Hub.Port = 0
@@ -31,6 +50,7 @@ func sendHub(t *testing.T) (natsURL, httpURL string) {
 	cfg.Providers = []config.Provider{
 		{Name: "p1", NATSPassword: "password-1", HTTPToken: "token-p1-0123456789"},
 		{Name: "p2", NATSPassword: "password-2", HTTPToken: "token-p2-0123456789"},
+		{Name: "p3", NATSNkey: pub},
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -40,7 +60,7 @@ func sendHub(t *testing.T) (natsURL, httpURL string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	return n.ClientURL(), "http://" + n.HTTPAddr()
+	return n.ClientURL(), "http://" + n.HTTPAddr(), seedFile
 }
 
 func txLine(id, amount string) string {
@@ -176,7 +196,7 @@ func TestSendOversized(t *testing.T) {
 // TestSendNATSContext: the URL and credentials come from $NATS_URL, or from a
 // `nats` CLI context (--context, $NATS_CONTEXT, or the selected one).
 func TestSendNATSContext(t *testing.T) {
-	natsURL, _ := sendHub(t)
+	natsURL, _, seedFile := sendHubNkey(t)
 	cfgHome := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", cfgHome)
 	t.Setenv("NATS_URL", "")
@@ -200,6 +220,18 @@ func TestSendNATSContext(t *testing.T) {
 	ls, _, err = sendBounded(t, "--user", "p1", "--password", "password-1", "--provider", "p1", writeLines(t, txLine("c-3", "1.00")))
 	if err != nil || statuses(ls) != "1=accepted" {
 		t.Errorf("$NATS_URL: %v %s", err, statuses(ls))
+	}
+	// An nkey seed file, as a flag and from a context.
+	ls, _, err = sendBounded(t, "--nkey", seedFile, "--provider", "p3", writeLines(t, txLine("c-5", "1.00")))
+	if err != nil || statuses(ls) != "1=accepted" {
+		t.Errorf("--nkey: %v %s", err, statuses(ls))
+	}
+	t.Setenv("NATS_URL", "")
+	b, _ = json.Marshal(map[string]string{"url": natsURL, "nkey": seedFile})
+	os.WriteFile(filepath.Join(ctxDir, "tally-p3.json"), b, 0o600)
+	ls, _, err = sendBounded(t, "--context", "tally-p3", "--provider", "p3", writeLines(t, txLine("c-6", "1.00")))
+	if err != nil || statuses(ls) != "1=accepted" {
+		t.Errorf("context with nkey: %v %s", err, statuses(ls))
 	}
 	ls, _, err = sendBounded(t, "--context", "missing", "--provider", "p1", writeLines(t, txLine("c-4", "1.00")))
 	if exitCode(err) != sendExitFatal || !strings.Contains(err.Error(), "missing") {
