@@ -28,7 +28,7 @@ import (
 )
 
 func init() {
-	register(command{"send", "(--nats URL | --context NAME | NATS_URL) [--user U --password P | --creds F | --nkey SEEDFILE] | --http URL --token T) --provider P FILE", "send transactions as a provider, one JSON answer per line", 25, cmdSend})
+	register(command{"send", "((--nats URL | --context NAME) [--user U --password P | --creds F | --nkey SEEDFILE] | --http URL --token T) --provider P FILE", "send transactions as a provider, one JSON answer per line", 25, cmdSend})
 }
 
 // sendLine is one output line: the answer to one input line.
