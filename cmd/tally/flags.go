@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 )
 
@@ -72,10 +73,13 @@ func (f *flags) printUsage(w io.Writer) {
 		var b strings.Builder
 		tmp.SetOutput(&b)
 		tmp.PrintDefaults()
-		// Both -x and --x work; the docs write --x, so does the usage.
-		fmt.Fprint(w, strings.ReplaceAll("\n"+b.String(), "\n  -", "\n  --")[1:])
+		// Both -name and --name work; the docs write --name, so does the
+		// usage (one-letter flags stay -q).
+		fmt.Fprint(w, longFlag.ReplaceAllString(b.String(), "$1--$2"))
 	}
 }
+
+var longFlag = regexp.MustCompile(`(?m)^(  )-(\w\w)`)
 
 // deprecatedPrefix marks a flag kept only as an old name of another: it
 // works but is not shown in the usage.
