@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -56,26 +57,64 @@ func Load(path string) (Config, error) {
 }
 
 // Parse is Load for config text already in memory; filename is used in messages
-// and to resolve relative paths.
+// and to resolve relative paths. On problems it returns all of them (Errors,
+// in file order) with the config as far as it could be read, for diagnostics
+// only: never run a node on it.
 func Parse(src []byte, filename string) (Config, error) {
+	// Collect every problem before answering: a syntax error or an unknown
+	// key does not hide the rest. hclsyntax recovers after a syntax error
+	// and returns the body it could read; gohcl decodes every argument it
+	// knows even when some are unknown.
 	p := hclparse.NewParser()
 	f, diags := p.ParseHCL(src, filename)
-	if diags.HasErrors() {
-		return Config{}, diagErrors(diags)
+	errs := diagErrors(diags)
+	if f == nil || f.Body == nil {
+		return Config{}, errs
 	}
 	var file File
-	if diags := gohcl.DecodeBody(f.Body, nil, &file); diags.HasErrors() {
-		return Config{}, diagErrors(diags)
-	}
+	errs = append(errs, diagErrors(gohcl.DecodeBody(f.Body, nil, &file))...)
 	body, _ := f.Body.(*hclsyntax.Body)
 	l := loader{body: body, base: filepath.Dir(filename), cfg: Default()}
 	l.apply(&file)
 	l.applyCluster(&file)
 	l.cfg.check(func(key, val, fix string) { l.bad(key, val, fix) })
-	if len(l.errs) > 0 {
-		return Config{}, l.errs
+	errs = append(errs, l.errs...)
+	if len(errs) > 0 {
+		// The partial config goes back with the problems, so that
+		// --check-config can still check the files it names.
+		return l.cfg, dedupe(errs)
 	}
 	return l.cfg, nil
+}
+
+// dedupe drops a problem reported twice (a syntax error is seen by the
+// parser and again by the decoder).
+func dedupe(errs Errors) Errors {
+	sort.SliceStable(errs, func(i, j int) bool { return posLess(errs[i].Pos, errs[j].Pos) })
+	seen := map[string]bool{}
+	out := errs[:0]
+	for _, e := range errs {
+		if k := e.String(); !seen[k] {
+			seen[k] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// posLess orders "file:line" positions by file, then line; problems
+// without a position go last.
+func posLess(a, b string) bool {
+	if a == "" || b == "" {
+		return a != "" && b == ""
+	}
+	ia, ib := strings.LastIndexByte(a, ':'), strings.LastIndexByte(b, ':')
+	if a[:ia+1] != b[:ib+1] {
+		return a[:ia+1] < b[:ib+1]
+	}
+	na, _ := strconv.Atoi(a[ia+1:])
+	nb, _ := strconv.Atoi(b[ib+1:])
+	return na < nb
 }
 
 type loader struct {

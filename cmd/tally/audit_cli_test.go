@@ -45,7 +45,7 @@ func TestAuditorPath(t *testing.T) {
 	if out, err = runCLI(t, "export", "--data", data, "--out", exp); err != nil {
 		t.Fatalf("export: %v\n%s", err, out)
 	}
-	out, err = runCLI(t, "verify", exp, "--key", key, "--trusted", kept)
+	out, err = runCLI(t, "verify", exp, "--verifier-key", key, "--trusted", kept)
 	if err != nil {
 		t.Fatalf("verify export: %v\n%s", err, out)
 	}
@@ -91,7 +91,7 @@ func TestAuditorPath(t *testing.T) {
 	if err := cmdProve([]string{"--data", data, "--provider", line.Entry.Provider, "--id", line.Entry.ID}, &so, &se); err != nil || !strings.Contains(so.String(), strconv.Quote(pr.Receipt)[1:20]) {
 		t.Fatalf("prove from the data dir: %v", err)
 	}
-	out, err = runCLI(t, "verify-proof", base+".tlog-proof", "--key", key, "--entry", base+".entry")
+	out, err = runCLI(t, "verify-proof", base+".tlog-proof", "--verifier-key", key, "--entry", base+".entry")
 	if err != nil || !strings.Contains(out, "OK: leaf hash") || !strings.Contains(out, line.Entry.ID) {
 		t.Fatalf("verify-proof: %v\n%s", err, out)
 	}
@@ -123,12 +123,12 @@ func TestAuditorPath(t *testing.T) {
 	// A changed entry fails verify-proof.
 	entry[len(entry)-1] ^= 1
 	os.WriteFile(base+".entry", entry, 0o644)
-	if out, err = runCLI(t, "verify-proof", base+".tlog-proof", "--key", key, "--entry", base+".entry"); err == nil || !strings.Contains(out, "FAILED") {
+	if out, err = runCLI(t, "verify-proof", base+".tlog-proof", "--verifier-key", key, "--entry", base+".entry"); err == nil || !strings.Contains(out, "FAILED") {
 		t.Fatalf("verify-proof of a changed entry: %v\n%s", err, out)
 	}
 
 	// Consistency from the kept checkpoint to today's.
-	if out, err = runCLI(t, "consistency", "--data", exp, "--old", kept, "--key", key); err != nil || !strings.Contains(out, "is a prefix of size") {
+	if out, err = runCLI(t, "consistency", "--data", exp, "--old", kept, "--verifier-key", key); err != nil || !strings.Contains(out, "is a prefix of size") {
 		t.Fatalf("consistency --old: %v\n%s", err, out)
 	}
 	if out, err = runCLI(t, "consistency", "--data", exp, "--partition", "1", "--from", "1"); err != nil || !strings.Contains(out, `"proof"`) {
@@ -140,13 +140,13 @@ func TestAuditorPath(t *testing.T) {
 	b, _ := os.ReadFile(segs[1])
 	b[len(b)-40] ^= 0x01
 	os.WriteFile(segs[1], b, 0o644)
-	out, err = runCLI(t, "verify", exp, "--key", key)
+	out, err = runCLI(t, "verify", exp, "--verifier-key", key)
 	if err == nil || !strings.Contains(out, "FAILED") || !strings.Contains(out, "p001/0000000000000002.seg") {
 		t.Fatalf("verify of a changed export: %v\n%s", err, out)
 	}
 	// Without the manifest to catch it, the ledger checks name the entry.
 	os.Remove(filepath.Join(exp, "manifest.json"))
-	out, err = runCLI(t, "verify", exp, "--key", key)
+	out, err = runCLI(t, "verify", exp, "--verifier-key", key)
 	if err == nil || !regexp.MustCompile(`partition 1 segment 2 entry \d+`).MatchString(err.Error()) {
 		t.Fatalf("verify of a changed export without manifest: %v\n%s", err, out)
 	}

@@ -103,7 +103,7 @@ type benchResult struct {
 }
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", stderr)
+	fs := newFlags("bench", stdout, stderr)
 	duration := fs.Duration("duration", 60*time.Second, "how long the providers offer load in the peak phase")
 	rateFlag := fs.String("rate", "max", "offered transactions per second in total (open loop), or max (each provider keeps --window requests outstanding)")
 	providers := fs.Int("providers", 8, "simulated providers")

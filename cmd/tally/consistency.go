@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,18 +17,19 @@ import (
 )
 
 func init() {
-	register(command{"consistency", "--data DIR [--partition P] --from N [--to M] | --old CHECKPOINT --key KEY", "consistency proof between two tree sizes (append-only)", 70,
+	register(command{"consistency", "--data DIR [--partition P] --from N [--to M] | --old CHECKPOINT --verifier-key KEY", "consistency proof between two tree sizes (append-only)", 70,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdConsistency(a, o, e) }})
 }
 
 func cmdConsistency(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("consistency", stderr)
+	fs := newFlags("consistency", stdout, stderr)
 	data := fs.String("data", "", "data directory, ledger directory or export")
 	part := fs.Uint("partition", 0, "partition")
 	from := fs.Uint64("from", 0, "older tree size")
 	to := fs.Uint64("to", 0, "newer tree size (default: the last signed checkpoint's)")
 	old := fs.String("old", "", "a checkpoint you kept: prove and check that today's signed checkpoint extends it (sets --partition and --from)")
-	key := fs.String("key", "", "verifier key (or a file holding it), needed with --old")
+	key := fs.String("verifier-key", "", "verifier key (or a file holding it), needed with --old")
+	fs.alias("key", "verifier-key")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func cmdConsistency(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if vkey == "" {
-			return usageError{"--old needs --key: an unverified checkpoint proves nothing"}
+			return usageError{"--old needs --verifier-key: an unverified checkpoint proves nothing"}
 		}
 		if v, err = note.NewVerifier(vkey); err != nil {
 			return fmt.Errorf("verifier key: %w", err)
@@ -90,14 +90,14 @@ func cmdConsistency(args []string, stdout, stderr io.Writer) error {
 		// the auditor holds, and the current checkpoint's signature.
 		if cp.RootFrom != b64root(oldCk.Root) {
 			fmt.Fprintf(stdout, "FAILED: partition %d at size %d has root %s today, your checkpoint says %s: the ledger was rewritten\n", p, size1, cp.RootFrom, b64root(oldCk.Root))
-			return fmt.Errorf("consistency: partition %d is not an extension of %s: %w", p, *old, store.ErrCorrupt)
+			return reportedError{fmt.Errorf("consistency: partition %d is not an extension of %s: %w", p, *old, store.ErrCorrupt)}
 		}
 		if cp.Checkpoint == "" {
 			return fmt.Errorf("consistency: --to must be the signed size to compare with the current checkpoint")
 		}
 		if _, err := note.Open([]byte(cp.Checkpoint), note.VerifierList(v)); err != nil {
 			fmt.Fprintf(stdout, "FAILED: the ledger's current checkpoint does not verify with key %s: %v\n", v.Name(), err)
-			return fmt.Errorf("consistency: %w", store.ErrCorrupt)
+			return reportedError{fmt.Errorf("consistency: %w", store.ErrCorrupt)}
 		}
 		fmt.Fprintf(stderr, "OK: %s at size %d (your checkpoint) is a prefix of size %d (the current signed checkpoint)\n", cp.Origin, cp.From, cp.To)
 	}
@@ -106,7 +106,7 @@ func cmdConsistency(args []string, stdout, stderr io.Writer) error {
 	return enc.Encode(cp)
 }
 
-func b64root(h [32]byte) string { return base64.StdEncoding.EncodeToString(h[:]) }
+func b64root(h [32]byte) string { return b64(h[:]) }
 
 // partitionOfOrigin returns p from a checkpoint origin "<stem>/p<p>".
 func partitionOfOrigin(origin string) (uint32, bool) {

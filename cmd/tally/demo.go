@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,7 @@ import (
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", stderr)
+	fs := newFlags("demo", stdout, stderr)
 	duration := fs.Duration("duration", 30*time.Second, "how long the simulated providers publish")
 	data := fs.String("data", "", "data directory (default: a new directory under the system temp dir)")
 	providers := fs.Int("providers", 4, "number of simulated providers")
@@ -63,7 +64,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if cfg, err = withDemoProviders(cfg, *providers, *httpListen); err != nil {
 		return err
 	}
+	run, err := nextDemoRun(abs)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "tally demo: data %s, %d providers, %d tx/s for %s, seed %d\n", abs, *providers, *rate, *duration, *seed)
+	if run > 1 {
+		fmt.Fprintf(stdout, "continuing in %s: run %d; its ids carry -r%d- so none repeats an earlier run's (balances and ledger carry on)\n", abs, run, run)
+	}
 	log := newLogger(*logLevel, stderr)
 	node, err := nodes.Start(ctx, cfg, log)
 	if err != nil {
@@ -78,7 +86,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "hub at %s — providers publish to %s.in.<provider>\n", node.ClientURL(), cfg.Prefix)
 	demoSendHelp(stdout, node, cfg)
 
-	sim, err := newSimulation(node.ClientURL(), cfg, wire.NewSubjects(cfg.Prefix), *providers, *seed)
+	sim, err := newSimulation(node.ClientURL(), cfg, wire.NewSubjects(cfg.Prefix), *providers, *seed, run)
 	if err != nil {
 		return err
 	}
@@ -152,6 +160,40 @@ loop:
 		return fmt.Errorf("close: %w", err)
 	}
 	return demoSummary(stdout, abs, cfg, sim, st, balances)
+}
+
+// demoRunFile counts the demo runs in a data directory. Each run puts its
+// number in every id it makes, so a run on an existing directory continues
+// it instead of re-sending the ids of an earlier run with new payloads
+// (thousands of conflicts).
+const demoRunFile = "demo-run"
+
+// nextDemoRun returns this run's number (1 for a new directory) and records it.
+func nextDemoRun(dir string) (int, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	path := filepath.Join(dir, demoRunFile)
+	last := 0
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if last, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil || last < 1 {
+			return 0, fmt.Errorf("%s holds %q, not a run number: remove it only if no demo ever ran in %s", path, b, dir)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return 0, err
+	default:
+		// No run file: a directory from before run numbers, or a new one.
+		if _, err := os.Stat(filepath.Join(dir, "ingest")); err == nil {
+			last = 1 // ids of an earlier run have no run number; start at 2
+		}
+	}
+	run := last + 1
+	if err := os.WriteFile(path, []byte(strconv.Itoa(run)+"\n"), 0o644); err != nil {
+		return 0, err
+	}
+	return run, nil
 }
 
 // demoConfig is the single-node config on a fresh data dir, with the example
@@ -254,6 +296,7 @@ func demoSummary(w io.Writer, dir string, cfg config.Config, sim *simulation, st
 	for _, k := range keys {
 		fmt.Fprintf(w, "  %-28s %d\n", k, outs[k])
 	}
+	fmt.Fprintf(w, "  (%d ids re-sent with a new payload on purpose: each is a conflict, or a duplicate when the new amount happened to equal the old)\n", sim.conflicts.Load())
 	fmt.Fprintln(w, "\n== settlement")
 	s := st.Settle
 	fmt.Fprintf(w, "  entries %d  segments %d  duplicates %d  conflicts %d  orphans held %d  orphans released %d  exceptions %d  redelivered %d  gaps %d\n",
@@ -281,12 +324,15 @@ type simulation struct {
 	subjects  wire.Subjects
 	providers []*simProvider
 	published atomic.Uint64
+	conflicts atomic.Uint64 // ids re-sent with a new payload on purpose
 	mu        sync.Mutex
 	answers   map[string]uint64
 }
 
 type simProvider struct {
 	name     string
+	run      int         // the demo run number, in every id (demoRunFile)
+	sim      *simulation // counts the conflicts made on purpose
 	rng      *rand.Rand
 	next     int
 	currency []string
@@ -295,7 +341,7 @@ type simProvider struct {
 	pending  []map[string]any // parents to send after their rollback
 }
 
-func newSimulation(url string, cfg config.Config, s wire.Subjects, n int, seed uint64) (*simulation, error) {
+func newSimulation(url string, cfg config.Config, s wire.Subjects, n int, seed uint64, run int) (*simulation, error) {
 	sim := &simulation{conns: map[string]*nats.Conn{}, subjects: s, answers: map[string]uint64{}}
 	for _, p := range cfg.Providers[:n] {
 		nc, err := nats.Connect(url, nats.Name("tally demo "+p.Name), nats.UserInfo(p.Name, p.NATSPassword),
@@ -310,6 +356,8 @@ func newSimulation(url string, cfg config.Config, s wire.Subjects, n int, seed u
 	for i := range n {
 		sim.providers = append(sim.providers, &simProvider{
 			name:     fmt.Sprintf("studio-%d", i+1),
+			run:      run,
+			sim:      sim,
 			rng:      rand.New(rand.NewPCG(seed, uint64(i))),
 			currency: currencies[i%len(currencies)],
 			reversed: map[string]bool{},
@@ -411,12 +459,12 @@ func (s *simulation) outcomes() map[string]uint64 {
 var (
 	games = []struct{ name, category string }{{"book-of-x", "slot"}, {"star-reels", "slot"}, {"live-roulette", "live"}, {"blackjack-vip", "table"}}
 	bad   = []string{
-		`{"id":"bad-%d","type":"bet","amount":10.5,"currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`,
-		`{"id":"bad-%d","type":"bet","amount":"1.00","currency":"XXX","occurred_at":"2026-11-01T10:00:00Z"}`,
-		`{"id":"bad-%d","type":"bet","amount":"1.001","currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`,
-		`{"id":"bad-%d","type":"rollback","amount":"1.00","currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`,
-		`{"id":"bad-%d","type":"bet","amount":"-3.00","currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`,
-		`{"id":"bad-%d", "type":"bet"`,
+		`{"id":"bad-r%d-%d","type":"bet","amount":10.5,"currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`,
+		`{"id":"bad-r%d-%d","type":"bet","amount":"1.00","currency":"XXX","occurred_at":"2026-11-01T10:00:00Z"}`,
+		`{"id":"bad-r%d-%d","type":"bet","amount":"1.001","currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`,
+		`{"id":"bad-r%d-%d","type":"rollback","amount":"1.00","currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`,
+		`{"id":"bad-r%d-%d","type":"bet","amount":"-3.00","currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`,
+		`{"id":"bad-r%d-%d", "type":"bet"`,
 	}
 )
 
@@ -431,12 +479,13 @@ func (p *simProvider) nextPayload() []byte {
 		p.pending = p.pending[1:]
 		return p.remember(tx)
 	case r < 10:
-		return fmt.Appendf(nil, bad[p.rng.IntN(len(bad))], p.rng.IntN(1e9))
+		return fmt.Appendf(nil, bad[p.rng.IntN(len(bad))], p.run, p.rng.IntN(1e9))
 	case r < 40 && len(p.recent) > 0:
 		return mustJSON(p.recent[p.rng.IntN(len(p.recent))]) // retry: a duplicate
 	case r < 45 && len(p.recent) > 0:
 		tx := clone(p.recent[p.rng.IntN(len(p.recent))])
 		tx["amount"] = p.amount(tx["currency"].(string)) // same id, new payload: a conflict
+		p.sim.conflicts.Add(1)
 		return mustJSON(tx)
 	case r < 80 && len(p.recent) > 0:
 		parent := p.recent[p.rng.IntN(len(p.recent))]
@@ -473,7 +522,7 @@ func (p *simProvider) fresh(typ string) map[string]any {
 	cur := p.currency[p.rng.IntN(len(p.currency))]
 	g := games[p.rng.IntN(len(games))]
 	tx := map[string]any{
-		"id": fmt.Sprintf("%s-%d", p.name, p.next), "type": typ, "amount": p.amount(cur), "currency": cur,
+		"id": fmt.Sprintf("%s-r%d-%d", p.name, p.run, p.next), "type": typ, "amount": p.amount(cur), "currency": cur,
 		"occurred_at": time.Now().UTC().Format(time.RFC3339Nano), "round": fmt.Sprintf("R%d", p.next/3),
 		"game": g.name, "category": g.category, "jurisdiction": "MT", "brand": "main",
 		"player": fmt.Sprintf("pl-%x", p.rng.Uint32()%5000),
@@ -488,7 +537,7 @@ func (p *simProvider) reversal(parent map[string]any) map[string]any {
 	p.next++
 	p.reversed[parent["id"].(string)] = true
 	return map[string]any{
-		"id": fmt.Sprintf("%s-rb-%d", p.name, p.next), "type": "rollback", "amount": parent["amount"],
+		"id": fmt.Sprintf("%s-r%d-rb-%d", p.name, p.run, p.next), "type": "rollback", "amount": parent["amount"],
 		"currency": parent["currency"], "parent": parent["id"], "occurred_at": time.Now().UTC().Format(time.RFC3339Nano),
 	}
 }

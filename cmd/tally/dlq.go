@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(command{"dlq", "list|show --data DIR [--provider P] [--code C] [--limit N] [--json] [N]", "rejected payloads kept by an ingest node (node stopped)", 45, cmdDLQ})
+	register(command{"dlq", "list --data DIR [--provider P] [--code C] [--limit N] [--json] | show --data DIR N", "rejected payloads kept by an ingest node (node stopped)", 45, cmdDLQ})
 }
 
 // dlqJSON is a dead letter as printed: the payload as text when it is
@@ -35,11 +35,14 @@ type dlqJSON struct {
 // `tally dlq list` prints the newest first (filtered by provider and code),
 // `tally dlq show N` prints one with its payload.
 func cmdDLQ(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if err := helpOnly("dlq", args, stdout, stderr); err != nil {
+		return err
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "show") {
 		return usageError{"usage: tally dlq list|show --data DIR ..."}
 	}
 	sub := args[0]
-	fs := newFlags("dlq "+sub, stderr)
+	fs := newFlags("dlq "+sub, stdout, stderr)
 	data := fs.String("data", "", "the ingest node's data directory (holds ingest/wal)")
 	provider := fs.String("provider", "", "list: only this provider")
 	code := fs.String("code", "", "list: only this rejection code")

@@ -21,7 +21,7 @@ func init() {
 }
 
 func cmdExport(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("export", stderr)
+	fs := newFlags("export", stdout, stderr)
 	data := fs.String("data", "", "the node's data directory")
 	out := fs.String("out", "", "export directory to create (must not exist or be empty)")
 	noBal := fs.Bool("no-balances", false, "export without the settle index's balances (the node may be running; only signed segments are exported)")
@@ -71,6 +71,6 @@ func cmdExport(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  partition %d: %d segments, %d entries (signed: %d)\n", p.Partition, p.Segments, p.Size, p.SignedSize)
 	}
 	fmt.Fprintf(stdout, "exported %d entries in %d partitions, %d files to %s\n", entries, len(m.Partitions), len(m.Files), *out)
-	fmt.Fprintf(stdout, "verify it anywhere:  tally verify %s --key '%s'\n", *out, m.VerifierKey)
+	fmt.Fprintf(stdout, "verify it anywhere:  tally verify %s --verifier-key '%s'\n", *out, m.VerifierKey)
 	return nil
 }

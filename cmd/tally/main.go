@@ -4,10 +4,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -26,7 +28,10 @@ func main() {
 		os.Exit(130)
 	}()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "tally:", err)
+		var rep reportedError
+		if !errors.As(err, &rep) {
+			fmt.Fprintln(os.Stderr, "tally:", err)
+		}
 		os.Exit(exitCode(err))
 	}
 }
@@ -66,22 +71,28 @@ func usage() string {
 	for _, c := range cs {
 		fmt.Fprintf(&b, "  tally %-10s %-58s %s\n", c.name, c.args, c.summary)
 	}
-	b.WriteString("  tally version\n\nRun 'tally COMMAND -h' for a command's flags.\n")
+	b.WriteString("  tally version    (or tally --version)\n\nRun 'tally COMMAND -h' for a command's flags.\n")
 	return b.String()
 }
 
 func init() {
 	register(command{"demo", "[--duration 30s] [--data DIR] [--providers 4] [--rate N]", "run every role plus simulated providers", 10, cmdDemo})
 	register(command{"node", "--config FILE [--check-config]", "run the roles a config file names", 20, cmdNode})
-	register(command{"verify", "DIR|EXPORT [--key VERIFIERKEY] [--trusted CHECKPOINT]", "audit a ledger offline: bytes, proofs, signatures, splits, balances", 50,
+	register(command{"verify", "DIR|EXPORT [--verifier-key KEY] [--trusted CHECKPOINT]", "audit a ledger offline: bytes, proofs, signatures, splits, balances", 50,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdVerify(a, o, e) }})
 	register(command{"balances", "--data DIR [--json]", "balances per party and currency (node stopped)", 40,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdBalances(a, o, e) }})
-	register(command{"rules", "check FILE... | eval --rules FILE --input TX.jsonl", "check rule files; run transactions through the settle engine", 30,
+	register(command{"rules", "check FILE... | eval --rules FILE --input TX.jsonl [--period P]", "check rule files; run transactions through the settle engine", 30,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdRules(a, o, e) }})
-	register(command{"keygen", "[--name ORIGIN] [--out FILE]", "create a ledger signing key, print the verifier key", 90,
+	register(command{"keygen", "[--name ORIGIN] [--out FILE] [--show FILE]", "create a ledger signing key, print the verifier key", 90,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdKeygen(a, o, e) }})
 }
+
+// reportedError is a failure the command already printed (a verify FAILED
+// line): main does not print it again.
+type reportedError struct{ error }
+
+func (e reportedError) Unwrap() error { return e.error }
 
 // usageError is a mistake in the command line: exit code 2.
 type usageError struct{ msg string }
@@ -89,23 +100,48 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func exitCode(err error) int {
-	if _, ok := err.(usageError); ok {
+	var ue usageError
+	if errors.As(err, &ue) {
 		return 2
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
 	}
 	return 1
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdout, stderr)
+	if errors.Is(err, errHelp) {
+		return nil // -h or --help: the usage was printed, nothing else was done
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage())
 		return usageError{"no command"}
 	}
 	name, rest := args[0], args[1:]
 	switch name {
-	case "version":
-		fmt.Fprintln(stdout, "tally", version)
+	case "version", "--version", "-version", "-v":
+		if name == "version" && len(rest) > 0 {
+			if isHelp(rest[0]) {
+				fmt.Fprintln(stdout, "Usage: tally version\n\nprint the module version and the VCS revision tally was built from")
+				return nil
+			}
+			return usageError{"tally version takes no arguments"}
+		}
+		fmt.Fprintln(stdout, versionString())
 		return nil
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
+		if name == "help" && len(rest) == 1 {
+			if _, ok := commands[rest[0]]; ok {
+				return dispatch(ctx, []string{rest[0], "-h"}, stdout, stderr)
+			}
+		}
 		fmt.Fprint(stdout, usage())
 		return nil
 	}
@@ -116,4 +152,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return usageError{fmt.Sprintf("unknown command %q", name)}
 }
 
-const version = "0.1.0-dev"
+// versionString is the module version and VCS revision from the build
+// information Go embeds: "tally v0.3.0" for `go install …@v0.3.0`, and
+// "tally (devel) rev 1a2b3c4d5e6f+dirty 2026-11-30T10:00:00Z" for a build
+// from a checkout.
+func versionString() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "tally (unknown version: built without module information)"
+	}
+	v := "tally " + bi.Main.Version
+	if bi.Main.Version == "" {
+		v = "tally (devel)"
+	}
+	var rev, at, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" {
+		v += " rev " + rev[:min(12, len(rev))] + dirty
+		if at != "" {
+			v += " " + at
+		}
+	}
+	return v + " " + bi.GoVersion
+}

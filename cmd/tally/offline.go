@@ -16,7 +16,7 @@ import (
 
 // cmdBalances prints balances per party and currency from a stopped node's index.
 func cmdBalances(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("balances", stderr)
+	fs := newFlags("balances", stdout, stderr)
 	data := fs.String("data", "", "the node's data directory")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
@@ -53,13 +53,20 @@ func cmdBalances(args []string, stdout, stderr io.Writer) error {
 // cmdRules is `tally rules check FILE...` and `tally rules eval ...`
 // (rules_eval.go).
 func cmdRules(args []string, stdout, stderr io.Writer) error {
+	if err := helpOnly("rules", args, stdout, stderr); err != nil {
+		return err
+	}
 	if len(args) > 0 && args[0] == "eval" {
 		return cmdRulesEval(args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "check" {
 		return usageError{"usage: tally rules check FILE... | tally rules eval --rules FILE --input TX.jsonl [--period P]"}
 	}
-	files := args[1:]
+	fs := newFlags("rules check", stdout, stderr)
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	files := fs.Args()
 	if len(files) == 0 {
 		return usageError{"rules check needs at least one FILE"}
 	}

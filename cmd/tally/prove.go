@@ -49,7 +49,7 @@ func proveTx(dir, ledgerDir string, r *store.Reader, provider, id string, stderr
 }
 
 func cmdProve(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("prove", stderr)
+	fs := newFlags("prove", stdout, stderr)
 	data := fs.String("data", "", "data directory, ledger directory or export")
 	provider := fs.String("provider", "", "provider of the transaction")
 	id := fs.String("id", "", "the provider's transaction id")
@@ -90,7 +90,7 @@ func cmdProve(args []string, stdout, stderr io.Writer) error {
 		if err := os.WriteFile(*out+".entry", raw, 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "wrote %s.tlog-proof and %s.entry\ncheck them: tally verify-proof %s.tlog-proof --key VERIFIERKEY --entry %s.entry\n", *out, *out, *out, *out)
+		fmt.Fprintf(stderr, "wrote %s.tlog-proof and %s.entry\ncheck them: tally verify-proof %s.tlog-proof --verifier-key KEY --entry %s.entry\n", *out, *out, *out, *out)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
@@ -110,7 +110,7 @@ type entryLine struct {
 }
 
 func cmdEntries(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("entries", stderr)
+	fs := newFlags("entries", stdout, stderr)
 	data := fs.String("data", "", "data directory, ledger directory or export")
 	part := fs.Uint("partition", 0, "partition")
 	from := fs.Uint64("from", 0, "first leaf index")

@@ -108,7 +108,7 @@ func (s *evalSink) Exception(e settle.Exception) { s.exceptions = append(s.excep
 
 // cmdRulesEval is `tally rules eval --rules FILE --input TX.jsonl`.
 func cmdRulesEval(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("rules eval", stderr)
+	fs := newFlags("rules eval", stdout, stderr)
 	rulesFile := fs.String("rules", "", "the rule file to test")
 	input := fs.String("input", "", `transactions, one canonical JSON object a line; a "provider" key names the provider`)
 	provider := fs.String("provider", "", "provider of lines without a provider key")

@@ -8,11 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,7 +28,7 @@ import (
 )
 
 func init() {
-	register(command{"send", "(--nats URL [--user U --password P | --creds F | --nkey SEED] | --http URL --token T) --provider P FILE", "send transactions as a provider, one JSON answer per line", 25, cmdSend})
+	register(command{"send", "((--nats URL | --context NAME) [--user U --password P | --creds F | --nkey SEEDFILE] | --http URL --token T) --provider P FILE", "send transactions as a provider, one JSON answer per line", 25, cmdSend})
 }
 
 // sendLine is one output line: the answer to one input line.
@@ -33,10 +37,31 @@ type sendLine struct {
 	Index *int `json:"index,omitempty"` // position in a batch (CSV row, JSON array element)
 	wire.Answer
 	Attempts int `json:"attempts"`
+	// Local marks an answer tally send gave itself without the node seeing
+	// the request (request_too_large above the server's max_payload), or
+	// an error line for a request it did not send after a fatal error.
+	Local bool `json:"local,omitempty"`
 }
 
-// statusError is the status of a line that got no definite answer before --give-up.
+// statusError is the status of a line that got no definite answer: --give-up
+// passed, or a fatal error (authorization, permissions) stopped the run.
 const statusError = "error"
+
+// Exit codes of tally send, the same over NATS and HTTP (docs/ingest.md).
+const (
+	sendExitOK       = 0 // every line accepted or duplicate
+	sendExitRejected = 1 // every line got a definite answer, at least one rejected
+	sendExitUsage    = 2 // a mistake in the command line
+	sendExitFatal    = 3 // some lines got no definite answer: not connected, not authorized, not permitted, or --give-up passed; resend them
+)
+
+// exitError carries a command's exit code.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
 
 // transport sends one request body and returns the answers (one, or a batch).
 type transport interface {
@@ -44,22 +69,88 @@ type transport interface {
 	close()
 }
 
+// natsContext is a `nats` CLI context (ADR-21): the JSON file
+// $XDG_CONFIG_HOME/nats/context/<name>.json (default ~/.config/nats/...).
+type natsContext struct {
+	URL         string `json:"url"`
+	User        string `json:"user"`
+	Password    string `json:"password"`
+	Creds       string `json:"creds"`
+	Nkey        string `json:"nkey"`
+	Token       string `json:"token"`
+	Cert        string `json:"cert"`
+	Key         string `json:"key"`
+	CA          string `json:"ca"`
+	InboxPrefix string `json:"inbox_prefix"`
+}
+
+func natsConfigDir() (string, error) {
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "nats"), nil
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(h, ".config", "nats"), nil
+}
+
+// loadNATSContext reads a context by name (or path to its .json), or the
+// one `nats context select` chose when name is "" (nil when there is none).
+func loadNATSContext(name string) (*natsContext, string, error) {
+	path := name
+	if name == "" || !strings.ContainsAny(name, `/\`) {
+		dir, err := natsConfigDir()
+		if err != nil {
+			return nil, "", err
+		}
+		if name == "" {
+			b, err := os.ReadFile(filepath.Join(dir, "context.txt"))
+			if err != nil || strings.TrimSpace(string(b)) == "" {
+				return nil, "", nil // no context selected
+			}
+			name = strings.TrimSpace(string(b))
+		}
+		path = filepath.Join(dir, "context", name+".json")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("nats context %q: %w", name, err)
+	}
+	var c natsContext
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, "", fmt.Errorf("nats context %s: %w", path, err)
+	}
+	expand := func(p *string) {
+		if strings.HasPrefix(*p, "~/") {
+			if h, err := os.UserHomeDir(); err == nil {
+				*p = filepath.Join(h, (*p)[2:])
+			}
+		}
+	}
+	for _, p := range []*string{&c.Creds, &c.Nkey, &c.Cert, &c.Key, &c.CA} {
+		expand(p)
+	}
+	return &c, path, nil
+}
+
 // cmdSend is the reference provider client: it publishes each line of FILE
 // (or the whole file for --format csv) as the provider, waits for the answer,
 // retries with the same bytes (hence the same id) on a timeout, a lost
 // connection or a retryable rejection (buffer_full, unavailable), and prints
-// one JSON answer per input line in input order. It exits non-zero when any
-// line got no definite answer within --give-up.
+// one JSON answer per input line in input order. Authorization and
+// permission errors end the run at once. Exit codes: sendExit*.
 func cmdSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("send", stderr)
-	natsURL := fs.String("nats", "", "NATS URL of the ingest node or hub (request/reply on <prefix>.in.<provider>)")
+	fs := newFlags("send", stdout, stderr)
+	natsURL := fs.String("nats", "", "NATS URL of the ingest node or hub (request/reply on <prefix>.in.<provider>); default $NATS_URL or the nats context's url")
+	natsCtx := fs.String("context", "", "a `nats` CLI context (name or .json path) to take the URL, credentials, TLS files and inbox prefix from; default $NATS_CONTEXT, or the selected context when no --nats/$NATS_URL/--http is given")
 	httpURL := fs.String("http", "", "base URL of an ingest node's HTTP endpoint, e.g. http://127.0.0.1:8080")
 	provider := fs.String("provider", "", "provider id (the credentials must belong to it)")
-	user := fs.String("user", "", "NATS user")
-	password := fs.String("password", "", "NATS password")
-	creds := fs.String("creds", "", "NATS credentials file (JWT + nkey seed)")
-	nkeySeed := fs.String("nkey", "", "file holding the provider's nkey seed")
-	inbox := fs.String("inbox", "", "NATS inbox prefix (default _INBOX.<provider>, what tally's hub permits)")
+	user := fs.String("user", os.Getenv("NATS_USER"), "NATS user (default $NATS_USER)")
+	password := fs.String("password", os.Getenv("NATS_PASSWORD"), "NATS password (default $NATS_PASSWORD)")
+	creds := fs.String("creds", os.Getenv("NATS_CREDS"), "NATS credentials file: JWT + nkey seed (default $NATS_CREDS)")
+	nkeySeed := fs.String("nkey", os.Getenv("NATS_NKEY"), "file holding the provider's nkey seed (default $NATS_NKEY)")
+	inbox := fs.String("inbox", "", "NATS inbox prefix (default _INBOX.<provider>, the only inbox tally's hub lets a provider subscribe to)")
 	token := fs.String("token", "", "HTTP bearer token of the provider")
 	prefix := fs.String("prefix", wire.DefaultPrefix, "subject prefix")
 	format := fs.String("format", "jsonl", "jsonl: one transaction per line; csv: the whole file as one CSV batch (csv dialect)")
@@ -69,8 +160,40 @@ func cmdSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || *provider == "" || (*natsURL == "") == (*httpURL == "") {
-		return usageError{"usage: tally send (--nats URL | --http URL --token T) --provider P FILE (FILE may be -)"}
+	useHTTP := *httpURL != ""
+	if useHTTP && (*natsURL != "" || *natsCtx != "") {
+		return usageError{"tally send: --http or --nats/--context, not both"}
+	}
+	var nc natsContext
+	ctxName := *natsCtx
+	if !useHTTP {
+		if ctxName == "" {
+			ctxName = os.Getenv("NATS_CONTEXT")
+		}
+		if ctxName != "" || (*natsURL == "" && os.Getenv("NATS_URL") == "") {
+			c, _, err := loadNATSContext(ctxName)
+			if err != nil {
+				return exitError{sendExitFatal, err.Error()}
+			}
+			if c != nil {
+				nc = *c
+			}
+		}
+		// Flags and environment override the context.
+		for _, o := range []struct {
+			dst *string
+			v   string
+		}{
+			{&nc.URL, os.Getenv("NATS_URL")}, {&nc.URL, *natsURL},
+			{&nc.User, *user}, {&nc.Password, *password}, {&nc.Creds, *creds}, {&nc.Nkey, *nkeySeed}, {&nc.InboxPrefix, *inbox},
+		} {
+			if o.v != "" {
+				*o.dst = o.v
+			}
+		}
+	}
+	if fs.NArg() != 1 || *provider == "" || (!useHTTP && nc.URL == "") {
+		return usageError{"usage: tally send (--nats URL | --context NAME | $NATS_URL | --http URL --token T) --provider P FILE (FILE may be -)"}
 	}
 	if !wire.ValidToken(*provider) || *concurrency < 1 || *concurrency > 1024 || *timeout <= 0 || *giveUp <= 0 {
 		return usageError{"--provider must be a subject token; --concurrency 1-1024; --timeout and --give-up positive"}
@@ -89,20 +212,19 @@ func cmdSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var tr transport
 	var err error
-	if *natsURL != "" {
-		ib := *inbox
-		if ib == "" {
-			ib = nodes.ProviderInbox(*provider)
+	if !useHTTP {
+		if nc.InboxPrefix == "" {
+			nc.InboxPrefix = nodes.ProviderInbox(*provider)
 		}
-		tr, err = newNATSTransport(*natsURL, wire.NewSubjects(*prefix).In(*provider), ib, *user, *password, *creds, *nkeySeed, *timeout)
+		tr, err = newNATSTransport(ctx, nc, wire.NewSubjects(*prefix).In(*provider), *timeout, *giveUp)
 	} else {
 		if *token == "" {
 			return usageError{"--http needs --token"}
 		}
-		tr = newHTTPTransport(*httpURL, *provider, *token, *timeout)
+		tr, err = newHTTPTransport(*httpURL, *provider, *token, *timeout)
 	}
 	if err != nil {
-		return err
+		return exitError{sendExitFatal, err.Error() + " (nothing was sent)"}
 	}
 	defer tr.close()
 	s := &sender{tr: tr, giveUp: *giveUp, out: json.NewEncoder(stdout)}
@@ -115,19 +237,26 @@ func cmdSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if err := s.lines(ctx, in, *concurrency); err != nil {
 		return err
 	}
-	if s.failed > 0 {
-		return fmt.Errorf("%d of %d lines got no definite answer", s.failed, s.total)
+	switch {
+	case s.fatal.Load() != nil:
+		return exitError{sendExitFatal, fmt.Sprintf("%s: %d of %d lines not accepted; resend them", *s.fatal.Load(), s.failed, s.total)}
+	case s.failed > 0:
+		return exitError{sendExitFatal, fmt.Sprintf("%d of %d lines got no definite answer; resend them", s.failed, s.total)}
+	case s.rejected > 0:
+		return exitError{sendExitRejected, fmt.Sprintf("%d of %d lines rejected", s.rejected, s.total)}
 	}
 	return nil
 }
 
 type sender struct {
-	tr     transport
-	giveUp time.Duration
-	mu     sync.Mutex
-	out    *json.Encoder
-	total  int
-	failed int
+	tr       transport
+	giveUp   time.Duration
+	mu       sync.Mutex
+	out      *json.Encoder
+	total    int
+	failed   int // lines without a definite answer
+	rejected int
+	fatal    atomic.Pointer[string] // the first fatal error: no further line is sent
 }
 
 // lines sends every non-blank line, at most n in flight, and prints answers
@@ -191,8 +320,11 @@ func (s *sender) print(ls []sendLine) {
 	defer s.mu.Unlock()
 	for _, l := range ls {
 		s.total++
-		if l.Status == statusError {
+		switch l.Status {
+		case statusError:
 			s.failed++
+		case wire.StatusRejected:
+			s.rejected++
 		}
 		s.out.Encode(l)
 	}
@@ -206,7 +338,15 @@ func (s *sender) answer(ctx context.Context, line int, body []byte, ctype string
 	backoff := 100 * time.Millisecond
 	var last string
 	for attempt := 1; ; attempt++ {
+		if f := s.fatal.Load(); f != nil {
+			// Resending cannot help, and neither can sending the rest.
+			return []sendLine{{Line: line, Answer: wire.Answer{Status: statusError, Code: fatalCode(*f), Reason: "not sent: " + *f}, Attempts: attempt - 1, Local: true}}
+		}
 		answers, batch, err := s.tr.send(ctx, body, ctype)
+		var local localAnswer
+		if errors.As(err, &local) {
+			return []sendLine{{Line: line, Answer: local.Answer, Attempts: attempt, Local: true}}
+		}
 		if err == nil && !retryable(answers) {
 			out := make([]sendLine, len(answers))
 			for i, a := range answers {
@@ -230,7 +370,12 @@ func (s *sender) answer(ctx context.Context, line int, body []byte, ctype string
 			}
 		}
 		var fatal fatalError
-		if ctx.Err() != nil || time.Now().Add(wait).After(deadline) || errors.As(err, &fatal) {
+		if errors.As(err, &fatal) {
+			msg := fatal.Error()
+			s.fatal.CompareAndSwap(nil, &msg)
+			return []sendLine{{Line: line, Answer: wire.Answer{Status: statusError, Code: fatal.code, Reason: msg}, Attempts: attempt}}
+		}
+		if ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
 			return []sendLine{{Line: line, Answer: wire.Answer{Status: statusError, Reason: fmt.Sprintf("no definite answer after %d attempts: %s", attempt, last)}, Attempts: attempt}}
 		}
 		select {
@@ -239,6 +384,15 @@ func (s *sender) answer(ctx context.Context, line int, body []byte, ctype string
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// fatalCode is the code of a fatal error message as fatalError made it.
+func fatalCode(msg string) string {
+	code, _, _ := strings.Cut(msg, ":")
+	if code == string(txn.CodeUnauthorized) || code == string(txn.CodeForbidden) {
+		return code
+	}
+	return ""
 }
 
 // retryable: every answer of a batch is retryable or definite; a batch is
@@ -273,55 +427,138 @@ type natsTransport struct {
 	nc      *nats.Conn
 	subject string
 	timeout time.Duration
-	denied  atomic.Pointer[string] // the server's permissions violation on our subject or inbox, if any
+	// fatal is cancelled with a fatalError when the server refuses these
+	// credentials or a subject they may not use: in-flight requests end at
+	// once instead of waiting for their timeout.
+	fatal       context.Context
+	cancelFatal context.CancelCauseFunc
 }
 
-// fatalError ends a line's retries at once: resending cannot help.
-type fatalError struct{ msg string }
+// fatalError ends the run at once: resending cannot help. Its message
+// starts with the code (unauthorized, forbidden) when there is one.
+type fatalError struct{ code, msg string }
 
-func (e fatalError) Error() string { return e.msg }
+func (e fatalError) Error() string {
+	if e.code != "" {
+		return e.code + ": " + e.msg
+	}
+	return e.msg
+}
 
-func newNATSTransport(url, subject, inbox, user, password, creds, seed string, timeout time.Duration) (*natsTransport, error) {
+// localAnswer is a definite answer tally send gives without sending.
+type localAnswer struct{ wire.Answer }
+
+func (e localAnswer) Error() string { return e.Code + ": " + e.Reason }
+
+// natsAuthError reports whether err means the server refused the
+// credentials: retrying with the same ones cannot succeed.
+func natsAuthError(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired)
+}
+
+// connectRetryable reports whether a failed first connect may succeed later
+// (the server is not up yet, or the network is cut): everything else —
+// refused credentials, a malformed URL, an unknown host, a TLS or
+// credentials-file error — is fatal at once.
+func connectRetryable(err error) bool {
+	if natsAuthError(err) {
+		return false
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return !dns.IsNotFound
+	}
+	var op *net.OpError
+	return errors.Is(err, nats.ErrNoServers) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.As(err, &op)
+}
+
+func newNATSTransport(ctx context.Context, c natsContext, subject string, timeout, giveUp time.Duration) (*natsTransport, error) {
 	t := &natsTransport{subject: subject, timeout: timeout}
+	t.fatal, t.cancelFatal = context.WithCancelCause(context.Background())
+	if _, err := url.Parse(strings.Split(c.URL, ",")[0]); err != nil || strings.TrimSpace(c.URL) == "" {
+		return nil, fmt.Errorf("NATS URL %q is malformed: %v", c.URL, err)
+	}
 	opts := []nats.Option{
 		nats.Name("tally send"),
-		nats.CustomInboxPrefix(inbox),
+		nats.CustomInboxPrefix(c.InboxPrefix),
 		// Keep trying through an edge restart or a network cut: unanswered
 		// lines are retried by the sender, not dropped.
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(100 * time.Millisecond),
-		nats.RetryOnFailedConnect(true),
 		// The server refuses a publish or an inbox these credentials may not
-		// use asynchronously; remember it so the line fails at once instead
-		// of timing out until --give-up.
+		// use asynchronously, and credentials on a reconnect: end the run.
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrPermissionViolation) {
-				msg := err.Error()
-				t.denied.Store(&msg)
+			switch {
+			case errors.Is(err, nats.ErrPermissionViolation):
+				t.cancelFatal(fatalError{string(txn.CodeForbidden), err.Error() + " (these credentials do not speak for this provider, or the inbox prefix is not allowed; see --inbox)"})
+			case natsAuthError(err):
+				t.cancelFatal(fatalError{string(txn.CodeUnauthorized), err.Error()})
 			}
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			msg := "connection closed"
+			if e := nc.LastError(); e != nil {
+				msg += ": " + e.Error()
+			}
+			t.cancelFatal(fatalError{"", msg})
 		}),
 	}
 	switch {
-	case creds != "":
-		opts = append(opts, nats.UserCredentials(creds))
-	case seed != "":
-		o, err := nats.NkeyOptionFromSeed(seed)
+	case c.Creds != "":
+		opts = append(opts, nats.UserCredentials(c.Creds))
+	case c.Nkey != "":
+		o, err := nats.NkeyOptionFromSeed(c.Nkey)
 		if err != nil {
 			return nil, fmt.Errorf("nkey seed: %w", err)
 		}
 		opts = append(opts, o)
-	case user != "":
-		opts = append(opts, nats.UserInfo(user, password))
+	case c.User != "":
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	case c.Token != "":
+		opts = append(opts, nats.Token(c.Token))
 	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", url, err)
+	if c.Cert != "" || c.Key != "" {
+		opts = append(opts, nats.ClientCert(c.Cert, c.Key))
 	}
-	t.nc = nc
-	return t, nil
+	if c.CA != "" {
+		opts = append(opts, nats.RootCAs(c.CA))
+	}
+	// Retry the first connect ourselves, only while retrying can help, for
+	// at most --give-up.
+	deadline := time.Now().Add(giveUp)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		nc, err := nats.Connect(c.URL, opts...)
+		if err == nil {
+			t.nc = nc
+			return t, nil
+		}
+		if natsAuthError(err) {
+			return nil, fmt.Errorf("connect %s: %w: the server refused these credentials (check --user/--password, --creds or --nkey)", c.URL, err)
+		}
+		if !connectRetryable(err) || time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("connect %s: %w", c.URL, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
 }
 
+// natsHeaderRoom is an upper bound for what the protocol adds to a request
+// with our one header (NATS/1.0 line, Content-Type).
+const natsHeaderRoom = 256
+
 func (t *natsTransport) send(ctx context.Context, body []byte, contentType string) ([]wire.Answer, bool, error) {
+	if t.fatal.Err() != nil {
+		return nil, false, context.Cause(t.fatal)
+	}
+	if max := t.nc.MaxPayload(); max > 0 && int64(len(body)+natsHeaderRoom) > max {
+		return nil, false, localAnswer{wire.Answer{Status: wire.StatusRejected, Code: string(txn.CodeTooLarge),
+			Reason: fmt.Sprintf("request of %d bytes is above the server's max_payload (%d bytes, less room for headers): the node cannot receive it; split it", len(body), max)}}
+	}
 	m := nats.NewMsg(t.subject)
 	m.Data = body
 	if contentType != "" {
@@ -329,10 +566,16 @@ func (t *natsTransport) send(ctx context.Context, body []byte, contentType strin
 	}
 	rctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
+	stop := context.AfterFunc(t.fatal, cancel)
+	defer stop()
 	reply, err := t.nc.RequestMsgWithContext(rctx, m)
 	if err != nil {
-		if d := t.denied.Load(); d != nil {
-			return nil, false, fatalError{*d + " (these credentials do not speak for this provider, or its inbox prefix is not allowed; see --inbox)"}
+		if t.fatal.Err() != nil {
+			return nil, false, context.Cause(t.fatal)
+		}
+		if errors.Is(err, nats.ErrMaxPayload) {
+			return nil, false, localAnswer{wire.Answer{Status: wire.StatusRejected, Code: string(txn.CodeTooLarge),
+				Reason: fmt.Sprintf("request of %d bytes is above the server's max_payload (%d bytes): the node cannot receive it; split it", len(body), t.nc.MaxPayload())}}
 		}
 		return nil, false, err
 	}
@@ -346,18 +589,22 @@ type httpTransport struct {
 	client     *http.Client
 }
 
-func newHTTPTransport(base, provider, token string, timeout time.Duration) *httpTransport {
+func newHTTPTransport(base, provider, token string, timeout time.Duration) (*httpTransport, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("HTTP URL %q is malformed: want http://HOST:PORT or https://HOST:PORT", base)
+	}
 	return &httpTransport{
 		url:    strings.TrimRight(base, "/") + "/v1/providers/" + provider + "/transactions",
 		token:  token,
 		client: &http.Client{Timeout: timeout},
-	}
+	}, nil
 }
 
 func (t *httpTransport) send(ctx context.Context, body []byte, contentType string) ([]wire.Answer, bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
-		return nil, false, err
+		return nil, false, fatalError{"", err.Error()}
 	}
 	if contentType == "" {
 		contentType = "application/json"
@@ -376,6 +623,13 @@ func (t *httpTransport) send(ctx context.Context, body []byte, contentType strin
 	as, batch, err := decodeAnswers(b)
 	if err != nil {
 		return nil, false, fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
+	}
+	// A token the node does not know, or one of another provider: no line
+	// of this run can succeed.
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		if len(as) == 1 && (as[0].Code == string(txn.CodeUnauthorized) || as[0].Code == string(txn.CodeForbidden)) {
+			return nil, false, fatalError{as[0].Code, fmt.Sprintf("HTTP %d: %s", resp.StatusCode, as[0].Reason)}
+		}
 	}
 	return as, batch, nil
 }

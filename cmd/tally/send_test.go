@@ -102,16 +102,16 @@ func TestSendAgainstDemo(t *testing.T) {
 {"id":"me-3","type":"bet","amount":5,"currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}
 `), 0o644)
 	ls, err := sendCLI(t, append(natsCmd, "--concurrency", "1", in)...)
-	if err != nil {
-		t.Fatalf("send over NATS: %v", err)
+	if exitCode(err) != sendExitRejected {
+		t.Fatalf("send over NATS: %v, want exit 1 (some lines rejected)", err)
 	}
 	if got, want := statuses(ls), "1=accepted 2=accepted 4=duplicate 5=rejected:conflict 6=rejected:amount_not_string"; got != want {
 		t.Errorf("over NATS: %s\nwant %s", got, want)
 	}
 	// HTTP shares the provider's dedup index.
 	ls, err = sendCLI(t, append(httpCmd, in)...)
-	if err != nil {
-		t.Fatalf("send over HTTP: %v", err)
+	if exitCode(err) != sendExitRejected {
+		t.Fatalf("send over HTTP: %v, want exit 1 (some lines rejected)", err)
 	}
 	if got, want := statuses(ls), "1=duplicate 2=duplicate 4=duplicate 5=rejected:conflict 6=rejected:amount_not_string"; got != want {
 		t.Errorf("over HTTP: %s\nwant %s", got, want)
@@ -119,7 +119,7 @@ func TestSendAgainstDemo(t *testing.T) {
 	csv := filepath.Join(t.TempDir(), "up.csv")
 	os.WriteFile(csv, []byte("id,type,amount,currency,occurred_at\nu-1,bet,3.00,EUR,2026-11-01T10:00:00Z\nu-2,bet,1.234,EUR,2026-11-01T10:00:00Z\n"), 0o644)
 	ls, err = sendCLI(t, append(csvCmd, csv)...)
-	if err != nil || len(ls) != 2 || ls[0].Status != "accepted" || ls[1].Code != "too_many_decimals" {
+	if exitCode(err) != sendExitRejected || len(ls) != 2 || ls[0].Status != "accepted" || ls[1].Code != "too_many_decimals" {
 		t.Errorf("csv upload: %s, %v", statuses(ls), err)
 	}
 	// studio-1's credentials cannot speak for studio-2, over NATS or HTTP.
@@ -133,12 +133,12 @@ func TestSendAgainstDemo(t *testing.T) {
 		return append(c, "--give-up", "10s", "--timeout", "1s", in)
 	}
 	ls, err = sendCLI(t, other(natsCmd)...)
-	if err == nil || len(ls) != 5 || ls[0].Status != statusError || !strings.Contains(ls[0].Reason, "ermissions") || ls[0].Attempts != 1 {
+	if exitCode(err) != sendExitFatal || len(ls) != 5 || ls[0].Status != statusError || !strings.Contains(ls[0].Reason, "ermissions") || ls[0].Attempts != 1 {
 		t.Errorf("studio-1 as studio-2 over NATS: %+v, %v; want a permissions error per line, at once", ls, err)
 	}
-	ls, _ = sendCLI(t, other(httpCmd)...)
-	if len(ls) != 5 || ls[0].Code != "forbidden" {
-		t.Errorf("studio-1 as studio-2 over HTTP: %s", statuses(ls))
+	ls, err = sendCLI(t, other(httpCmd)...)
+	if exitCode(err) != sendExitFatal || len(ls) != 5 || ls[0].Code != "forbidden" {
+		t.Errorf("studio-1 as studio-2 over HTTP: %s, %v; want forbidden, exit 3", statuses(ls), err)
 	}
 
 	if err := <-demoDone; err != nil {

@@ -37,12 +37,13 @@ type statementOut struct {
 // under <data>/statements, signed with the ledger key and hash-linked per
 // party. An issued statement is never rewritten.
 func cmdStatements(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("statements", stderr)
+	fs := newFlags("statements", stdout, stderr)
 	data := fs.String("data", "", "the node's data directory")
 	periodArg := fs.String("period", "", "a month 2026-11, an ISO week 2026-W45 or a day 2026-11-05 (UTC)")
 	party := fs.String("party", "", "only this party's statements")
 	rulesFile := fs.String("rules", "", "take fee contracts from this rule file instead of <data>/ledger/rules")
-	keyFile := fs.String("key", "", "ledger signing key (default <data>/keys/ledger.key)")
+	keyFile := fs.String("signing-key", "", "ledger signing key file (default <data>/keys/ledger.key)")
+	fs.alias("key", "signing-key")
 	asCSV := fs.Bool("csv", false, "print CSV instead of JSON")
 	dryRun := fs.Bool("dry-run", false, "compute and print, issue nothing")
 	if err := parseFlags(fs, args); err != nil {
@@ -74,7 +75,7 @@ func cmdStatements(args []string, stdout, stderr io.Writer) error {
 	}
 	if _, err := os.Stat(*keyFile); err != nil {
 		if !*dryRun {
-			return fmt.Errorf("signing key: %w (statements are signed with the ledger key; pass --key or --dry-run)", err)
+			return fmt.Errorf("signing key: %w (statements are signed with the ledger key; pass --signing-key or --dry-run)", err)
 		}
 	} else {
 		s, vkey, err := store.LoadOrCreateKey(*keyFile, "")

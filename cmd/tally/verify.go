@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tally-mesh/tally/audit"
 	"github.com/tally-mesh/tally/settle"
@@ -99,26 +101,20 @@ func readBalancesFile(path string) (*audit.Balances, error) {
 }
 
 func cmdVerify(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("verify", stderr)
-	key := fs.String("key", "", "verifier key to pin, or a file holding it (default: the verifier.key in the ledger directory, which proves less)")
+	fs := newFlags("verify", stdout, stderr)
+	key := fs.String("verifier-key", "", "verifier key to pin, or a file holding it (default: the verifier.key in the ledger directory, which proves less)")
+	fs.alias("key", "verifier-key")
 	quiet := fs.Bool("q", false, "no progress output")
 	var trusted multiFlag
 	fs.Var(&trusted, "trusted", "a checkpoint FILE kept from an earlier audit; the ledger must still contain its tree (repeatable)")
 	balFile := fs.String("balances", "", "check these balances (a balances.json) instead of the data directory's index or the export's")
-	// Accept the directory before or after the flags.
-	var dir string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		dir, args = args[0], args[1:]
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if dir == "" && fs.NArg() == 1 {
-		dir = fs.Arg(0)
+	if fs.NArg() != 1 {
+		return usageError{"verify needs one data directory, ledger directory or export: tally verify DIR [--verifier-key KEY]"}
 	}
-	if dir == "" {
-		return usageError{"verify needs a data directory, ledger directory or export: tally verify DIR [--key KEY]"}
-	}
+	dir := fs.Arg(0)
 	vkey, err := readKeyArg(*key)
 	if err != nil {
 		return err
@@ -140,9 +136,15 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	bals, why := balancesOf(dir, ld, *balFile)
 	rep, err := audit.Verify(ld, audit.Options{Key: vkey, Progress: progress, Trusted: notes, Balances: bals})
 	if err != nil {
+		// Say it once, on stdout where the report goes; the exit code is 1.
+		if msg, ok := wrongKey(err, vkey, ld); ok {
+			fmt.Fprintf(stdout, "FAILED: %s\n", msg)
+			return reportedError{fmt.Errorf("verify %s: %s", ld, msg)}
+		}
 		var ce *store.CorruptError
 		if errors.As(err, &ce) || errors.Is(err, store.ErrCorrupt) {
 			fmt.Fprintf(stdout, "FAILED: %v\n", err)
+			return reportedError{fmt.Errorf("verify %s: %w", ld, err)}
 		}
 		return fmt.Errorf("verify %s: %w", ld, err)
 	}
@@ -152,7 +154,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s %s\n", kind, ld)
 	for _, p := range rep.Partitions {
-		fmt.Fprintf(stdout, "  partition %d: %d segments, %d entries, root %x\n", p.Partition, p.Segments, p.Entries, p.Root)
+		fmt.Fprintf(stdout, "  partition %d: %d segments, %d entries, root %s\n", p.Partition, p.Segments, p.Entries, b64(p.Root[:]))
 		if p.Checkpoint != "" {
 			body, sigs, _ := strings.Cut(p.Checkpoint, "\n\n")
 			fmt.Fprintf(stdout, "    checkpoint: %s (%d signature(s))\n", strings.ReplaceAll(strings.TrimSpace(body), "\n", " | "), strings.Count(strings.TrimSpace(sigs), "\n")+1)
@@ -176,14 +178,54 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "OK: %d entries in %d partitions verified", rep.Entries, len(rep.Partitions))
 	if *key == "" {
-		fmt.Fprintf(stdout, " (signatures checked against the ledger's own verifier.key; pin it with --key for an independent audit)")
+		fmt.Fprintf(stdout, " (signatures checked against the ledger's own verifier.key; pin it with --verifier-key for an independent audit)")
 	}
 	fmt.Fprintln(stdout)
 	return nil
 }
 
+// wrongKey explains a checkpoint that carries no signature by the key it was
+// checked with: the ledger is not corrupt, it is signed by another key. It
+// names the key expected and the keys found.
+func wrongKey(err error, pinned, ledgerDir string) (string, bool) {
+	var un *note.UnverifiedNoteError
+	if !errors.As(err, &un) || un.Note == nil {
+		return "", false
+	}
+	own := ""
+	if b, err := os.ReadFile(filepath.Join(ledgerDir, store.VerifierKeyFile)); err == nil {
+		own = strings.TrimSpace(string(b))
+	}
+	want := pinned
+	if want == "" {
+		want = own
+	}
+	wantDesc := want
+	if v, err := note.NewVerifier(want); err == nil {
+		wantDesc = fmt.Sprintf("%s (key id %08x)", v.Name(), v.KeyHash())
+	}
+	var found []string
+	for _, sig := range un.Note.UnverifiedSigs {
+		found = append(found, fmt.Sprintf("%s (key id %08x)", sig.Name, sig.Hash))
+	}
+	where := ""
+	var ce *store.CorruptError
+	if errors.As(err, &ce) {
+		where = fmt.Sprintf("partition %d: ", ce.Partition)
+	}
+	msg := fmt.Sprintf("%ssigned by a different key: the checkpoint is signed by %s, not by the expected key %s", where, strings.Join(found, ", "), wantDesc)
+	if pinned != "" && own != "" && own != pinned {
+		msg += fmt.Sprintf("; the ledger's own verifier.key is %s", own)
+	}
+	return msg, true
+}
+
+// b64 is how tally prints tree hashes (Merkle roots, leaf hashes): standard
+// base64, as in C2SP checkpoints and tlog-proofs.
+func b64(h []byte) string { return base64.StdEncoding.EncodeToString(h) }
+
 func cmdKeygen(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keygen", stderr)
+	fs := newFlags("keygen", stdout, stderr)
 	name := fs.String("name", "tally.example/ledger", "key name: the ledger origin auditors will see")
 	out := fs.String("out", "", "write the private signing key to this file (0600); default prints both keys")
 	show := fs.String("show", "", "print the verifier key of the signing key in this FILE (for example <data>/keys/ledger.key)")
