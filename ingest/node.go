@@ -291,7 +291,9 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 // handle decodes one provider request and hands it to the committer. It never
 // answers accepted itself: answers are sent by the committer after commit.
 func (n *Node) handle(m *nats.Msg) {
+	start := time.Now()
 	r := n.prepare(m.Subject, m.Data, m.Header.Get(HeaderContentType))
+	r.start = start
 	if m.Reply != "" {
 		r.respond = func(b []byte) {
 			if err := m.Respond(b); err != nil {
@@ -427,6 +429,7 @@ func (n *Node) count(res groupResult) {
 
 // answer sends r's reply, if the provider asked for one.
 func (n *Node) answer(r *request) {
+	n.observe(r) // metrics (observe.go)
 	if r.respond == nil && r.respondAnswers == nil {
 		return
 	}

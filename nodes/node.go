@@ -16,6 +16,7 @@ import (
 	"github.com/tally-mesh/tally/audit"
 	"github.com/tally-mesh/tally/config"
 	"github.com/tally-mesh/tally/ingest"
+	"github.com/tally-mesh/tally/metrics"
 	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
@@ -36,11 +37,18 @@ type Node struct {
 	ledger *store.Ledger
 	settle *settle.Node
 	audit  *audit.Server // read-only audit API (settle.audit_listen)
+
+	metrics    *metrics.Metrics // nil unless metrics_listen is set (metrics.go)
+	metricsSrv *metrics.Server
+	probe      *probe
 }
 
 // Start brings up the configured roles. On error everything started is stopped.
 func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, err error) {
 	n := &Node{cfg: cfg, log: log}
+	if cfg.MetricsListen != "" {
+		n.metrics = metrics.New() // hooks below; served by startMetrics
+	}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -94,6 +102,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 			DLQMax: cfg.Ingest.DLQMax, Providers: ingestProviders(cfg), HTTPListen: cfg.Ingest.HTTPListen,
 			HTTPBodyBytes: cfg.Ingest.HTTPBodyBytes, Retention: cfg.Ingest.Retention, GCInterval: cfg.Ingest.GCInterval,
 			GCBatch: cfg.Ingest.GCBatch, RetentionHighWater: cfg.Ingest.RetentionHighWater, ReplayMax: cfg.Ingest.ReplayMax,
+			Observer: n.metrics.IngestObserver(),
 		}, log)
 		if err != nil {
 			return nil, err
@@ -102,6 +111,9 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 			return nil, err
 		}
 		log.Info("ingest accepting", "subject", subjects.InAll())
+	}
+	if err := n.startMetrics(); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
@@ -162,6 +174,7 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 		Subjects: subjects, Partitions: cfg.SettlePartitions(),
 		SegmentMaxEntries: cfg.Settle.SegmentMaxEntries, SegmentMaxAge: cfg.Settle.SegmentMaxAge,
 		FetchBatch: cfg.Settle.FetchBatch, OrphanTimeout: cfg.Settle.OrphanTimeout,
+		ObserveSync: n.metrics.SyncObserver(),
 	}, n.index, n.ledger, book, n.log)
 	if err := n.settle.Start(ctx, n.nc, n.js); err != nil {
 		return err
@@ -282,6 +295,7 @@ func (n *Node) Err() error {
 // first error.
 func (n *Node) Close() error {
 	var errs []error
+	n.draining() // /readyz answers 503 from here (metrics.go)
 	if n.ingest != nil {
 		errs = append(errs, n.ingest.Close())
 		n.ingest = nil
@@ -311,6 +325,7 @@ func (n *Node) Close() error {
 		n.hub.WaitForShutdown()
 		n.hub = nil
 	}
+	errs = append(errs, n.stopMetrics())
 	return errors.Join(errs...)
 }
 
