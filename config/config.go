@@ -41,6 +41,8 @@ type Config struct {
 	Providers []Provider
 
 	Leaf *Leaf // an edge's embedded leaf server (config/cluster.go); nil = none
+
+	MetricsListen string // host:port of /metrics, /healthz and /readyz (docs/metrics.md); "" = off
 }
 
 // Provider is one configured provider (see ProviderFile).
@@ -288,6 +290,11 @@ func (c Config) check(bad func(key, val, fix string)) {
 	if c.Settle.AuditListen != "" {
 		if _, _, err := splitHostPort(c.Settle.AuditListen); err != nil {
 			bad("settle.audit_listen", c.Settle.AuditListen, `use host:port such as "127.0.0.1:7380" (port 0 picks one), or "" for off`)
+		}
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := splitHostPort(c.MetricsListen); err != nil {
+			bad("metrics_listen", c.MetricsListen, `use host:port such as "127.0.0.1:9464" (port 0 picks one), or "" for off`)
 		}
 	}
 	if c.Settle.AuditMaxEntries < 1 || c.Settle.AuditMaxEntries > 100000 {

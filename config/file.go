@@ -18,6 +18,8 @@ type File struct {
 	Providers []ProviderFile `hcl:"provider,block"`
 
 	Leaf *LeafFile `hcl:"leaf,block"` // an edge's embedded leaf server (config/cluster.go)
+
+	MetricsListen *string `hcl:"metrics_listen,optional"` // host:port of /metrics, /healthz, /readyz; "" or unset = off
 }
 
 // ProviderFile is one provider: its dialect and credentials. The hub role

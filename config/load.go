@@ -226,6 +226,7 @@ func (l *loader) apply(f *File) {
 	}
 	setStr(f.Prefix, &c.Prefix)
 	setStr(f.LogLevel, &c.LogLevel)
+	setStr(f.MetricsListen, &c.MetricsListen)
 	switch strings.ToLower(c.LogLevel) {
 	case "trace", "debug", "info", "warn", "error", "off":
 	default:

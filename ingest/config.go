@@ -47,6 +47,8 @@ type Config struct {
 	GCBatch            int           // records deleted per Badger transaction (default 1000)
 	RetentionHighWater int64         // above this many buffered bytes, forwarded records are deleted early, oldest first (default BudgetBytes/2)
 	ReplayMax          int           // most records one replay request publishes (default 100000)
+
+	Observer Observer // metrics hooks (observe.go); nil = none
 }
 
 // Provider is one provider's settings on an ingest node.

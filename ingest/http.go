@@ -106,6 +106,7 @@ func (n *Node) authProvider(r *http.Request) (string, bool) {
 // dialect and handed to the committer like a NATS request; the answer is
 // written only after the commit (never accepted before the fsync).
 func (n *Node) serveTransactions(w http.ResponseWriter, r *http.Request) {
+	start := time.Now() // ack latency (observe.go)
 	want := r.PathValue("provider")
 	p, ok := n.authProvider(r)
 	switch {
@@ -134,6 +135,7 @@ func (n *Node) serveTransactions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := n.prepareFor(p, body, r.Header.Get(HeaderContentType))
+	req.start = start
 	done := make(chan []wire.Answer, 1) // never blocks the committer, even if the client left
 	req.respondAnswers = func(as []wire.Answer) { done <- as }
 	n.submit(req)

@@ -455,6 +455,7 @@ func (n *Node) Err() error {
 // handle decodes one provider request and hands it to the committer. It never
 // answers accepted itself: answers are sent by the committer after commit.
 func (n *Node) handle(m *nats.Msg) {
+	start := time.Now()
 	var r *request
 	if int64(len(m.Data)) > n.cfg.RequestBytes { // a hub with a larger max_payload than this edge's limit
 		p, _ := n.cfg.Subjects.ProviderFromIn(m.Subject)
@@ -463,6 +464,7 @@ func (n *Node) handle(m *nats.Msg) {
 	} else {
 		r = n.prepare(m.Subject, m.Data, m.Header.Get(HeaderContentType))
 	}
+	r.start = start
 	if m.Reply != "" {
 		r.respond = func(b []byte) {
 			if err := m.Respond(b); err != nil {
@@ -606,6 +608,7 @@ func (n *Node) count(res groupResult) {
 
 // answer sends r's reply, if the provider asked for one.
 func (n *Node) answer(r *request) {
+	n.observe(r) // metrics (observe.go)
 	if r.respond == nil && r.respondAnswers == nil {
 		return
 	}

@@ -92,6 +92,7 @@ type request struct {
 	respond  func([]byte) // NATS: the encoded reply; nil when the sender asked for none
 	// respondAnswers (HTTP) receives the answers themselves, in input order.
 	respondAnswers func([]wire.Answer)
+	start          time.Time // arrival, for the ack latency (observe.go)
 }
 
 // deadLetter is the stored form of a rejected payload.
@@ -461,8 +462,10 @@ func (w *wal) finish(c *chunk, now time.Time) {
 			return
 		}
 	}
+	synced := time.Now()
 	err := c.tx.Commit() // SyncWrites: returns after the fsync
 	c.tx = nil
+	w.cfg.observeSync(synced)
 	if err != nil {
 		w.fail(c, err)
 		return

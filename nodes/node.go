@@ -18,6 +18,7 @@ import (
 	"github.com/tally-mesh/tally/audit"
 	"github.com/tally-mesh/tally/config"
 	"github.com/tally-mesh/tally/ingest"
+	"github.com/tally-mesh/tally/metrics"
 	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
@@ -39,17 +40,23 @@ type Node struct {
 	settle *settle.Node
 	audit  *audit.Server // read-only audit API (settle.audit_listen)
 
-	stop    chan struct{} // closed by Close: ends background start-up work
-	bg      sync.WaitGroup
-	failed  chan struct{} // closed when a role stops on its own (Failed)
-	failMu  sync.Mutex
-	failErr error
-	closing atomic.Bool
+	stop       chan struct{} // closed by Close: ends background start-up work
+	bg         sync.WaitGroup
+	failed     chan struct{} // closed when a role stops on its own (Failed)
+	failMu     sync.Mutex
+	failErr    error
+	closing    atomic.Bool
+	metrics    *metrics.Metrics // nil unless metrics_listen is set (metrics.go)
+	metricsSrv *metrics.Server
+	probe      *probe
 }
 
 // Start brings up the configured roles. On error everything started is stopped.
 func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, err error) {
 	n := &Node{cfg: cfg, log: log, stop: make(chan struct{}), failed: make(chan struct{})}
+	if cfg.MetricsListen != "" {
+		n.metrics = metrics.New() // hooks below; served by startMetrics
+	}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -113,6 +120,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 			DLQMax: cfg.Ingest.DLQMax, Providers: ingestProviders(cfg), HTTPListen: cfg.Ingest.HTTPListen,
 			RequestBytes: cfg.Ingest.RequestBytes, ClaimReplicas: cfg.Streams.Replicas, Retention: cfg.Ingest.Retention, GCInterval: cfg.Ingest.GCInterval,
 			GCBatch: cfg.Ingest.GCBatch, RetentionHighWater: cfg.Ingest.RetentionHighWater, ReplayMax: cfg.Ingest.ReplayMax,
+			Observer: n.metrics.IngestObserver(),
 		}, log)
 		if err != nil {
 			return nil, err
@@ -124,6 +132,9 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	}
 	if n.settle != nil {
 		n.watch(n.settle.Done(), n.settle.Err)
+	}
+	if err := n.startMetrics(); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
@@ -257,6 +268,7 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 		Subjects: subjects, Partitions: cfg.SettlePartitions(),
 		SegmentMaxEntries: cfg.Settle.SegmentMaxEntries, SegmentMaxAge: cfg.Settle.SegmentMaxAge,
 		FetchBatch: cfg.Settle.FetchBatch, OrphanTimeout: cfg.Settle.OrphanTimeout, AckWait: cfg.Settle.AckWait,
+		ObserveSync: n.metrics.SyncObserver(),
 	}, n.index, n.ledger, book, n.log)
 	if err := n.settle.Start(ctx, n.nc, n.js); err != nil {
 		return err
@@ -373,6 +385,7 @@ func (n *Node) Err() error {
 // first error.
 func (n *Node) Close() error {
 	var errs []error
+	n.draining() // /readyz answers 503 from here (metrics.go)
 	if n.closing.CompareAndSwap(false, true) {
 		close(n.stop)
 	}
@@ -406,6 +419,7 @@ func (n *Node) Close() error {
 		n.hub.WaitForShutdown()
 		n.hub = nil
 	}
+	errs = append(errs, n.stopMetrics())
 	return errors.Join(errs...)
 }
 

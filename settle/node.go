@@ -28,6 +28,8 @@ type Config struct {
 	FetchBatch        int           // JetStream messages per fetch
 	OrphanTimeout     time.Duration // a reversal without parent becomes an exception after this
 	AckWait           time.Duration // JetStream redelivers unacked inputs after this (default 60s)
+
+	ObserveSync func(store string, took time.Duration) // metrics: durable writes of "ledger" and "index" (observe.go); nil = none
 }
 
 // Node runs one worker per configured partition over a shared index and ledger.

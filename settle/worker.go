@@ -253,7 +253,9 @@ func (w *worker) persist(b *batch) (store.SegmentHeader, []byte, error) {
 	var hdr store.SegmentHeader
 	var err error
 	if len(b.entries) > 0 {
-		hdr, seg, err = w.n.led.Seal(w.p, b.entries, time.Now().UTC())
+		sealed := time.Now()
+		hdr, seg, err = w.n.led.Seal(w.p, b.entries, sealed.UTC())
+		w.n.cfg.observeSync("ledger", sealed)
 		if err != nil {
 			return hdr, nil, fmt.Errorf("seal partition %d: %w", w.p, err)
 		}
@@ -262,6 +264,7 @@ func (w *worker) persist(b *batch) (store.SegmentHeader, []byte, error) {
 			b.dedup[k].Index = b.entries[i].Index
 		}
 	}
+	committed := time.Now()
 	err = w.n.idx.db.Update(func(t *badger.Txn) error {
 		if len(b.entries) > 0 {
 			if err := t.Set(pkey("m/", w.p), be64(hdr.Number)); err != nil {
@@ -281,6 +284,7 @@ func (w *worker) persist(b *batch) (store.SegmentHeader, []byte, error) {
 		}
 		return setJSON(t, pkey("s/", w.p), b.cnt)
 	})
+	w.n.cfg.observeSync("index", committed)
 	if err != nil {
 		// The sealed segment file is not committed; Recover drops it at restart.
 		return hdr, nil, fmt.Errorf("commit partition %d index: %w", w.p, err)

@@ -36,6 +36,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	seed := fs.Uint64("seed", 0, "random seed (0 = from the clock); printed so a run can be repeated")
 	logLevel := fs.String("log-level", "error", "trace, debug, info, warn, error (warnings would interleave with the progress line)")
 	httpListen := fs.String("http", "127.0.0.1:0", "ingest HTTP endpoint address (port 0 picks a free one; \"\" for none)")
+	metricsListen := fs.String("metrics", "127.0.0.1:0", "Prometheus /metrics, /healthz, /readyz address (port 0 picks a free one; \"\" for none)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -68,6 +69,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	cfg.MetricsListen = *metricsListen
 	fmt.Fprintf(stdout, "tally demo: data %s, %d providers, %d tx/s for %s, seed %d\n", abs, *providers, *rate, *duration, *seed)
 	if run > 1 {
 		fmt.Fprintf(stdout, "continuing in %s: run %d; its ids carry -r%d- so none repeats an earlier run's (balances and ledger carry on)\n", abs, run, run)
@@ -84,6 +86,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}()
 	fmt.Fprintf(stdout, "hub at %s — providers publish to %s.in.<provider>\n", node.ClientURL(), cfg.Prefix)
+	if addr := node.MetricsAddr(); addr != "" {
+		fmt.Fprintf(stdout, "metrics at http://%s/metrics (readiness: http://%s/readyz; docs/metrics.md)\n", addr, addr)
+	}
 	demoSendHelp(stdout, node, cfg)
 
 	sim, err := newSimulation(node.ClientURL(), cfg, wire.NewSubjects(cfg.Prefix), *providers, *seed, run)

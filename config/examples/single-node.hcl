@@ -5,6 +5,7 @@ node_id   = "node-1"
 data_dir  = "../../tally-data"          # relative paths resolve against this file
 roles     = ["hub", "ingest", "settle"]
 log_level = "info"
+metrics_listen = "127.0.0.1:9464"  # /metrics, /healthz, /readyz (docs/metrics.md); "" = off
 
 hub {
   listen        = "127.0.0.1:4222"
