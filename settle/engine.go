@@ -219,11 +219,9 @@ func (g Engine) entry(st State, out Sink, cnt *Counters, e store.Entry, hash [32
 		panic(fmt.Sprintf("settle: shares of %s/%s sum to %s, net is %s", e.Provider, e.Tx.ID, money.Sum(e.Shares), e.Net))
 	}
 	e.SettledAt = now.UTC()
-	sh := make([][2]string, len(e.Shares))
-	for i, s := range e.Shares {
-		sh[i] = [2]string{s.Party, s.Amount.String()}
-	}
-	st.PutDedup(e.Provider, e.Tx.ID, &dedupRec{Hash: hash[:], Partition: g.Partition, Currency: e.Tx.Currency.Code, Net: e.Net.String(), RuleSet: e.RuleSet[:], Shares: sh})
+	rec := entryDedup(&e) // the record an index rebuilt from the ledger derives from the entry
+	rec.Hash = hash[:]
+	st.PutDedup(e.Provider, e.Tx.ID, &rec)
 	cnt.Entries++
 	out.Entry(e)
 }
@@ -315,18 +313,18 @@ type batchState struct {
 }
 
 func (s batchState) Dedup(provider, id string) (*dedupRec, error) {
-	return s.b.getDedup(s.w.n.idx.db, skey("d/", provider, id))
+	return s.b.getDedup(s.w.n.idx.db, keyDedup(provider, id))
 }
 
 func (s batchState) PutDedup(provider, id string, r *dedupRec) {
-	s.b.dedup[string(skey("d/", provider, id))] = r
+	s.b.dedup[string(keyDedup(provider, id))] = r
 	s.b.dirty = true
 }
 
 func (s batchState) Held(provider, parent string) ([]Held, error) {
-	prefix := pkey("o/", s.w.p)
+	prefix := keyOrphans(s.w.p)
 	if provider != "" {
-		prefix = pkey("o/", s.w.p, provider, parent, "")
+		prefix = keyOrphanParent(s.w.p, provider, parent)
 	}
 	m, err := s.b.orphansFor(s.w.n.idx.db, prefix)
 	if err != nil {
@@ -341,14 +339,15 @@ func (s batchState) Held(provider, parent string) ([]Held, error) {
 }
 
 func (s batchState) Hold(provider, parent, id string, o orphanRec) {
-	s.b.addOrphan(pkey("o/", s.w.p, provider, parent, id), o)
+	s.b.addOrphan(keyOrphan(s.w.p, provider, parent, id), o)
+	s.b.sideBytes += len(o.Payload)
 }
 
 func (s batchState) Release(h Held) { s.b.delOrphan(h.Key) }
 
 // orphanProvider reads the provider out of an o/<p><provider>\x00... key.
 func orphanProvider(k string) string {
-	rest := k[min(len(k), 2+4):]
+	rest := relKey(k)
 	for i := 0; i < len(rest); i++ {
 		if rest[i] == 0 {
 			return rest[:i]
@@ -367,16 +366,12 @@ type batchSink struct {
 func (s batchSink) Entry(e store.Entry) {
 	b := s.b
 	b.entries = append(b.entries, e)
-	b.entryKeys = append(b.entryKeys, string(skey("d/", e.Provider, e.Tx.ID)))
-	for _, sh := range e.Shares {
-		bk := string(pkey("b/", s.w.p, sh.Party, e.Tx.Currency.Code))
-		b.balances[bk] = b.balances[bk].Add(sh.Amount)
-	}
 	b.dirty = true
 }
 
 func (s batchSink) Exception(e Exception) {
 	s.b.exceptions = append(s.b.exceptions, e)
+	s.b.sideBytes += len(e.Payload)
 	s.b.dirty = true
 	s.w.log.Warn("exception", "kind", e.Kind, "provider", e.Provider, "id", e.ID, "reason", e.Reason)
 	s.b.alerts = append(s.b.alerts, alert{wire.AlertException, e})

@@ -2,10 +2,10 @@ package settle
 
 import "errors"
 
-// ErrLedgerAhead means TALLY_LEDGER holds segments of a partition that the local
-// index does not: another writer owned the partition, or local state was lost.
-// Catching up from the stream is not implemented yet; the partition stops.
-var ErrLedgerAhead = errors.New("ledger stream ahead of local index")
+// ErrLocalAhead means the local index or ledger holds more of a partition than
+// TALLY_LEDGER: the stream was recreated or lost messages, or the files come
+// from a build that wrote locally before publishing. The partition stops.
+var ErrLocalAhead = errors.New("local ledger ahead of the ledger stream")
 
 // ErrFenced means a fenced publish to TALLY_LEDGER failed because another writer
 // appended to the partition: this node must stop writing it.
@@ -20,3 +20,7 @@ const (
 	ExcCurrency     = "currency"      // reversal currency differs from its parent
 	ExcOrphanTimout = "orphan_timeout"
 )
+
+// alertFenced is the alert kind (tally.alert.fenced) raised when a partition
+// steps down.
+const alertFenced = "fenced"
