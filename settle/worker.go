@@ -1,14 +1,14 @@
 package settle
 
 import (
-	"encoding/binary"
 	"context"
 	"crypto/sha256"
-		"encoding/hex"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
-	"os"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
