@@ -14,7 +14,7 @@
 //	  ONE Badger txn), checkpoint → ack inputs
 //
 // The per-record decisions (dedup, conflict, orphan hold/release, rules,
-// reversals) are the pure Engine of engine.go behind the State interface:
+// reversals) are the pure Engine of settle/engine behind the State interface:
 // the worker runs it over its batch (batchState: overlay + Badger index),
 // `tally rules eval` over MemState. The worker keeps the marks, gaps, seal,
 // commit, sign, publish and ack.

@@ -11,16 +11,6 @@ var ErrLocalAhead = errors.New("local ledger ahead of the ledger stream")
 // appended to the partition: this node must stop writing it.
 var ErrFenced = errors.New("ledger partition fenced by another writer")
 
-// Exception kinds recorded in the index and raised on tally.alert.exception.
-const (
-	ExcConflict     = "conflict"      // same (provider, id) as an applied tx, different payload
-	ExcNoRule       = "no_rule"       // no rule version or rule matched
-	ExcUndecodable  = "undecodable"   // a forwarded record failed canonical decoding
-	ExcOverReversal = "over_reversal" // reversal larger than what is left of its parent
-	ExcCurrency     = "currency"      // reversal currency differs from its parent
-	ExcOrphanTimout = "orphan_timeout"
-)
-
 // alertFenced is the alert kind (tally.alert.fenced) raised when a partition
 // steps down.
 const alertFenced = "fenced"

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
@@ -85,67 +84,6 @@ func getDedupRec(txn *badger.Txn, k []byte, dst *dedupRec) (bool, error) {
 		return false, err
 	}
 	return true, it.Value(func(b []byte) error { return decodeDedup(b, dst) })
-}
-
-// dedupRec is what the index remembers of a (provider, id) forever.
-type dedupRec struct {
-	Hash      []byte      `json:"h"`
-	Held      bool        `json:"held,omitempty"` // a reversal waiting for its parent
-	Partition uint32      `json:"p"`
-	Index     uint64      `json:"i"`
-	Currency  string      `json:"c"`
-	Net       string      `json:"net"`
-	Reversed  string      `json:"rev,omitempty"`  // absolute amount reversed so far
-	Left      [][2]string `json:"left,omitempty"` // shares not yet reversed (absent: all of Shares)
-	RuleSet   []byte      `json:"rs,omitempty"`
-	Shares    [][2]string `json:"sh,omitempty"`
-}
-
-// orphanRec is a reversal held until its parent arrives.
-type orphanRec struct {
-	EdgeNode   string    `json:"node"`
-	EdgeSeq    uint64    `json:"seq"`
-	Payload    []byte    `json:"tx"`
-	ReceivedAt time.Time `json:"at"`
-}
-
-// Counters are per-partition outcome counts, persisted with every commit.
-type Counters struct {
-	Entries         uint64 `json:"entries"`
-	Segments        uint64 `json:"segments"`
-	Duplicates      uint64 `json:"duplicates"`  // same (provider, id), same payload
-	Redelivered     uint64 `json:"redelivered"` // records at or below the high-water mark
-	Conflicts       uint64 `json:"conflicts"`
-	OrphansHeld     uint64 `json:"orphans_held"` // reversals currently waiting for a parent
-	OrphansReleased uint64 `json:"orphans_released"`
-	Exceptions      uint64 `json:"exceptions"`
-	Gaps            uint64 `json:"gaps"`
-}
-
-func (c *Counters) add(o Counters) {
-	c.Entries += o.Entries
-	c.Segments += o.Segments
-	c.Duplicates += o.Duplicates
-	c.Redelivered += o.Redelivered
-	c.Conflicts += o.Conflicts
-	c.OrphansHeld += o.OrphansHeld
-	c.OrphansReleased += o.OrphansReleased
-	c.Exceptions += o.Exceptions
-	c.Gaps += o.Gaps
-}
-
-// Exception is a transaction that was accepted upstream but could not be
-// settled as is. It is kept with its payload for inspection and repair.
-type Exception struct {
-	Kind      string    `json:"kind"`
-	Reason    string    `json:"reason"`
-	Provider  string    `json:"provider"`
-	ID        string    `json:"id"`
-	EdgeNode  string    `json:"edge_node"`
-	EdgeSeq   uint64    `json:"edge_seq"`
-	Payload   string    `json:"payload"`
-	At        time.Time `json:"at"`
-	Partition uint32    `json:"partition"`
 }
 
 // Balance is one party's balance in one currency.
@@ -230,7 +168,7 @@ func (x *Index) Counters() (Counters, error) {
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &c) }); err != nil {
 				return err
 			}
-			total.add(c)
+			total.Add(c)
 		}
 		return nil
 	})

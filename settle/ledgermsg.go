@@ -170,14 +170,3 @@ func (b *batch) record(pr *store.Prepared) *stateRec {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// entryDedup is the (provider, id) record an entry implies: what the engine
-// writes when it settles it (Engine.entry), with its leaf index.
-func entryDedup(e *store.Entry) dedupRec {
-	hash := e.Tx.Hash()
-	sh := make([][2]string, len(e.Shares))
-	for i, s := range e.Shares {
-		sh[i] = [2]string{s.Party, s.Amount.String()}
-	}
-	return dedupRec{Hash: hash[:], Partition: e.Partition, Index: e.Index, Currency: e.Tx.Currency.Code, Net: e.Net.String(), RuleSet: e.RuleSet[:], Shares: sh}
-}

@@ -245,7 +245,7 @@ func (n *Node) Stats() Stats {
 	var s Stats
 	for _, w := range n.workers {
 		if c := w.snap.Load(); c != nil {
-			s.add(*c)
+			s.Add(*c)
 		}
 		s.Lag += w.lag.Load()
 	}

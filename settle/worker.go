@@ -17,16 +17,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/store"
-	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
-
-// settleLimits decode forwarded records. They are wider than any edge's limits:
-// a record the edge accepted must never be refused here for size.
-var settleLimits = txn.Limits{PayloadBytes: 1 << 20, IDLen: 1024, FieldLen: 1024, MetaKeys: 1024, MetaBytes: 1 << 20, AmountMax: decimal.New(1, 15)}
 
 // worker is the single writer of one partition.
 type worker struct {
@@ -216,7 +210,7 @@ func (w *worker) process(b *batch, m jetstream.Msg) error {
 	return nil
 }
 
-// apply settles one new record with the pure engine (engine.go) over this
+// apply settles one new record with the pure engine (settle/engine) over this
 // batch: dedup, conflict, orphan hold, rules, release.
 func (w *worker) apply(b *batch, node, provider string, r wire.Record) error {
 	g := Engine{Book: w.n.book, Partition: w.p}
