@@ -102,3 +102,5 @@ func absKey(prefix string, p uint32, rel string) []byte { return append(pkey(pre
 // dedupRel and dedupAbs do the same for the unpartitioned d/ keys.
 func dedupRel(k string) string   { return strings.TrimPrefix(k, pfxDedup) }
 func dedupAbs(rel string) []byte { return append([]byte(pfxDedup), rel...) }
+
+func ptr[T any](v T) *T { return &v }

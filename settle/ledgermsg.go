@@ -138,22 +138,23 @@ func (b *batch) record(pr *store.Prepared) *stateRec {
 			r.Marks[relKey(k)] = v
 		}
 	}
-	implied := map[string][]byte{}
+	// An entry's own record is what EntryRecord derives from the entry
+	// (the engine builds it with the same function) unless a reversal in
+	// the same batch reduced it since: only those are carried.
+	entries := map[string]bool{}
 	if pr != nil {
 		for i := range pr.Entries {
-			e := &pr.Entries[i]
-			implied[string(keyDedup(e.Provider, e.Tx.ID))] = appendDedup(nil, ptr(entryDedup(e)))
+			entries[string(keyDedup(pr.Entries[i].Provider, pr.Entries[i].Tx.ID))] = true
 		}
 	}
 	for k, rec := range b.dedup {
-		enc := appendDedup(nil, rec)
-		if bytes.Equal(implied[k], enc) {
+		if entries[k] && rec.Left == nil && rec.Reversed == "" {
 			continue
 		}
 		if r.Dedup == nil {
 			r.Dedup = map[string][]byte{}
 		}
-		r.Dedup[dedupRel(k)] = enc
+		r.Dedup[dedupRel(k)] = appendDedup(nil, rec)
 	}
 	for k, o := range b.orphansAdd {
 		if r.Hold == nil {
@@ -168,5 +169,3 @@ func (b *batch) record(pr *store.Prepared) *stateRec {
 	r.Exceptions = b.exceptions
 	return r
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -229,8 +229,7 @@ func (g Engine) entry(st State, out Sink, cnt *Counters, e store.Entry, hash [32
 		panic(fmt.Sprintf("settle: shares of %s/%s sum to %s, net is %s", e.Provider, e.Tx.ID, money.Sum(e.Shares), e.Net))
 	}
 	e.SettledAt = now.UTC()
-	rec := EntryRecord(&e) // the record an index rebuilt from the ledger derives from the entry
-	rec.Hash = hash[:]
+	rec := entryRecord(&e, hash) // the record an index rebuilt from the ledger derives from the entry
 	st.PutDedup(e.Provider, e.Tx.ID, &rec)
 	cnt.Entries++
 	out.Entry(e)
@@ -388,8 +387,9 @@ const (
 
 // EntryRecord is the (provider, id) record an entry implies: what the engine
 // writes when it settles it (Engine.entry), with its leaf index.
-func EntryRecord(e *store.Entry) DedupRec {
-	hash := e.Tx.Hash()
+func EntryRecord(e *store.Entry) DedupRec { return entryRecord(e, e.Tx.Hash()) }
+
+func entryRecord(e *store.Entry, hash [32]byte) DedupRec {
 	sh := make([][2]string, len(e.Shares))
 	for i, s := range e.Shares {
 		sh[i] = [2]string{s.Party, s.Amount.String()}
