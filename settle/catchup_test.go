@@ -390,3 +390,36 @@ func TestFencedStepsDown(t *testing.T) {
 		t.Errorf("head after the fence %+v", h)
 	}
 }
+
+// TestLedgerMsgRoundTrip: the message framing gives back the segment and
+// state record it was built from, and refuses a changed state record.
+func TestLedgerMsgRoundTrip(t *testing.T) {
+	seg := []byte("segment bytes")
+	r := &stateRec{Marks: map[string]uint64{"edge\x00p1": 7}, Release: []string{"p1\x00a\x00b"}, Counters: Counters{Entries: 3}}
+	m, err := encodeLedgerMsg("tally.ledger.2", 2, 5, seg, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotSeg, gotRec, segs, err := decodeLedgerMsg(m.Header, m.Data, 2)
+	if err != nil || !bytes.Equal(gotSeg, seg) || segs != 5 || fmt.Sprint(gotRec) != fmt.Sprint(r) {
+		t.Fatalf("decode: %q %+v %d %v", gotSeg, gotRec, segs, err)
+	}
+	if !bytes.Equal(SegmentOf(m.Header, m.Data), seg) {
+		t.Error("SegmentOf")
+	}
+	if _, _, _, err := decodeLedgerMsg(m.Header, m.Data, 3); err == nil {
+		t.Error("partition 2's message accepted for partition 3")
+	}
+	bad := bytes.Clone(m.Data)
+	bad[len(bad)-2] ^= 1
+	if _, _, _, err := decodeLedgerMsg(m.Header, bad, 2); err == nil {
+		t.Error("changed state record accepted")
+	}
+	empty, err := encodeLedgerMsg("tally.ledger.2", 2, 5, nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _, _, err := decodeLedgerMsg(empty.Header, empty.Data, 2); err != nil || s != nil || SegmentOf(empty.Header, empty.Data) != nil {
+		t.Errorf("state-only message: segment %q, %v", s, err)
+	}
+}

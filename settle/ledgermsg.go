@@ -169,3 +169,18 @@ func (b *batch) record(pr *store.Prepared) *stateRec {
 	r.Exceptions = b.exceptions
 	return r
 }
+
+// SegmentOf returns the segment bytes of a TALLY_LEDGER message (nil when
+// the commit sealed no entries), for readers that only want the entries,
+// such as `tally bench`'s latency sampling. It checks nothing beyond the
+// framing; catch-up uses decodeLedgerMsg.
+func SegmentOf(h nats.Header, data []byte) []byte {
+	if h.Get(HdrLedgerFormat) == "" {
+		return data
+	}
+	n, err := strconv.Atoi(h.Get(HdrSegmentBytes))
+	if err != nil || n <= 0 || n > len(data) {
+		return nil
+	}
+	return data[:n]
+}
