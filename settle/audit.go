@@ -31,10 +31,10 @@ func (x *Index) Committed() ([]PartitionBalances, error) {
 		return byP[p]
 	}
 	err := x.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("m/"), PrefetchValues: true})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxSegments), PrefetchValues: true})
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
-			if len(k) != 2+4 {
+			if len(k) != partitionHead {
 				it.Close()
 				return fmt.Errorf("index: bad segment count key %q", k)
 			}
@@ -51,15 +51,15 @@ func (x *Index) Committed() ([]PartitionBalances, error) {
 			}
 		}
 		it.Close()
-		it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte("b/"), PrefetchValues: true})
+		it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxBalance), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
-			if len(k) < 2+4+1 {
+			if len(k) < partitionHead+1 {
 				return fmt.Errorf("index: bad balance key %q", k)
 			}
 			p := binary.BigEndian.Uint32(k[2:])
-			rest := k[2+4:]
+			rest := k[partitionHead:]
 			sep := -1
 			for i, c := range rest {
 				if c == 0 {

@@ -2,13 +2,11 @@ package settle
 
 import (
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/store"
 )
@@ -20,14 +18,13 @@ type batch struct {
 	started    time.Time
 	msgs       []jetstream.Msg
 	entries    []store.Entry
-	entryKeys  []string // dedup key of each entry, to record its leaf index after sealing
 	hwm        map[string]uint64
 	dedup      map[string]*dedupRec
 	orphansAdd map[string]orphanRec
 	orphansDel map[string]bool
-	balances   map[string]decimal.Decimal // balance key → delta
 	exceptions []Exception
 	alerts     []alert
+	sideBytes  int // payload bytes of held reversals and exceptions: the state record's size
 	cnt        Counters
 	dirty      bool
 	records    int // records in the batch's messages (sizes the next fetch)
@@ -42,7 +39,6 @@ type batch struct {
 	// held is the worker's set of orphan parent prefixes that may have keys
 	// in the index; orphansFor skips the index scan for any other parent.
 	held orphanSet
-	enc  []byte // reused value buffer for write
 }
 
 type alert struct {
@@ -65,7 +61,6 @@ func newBatchOn(db *badger.DB, held orphanSet, cnt Counters) *batch {
 		dedup:      map[string]*dedupRec{},
 		orphansAdd: map[string]orphanRec{},
 		orphansDel: map[string]bool{},
-		balances:   map[string]decimal.Decimal{},
 		cnt:        cnt,
 	}
 }
@@ -170,58 +165,6 @@ func (b *batch) delOrphan(key string) {
 	b.dirty = true
 }
 
-// write applies the overlay to an index transaction. Balances are read and
-// added here, inside the same transaction.
-func (b *batch) write(txn *badger.Txn) error {
-	for k, v := range b.hwm {
-		if err := txn.Set([]byte(k), be64(v)); err != nil {
-			return err
-		}
-	}
-	// Badger keeps each value slice until the commit, so values are carved
-	// from one growing buffer (only appended to: earlier slices stay valid)
-	// instead of one allocation per record.
-	b.enc = make([]byte, 0, 160*len(b.dedup))
-	for k, r := range b.dedup {
-		start := len(b.enc)
-		b.enc = appendDedup(b.enc, r)
-		if err := txn.Set([]byte(k), b.enc[start:len(b.enc):len(b.enc)]); err != nil {
-			return err
-		}
-	}
-	for k, o := range b.orphansAdd {
-		if err := setJSON(txn, []byte(k), o); err != nil {
-			return err
-		}
-	}
-	for k := range b.orphansDel {
-		if err := txn.Delete([]byte(k)); err != nil {
-			return err
-		}
-	}
-	for k, delta := range b.balances {
-		cur := decimal.Zero
-		it, err := txn.Get([]byte(k))
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-		case err != nil:
-			return err
-		default:
-			if err := it.Value(func(v []byte) error {
-				d, e := decimal.NewFromString(string(v))
-				cur = d
-				return e
-			}); err != nil {
-				return err
-			}
-		}
-		if err := txn.Set([]byte(k), []byte(cur.Add(delta).String())); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // orphanSet is a partition worker's set of orphan parent prefixes
 // (o/<p><provider>\x00<parent>\x00) that may have keys in the index. It may
 // hold a prefix with no keys left (a scan then finds nothing), never miss one
@@ -231,7 +174,7 @@ type orphanSet map[string]struct{}
 
 // orphanParentPrefix cuts an orphan key to its parent prefix.
 func orphanParentPrefix(key string) (string, bool) {
-	const head = len("o/") + 4
+	const head = partitionHead
 	if len(key) < head {
 		return "", false
 	}
@@ -269,7 +212,7 @@ func (s orphanSet) mayHave(prefix []byte) bool {
 func loadOrphanSet(db *badger.DB, p uint32) (orphanSet, error) {
 	s := orphanSet{}
 	err := db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: pkey("o/", p)})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: keyOrphans(p)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			if pp, ok := orphanParentPrefix(string(it.Item().Key())); ok {
@@ -281,20 +224,21 @@ func loadOrphanSet(db *badger.DB, p uint32) (orphanSet, error) {
 	return s, err
 }
 
-// committed updates s after b's index commit: added parents are held; a
-// parent whose orphans were deleted is dropped once the index has none left.
-func (s orphanSet) committed(db *badger.DB, b *batch) error {
-	for k := range b.orphansAdd {
-		if pp, ok := orphanParentPrefix(k); ok {
+// committed updates s after a commit's state record r was applied: added
+// parents are held; a parent whose orphans were released is dropped once
+// the index has none left.
+func (s orphanSet) committed(db *badger.DB, p uint32, r *stateRec) error {
+	for k := range r.Hold {
+		if pp, ok := orphanParentPrefix(string(absKey(pfxOrphan, p, k))); ok {
 			s[pp] = struct{}{}
 		}
 	}
-	if len(b.orphansDel) == 0 {
+	if len(r.Release) == 0 {
 		return nil
 	}
 	return db.View(func(txn *badger.Txn) error {
-		for k := range b.orphansDel {
-			pp, ok := orphanParentPrefix(k)
+		for _, k := range r.Release {
+			pp, ok := orphanParentPrefix(string(absKey(pfxOrphan, p, k)))
 			if _, held := s[pp]; !ok || !held {
 				continue
 			}

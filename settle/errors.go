@@ -2,21 +2,15 @@ package settle
 
 import "errors"
 
-// ErrLedgerAhead means TALLY_LEDGER holds segments of a partition that the local
-// index does not: another writer owned the partition, or local state was lost.
-// Catching up from the stream is not implemented yet; the partition stops.
-var ErrLedgerAhead = errors.New("ledger stream ahead of local index")
+// ErrLocalAhead means the local index or ledger holds more of a partition than
+// TALLY_LEDGER: the stream was recreated or lost messages, or the files come
+// from a build that wrote locally before publishing. The partition stops.
+var ErrLocalAhead = errors.New("local ledger ahead of the ledger stream")
 
 // ErrFenced means a fenced publish to TALLY_LEDGER failed because another writer
 // appended to the partition: this node must stop writing it.
 var ErrFenced = errors.New("ledger partition fenced by another writer")
 
-// Exception kinds recorded in the index and raised on tally.alert.exception.
-const (
-	ExcConflict     = "conflict"      // same (provider, id) as an applied tx, different payload
-	ExcNoRule       = "no_rule"       // no rule version or rule matched
-	ExcUndecodable  = "undecodable"   // a forwarded record failed canonical decoding
-	ExcOverReversal = "over_reversal" // reversal larger than what is left of its parent
-	ExcCurrency     = "currency"      // reversal currency differs from its parent
-	ExcOrphanTimout = "orphan_timeout"
-)
+// alertFenced is the alert kind (tally.alert.fenced) raised when a partition
+// steps down.
+const alertFenced = "fenced"

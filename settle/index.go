@@ -6,28 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/store"
 )
 
 // Index is the settle node's local Badger state: a cache of what the ledger
-// holds plus the marks that make redelivery idempotent.
-//
-// Key layout (p = partition as 4 bytes big-endian, \x00 separates strings):
-//
-//	m/<p>                         committed segment count (uint64 BE)
-//	h/<p><node>\x00<provider>     high-water edge sequence (uint64 BE)
-//	d/<provider>\x00<id>          dedupRec (binary, see dedupcodec.go; JSON of earlier builds still reads): permanent (provider, id) index
-//	o/<p><provider>\x00<parent>\x00<id>  orphanRec (JSON): reversal waiting for its parent
-//	b/<p><party>\x00<currency>    balance (decimal string), per partition so writers never conflict
-//	s/<p>                         Counters (JSON)
-//	c/<p>                         consumer start: stream sequence (uint64 BE) + TALLY_TX creation time (unix ns BE), see Node.consumer
-//	x/<p><unix nanos BE><edge seq BE>  Exception (JSON)
+// holds plus the marks that make redelivery idempotent. keys.go owns its
+// key layout; applyLedger is the one way a commit reaches it.
 type Index struct {
 	db *badger.DB
 }
@@ -51,30 +41,6 @@ func OpenIndex(dir string, log hclog.Logger) (*Index, error) {
 
 // Close closes the Badger database.
 func (x *Index) Close() error { return x.db.Close() }
-
-func pkey(prefix string, p uint32, rest ...string) []byte {
-	k := make([]byte, 0, 32)
-	k = append(k, prefix...)
-	k = binary.BigEndian.AppendUint32(k, p)
-	for i, r := range rest {
-		if i > 0 {
-			k = append(k, 0)
-		}
-		k = append(k, r...)
-	}
-	return k
-}
-
-func skey(prefix string, parts ...string) []byte {
-	k := []byte(prefix)
-	for i, r := range parts {
-		if i > 0 {
-			k = append(k, 0)
-		}
-		k = append(k, r...)
-	}
-	return k
-}
 
 func u64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
@@ -120,67 +86,6 @@ func getDedupRec(txn *badger.Txn, k []byte, dst *dedupRec) (bool, error) {
 	return true, it.Value(func(b []byte) error { return decodeDedup(b, dst) })
 }
 
-// dedupRec is what the index remembers of a (provider, id) forever.
-type dedupRec struct {
-	Hash      []byte      `json:"h"`
-	Held      bool        `json:"held,omitempty"` // a reversal waiting for its parent
-	Partition uint32      `json:"p"`
-	Index     uint64      `json:"i"`
-	Currency  string      `json:"c"`
-	Net       string      `json:"net"`
-	Reversed  string      `json:"rev,omitempty"`  // absolute amount reversed so far
-	Left      [][2]string `json:"left,omitempty"` // shares not yet reversed (absent: all of Shares)
-	RuleSet   []byte      `json:"rs,omitempty"`
-	Shares    [][2]string `json:"sh,omitempty"`
-}
-
-// orphanRec is a reversal held until its parent arrives.
-type orphanRec struct {
-	EdgeNode   string    `json:"node"`
-	EdgeSeq    uint64    `json:"seq"`
-	Payload    []byte    `json:"tx"`
-	ReceivedAt time.Time `json:"at"`
-}
-
-// Counters are per-partition outcome counts, persisted with every commit.
-type Counters struct {
-	Entries         uint64 `json:"entries"`
-	Segments        uint64 `json:"segments"`
-	Duplicates      uint64 `json:"duplicates"`  // same (provider, id), same payload
-	Redelivered     uint64 `json:"redelivered"` // records at or below the high-water mark
-	Conflicts       uint64 `json:"conflicts"`
-	OrphansHeld     uint64 `json:"orphans_held"` // reversals currently waiting for a parent
-	OrphansReleased uint64 `json:"orphans_released"`
-	Exceptions      uint64 `json:"exceptions"`
-	Gaps            uint64 `json:"gaps"`
-}
-
-func (c *Counters) add(o Counters) {
-	c.Entries += o.Entries
-	c.Segments += o.Segments
-	c.Duplicates += o.Duplicates
-	c.Redelivered += o.Redelivered
-	c.Conflicts += o.Conflicts
-	c.OrphansHeld += o.OrphansHeld
-	c.OrphansReleased += o.OrphansReleased
-	c.Exceptions += o.Exceptions
-	c.Gaps += o.Gaps
-}
-
-// Exception is a transaction that was accepted upstream but could not be
-// settled as is. It is kept with its payload for inspection and repair.
-type Exception struct {
-	Kind      string    `json:"kind"`
-	Reason    string    `json:"reason"`
-	Provider  string    `json:"provider"`
-	ID        string    `json:"id"`
-	EdgeNode  string    `json:"edge_node"`
-	EdgeSeq   uint64    `json:"edge_seq"`
-	Payload   string    `json:"payload"`
-	At        time.Time `json:"at"`
-	Partition uint32    `json:"partition"`
-}
-
 // Balance is one party's balance in one currency.
 type Balance struct {
 	Party    string          `json:"party"`
@@ -210,10 +115,10 @@ func (b Balance) MarshalJSON() ([]byte, error) {
 func (x *Index) Balances() ([]Balance, error) {
 	sum := map[[2]string]decimal.Decimal{}
 	err := x.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("b/"), PrefetchValues: true})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxBalance), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()[2+4:]
+			k := it.Item().Key()[partitionHead:]
 			sep := -1
 			for i, c := range k {
 				if c == 0 {
@@ -256,14 +161,14 @@ func (x *Index) Balances() ([]Balance, error) {
 func (x *Index) Counters() (Counters, error) {
 	var total Counters
 	err := x.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("s/"), PrefetchValues: true})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxCounters), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var c Counters
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &c) }); err != nil {
 				return err
 			}
-			total.add(c)
+			total.Add(c)
 		}
 		return nil
 	})
@@ -274,7 +179,7 @@ func (x *Index) Counters() (Counters, error) {
 func (x *Index) Exceptions(max int) ([]Exception, error) {
 	var out []Exception
 	err := x.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("x/"), PrefetchValues: true})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxException), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid() && len(out) < max; it.Next() {
 			var e Exception
@@ -293,7 +198,7 @@ func (x *Index) Lookup(provider, id string) (partition uint32, index uint64, hel
 	var r dedupRec
 	err = x.db.View(func(txn *badger.Txn) error {
 		var e error
-		found, e = getDedupRec(txn, skey("d/", provider, id), &r)
+		found, e = getDedupRec(txn, keyDedup(provider, id), &r)
 		return e
 	})
 	return r.Partition, r.Index, r.Held, found, err
@@ -305,3 +210,94 @@ func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a.
 func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...)) }
 func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf(f, a...)) }
 func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Trace(fmt.Sprintf(f, a...)) }
+
+// applyLedger applies one TALLY_LEDGER message of partition p to the index
+// in one Badger transaction: the segment's entries (their dedup records and
+// balances; segs is the segment count after the message) and the state
+// record. The settle worker calls it after the stream accepted its commit,
+// catch-up for every message it reads back: one path, so an index rebuilt
+// from the stream is the index that was built live. seq is the message's
+// stream sequence.
+func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r *stateRec) error {
+	return x.db.Update(func(t *badger.Txn) error {
+		if err := t.Set(keyApplied(p), be64(seq)); err != nil {
+			return err
+		}
+		if err := t.Set(keySegments(p), be64(segs)); err != nil {
+			return err
+		}
+		for k, v := range r.Marks {
+			if err := t.Set(absKey(pfxMark, p, k), be64(v)); err != nil {
+				return err
+			}
+		}
+		// Badger keeps each value slice until the commit, so values are
+		// carved from one growing buffer (only appended to: earlier slices
+		// stay valid) instead of one allocation per record.
+		enc := make([]byte, 0, 160*len(entries))
+		balances := map[string]decimal.Decimal{}
+		for i := range entries {
+			e := &entries[i]
+			if e.Partition != p {
+				return fmt.Errorf("entry %s/%s is for partition %d", e.Provider, e.Tx.ID, e.Partition)
+			}
+			k := keyDedup(e.Provider, e.Tx.ID)
+			if _, over := r.Dedup[dedupRel(string(k))]; !over {
+				start := len(enc)
+				enc = appendDedup(enc, ptr(entryDedup(e)))
+				if err := t.Set(k, enc[start:len(enc):len(enc)]); err != nil {
+					return err
+				}
+			}
+			for _, sh := range e.Shares {
+				bk := string(keyBalance(p, sh.Party, e.Tx.Currency.Code))
+				balances[bk] = balances[bk].Add(sh.Amount)
+			}
+		}
+		for k, v := range r.Dedup {
+			var rec dedupRec
+			if err := decodeDedup(v, &rec); err != nil {
+				return fmt.Errorf("state record: dedup %q: %w", k, err)
+			}
+			if err := t.Set(dedupAbs(k), v); err != nil {
+				return err
+			}
+		}
+		for k, delta := range balances {
+			cur := decimal.Zero
+			it, err := t.Get([]byte(k))
+			switch {
+			case errors.Is(err, badger.ErrKeyNotFound):
+			case err != nil:
+				return err
+			default:
+				if err := it.Value(func(v []byte) error {
+					d, e := decimal.NewFromString(string(v))
+					cur = d
+					return e
+				}); err != nil {
+					return err
+				}
+			}
+			if err := t.Set([]byte(k), []byte(cur.Add(delta).String())); err != nil {
+				return err
+			}
+		}
+		for k, o := range r.Hold {
+			if err := setJSON(t, absKey(pfxOrphan, p, k), o); err != nil {
+				return err
+			}
+		}
+		for _, k := range r.Release {
+			if err := t.Delete(absKey(pfxOrphan, p, k)); err != nil {
+				return err
+			}
+		}
+		for i, e := range r.Exceptions {
+			if err := setJSON(t, keyException(p, e.At, i), e); err != nil {
+				return err
+			}
+		}
+		return setJSON(t, keyCounters(p), r.Counters)
+	})
+}

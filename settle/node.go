@@ -70,23 +70,37 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 	wctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	for _, p := range n.cfg.Partitions {
+		w := &worker{n: n, p: uint32(p), log: n.log.With("partition", p)}
+		// The partition's index and files first catch up with TALLY_LEDGER,
+		// the source of truth; only then is TALLY_TX consumed.
+		if err := w.catchUp(ctx); err != nil {
+			cancel()
+			return err
+		}
 		cons, err := n.consumer(ctx, js, p)
 		if err != nil {
 			cancel()
 			return fmt.Errorf("consumer for partition %d: %w", p, err)
 		}
-		w := &worker{n: n, p: uint32(p), log: n.log.With("partition", p), cons: cons}
-		if err := w.recover(ctx); err != nil {
-			cancel()
-			return err
-		}
+		w.cons = cons
 		n.workers = append(n.workers, w)
 	}
 	for _, w := range n.workers {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			if err := w.run(wctx); err != nil {
+			err := w.run(wctx)
+			switch {
+			case err == nil:
+			case errors.Is(err, ErrFenced):
+				// Another writer appended to this partition: this node wrote
+				// nothing of the refused commit and stops writing the
+				// partition. The process and its other partitions go on.
+				w.fenced.Store(true)
+				w.log.Error("PARTITION FENCED: another writer appended to the ledger stream; this node stepped down and stopped writing the partition", "error", err)
+				n.alert(alertFenced, map[string]any{"partition": w.p, "error": err.Error()})
+				<-wctx.Done()
+			default:
 				w.log.Error("partition stopped", "error", err)
 				n.fail(err)
 			}
@@ -129,7 +143,7 @@ func (n *Node) consumer(ctx context.Context, js jetstream.JetStream, p int) (jet
 		return nil, err
 	}
 	created := st.CachedInfo().Created.UnixNano()
-	startKey := pkey("c/", uint32(p))
+	startKey := keyConsumer(uint32(p))
 	var start uint64
 	if err := n.idx.db.View(func(t *badger.Txn) error {
 		it, err := t.Get(startKey)
@@ -233,11 +247,23 @@ func (n *Node) Stats() Stats {
 	var s Stats
 	for _, w := range n.workers {
 		if c := w.snap.Load(); c != nil {
-			s.add(*c)
+			s.Add(*c)
 		}
 		s.Lag += w.lag.Load()
 	}
 	return s
+}
+
+// Fenced lists the partitions this node stepped down from because another
+// writer appended to them.
+func (n *Node) Fenced() []int {
+	var out []int
+	for _, w := range n.workers {
+		if w.fenced.Load() {
+			out = append(out, int(w.p))
+		}
+	}
+	return out
 }
 
 // Balances returns live balances from the index.

@@ -23,7 +23,7 @@ func TestOrphanHeldAcrossCommitsAndRestart(t *testing.T) {
 		if err := w.apply(b, "edge", "p1", wire.Record{Seq: seq, Payload: payload}); err != nil {
 			t.Fatal(err)
 		}
-		b.hwm[string(pkey("h/", 0, "edge", "p1"))] = seq
+		b.hwm[string(keyMark(0, "edge", "p1"))] = seq
 		if _, _, err := w.persist(b); err != nil {
 			t.Fatal(err)
 		}

@@ -78,7 +78,7 @@ func BenchmarkSettleSegment(b *testing.B) {
 	for _, n := range []int{100, 2000} {
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
 			w := benchWorker(b)
-			hkey := string(pkey("h/", 0, "edge", "bench-1"))
+			hkey := string(keyMark(0, "edge", "bench-1"))
 			var seq uint64
 			var buf []byte
 			b.ReportAllocs()
@@ -110,7 +110,7 @@ func BenchmarkSettleSegment(b *testing.B) {
 // tables, not an empty memtable.
 func BenchmarkApply(b *testing.B) {
 	w := benchWorker(b)
-	hkey := string(pkey("h/", 0, "edge", "bench-1"))
+	hkey := string(keyMark(0, "edge", "bench-1"))
 	var seq uint64
 	var buf []byte
 	for range 20 { // 40k settled transactions in the index
@@ -142,4 +142,14 @@ func BenchmarkApply(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// persist is a commit without NATS: prepare, then advance as if the ledger
+// stream had accepted it (sequence 0).
+func (w *worker) persist(b *batch) (*store.Prepared, *stateRec, error) {
+	pr, rec, err := w.prepare(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pr, rec, w.advance(0, pr, rec)
 }

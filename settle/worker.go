@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -16,16 +17,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/store"
-	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
-
-// settleLimits decode forwarded records. They are wider than any edge's limits:
-// a record the edge accepted must never be refused here for size.
-var settleLimits = txn.Limits{PayloadBytes: 1 << 20, IDLen: 1024, FieldLen: 1024, MetaKeys: 1024, MetaBytes: 1 << 20, AmountMax: decimal.New(1, 15)}
 
 // worker is the single writer of one partition.
 type worker struct {
@@ -37,6 +32,7 @@ type worker struct {
 	cnt       Counters                 // owned by the worker goroutine
 	snap      atomic.Pointer[Counters] // last committed counters, for Stats
 	lag       atomic.Uint64
+	fenced    atomic.Bool // stepped down: another writer appended to the partition
 	lastScan  time.Time
 	held      orphanSet           // parents with orphans in the index (worker goroutine only)
 	gaps      map[string]*gapHold // batches held behind a gap, by high-water key (gap.go)
@@ -45,6 +41,11 @@ type worker struct {
 	// 0 until the first message (firstRecsPerMsg is assumed).
 	recsPerMsg int
 }
+
+// maxSideBytes ends a batch whose held reversals and exceptions carry this
+// many payload bytes: they travel in the ledger message's state record,
+// which must stay well inside the NATS payload limit next to the segment.
+const maxSideBytes = 256 << 10
 
 func (w *worker) run(ctx context.Context) error {
 	held, err := loadOrphanSet(w.n.idx.db, w.p)
@@ -94,7 +95,7 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 				return err
 			}
 		}
-		if len(b.entries) >= cfg.SegmentMaxEntries {
+		if len(b.entries) >= cfg.SegmentMaxEntries || b.sideBytes >= maxSideBytes {
 			return nil
 		}
 		wait := cfg.SegmentMaxAge - time.Since(b.started)
@@ -181,7 +182,7 @@ func (w *worker) process(b *batch, m jetstream.Msg) error {
 		return m.TermWithReason("undecodable batch")
 	}
 	b.records += len(recs)
-	hkey := pkey("h/", w.p, node, provider)
+	hkey := keyMark(w.p, node, provider)
 	hwm, err := b.getHWM(w.n.idx.db, hkey)
 	if err != nil {
 		return fmt.Errorf("read high-water mark: %w", err)
@@ -191,6 +192,7 @@ func (w *worker) process(b *batch, m jetstream.Msg) error {
 		// apply out of order: hold this one until the gap closes (gap.go).
 		return w.hold(b, string(hkey), node, provider, m, recs[0].Seq, hwm)
 	}
+	start := hwm
 	for _, r := range recs {
 		if r.Seq <= hwm {
 			b.cnt.Redelivered++
@@ -201,12 +203,14 @@ func (w *worker) process(b *batch, m jetstream.Msg) error {
 		}
 		hwm = r.Seq
 	}
-	b.hwm[string(hkey)] = hwm
+	if hwm > start {
+		b.hwm[string(hkey)] = hwm
+	}
 	b.msgs = append(b.msgs, m)
 	return nil
 }
 
-// apply settles one new record with the pure engine (engine.go) over this
+// apply settles one new record with the pure engine (settle/engine) over this
 // batch: dedup, conflict, orphan hold, rules, release.
 func (w *worker) apply(b *batch, node, provider string, r wire.Record) error {
 	g := Engine{Book: w.n.book, Partition: w.p}
@@ -219,112 +223,162 @@ func (w *worker) expireOrphans(b *batch) error {
 	return g.Expire(batchState{w, b}, batchSink{w, b}, &b.cnt, time.Now(), w.n.cfg.OrphanTimeout)
 }
 
-// commit seals, persists, signs, publishes and acks, in that order.
+// commit is one Ready/Advance turn (after etcd raft): the batch's segment
+// and state record are built without writing anything (prepare), published
+// to TALLY_LEDGER fenced on the partition's last subject sequence, and only
+// once the stream has accepted them applied locally (advance: segment file,
+// index, signature) and the inputs acked. A fenced publish writes nothing
+// and returns ErrFenced: the node stops this partition.
 func (w *worker) commit(ctx context.Context, b *batch) error {
-	hdr, seg, err := w.persist(b)
+	if !b.changed() {
+		// Only redeliveries: nothing for the ledger or the index.
+		w.cnt = b.cnt
+		snap := b.cnt
+		w.snap.Store(&snap)
+		w.ack(b)
+		return nil
+	}
+	pr, rec, err := w.prepare(b)
 	if err != nil {
 		return err
 	}
-	if len(b.entries) > 0 {
-		if _, err := w.n.led.Sign(w.p); err != nil {
-			return fmt.Errorf("sign partition %d: %w", w.p, err)
+	seq, err := w.publish(ctx, pr, rec)
+	if err != nil {
+		if errors.Is(err, ErrFenced) {
+			for _, m := range b.msgs {
+				m.Nak() // for the partition's new owner; best effort
+			}
 		}
-		if err := w.publish(ctx, hdr.Number, seg); err != nil {
-			return err
-		}
+		return err
+	}
+	if err := w.advance(seq, pr, rec); err != nil {
+		return err
 	}
 	for _, a := range b.alerts {
 		w.n.alert(a.kind, a.body)
 	}
+	w.ack(b)
+	return nil
+}
+
+func (w *worker) ack(b *batch) {
 	for _, m := range b.msgs {
 		if err := m.Ack(); err != nil {
 			// Harmless: redelivery is skipped by the high-water mark.
 			w.log.Debug("ack", "error", err)
 		}
 	}
+}
+
+// changed reports whether b changes the ledger or the index: entries,
+// moved marks, dedup records, orphans, exceptions.
+func (b *batch) changed() bool {
+	return len(b.entries) > 0 || len(b.hwm) > 0 || len(b.dedup) > 0 || len(b.orphansAdd) > 0 || len(b.orphansDel) > 0 || len(b.exceptions) > 0
+}
+
+// prepare builds b's segment (nil when b sealed no entries) and state
+// record. Nothing is written.
+func (w *worker) prepare(b *batch) (*store.Prepared, *stateRec, error) {
+	var pr *store.Prepared
+	if len(b.entries) > 0 {
+		var err error
+		if pr, err = w.n.led.Prepare(w.p, b.entries, time.Now().UTC()); err != nil {
+			return nil, nil, fmt.Errorf("seal partition %d: %w", w.p, err)
+		}
+		b.cnt.Segments++
+		for i := range pr.Entries {
+			e := &pr.Entries[i]
+			if r := b.dedup[string(keyDedup(e.Provider, e.Tx.ID))]; r != nil {
+				r.Index = e.Index
+			}
+		}
+	}
+	return pr, b.record(pr), nil
+}
+
+// advance applies a commit the stream accepted at sequence seq: the segment
+// file (if any), the index, the checkpoint. A crash anywhere in it is
+// repaired at the next start by catch-up, which applies the same message
+// from the stream through the same applyLedger.
+func (w *worker) advance(seq uint64, pr *store.Prepared, rec *stateRec) error {
+	segs := w.n.led.Head(w.p).Segments
+	var entries []store.Entry
+	if pr != nil {
+		written := time.Now()
+		err := w.n.led.Commit(pr)
+		w.n.cfg.observeSync("ledger", written)
+		if err != nil {
+			return fmt.Errorf("write partition %d segment %d: %w", w.p, pr.Header.Number, err)
+		}
+		entries, segs = pr.Entries, pr.Header.Number
+	}
+	return w.applied(seq, segs, entries, rec, pr != nil)
+}
+
+// applied records a ledger message (its segment already in the files) in
+// the index, signs the new checkpoint if the tree grew, and moves the
+// worker's state to it.
+func (w *worker) applied(seq, segs uint64, entries []store.Entry, rec *stateRec, sign bool) error {
+	committed := time.Now()
+	err := w.n.idx.applyLedger(w.p, seq, segs, entries, rec)
+	w.n.cfg.observeSync("index", committed)
+	if err != nil {
+		// A segment file written above is not committed; Recover drops it
+		// at restart and catch-up writes it again from the stream.
+		return fmt.Errorf("commit partition %d index: %w", w.p, err)
+	}
+	if sign {
+		if _, err := w.n.led.Sign(w.p); err != nil {
+			return fmt.Errorf("sign partition %d: %w", w.p, err)
+		}
+	}
+	w.cnt = rec.Counters
+	snap := rec.Counters
+	w.snap.Store(&snap)
+	if seq > 0 {
+		w.ledgerSeq = seq
+	}
+	if w.held != nil {
+		if err := w.held.committed(w.n.idx.db, w.p, rec); err != nil {
+			return fmt.Errorf("read partition %d orphans: %w", w.p, err)
+		}
+	}
 	return nil
 }
 
-// persist seals b's entries as the next segment (if any) and commits the
-// index in one Badger transaction. After it returns nil the batch is durable
-// and w's counters and orphan set include it.
-func (w *worker) persist(b *batch) (store.SegmentHeader, []byte, error) {
+// publish appends a commit to TALLY_LEDGER, fenced on the partition's last
+// subject sequence, retrying until it lands or ctx ends, and returns its
+// stream sequence. The message id names the position it is appended at, so
+// a retry whose first attempt landed is answered as a duplicate.
+func (w *worker) publish(ctx context.Context, pr *store.Prepared, rec *stateRec) (uint64, error) {
+	segs := w.n.led.Head(w.p).Segments
 	var seg []byte
-	var hdr store.SegmentHeader
-	var err error
-	if len(b.entries) > 0 {
-		sealed := time.Now()
-		hdr, seg, err = w.n.led.Seal(w.p, b.entries, sealed.UTC())
-		w.n.cfg.observeSync("ledger", sealed)
-		if err != nil {
-			return hdr, nil, fmt.Errorf("seal partition %d: %w", w.p, err)
-		}
-		b.cnt.Segments++
-		for i, k := range b.entryKeys {
-			b.dedup[k].Index = b.entries[i].Index
-		}
+	if pr != nil {
+		seg, segs = pr.Bytes, pr.Header.Number
 	}
-	committed := time.Now()
-	err = w.n.idx.db.Update(func(t *badger.Txn) error {
-		if len(b.entries) > 0 {
-			if err := t.Set(pkey("m/", w.p), be64(hdr.Number)); err != nil {
-				return err
-			}
-		}
-		if err := b.write(t); err != nil {
-			return err
-		}
-		for i, e := range b.exceptions {
-			k := pkey("x/", w.p)
-			k = binary.BigEndian.AppendUint64(k, uint64(e.At.UnixNano()))
-			k = binary.BigEndian.AppendUint64(k, uint64(i))
-			if err := setJSON(t, k, e); err != nil {
-				return err
-			}
-		}
-		return setJSON(t, pkey("s/", w.p), b.cnt)
-	})
-	w.n.cfg.observeSync("index", committed)
+	m, err := encodeLedgerMsg(w.n.cfg.Subjects.Ledger(int(w.p)), w.p, segs, seg, rec)
 	if err != nil {
-		// The sealed segment file is not committed; Recover drops it at restart.
-		return hdr, nil, fmt.Errorf("commit partition %d index: %w", w.p, err)
+		return 0, fmt.Errorf("encode partition %d ledger message: %w", w.p, err)
 	}
-	w.cnt = b.cnt
-	snap := b.cnt
-	w.snap.Store(&snap)
-	if w.held != nil {
-		if err := w.held.committed(w.n.idx.db, b); err != nil {
-			return hdr, nil, fmt.Errorf("read partition %d orphans: %w", w.p, err)
-		}
-	}
-	return hdr, seg, nil
-}
-
-// publish appends segment number n to TALLY_LEDGER, fenced on the partition's
-// last subject sequence, retrying until it lands or ctx ends.
-func (w *worker) publish(ctx context.Context, n uint64, seg []byte) error {
-	subj := w.n.cfg.Subjects.Ledger(int(w.p))
+	id := fmt.Sprintf("led.%d.%d", w.p, w.ledgerSeq)
 	backoff := 100 * time.Millisecond
 	for {
-		m := nats.NewMsg(subj)
-		m.Data = seg
-		m.Header.Set(wire.HdrPartition, strconv.FormatUint(uint64(w.p), 10))
-		m.Header.Set(wire.HdrSegment, strconv.FormatUint(n, 10))
-		ack, err := w.n.js.PublishMsg(ctx, m,
-			jetstream.WithMsgID(fmt.Sprintf("seg.%d.%d", w.p, n)),
-			jetstream.WithExpectLastSequencePerSubject(w.ledgerSeq))
+		ack, err := w.n.js.PublishMsg(ctx, m, jetstream.WithMsgID(id), jetstream.WithExpectLastSequencePerSubject(w.ledgerSeq))
 		if err == nil {
-			w.ledgerSeq = ack.Sequence
-			return nil
+			if testExitAfterPubAck() {
+				w.log.Warn("TALLY_TEST_EXIT_AFTER_PUBACK: exiting between publish and local apply", "sequence", ack.Sequence)
+				os.Exit(3)
+			}
+			return ack.Sequence, nil
 		}
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			return fmt.Errorf("publish partition %d segment %d: %w", w.p, n, ErrFenced)
+			return 0, fmt.Errorf("publish partition %d after ledger sequence %d: %w", w.p, w.ledgerSeq, ErrFenced)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("publish partition %d segment %d: %w", w.p, n, err)
+			return 0, fmt.Errorf("publish partition %d segment %d: %w", w.p, segs, err)
 		}
-		w.log.Warn("publish segment, retrying", "segment", n, "error", err)
+		w.log.Warn("publish to the ledger stream, retrying", "segments", segs, "error", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
@@ -333,62 +387,149 @@ func (w *worker) publish(ctx context.Context, n uint64, seg []byte) error {
 	}
 }
 
-// recover brings the ledger files and TALLY_LEDGER in line with the index.
-func (w *worker) recover(ctx context.Context) error {
-	var committed uint64
+// testExitAfterPubAck is the crash hook of the real-process tests: with
+// TALLY_TEST_EXIT_AFTER_PUBACK=1 the process exits right after the first
+// PubAck, before anything of the commit is written locally.
+func testExitAfterPubAck() bool { return os.Getenv("TALLY_TEST_EXIT_AFTER_PUBACK") == "1" }
+
+// catchUp is the one start path of a partition, after a clean stop, a
+// crash, or on a node that never had it (takeover, empty data directory):
+// local segment files the index does not cover are dropped, then every
+// message of tally.ledger.<p> past the last one the index applied is read
+// back, its segment checked as `tally verify` checks it (store.Append) and
+// written, and the message applied to the index through applyLedger, the
+// same function a live commit goes through. Only then does the worker
+// consume TALLY_TX.
+func (w *worker) catchUp(ctx context.Context) error {
+	var committed, applied uint64
 	err := w.n.idx.db.View(func(t *badger.Txn) error {
 		var e error
-		if committed, e = getU64(t, pkey("m/", w.p)); e != nil {
+		if committed, e = getU64(t, keySegments(w.p)); e != nil {
 			return e
 		}
-		_, e = getJSON(t, pkey("s/", w.p), &w.cnt)
+		if applied, e = getU64(t, keyApplied(w.p)); e != nil {
+			return e
+		}
+		_, e = getJSON(t, keyCounters(w.p), &w.cnt)
 		return e
 	})
-	snap := w.cnt
-	w.snap.Store(&snap)
 	if err != nil {
 		return fmt.Errorf("read partition %d state: %w", w.p, err)
 	}
+	snap := w.cnt
+	w.snap.Store(&snap)
 	if err := w.n.led.Recover(w.p, committed); err != nil {
 		return fmt.Errorf("recover partition %d ledger: %w", w.p, err)
-	}
-	if committed > 0 {
-		if _, err := w.n.led.Sign(w.p); err != nil {
-			return fmt.Errorf("sign partition %d: %w", w.p, err)
-		}
 	}
 	st, err := w.n.js.Stream(ctx, w.n.cfg.Subjects.LedgerStream())
 	if err != nil {
 		return fmt.Errorf("ledger stream: %w", err)
 	}
-	var have uint64
-	last, err := st.GetLastMsgForSubject(ctx, w.n.cfg.Subjects.Ledger(int(w.p)))
+	subj := w.n.cfg.Subjects.Ledger(int(w.p))
+	var last uint64 // stream sequence of the partition's last message
+	var streamSegs uint64
+	lm, err := st.GetLastMsgForSubject(ctx, subj)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 	case err != nil:
-		return fmt.Errorf("last ledger segment of partition %d: %w", w.p, err)
+		return fmt.Errorf("last ledger message of partition %d: %w", w.p, err)
 	default:
-		w.ledgerSeq = last.Sequence
-		if have, err = strconv.ParseUint(last.Header.Get(wire.HdrSegment), 10, 64); err != nil {
+		last = lm.Sequence
+		if streamSegs, err = strconv.ParseUint(lm.Header.Get(wire.HdrSegment), 10, 64); err != nil {
 			return fmt.Errorf("ledger stream partition %d: bad segment header: %w", w.p, err)
 		}
 	}
-	if have > committed {
-		return fmt.Errorf("partition %d: stream has %d segments, index %d: %w", w.p, have, committed, ErrLedgerAhead)
+	w.ledgerSeq = applied
+	if last < applied || streamSegs < committed {
+		return fmt.Errorf("partition %d: index applied ledger message %d (%d segments), the stream ends at %d (%d segments): %w", w.p, applied, committed, last, streamSegs, ErrLocalAhead)
 	}
-	for n := have + 1; n <= committed; n++ {
-		seg, err := w.n.led.SegmentBytes(w.p, n)
-		if err != nil {
-			return fmt.Errorf("read partition %d segment %d: %w", w.p, n, err)
-		}
-		if err := w.publish(ctx, n, seg); err != nil {
+	if last > applied {
+		if err := w.readBack(ctx, st, subj, applied, committed, last); err != nil {
 			return err
 		}
 	}
-	if committed > have {
-		w.log.Info("republished segments", "from", have+1, "to", committed)
+	if w.n.led.Head(w.p).Segments > 0 {
+		if _, err := w.n.led.Sign(w.p); err != nil {
+			return fmt.Errorf("sign partition %d: %w", w.p, err)
+		}
 	}
 	return nil
+}
+
+// readBack applies partition messages after sequence applied up to last.
+// An index of an earlier build (no l/ key) skips the segments it holds.
+func (w *worker) readBack(ctx context.Context, st jetstream.Stream, subj string, applied, committed, last uint64) error {
+	legacy := applied == 0 && committed > 0
+	oc, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subj},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    applied + 1,
+	})
+	if err != nil {
+		return fmt.Errorf("read ledger stream partition %d: %w", w.p, err)
+	}
+	from, n, idle := applied+1, 0, 0
+	for w.ledgerSeq < last {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		msgs, err := oc.Fetch(256, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return fmt.Errorf("read ledger stream partition %d: %w", w.p, err)
+		}
+		got := 0
+		for m := range msgs.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("read ledger stream partition %d: %w", w.p, err)
+			}
+			seg, rec, segs, err := decodeLedgerMsg(m.Headers(), m.Data(), w.p)
+			if err != nil {
+				return fmt.Errorf("ledger stream sequence %d: %w", md.Sequence.Stream, err)
+			}
+			if legacy && segs <= committed {
+				w.ledgerSeq = md.Sequence.Stream
+				continue
+			}
+			if err := w.applyStream(md.Sequence.Stream, seg, rec, segs); err != nil {
+				return err
+			}
+			n++
+		}
+		if got == 0 {
+			if idle++; idle > 10 {
+				return fmt.Errorf("read ledger stream partition %d: no message after sequence %d, the last is %d", w.p, w.ledgerSeq, last)
+			}
+		} else {
+			idle = 0
+		}
+	}
+	w.log.Info("caught up from the ledger stream", "messages", n, "from", from, "to", last, "segments", w.n.led.Head(w.p).Segments)
+	return nil
+}
+
+// applyStream applies one message read back from TALLY_LEDGER.
+func (w *worker) applyStream(seq uint64, seg []byte, rec *stateRec, segs uint64) error {
+	var entries []store.Entry
+	have := w.n.led.Head(w.p).Segments
+	if seg != nil {
+		hdr, es, err := w.n.led.Append(w.p, seg)
+		if err != nil {
+			return fmt.Errorf("ledger stream sequence %d: segment fails verification: %w", seq, err)
+		}
+		entries, have = es, hdr.Number
+	}
+	if segs != have {
+		return fmt.Errorf("ledger stream sequence %d: says %d segments, partition %d has %d: %w", seq, segs, w.p, have, errBadLedgerMsg)
+	}
+	if rec == nil { // a bare segment of an earlier build
+		c := w.cnt
+		c.Entries += uint64(len(entries))
+		c.Segments++
+		rec = &stateRec{Counters: c}
+	}
+	return w.applied(seq, have, entries, rec, false)
 }
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

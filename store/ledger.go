@@ -376,44 +376,124 @@ func (l *Ledger) partition(p uint32, create bool) (*partition, error) {
 	return part, nil
 }
 
-// Seal appends entries to partition p as the next segment. It assigns each
-// entry its Index (and SettledAt = now if zero), checks every entry
-// (Validate: shares sum exactly to Net, |Net| == amount) and that it is
-// for partition p, encodes the segment, writes the new tree hashes to the
-// hash cache and fsyncs it, then writes the segment file durably (temporary
-// file, fsync, rename, fsync of the directory), and only then advances the
-// tree. It returns the header and the exact bytes of the file, which the
-// caller may publish.
+// Seal appends entries to partition p as the next segment: Prepare, then
+// Commit. It assigns each entry its Index (and SettledAt = now if zero) and
+// returns the header and the exact bytes of the file.
 //
 // On error nothing changes: the tree, the segment count and the caller's
 // entries are untouched, and no segment file is left behind.
 func (l *Ledger) Seal(p uint32, entries []Entry, now time.Time) (SegmentHeader, []byte, error) {
+	pr, err := l.Prepare(p, entries, now)
+	if err != nil {
+		return SegmentHeader{}, nil, err
+	}
+	if err := l.Commit(pr); err != nil {
+		return SegmentHeader{}, nil, err
+	}
+	copy(entries, pr.Entries)
+	return pr.Header, pr.Bytes, nil
+}
+
+// Prepared is a segment built by Prepare and not written yet: its exact
+// bytes, its header, its entries with their leaf indexes, and the tree it
+// leads to. A settle node publishes Bytes and writes it with Commit only
+// once the stream has accepted it.
+type Prepared struct {
+	Header  SegmentHeader
+	Bytes   []byte
+	Entries []Entry // copies of the caller's entries with Index and SettledAt set
+
+	stored   []byte        // new hash-cache entries
+	tree     *merkle.Range // tree after this segment
+	prevSegs uint64        // the partition this was built on: segment count...
+	prevHash [32]byte      // ...and SHA-256 of its last segment
+}
+
+// Prepare builds entries as the next segment of partition p without
+// writing anything: it assigns each entry its Index (and SettledAt = now if
+// zero), checks every entry (Validate: shares sum exactly to Net,
+// |Net| == amount) and that it is for partition p, and encodes the segment.
+// The caller's entries are not changed.
+func (l *Ledger) Prepare(p uint32, entries []Entry, now time.Time) (*Prepared, error) {
 	part, err := l.partition(p, true)
 	if err != nil {
-		return SegmentHeader{}, nil, fmt.Errorf("seal segment: %w", err)
+		return nil, fmt.Errorf("prepare segment: %w", err)
 	}
 	part.mu.Lock()
 	defer part.mu.Unlock()
-	hdr, seg, settled, err := part.seal(entries, now)
+	pr, err := part.build(entries, now)
 	if err != nil {
-		return SegmentHeader{}, nil, fmt.Errorf("seal segment: partition %d: %w", p, err)
+		return nil, fmt.Errorf("prepare segment: partition %d: %w", p, err)
 	}
-	for i := range entries {
-		entries[i].Index = hdr.FirstIndex + uint64(i)
-		entries[i].SettledAt = settled[i]
-	}
-	l.log.Debug("sealed segment", "partition", p, "segment", hdr.Number, "entries", hdr.Count, "size", hdr.TreeSize)
-	return hdr, seg, nil
+	return pr, nil
 }
 
-func (part *partition) seal(entries []Entry, now time.Time) (SegmentHeader, []byte, []time.Time, error) {
+// Commit writes a prepared segment: the new tree hashes to the hash cache
+// (fsynced), then the segment file durably (temporary file, fsync, rename,
+// fsync of the directory), and only then advances the tree. The partition
+// must still be where Prepare found it (ErrInconsistent otherwise). On
+// error nothing changes and no segment file is left behind.
+func (l *Ledger) Commit(pr *Prepared) error {
+	p := pr.Header.Partition
+	part, err := l.partition(p, true)
+	if err != nil {
+		return fmt.Errorf("commit segment: %w", err)
+	}
+	part.mu.Lock()
+	defer part.mu.Unlock()
+	if part.segs != pr.prevSegs || part.lastHash != pr.prevHash {
+		return fmt.Errorf("commit segment %d of partition %d: built on segment %d, partition has %d: %w", pr.Header.Number, p, pr.prevSegs, part.segs, ErrInconsistent)
+	}
+	if err := part.write(pr); err != nil {
+		return fmt.Errorf("commit segment %d of partition %d: %w", pr.Header.Number, p, err)
+	}
+	l.log.Debug("sealed segment", "partition", p, "segment", pr.Header.Number, "entries", pr.Header.Count, "size", pr.Header.TreeSize)
+	return nil
+}
+
+// Append checks seg as the next segment of partition p exactly as Verify
+// checks a segment file (framing, number, partition, first index, link to
+// the previous segment, every entry decoded and validated, recomputed root,
+// totals) and writes it as Commit does. It is how a segment taken from the
+// ledger stream joins the local files. It returns the header and the
+// decoded entries. A segment that fails a check is a *CorruptError and
+// nothing is written.
+func (l *Ledger) Append(p uint32, seg []byte) (SegmentHeader, []Entry, error) {
+	part, err := l.partition(p, true)
+	if err != nil {
+		return SegmentHeader{}, nil, fmt.Errorf("append segment: %w", err)
+	}
+	part.mu.Lock()
+	defer part.mu.Unlock()
+	if len(seg) > MaxSegmentBytes {
+		return SegmentHeader{}, nil, fmt.Errorf("append segment: partition %d: %d bytes exceed %d: %w", p, len(seg), MaxSegmentBytes, ErrLimit)
+	}
+	var stored []byte
+	var entries []Entry
+	c := chain{p: p, segs: part.segs, tree: part.tree.Clone(), prev: part.lastHash, decode: true,
+		store:   func(h merkle.Hash) { stored = append(stored, h[:]...) },
+		onEntry: func(_ uint64, e *Entry) error { entries = append(entries, *e); return nil },
+	}
+	hdr, err := c.add(seg)
+	if err != nil {
+		return SegmentHeader{}, nil, err
+	}
+	pr := &Prepared{Header: hdr, Bytes: seg, Entries: entries, stored: stored, tree: c.tree, prevSegs: part.segs, prevHash: part.lastHash}
+	if err := part.write(pr); err != nil {
+		return SegmentHeader{}, nil, fmt.Errorf("append segment %d of partition %d: %w", hdr.Number, p, err)
+	}
+	l.log.Debug("appended segment", "partition", p, "segment", hdr.Number, "entries", hdr.Count, "size", hdr.TreeSize)
+	return hdr, entries, nil
+}
+
+func (part *partition) build(entries []Entry, now time.Time) (*Prepared, error) {
 	switch {
 	case len(entries) == 0:
-		return SegmentHeader{}, nil, nil, fmt.Errorf("no entries: %w", ErrLimit)
+		return nil, fmt.Errorf("no entries: %w", ErrLimit)
 	case len(entries) > MaxSegmentEntries:
-		return SegmentHeader{}, nil, nil, fmt.Errorf("%d entries exceed the limit of %d: %w", len(entries), MaxSegmentEntries, ErrLimit)
+		return nil, fmt.Errorf("%d entries exceed the limit of %d: %w", len(entries), MaxSegmentEntries, ErrLimit)
 	case now.IsZero():
-		return SegmentHeader{}, nil, nil, fmt.Errorf("zero seal time: %w", ErrInvalidEntry)
+		return nil, fmt.Errorf("zero seal time: %w", ErrInvalidEntry)
 	}
 	now = now.UTC()
 	first := part.tree.Size()
@@ -421,33 +501,32 @@ func (part *partition) seal(entries []Entry, now time.Time) (SegmentHeader, []by
 	stored := make([]byte, 0, 2*32*(len(entries)+1))
 	raws := make([][]byte, len(entries))
 	arena := make([]byte, 0, 256*len(entries)) // every entry's encoding, one allocation (regrown if needed)
-	settled := make([]time.Time, len(entries))
+	out := make([]Entry, len(entries))
 	tot := totals{}
 	for i := range entries {
-		e := entries[i] // a copy: the caller's entries change only on success
+		e := entries[i] // a copy: the caller's entries never change
 		if e.Partition != part.id {
-			return SegmentHeader{}, nil, nil, fmt.Errorf("entry %d (%s/%s) is for partition %d: %w", i, e.Provider, e.Tx.ID, e.Partition, ErrInvalidEntry)
+			return nil, fmt.Errorf("entry %d (%s/%s) is for partition %d: %w", i, e.Provider, e.Tx.ID, e.Partition, ErrInvalidEntry)
 		}
 		e.Index = first + uint64(i)
 		if e.SettledAt.IsZero() {
 			e.SettledAt = now
 		}
 		start := len(arena)
-		out, balanced, err := e.appendBinary(arena)
+		enc, balanced, err := e.appendBinary(arena)
 		if err != nil {
-			return SegmentHeader{}, nil, nil, fmt.Errorf("entry %d (%s/%s): %w", i, e.Provider, e.Tx.ID, err)
+			return nil, fmt.Errorf("entry %d (%s/%s): %w", i, e.Provider, e.Tx.ID, err)
 		}
 		if !balanced { // not shown on the minor units: the decimal check decides and names the problem
 			if err := e.Validate(); err != nil {
-				return SegmentHeader{}, nil, nil, fmt.Errorf("entry %d (%s/%s): %w", i, e.Provider, e.Tx.ID, err)
+				return nil, fmt.Errorf("entry %d (%s/%s): %w", i, e.Provider, e.Tx.ID, err)
 			}
 		}
-		// Earlier raws keep pointing at the old array if out regrew: only appended to.
-		arena = out
-		raw := out[start:len(out):len(out)]
-		raws[i], settled[i] = raw, e.SettledAt
+		// Earlier raws keep pointing at the old array if enc regrew: only appended to.
+		arena = enc
+		raws[i], out[i] = enc[start:len(enc):len(enc)], e
 		tot.add(e.Tx.Currency.Code, e.Net)
-		tree.Append(merkle.HashLeaf(raw), func(h merkle.Hash) { stored = append(stored, h[:]...) })
+		tree.Append(merkle.HashLeaf(raws[i]), func(h merkle.Hash) { stored = append(stored, h[:]...) })
 	}
 	hdr := SegmentHeader{
 		Version: SegmentVersion, Partition: part.id, Number: part.segs + 1,
@@ -456,32 +535,37 @@ func (part *partition) seal(entries []Entry, now time.Time) (SegmentHeader, []by
 	}
 	seg, err := encodeSegment(&hdr, raws)
 	if err != nil {
-		return SegmentHeader{}, nil, nil, err
+		return nil, err
 	}
-	// The hashes are durable before the segment file appears, so the cache
-	// never lags a visible segment; a crash in between leaves extra hashes
-	// that Open cuts off.
-	off := int64(merkle.StoredCount(first)) * 32
+	return &Prepared{Header: hdr, Bytes: seg, Entries: out, stored: stored, tree: tree, prevSegs: part.segs, prevHash: part.lastHash}, nil
+}
+
+// write makes pr durable and advances the partition to it. The hashes are
+// durable before the segment file appears, so the cache never lags a
+// visible segment; a crash in between leaves extra hashes that Open cuts
+// off. On error nothing changes.
+func (part *partition) write(pr *Prepared) error {
+	off := int64(merkle.StoredCount(pr.Header.FirstIndex)) * 32
 	undo := func() { part.hashes.Truncate(off) }
-	if _, err := part.hashes.WriteAt(stored, off); err != nil {
+	if _, err := part.hashes.WriteAt(pr.stored, off); err != nil {
 		undo()
-		return SegmentHeader{}, nil, nil, fmt.Errorf("hash cache: %w", err)
+		return fmt.Errorf("hash cache: %w", err)
 	}
 	if err := part.hashes.Sync(); err != nil {
 		undo()
-		return SegmentHeader{}, nil, nil, fmt.Errorf("hash cache: %w", err)
+		return fmt.Errorf("hash cache: %w", err)
 	}
-	path := segmentPath(part.dir, hdr.Number)
-	if renamed, err := writeFileAtomic(path, seg, 0o644); err != nil {
+	path := segmentPath(part.dir, pr.Header.Number)
+	if renamed, err := writeFileAtomic(path, pr.Bytes, 0o644); err != nil {
 		if renamed {
 			os.Remove(path)
 			syncDir(part.dir)
 		}
 		undo()
-		return SegmentHeader{}, nil, nil, err
+		return err
 	}
-	part.tree, part.segs, part.lastHash = tree, hdr.Number, SegmentHash(seg)
-	return hdr, seg, settled, nil
+	part.tree, part.segs, part.lastHash = pr.tree.Clone(), pr.Header.Number, SegmentHash(pr.Bytes)
+	return nil
 }
 
 // Sign signs a checkpoint of partition p's current tree and persists it to

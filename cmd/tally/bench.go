@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tally-mesh/tally/nodes"
+	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -621,7 +622,7 @@ func (l *benchLoad) watchLedger(s wire.Subjects) error {
 			return
 		}
 		l.lastSample = now
-		_, entries, err := store.DecodeSegment(m.Data)
+		_, entries, err := store.DecodeSegment(settle.SegmentOf(m.Header, m.Data)) // the segment, without the state record after it
 		if err != nil {
 			return
 		}

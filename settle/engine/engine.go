@@ -1,4 +1,11 @@
-package settle
+// Package engine is settlement's pure decision code: per record, decode,
+// (provider, id) dedup and conflict check, orphan hold and release, rules
+// for new transactions, recorded-share replay for reversals; and the record
+// types the settle index stores. No NATS, no Badger, no clock, no
+// goroutines: the settle worker runs it over its Badger batch, `tally rules
+// eval` over MemState, so a contract tested offline settles identically in
+// production.
+package engine
 
 import (
 	"fmt"
@@ -11,8 +18,11 @@ import (
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/txn"
-	"github.com/tally-mesh/tally/wire"
 )
+
+// Limits decode forwarded records. They are wider than any edge's limits:
+// a record the edge accepted must never be refused here for size.
+var Limits = txn.Limits{PayloadBytes: 1 << 20, IDLen: 1024, FieldLen: 1024, MetaKeys: 1024, MetaBytes: 1 << 20, AmountMax: decimal.New(1, 15)}
 
 // Engine makes the per-record settlement decisions of one partition: decode,
 // (provider, id) dedup and conflict check, orphan hold and release, rules for
@@ -44,19 +54,19 @@ type Input struct {
 // State is what the engine reads and writes between records: the permanent
 // (provider, id) index and the reversals held for a parent. Reads MUST see
 // the effect of earlier writes (the worker's batch is an overlay over the
-// index). The record types are the index's own (index.go), so only this
-// package implements State: batchState over Badger, MemState in memory.
+// index). The record types are the index's own: batchState over Badger (package
+// settle) and MemState here implement it.
 type State interface {
 	// Dedup returns a copy of the record of (provider, id) the caller may
 	// modify, or nil if there is none.
-	Dedup(provider, id string) (*dedupRec, error)
+	Dedup(provider, id string) (*DedupRec, error)
 	// PutDedup records (provider, id).
-	PutDedup(provider, id string, r *dedupRec)
+	PutDedup(provider, id string, r *DedupRec)
 	// Held lists the reversals held for parent of provider, ordered by Key;
 	// with provider == "" every reversal held in the partition.
 	Held(provider, parent string) ([]Held, error)
 	// Hold keeps reversal id of provider until parent arrives.
-	Hold(provider, parent, id string, o orphanRec)
+	Hold(provider, parent, id string, o OrphanRec)
 	// Release forgets a held reversal.
 	Release(h Held)
 }
@@ -65,7 +75,7 @@ type State interface {
 type Held struct {
 	Key      string // the State's own key, ordering and identity
 	Provider string
-	orphanRec
+	OrphanRec
 }
 
 // Sink receives what the engine decided. Counters are updated by the engine.
@@ -79,7 +89,7 @@ type Sink interface {
 // Apply settles one record. Errors are State failures or corrupt index
 // records, never properties of the input: bad input becomes an exception.
 func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
-	tx, rej := txn.Decode(in.Payload, settleLimits)
+	tx, rej := txn.Decode(in.Payload, Limits)
 	if rej != nil {
 		g.exception(out, cnt, in, ExcUndecodable, rej.Error(), "")
 		return nil
@@ -104,8 +114,8 @@ func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
 			return err
 		}
 		if parent == nil || parent.Held {
-			st.PutDedup(in.Provider, tx.ID, &dedupRec{Hash: hash[:], Held: true, Partition: g.Partition, Currency: tx.Currency.Code})
-			st.Hold(in.Provider, tx.Parent, tx.ID, orphanRec{EdgeNode: in.EdgeNode, EdgeSeq: in.EdgeSeq, Payload: in.Payload, ReceivedAt: in.Now.UTC()})
+			st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hash[:], Held: true, Partition: g.Partition, Currency: tx.Currency.Code})
+			st.Hold(in.Provider, tx.Parent, tx.ID, OrphanRec{EdgeNode: in.EdgeNode, EdgeSeq: in.EdgeSeq, Payload: in.Payload, ReceivedAt: in.Now.UTC()})
 			cnt.OrphansHeld++
 			return nil
 		}
@@ -114,7 +124,7 @@ func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
 	res, err := g.Book.Split(in.Provider, tx)
 	if err != nil {
 		g.exception(out, cnt, in, ExcNoRule, err.Error(), tx.ID)
-		st.PutDedup(in.Provider, tx.ID, &dedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
+		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
 		return nil
 	}
 	g.entry(st, out, cnt, store.Entry{
@@ -130,7 +140,7 @@ func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
 		st.Release(h)
 		cnt.OrphansHeld--
 		hin := Input{Provider: in.Provider, EdgeNode: h.EdgeNode, EdgeSeq: h.EdgeSeq, Payload: h.Payload, Now: in.Now}
-		otx, rej := txn.Decode(h.Payload, settleLimits)
+		otx, rej := txn.Decode(h.Payload, Limits)
 		if rej != nil {
 			g.exception(out, cnt, hin, ExcUndecodable, rej.Error(), "")
 			continue
@@ -148,12 +158,12 @@ func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
 }
 
 // reverse applies a rollback or refund against its parent's recorded shares.
-func (g Engine) reverse(st State, out Sink, cnt *Counters, in Input, tx txn.Tx, parent *dedupRec) error {
+func (g Engine) reverse(st State, out Sink, cnt *Counters, in Input, tx txn.Tx, parent *DedupRec) error {
 	hash := tx.Hash()
 	in.Payload = tx.Canonical()
 	reject := func(kind, reason string) {
 		g.exception(out, cnt, in, kind, reason, tx.ID)
-		st.PutDedup(in.Provider, tx.ID, &dedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
+		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
 	}
 	if parent.Currency != tx.Currency.Code {
 		reject(ExcCurrency, fmt.Sprintf("parent %s is in %s, reversal in %s", tx.Parent, parent.Currency, tx.Currency.Code))
@@ -219,11 +229,8 @@ func (g Engine) entry(st State, out Sink, cnt *Counters, e store.Entry, hash [32
 		panic(fmt.Sprintf("settle: shares of %s/%s sum to %s, net is %s", e.Provider, e.Tx.ID, money.Sum(e.Shares), e.Net))
 	}
 	e.SettledAt = now.UTC()
-	sh := make([][2]string, len(e.Shares))
-	for i, s := range e.Shares {
-		sh[i] = [2]string{s.Party, s.Amount.String()}
-	}
-	st.PutDedup(e.Provider, e.Tx.ID, &dedupRec{Hash: hash[:], Partition: g.Partition, Currency: e.Tx.Currency.Code, Net: e.Net.String(), RuleSet: e.RuleSet[:], Shares: sh})
+	rec := entryRecord(&e, hash) // the record an index rebuilt from the ledger derives from the entry
+	st.PutDedup(e.Provider, e.Tx.ID, &rec)
 	cnt.Entries++
 	out.Entry(e)
 }
@@ -248,7 +255,7 @@ func (g Engine) Expire(st State, out Sink, cnt *Counters, now time.Time, timeout
 		}
 		st.Release(h)
 		cnt.OrphansHeld--
-		tx, _ := txn.Decode(h.Payload, settleLimits)
+		tx, _ := txn.Decode(h.Payload, Limits)
 		in := Input{Provider: h.Provider, EdgeNode: h.EdgeNode, EdgeSeq: h.EdgeSeq, Payload: h.Payload, Now: now}
 		g.exception(out, cnt, in, ExcOrphanTimout, fmt.Sprintf("parent %s not received within %s", tx.Parent, timeout), tx.ID)
 	}
@@ -258,17 +265,17 @@ func (g Engine) Expire(st State, out Sink, cnt *Counters, now time.Time, timeout
 // MemState is State in memory, for `tally rules eval` and tests. Not safe
 // for concurrent use.
 type MemState struct {
-	dedup map[[2]string]dedupRec
+	dedup map[[2]string]DedupRec
 	held  map[string]Held
 }
 
 // NewMemState returns an empty state.
 func NewMemState() *MemState {
-	return &MemState{dedup: map[[2]string]dedupRec{}, held: map[string]Held{}}
+	return &MemState{dedup: map[[2]string]DedupRec{}, held: map[string]Held{}}
 }
 
 // Dedup implements State.
-func (m *MemState) Dedup(provider, id string) (*dedupRec, error) {
+func (m *MemState) Dedup(provider, id string) (*DedupRec, error) {
 	r, ok := m.dedup[[2]string{provider, id}]
 	if !ok {
 		return nil, nil
@@ -277,7 +284,7 @@ func (m *MemState) Dedup(provider, id string) (*dedupRec, error) {
 }
 
 // PutDedup implements State.
-func (m *MemState) PutDedup(provider, id string, r *dedupRec) { m.dedup[[2]string{provider, id}] = *r }
+func (m *MemState) PutDedup(provider, id string, r *DedupRec) { m.dedup[[2]string{provider, id}] = *r }
 
 // Held implements State.
 func (m *MemState) Held(provider, parent string) ([]Held, error) {
@@ -296,9 +303,9 @@ func (m *MemState) Held(provider, parent string) ([]Held, error) {
 }
 
 // Hold implements State.
-func (m *MemState) Hold(provider, parent, id string, o orphanRec) {
+func (m *MemState) Hold(provider, parent, id string, o OrphanRec) {
 	k := provider + "\x00" + parent + "\x00" + id
-	m.held[k] = Held{Key: k, Provider: provider, orphanRec: o}
+	m.held[k] = Held{Key: k, Provider: provider, OrphanRec: o}
 }
 
 // Release implements State.
@@ -307,77 +314,85 @@ func (m *MemState) Release(h Held) { delete(m.held, h.Key) }
 // OpenOrphans is the number of reversals still waiting for their parent.
 func (m *MemState) OpenOrphans() int { return len(m.held) }
 
-// batchState is State over a worker's batch: the overlay first, then the
-// Badger index.
-type batchState struct {
-	w *worker
-	b *batch
+// DedupRec is what the index remembers of a (provider, id) forever.
+type DedupRec struct {
+	Hash      []byte      `json:"h"`
+	Held      bool        `json:"held,omitempty"` // a reversal waiting for its parent
+	Partition uint32      `json:"p"`
+	Index     uint64      `json:"i"`
+	Currency  string      `json:"c"`
+	Net       string      `json:"net"`
+	Reversed  string      `json:"rev,omitempty"`  // absolute amount reversed so far
+	Left      [][2]string `json:"left,omitempty"` // shares not yet reversed (absent: all of Shares)
+	RuleSet   []byte      `json:"rs,omitempty"`
+	Shares    [][2]string `json:"sh,omitempty"`
 }
 
-func (s batchState) Dedup(provider, id string) (*dedupRec, error) {
-	return s.b.getDedup(s.w.n.idx.db, skey("d/", provider, id))
+// OrphanRec is a reversal held until its parent arrives.
+type OrphanRec struct {
+	EdgeNode   string    `json:"node"`
+	EdgeSeq    uint64    `json:"seq"`
+	Payload    []byte    `json:"tx"`
+	ReceivedAt time.Time `json:"at"`
 }
 
-func (s batchState) PutDedup(provider, id string, r *dedupRec) {
-	s.b.dedup[string(skey("d/", provider, id))] = r
-	s.b.dirty = true
+// Counters are per-partition outcome counts, persisted with every commit.
+type Counters struct {
+	Entries         uint64 `json:"entries"`
+	Segments        uint64 `json:"segments"`
+	Duplicates      uint64 `json:"duplicates"`  // same (provider, id), same payload
+	Redelivered     uint64 `json:"redelivered"` // records at or below the high-water mark
+	Conflicts       uint64 `json:"conflicts"`
+	OrphansHeld     uint64 `json:"orphans_held"` // reversals currently waiting for a parent
+	OrphansReleased uint64 `json:"orphans_released"`
+	Exceptions      uint64 `json:"exceptions"`
+	Gaps            uint64 `json:"gaps"`
 }
 
-func (s batchState) Held(provider, parent string) ([]Held, error) {
-	prefix := pkey("o/", s.w.p)
-	if provider != "" {
-		prefix = pkey("o/", s.w.p, provider, parent, "")
+func (c *Counters) Add(o Counters) {
+	c.Entries += o.Entries
+	c.Segments += o.Segments
+	c.Duplicates += o.Duplicates
+	c.Redelivered += o.Redelivered
+	c.Conflicts += o.Conflicts
+	c.OrphansHeld += o.OrphansHeld
+	c.OrphansReleased += o.OrphansReleased
+	c.Exceptions += o.Exceptions
+	c.Gaps += o.Gaps
+}
+
+// Exception is a transaction that was accepted upstream but could not be
+// settled as is. It is kept with its payload for inspection and repair.
+type Exception struct {
+	Kind      string    `json:"kind"`
+	Reason    string    `json:"reason"`
+	Provider  string    `json:"provider"`
+	ID        string    `json:"id"`
+	EdgeNode  string    `json:"edge_node"`
+	EdgeSeq   uint64    `json:"edge_seq"`
+	Payload   string    `json:"payload"`
+	At        time.Time `json:"at"`
+	Partition uint32    `json:"partition"`
+}
+
+// Exception kinds recorded in the index and raised on tally.alert.exception.
+const (
+	ExcConflict     = "conflict"      // same (provider, id) as an applied tx, different payload
+	ExcNoRule       = "no_rule"       // no rule version or rule matched
+	ExcUndecodable  = "undecodable"   // a forwarded record failed canonical decoding
+	ExcOverReversal = "over_reversal" // reversal larger than what is left of its parent
+	ExcCurrency     = "currency"      // reversal currency differs from its parent
+	ExcOrphanTimout = "orphan_timeout"
+)
+
+// EntryRecord is the (provider, id) record an entry implies: what the engine
+// writes when it settles it (Engine.entry), with its leaf index.
+func EntryRecord(e *store.Entry) DedupRec { return entryRecord(e, e.Tx.Hash()) }
+
+func entryRecord(e *store.Entry, hash [32]byte) DedupRec {
+	sh := make([][2]string, len(e.Shares))
+	for i, s := range e.Shares {
+		sh[i] = [2]string{s.Party, s.Amount.String()}
 	}
-	m, err := s.b.orphansFor(s.w.n.idx.db, prefix)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Held, 0, len(m))
-	for k, o := range m {
-		out = append(out, Held{Key: k, Provider: orphanProvider(k), orphanRec: o})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, nil
-}
-
-func (s batchState) Hold(provider, parent, id string, o orphanRec) {
-	s.b.addOrphan(pkey("o/", s.w.p, provider, parent, id), o)
-}
-
-func (s batchState) Release(h Held) { s.b.delOrphan(h.Key) }
-
-// orphanProvider reads the provider out of an o/<p><provider>\x00... key.
-func orphanProvider(k string) string {
-	rest := k[min(len(k), 2+4):]
-	for i := 0; i < len(rest); i++ {
-		if rest[i] == 0 {
-			return rest[:i]
-		}
-	}
-	return rest
-}
-
-// batchSink is Sink over a worker's batch: entries to seal, balance deltas,
-// exceptions to record, alerts to raise after the commit.
-type batchSink struct {
-	w *worker
-	b *batch
-}
-
-func (s batchSink) Entry(e store.Entry) {
-	b := s.b
-	b.entries = append(b.entries, e)
-	b.entryKeys = append(b.entryKeys, string(skey("d/", e.Provider, e.Tx.ID)))
-	for _, sh := range e.Shares {
-		bk := string(pkey("b/", s.w.p, sh.Party, e.Tx.Currency.Code))
-		b.balances[bk] = b.balances[bk].Add(sh.Amount)
-	}
-	b.dirty = true
-}
-
-func (s batchSink) Exception(e Exception) {
-	s.b.exceptions = append(s.b.exceptions, e)
-	s.b.dirty = true
-	s.w.log.Warn("exception", "kind", e.Kind, "provider", e.Provider, "id", e.ID, "reason", e.Reason)
-	s.b.alerts = append(s.b.alerts, alert{wire.AlertException, e})
+	return DedupRec{Hash: hash[:], Partition: e.Partition, Index: e.Index, Currency: e.Tx.Currency.Code, Net: e.Net.String(), RuleSet: e.RuleSet[:], Shares: sh}
 }

@@ -1,0 +1,106 @@
+package settle
+
+import (
+	"encoding/binary"
+	"strings"
+	"time"
+)
+
+// Every key of the settle index is built here, and only here.
+//
+// Key layout (p = partition as 4 bytes big-endian, \x00 separates strings):
+//
+//	m/<p>                         committed segment count (uint64 BE)
+//	l/<p>                         TALLY_LEDGER stream sequence of the last message applied (uint64 BE)
+//	h/<p><node>\x00<provider>     high-water edge sequence (uint64 BE)
+//	d/<provider>\x00<id>          dedupRec (binary, see dedupcodec.go; JSON of earlier builds still reads): permanent (provider, id) index
+//	o/<p><provider>\x00<parent>\x00<id>  orphanRec (JSON): reversal waiting for its parent
+//	b/<p><party>\x00<currency>    balance (decimal string), per partition so writers never conflict
+//	s/<p>                         Counters (JSON)
+//	c/<p>                         consumer start: stream sequence (uint64 BE) + TALLY_TX creation time (unix ns BE), see Node.consumer
+//	x/<p><unix nanos BE><i BE>    Exception (JSON)
+//
+// Everything but c/ is a function of the partition's messages on
+// TALLY_LEDGER (docs/settle.md, "The stream is the source of truth"): a
+// node rebuilds it from them.
+const (
+	pfxSegments   = "m/"
+	pfxApplied    = "l/"
+	pfxMark       = "h/"
+	pfxDedup      = "d/"
+	pfxOrphan     = "o/"
+	pfxBalance    = "b/"
+	pfxCounters   = "s/"
+	pfxConsumer   = "c/"
+	pfxException  = "x/"
+	partitionHead = 2 + 4 // prefix and partition of a partitioned key
+)
+
+func pkey(prefix string, p uint32, rest ...string) []byte {
+	k := make([]byte, 0, 32)
+	k = append(k, prefix...)
+	k = binary.BigEndian.AppendUint32(k, p)
+	for i, r := range rest {
+		if i > 0 {
+			k = append(k, 0)
+		}
+		k = append(k, r...)
+	}
+	return k
+}
+
+func skey(prefix string, parts ...string) []byte {
+	k := []byte(prefix)
+	for i, r := range parts {
+		if i > 0 {
+			k = append(k, 0)
+		}
+		k = append(k, r...)
+	}
+	return k
+}
+
+func keySegments(p uint32) []byte { return pkey(pfxSegments, p) }
+func keyApplied(p uint32) []byte  { return pkey(pfxApplied, p) }
+func keyCounters(p uint32) []byte { return pkey(pfxCounters, p) }
+func keyConsumer(p uint32) []byte { return pkey(pfxConsumer, p) }
+
+// keyMark is the high-water mark of (edge node, provider) in partition p.
+func keyMark(p uint32, node, provider string) []byte { return pkey(pfxMark, p, node, provider) }
+
+// keyDedup is the permanent record of (provider, id); not partitioned: the
+// partition is a function of the provider.
+func keyDedup(provider, id string) []byte { return skey(pfxDedup, provider, id) }
+
+func keyBalance(p uint32, party, currency string) []byte { return pkey(pfxBalance, p, party, currency) }
+
+// keyOrphan is a reversal id of provider held for parent.
+func keyOrphan(p uint32, provider, parent, id string) []byte {
+	return pkey(pfxOrphan, p, provider, parent, id)
+}
+
+// keyOrphanParent is the prefix of every reversal held for parent.
+func keyOrphanParent(p uint32, provider, parent string) []byte {
+	return pkey(pfxOrphan, p, provider, parent, "")
+}
+
+// keyOrphans is the prefix of every reversal held in partition p.
+func keyOrphans(p uint32) []byte { return pkey(pfxOrphan, p) }
+
+func keyException(p uint32, at time.Time, i int) []byte {
+	k := pkey(pfxException, p)
+	k = binary.BigEndian.AppendUint64(k, uint64(at.UnixNano()))
+	return binary.BigEndian.AppendUint64(k, uint64(i))
+}
+
+// relKey is a partitioned key without its prefix and partition (how the
+// ledger message's state record names marks and orphans); absKey puts them
+// back.
+func relKey(k string) string                            { return k[min(len(k), partitionHead):] }
+func absKey(prefix string, p uint32, rel string) []byte { return append(pkey(prefix, p), rel...) }
+
+// dedupRel and dedupAbs do the same for the unpartitioned d/ keys.
+func dedupRel(k string) string   { return strings.TrimPrefix(k, pfxDedup) }
+func dedupAbs(rel string) []byte { return append([]byte(pfxDedup), rel...) }
+
+func ptr[T any](v T) *T { return &v }
