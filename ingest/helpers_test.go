@@ -269,4 +269,3 @@ func waitForwarded(t testing.TB, n *Node, want uint64) {
 		return nil
 	})
 }
-
