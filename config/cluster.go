@@ -153,7 +153,7 @@ func (l *loader) applyCluster(f *File) {
 			ln.NoAdvertise = *lf.NoAdvertise
 		}
 		for _, u := range lf.Users {
-			ln.Users = append(ln.Users, HubUser{Name: u.Name, Password: u.Password})
+			ln.Users = append(ln.Users, HubUser(u))
 		}
 		c.Hub.LeafNodes = ln
 	}

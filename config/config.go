@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-mesh/tally/ingest"
 	"github.com/tally-mesh/tally/ingest/adapter"
 	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
@@ -155,20 +156,22 @@ func Default() Config {
 		NATS:     NATS{URL: "nats://127.0.0.1:4222"},
 		Streams:  Streams{Partitions: 4, Replicas: 1, DuplicateWindow: 2 * time.Minute},
 		Ingest: Ingest{
-			Limits:         txn.DefaultLimits(),
-			BatchMax:       1000,
-			GroupMax:       1000,
-			GroupWait:      2 * time.Millisecond,
-			BudgetBytes:    1 << 30,
-			ForwardBatch:   500,
-			ForwardWindow:  64,
-			PublishTimeout: 5 * time.Second,
-			DLQMax:         10000,
-			RequestBytes:   4 << 20,
-			Retention:      24 * time.Hour,
-			GCInterval:     time.Minute,
-			GCBatch:        1000,
-			ReplayMax:      100_000,
+			Limits: txn.DefaultLimits(),
+			// One set of ingest defaults: the ingest package's, which a
+			// node assembled without a config file (tests, bench) also gets.
+			BatchMax:       ingest.DefaultBatchMax,
+			GroupMax:       ingest.DefaultGroupMax,
+			GroupWait:      ingest.DefaultGroupWait,
+			BudgetBytes:    ingest.DefaultBudgetBytes,
+			ForwardBatch:   ingest.DefaultForwardBatch,
+			ForwardWindow:  ingest.DefaultForwardWindow,
+			PublishTimeout: ingest.DefaultPublishTimeout,
+			DLQMax:         ingest.DefaultDLQMax,
+			RequestBytes:   ingest.DefaultRequestBytes,
+			Retention:      ingest.DefaultRetention,
+			GCInterval:     ingest.DefaultGCInterval,
+			GCBatch:        ingest.DefaultGCBatch,
+			ReplayMax:      ingest.DefaultReplayMax,
 		},
 		Settle: Settle{
 			SegmentMaxEntries: 2000,

@@ -254,7 +254,7 @@ func (l *loader) apply(f *File) {
 		}
 		l.size("hub.max_store", h.MaxStore, &c.Hub.MaxStore)
 		for _, u := range h.NodeUsers {
-			c.Hub.NodeUsers = append(c.Hub.NodeUsers, HubUser{Name: u.Name, Password: u.Password})
+			c.Hub.NodeUsers = append(c.Hub.NodeUsers, HubUser(u))
 		}
 	}
 	if n := f.NATS; n != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,8 +147,6 @@ type streamView struct {
 	msgs    int
 }
 
-func (v streamView) count(provider string) int { return len(v.order[provider]) }
-
 // readStream reads every message of TALLY_TX, checks headers, hash, subject
 // and batch layout, and that a record stored twice is byte-identical.
 func readStream(t testing.TB, js jetstream.JetStream) streamView {
@@ -271,13 +268,4 @@ func waitForwarded(t testing.TB, n *Node, want uint64) {
 		}
 		return nil
 	})
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

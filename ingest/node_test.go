@@ -176,10 +176,6 @@ func TestGroupCommitConcurrent(t *testing.T) {
 
 	const senders, perSender = 24, 125
 	providers := []string{"p1", "p2", "p3"}
-	type acc struct {
-		id  string
-		seq uint64
-	}
 	var mu sync.Mutex
 	accepted := map[string]map[uint64]string{} // provider → seq → id
 	dupOf := map[string]uint64{}               // provider/id → seq answered to a retry

@@ -71,7 +71,6 @@ func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return le
 
 // expectation tracks what the ledger must hold.
 type expectation struct {
-	mu       sync.Mutex
 	net      map[string]decimal.Decimal // (provider, id) → signed net of applied txs
 	balances map[[2]string]decimal.Decimal
 }

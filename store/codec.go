@@ -11,20 +11,18 @@ import (
 // has one encoding, so equal values encode to equal bytes.
 type enc struct{ b []byte }
 
-func (e *enc) u8(v byte)               { e.b = append(e.b, v) }
-func (e *enc) u32(v uint32)            { e.b = binary.BigEndian.AppendUint32(e.b, v) }
-func (e *enc) u64(v uint64)            { e.b = binary.BigEndian.AppendUint64(e.b, v) }
-func (e *enc) i64(v int64)             { e.u64(uint64(v)) }
-func (e *enc) uvarint(v uint64)        { e.b = binary.AppendUvarint(e.b, v) }
-func (e *enc) hash(h [32]byte)         { e.b = append(e.b, h[:]...) }
-func (e *enc) time(t time.Time)        { e.i64(t.UnixNano()) }
-func (e *enc) bytes(p []byte)          { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
-func (e *enc) str(s string)            { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *enc) raw(p []byte)            { e.b = append(e.b, p...) }
-func (e *enc) len() int                { return len(e.b) }
-func (e *enc) reset(b []byte)          { e.b = b[:0] }
-func (e *enc) result() []byte          { return e.b }
-func (e *enc) setU32(at int, v uint32) { binary.BigEndian.PutUint32(e.b[at:], v) }
+func (e *enc) u8(v byte)        { e.b = append(e.b, v) }
+func (e *enc) u32(v uint32)     { e.b = binary.BigEndian.AppendUint32(e.b, v) }
+func (e *enc) u64(v uint64)     { e.b = binary.BigEndian.AppendUint64(e.b, v) }
+func (e *enc) i64(v int64)      { e.u64(uint64(v)) }
+func (e *enc) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *enc) hash(h [32]byte)  { e.b = append(e.b, h[:]...) }
+func (e *enc) time(t time.Time) { e.i64(t.UnixNano()) }
+func (e *enc) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
+func (e *enc) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *enc) raw(p []byte)     { e.b = append(e.b, p...) }
+func (e *enc) len() int         { return len(e.b) }
+func (e *enc) result() []byte   { return e.b }
 
 // dec reads what enc writes, strictly: the first problem sticks in err and
 // every later read returns zero values, so callers check err once.

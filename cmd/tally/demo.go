@@ -118,7 +118,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		in := st.Ingest
 		line := fmt.Sprintf("%5.0fs published %d  accepted %d  dup %d  rejected %d  forwarded %d  buffered %s  fwd-lag %d  oldest %s  settled %d  held %d  exceptions %d  lag %d  %.0f tx/s",
 			time.Since(start).Seconds(), sim.published.Load(), in.Accepted, in.Duplicates, sumMap(in.Rejected),
-			in.Forwarded, humanBytes(in.BufferedBytes), in.ForwardLag, in.OldestUnforwarded.Round(time.Millisecond), settled,
+			in.Forwarded, byteSize(uint64(max(in.BufferedBytes, 0))), in.ForwardLag, in.OldestUnforwarded.Round(time.Millisecond), settled,
 			st.Settle.OrphansHeld, st.Settle.Exceptions, in.ForwardLag+st.Settle.Lag, rateNow)
 		switch {
 		case tty && !final:
@@ -259,18 +259,6 @@ func demoSendHelp(w io.Writer, node *nodes.Node, cfg config.Config) {
 		up := cfg.Providers[len(cfg.Providers)-1]
 		fmt.Fprintf(w, "  tally send --http http://%s --provider %s --token %s --format csv FILE.csv\n", addr, up.Name, up.HTTPToken)
 	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1fGiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%dB", n)
 }
 
 func sumMap(m map[string]uint64) uint64 {

@@ -233,7 +233,7 @@ func TestSendNATSContext(t *testing.T) {
 	if err != nil || statuses(ls) != "1=accepted" {
 		t.Errorf("context with nkey: %v %s", err, statuses(ls))
 	}
-	ls, _, err = sendBounded(t, "--context", "missing", "--provider", "p1", writeLines(t, txLine("c-4", "1.00")))
+	_, _, err = sendBounded(t, "--context", "missing", "--provider", "p1", writeLines(t, txLine("c-4", "1.00")))
 	if exitCode(err) != sendExitFatal || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing context: exit %d, %v", exitCode(err), err)
 	}
