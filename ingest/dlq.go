@@ -10,6 +10,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/tally-mesh/tally/internal/badgerlog"
 )
 
 // DeadLetter is one rejected payload kept for inspection: the dead-letter
@@ -46,7 +48,7 @@ func OpenDeadLetters(walDir string) (*DeadLetters, error) {
 		WithBlockCacheSize(8 << 20).
 		WithIndexCacheSize(8 << 20).
 		WithMetricsEnabled(false).
-		WithLogger(badgerLogger{hclog.NewNullLogger()})
+		WithLogger(badgerlog.New(hclog.NewNullLogger()))
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open wal %s read-only (is the node still running?): %w", walDir, err)

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tally-mesh/tally/internal/badgerlog"
 	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -55,24 +55,13 @@ func openDB(dir string, log hclog.Logger) (*badger.DB, error) {
 		WithNumCompactors(2).
 		// We keep our own byte accounting (m/bytes); Badger's expvar metrics are unused.
 		WithMetricsEnabled(false).
-		WithLogger(badgerLogger{log})
+		WithLogger(badgerlog.New(log))
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open wal %s: %w", dir, err)
 	}
 	return db, nil
 }
-
-// badgerLogger adapts hclog to badger.Logger. Badger's info lines (tables
-// opened, compactions) are debug noise for an operator.
-type badgerLogger struct{ l hclog.Logger }
-
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(trimNL(f, a)) }
-func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(trimNL(f, a)) }
-func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(trimNL(f, a)) }
-func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Trace(trimNL(f, a)) }
-
-func trimNL(f string, a []any) string { return strings.TrimRight(fmt.Sprintf(f, a...), "\n") }
 
 // item is one transaction of a request.
 type item struct {

@@ -55,22 +55,11 @@ func (x *Index) Committed() ([]PartitionBalances, error) {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
-			if len(k) < partitionHead+1 {
-				return fmt.Errorf("index: bad balance key %q", k)
+			p, party, currency, err := parseBalanceKey(k)
+			if err != nil {
+				return err
 			}
-			p := binary.BigEndian.Uint32(k[2:])
-			rest := k[partitionHead:]
-			sep := -1
-			for i, c := range rest {
-				if c == 0 {
-					sep = i
-					break
-				}
-			}
-			if sep < 0 {
-				return fmt.Errorf("index: bad balance key %q", k)
-			}
-			b := Balance{Party: string(rest[:sep]), Currency: string(rest[sep+1:])}
+			b := Balance{Party: party, Currency: currency}
 			if err := it.Item().Value(func(v []byte) error {
 				d, err := decimal.NewFromString(string(v))
 				b.Amount = d

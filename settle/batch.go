@@ -46,10 +46,6 @@ type alert struct {
 	body any
 }
 
-func newBatch(cnt Counters) *batch {
-	return newBatchOn(nil, nil, cnt)
-}
-
 // newBatchOn starts a batch that reads db through one snapshot and consults
 // held before scanning for orphans (nil: always scan).
 func newBatchOn(db *badger.DB, held orphanSet, cnt Counters) *batch {

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-mesh/tally/internal/badgerlog"
 	"github.com/tally-mesh/tally/money"
 	"github.com/tally-mesh/tally/store"
 )
@@ -26,7 +27,7 @@ type Index struct {
 func OpenIndex(dir string, log hclog.Logger) (*Index, error) {
 	opts := badger.DefaultOptions(dir).
 		WithSyncWrites(true). // the index commit is what lets us ack inputs: it must be on disk
-		WithLogger(badgerLogger{log.Named("badger")}).
+		WithLogger(badgerlog.New(log.Named("badger"))).
 		WithNumVersionsToKeep(1).
 		WithMemTableSize(16 << 20).
 		WithBlockCacheSize(16 << 20).
@@ -118,19 +119,12 @@ func (x *Index) Balances() ([]Balance, error) {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxBalance), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()[partitionHead:]
-			sep := -1
-			for i, c := range k {
-				if c == 0 {
-					sep = i
-					break
-				}
+			_, party, currency, err := parseBalanceKey(it.Item().Key())
+			if err != nil {
+				return err
 			}
-			if sep < 0 {
-				return fmt.Errorf("index: bad balance key %q", it.Item().Key())
-			}
-			id := [2]string{string(k[:sep]), string(k[sep+1:])}
-			err := it.Item().Value(func(v []byte) error {
+			id := [2]string{party, currency}
+			err = it.Item().Value(func(v []byte) error {
 				d, err := decimal.NewFromString(string(v))
 				if err != nil {
 					return err
@@ -203,13 +197,6 @@ func (x *Index) Lookup(provider, id string) (partition uint32, index uint64, hel
 	})
 	return r.Partition, r.Index, r.Held, found, err
 }
-
-type badgerLogger struct{ l hclog.Logger }
-
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...)) }
-func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...)) }
-func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(fmt.Sprintf(f, a...)) }
-func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Trace(fmt.Sprintf(f, a...)) }
 
 // applyLedger applies one TALLY_LEDGER message of partition p to the index
 // in one Badger transaction: the segment's entries (their dedup records and

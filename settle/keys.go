@@ -1,7 +1,9 @@
 package settle
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -73,6 +75,19 @@ func keyMark(p uint32, node, provider string) []byte { return pkey(pfxMark, p, n
 func keyDedup(provider, id string) []byte { return skey(pfxDedup, provider, id) }
 
 func keyBalance(p uint32, party, currency string) []byte { return pkey(pfxBalance, p, party, currency) }
+
+// parseBalanceKey is keyBalance's inverse.
+func parseBalanceKey(k []byte) (p uint32, party, currency string, err error) {
+	if len(k) < partitionHead+1 || string(k[:2]) != pfxBalance {
+		return 0, "", "", fmt.Errorf("index: bad balance key %q", k)
+	}
+	rest := k[partitionHead:]
+	sep := bytes.IndexByte(rest, 0)
+	if sep < 0 {
+		return 0, "", "", fmt.Errorf("index: bad balance key %q", k)
+	}
+	return binary.BigEndian.Uint32(k[2:]), string(rest[:sep]), string(rest[sep+1:]), nil
+}
 
 // keyOrphan is a reversal id of provider held for parent.
 func keyOrphan(p uint32, provider, parent, id string) []byte {
