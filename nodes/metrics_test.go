@@ -3,6 +3,7 @@ package nodes
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -174,7 +175,6 @@ func TestMetricsScrape(t *testing.T) {
 		req{"studio-a", tx("a-0", "1.00"), wire.StatusDuplicate},
 		req{"studio-a", tx("a-1", "1.00"), wire.StatusDuplicate},
 		req{"studio-a", tx("a-bad", "1.001"), wire.StatusRejected},
-		req{"ghost", tx("g-1", "1.00"), wire.StatusRejected},
 	)
 	for i := range 3 {
 		reqs = append(reqs, req{"studio-b", tx(fmt.Sprintf("b-%d", i), "2.00"), wire.StatusAccepted})
@@ -226,18 +226,24 @@ func TestMetricsScrape(t *testing.T) {
 		{"tally_ingest_requests_total", []string{"provider", "studio-a", "status", "rejected"}, 1},
 		{"tally_ingest_requests_total", []string{"provider", "studio-b", "status", "accepted"}, 3},
 		{"tally_ingest_requests_total", []string{"provider", "studio-b", "status", "rejected"}, 0},
-		{"tally_ingest_requests_total", []string{"provider", "_other", "status", "rejected"}, 1},
 		{"tally_ingest_ack_seconds", nil, float64(len(reqs))}, // one observation per answered request
 		{"tally_ingest_rejected_total", []string{"code", "too_many_decimals"}, 1},
-		{"tally_ingest_rejected_total", []string{"code", "unknown_provider"}, 1},
 	} {
 		if got := delta(c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v moved by %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
-	if fams := after["tally_ingest_requests_total"]; len(fams.GetMetric()) != 7 {
-		// studio-a and studio-b × 3 statuses, and _other rejected: never "ghost".
-		t.Errorf("tally_ingest_requests_total has %d series, want 7: %v", len(fams.GetMetric()), fams)
+	if fams := after["tally_ingest_requests_total"]; len(fams.GetMetric()) != 6 {
+		// studio-a and studio-b × 3 statuses.
+		t.Errorf("tally_ingest_requests_total has %d series, want 6: %v", len(fams.GetMetric()), fams)
+	}
+	// An edge subscribes only to the providers it serves (docs/ingest.md,
+	// "Topologies"): a request for another has no responder and no series.
+	if _, err := nc.Request(subj.In("ghost"), tx("g-1", "1.00"), 2*time.Second); !errors.Is(err, nats.ErrNoResponders) {
+		t.Errorf("request for an unserved provider: %v, want no responders", err)
+	}
+	if again := scrape(t, addr); len(again["tally_ingest_requests_total"].GetMetric()) != 6 {
+		t.Errorf("an unserved provider's request made a series: %v", again["tally_ingest_requests_total"])
 	}
 	for _, store := range []string{metrics.StoreWAL, metrics.StoreIndex, metrics.StoreLedger} {
 		if v, _ := value(after, "tally_fsync_seconds", "store", store); v < 1 {

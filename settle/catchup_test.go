@@ -78,11 +78,15 @@ func (e *streamEnv) open(d nodeDirs) (*Index, *store.Ledger) {
 }
 
 // node starts a settle node for partition 0; stop closes it and its stores.
-func (e *streamEnv) node(d nodeDirs) (n *Node, stop func()) {
+func (e *streamEnv) node(d nodeDirs, opts ...func(*Config)) (n *Node, stop func()) {
 	idx, led := e.open(d)
 	log := hclog.New(&hclog.LoggerOptions{Output: e.logs, Level: hclog.Info})
-	n = New(Config{Subjects: e.subj, Partitions: []int{0}, SegmentMaxEntries: 50, SegmentMaxAge: 20 * time.Millisecond,
-		FetchBatch: 16, OrphanTimeout: time.Hour}, idx, led, e.proto.n.book, log)
+	cfg := Config{Subjects: e.subj, Partitions: []int{0}, SegmentMaxEntries: 50, SegmentMaxAge: 20 * time.Millisecond,
+		FetchBatch: 16, OrphanTimeout: time.Hour}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n = New(cfg, idx, led, e.proto.n.book, log)
 	if err := n.Start(e.ctx, e.nc, e.js); err != nil {
 		e.t.Fatal(err)
 	}
@@ -354,11 +358,13 @@ func TestCatchUpAfterPublishBeforeApply(t *testing.T) {
 // TestFencedStepsDown: another writer appends to the partition behind the
 // node's back; the node's next commit is fenced, it writes nothing of it
 // (no segment file, no checkpoint, no index change), steps down for the
-// partition and says so, and the process goes on (Err stays nil).
+// partition and says so, and the process goes on (Err stays nil). This is
+// the behaviour under leases (StepDownOnFence); static ownership catches
+// up instead (TestFencedStaticCatchesUp).
 func TestFencedStepsDown(t *testing.T) {
 	e := newStreamEnv(t)
 	d := nodeDirs{t.TempDir(), t.TempDir()}
-	n, stop := e.node(d)
+	n, stop := e.node(d, func(c *Config) { c.StepDownOnFence = true })
 	defer stop()
 	e.send("p1", tx("a1", "bet", "1.00", ""))
 	waitEntries(t, n, 1)
@@ -389,6 +395,72 @@ func TestFencedStepsDown(t *testing.T) {
 	if h := n.led.Head(0); h.Segments != 1 || h.Signed != 1 {
 		t.Errorf("head after the fence %+v", h)
 	}
+}
+
+// TestFencedStaticCatchesUp: with static ownership a fence is repaired
+// without a restart. A second writer (a worker over its own index, caught up
+// from the stream) appends a commit to partition 0 behind the running
+// node's back — what the node's own publish whose PubAck was lost beyond
+// the duplicate window looks like. The node's next commit is fenced, writes
+// nothing, catches up from TALLY_LEDGER (taking the other commit), and goes
+// on: its own batch is redelivered and settled, every transaction once,
+// verify passes, and the node never failed or stepped down.
+func TestFencedStaticCatchesUp(t *testing.T) {
+	e := newStreamEnv(t)
+	d := nodeDirs{t.TempDir(), t.TempDir()}
+	n, stop := e.node(d)
+	defer stop()
+	e.send("p1", tx("a1", "bet", "1.00", ""), tx("a2", "bet", "2.00", ""))
+	waitEntries(t, n, 2)
+
+	d2 := nodeDirs{t.TempDir(), t.TempDir()}
+	idx2, led2 := e.open(d2)
+	w2 := &worker{n: New(Config{Subjects: e.subj}, idx2, led2, e.proto.n.book, hclog.NewNullLogger()), p: 0, log: hclog.NewNullLogger()}
+	w2.n.js = e.js
+	if err := w2.catchUp(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := newBatchOn(idx2.db, nil, w2.cnt)
+	if err := w2.apply(b, "edge-2", "p9", wire.Record{Seq: 1, Payload: []byte(tx("z1", "bet", "9.00", ""))}); err != nil {
+		t.Fatal(err)
+	}
+	b.hwm[string(keyMark(0, "edge-2", "p9"))] = 1
+	pr, rec, err := w2.prepare(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w2.publish(e.ctx, pr, rec); err != nil {
+		t.Fatal(err)
+	}
+	b.close()
+	led2.Close()
+	idx2.Close()
+
+	e.send("p1", tx("a3", "bet", "3.00", ""))
+	waitEntries(t, n, 4) // a1, a2, z1 (caught up), a3 (its commit fenced once, then redelivered)
+	if f := n.Fenced(); len(f) != 0 {
+		t.Errorf("stepped down for %v under static ownership", f)
+	}
+	if err := n.Err(); err != nil {
+		t.Errorf("node failed: %v", err)
+	}
+	if c := e.logs.count("catching up from it and going on"); c < 1 {
+		t.Errorf("no fence-and-catch-up log line")
+	}
+	stop()
+	seen := map[string]int{}
+	if err := store.ForEachEntry(d.led, func(en store.Entry) error { seen[en.Tx.ID]++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a1", "a2", "a3", "z1"} {
+		if seen[id] != 1 {
+			t.Errorf("%s in the ledger %d times, want 1", id, seen[id])
+		}
+	}
+	if len(seen) != 4 {
+		t.Errorf("ledger ids %v", seen)
+	}
+	verifyLedger(t, d.led, e.vkey)
 }
 
 // TestLedgerMsgRoundTrip: the message framing gives back the segment and

@@ -28,6 +28,10 @@ type Config struct {
 	FetchBatch        int           // JetStream messages per fetch
 	OrphanTimeout     time.Duration // a reversal without parent becomes an exception after this
 	AckWait           time.Duration // JetStream redelivers unacked inputs after this (default 60s)
+	// StepDownOnFence: a fenced partition stops here for good (another node
+	// owns it now). false (static ownership, the default): the worker
+	// catches up from TALLY_LEDGER and goes on writing (worker.run).
+	StepDownOnFence bool
 
 	ObserveSync func(store string, took time.Duration) // metrics: durable writes of "ledger" and "index" (observe.go); nil = none
 }

@@ -47,19 +47,73 @@ type worker struct {
 // which must stay well inside the NATS payload limit next to the segment.
 const maxSideBytes = 256 << 10
 
+// commitGrace is how long a commit in progress at shutdown may still try to
+// publish; publishAttempt bounds one publish attempt, so a request lost in a
+// reconnect or a leader election is retried instead of waited out.
+const (
+	commitGrace    = 30 * time.Second
+	publishAttempt = 5 * time.Second
+)
+
 func (w *worker) run(ctx context.Context) error {
 	held, err := loadOrphanSet(w.n.idx.db, w.p)
 	if err != nil {
 		return fmt.Errorf("read partition %d orphans: %w", w.p, err)
 	}
 	w.held = held
+	fences := 0
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := w.turn(ctx); err != nil {
+		err := w.turn(ctx)
+		switch {
+		case err == nil:
+			fences = 0
+			continue
+		case !errors.Is(err, ErrFenced) || w.n.cfg.StepDownOnFence:
 			return err
 		}
+		// Fenced while this node is still the partition's configured
+		// writer (static ownership): the stream holds a message this node
+		// did not apply — its own earlier publish whose PubAck was lost
+		// beyond the duplicate window, or a second writer configured for the
+		// same partition. Nothing of the refused commit was written; the
+		// stream is the truth: catch up from it and go on, so no restart by
+		// hand is needed. Repeated fences back off and alert each time.
+		fences++
+		wait := min(time.Duration(1<<min(fences-1, 5))*time.Second, 30*time.Second)
+		w.log.Warn("fenced on the ledger stream: catching up from it and going on", "fences", fences, "after", wait, "error", err)
+		w.n.alert(alertFenced, map[string]any{"partition": w.p, "error": err.Error(), "fences": fences, "action": "catch-up"})
+		if err := w.rejoin(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// rejoin waits, then catches up from TALLY_LEDGER (retrying while the
+// stream is unavailable) and reloads what the worker keeps in memory.
+func (w *worker) rejoin(ctx context.Context, wait time.Duration) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		err := w.catchUp(ctx)
+		if err == nil {
+			held, err := loadOrphanSet(w.n.idx.db, w.p)
+			if err != nil {
+				return fmt.Errorf("read partition %d orphans: %w", w.p, err)
+			}
+			w.held = held
+			return nil
+		}
+		if errors.Is(err, ErrLocalAhead) || ctx.Err() != nil {
+			return err
+		}
+		w.log.Warn("catch-up from the ledger stream failed, retrying", "error", err)
+		wait = min(2*wait+time.Second, 30*time.Second)
 	}
 }
 
@@ -73,10 +127,19 @@ func (w *worker) turn(ctx context.Context) error {
 	if b.empty() {
 		return nil
 	}
-	// The final commit on shutdown uses its own deadline: the inputs are
-	// already processed and committing them is cheaper than redelivery.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	// A commit retries its publish for as long as the node runs: a hub
+	// outage or a leader election must not stop the partition (nothing is
+	// written locally before the PubAck, so waiting is always safe). On
+	// shutdown the commit gets commitGrace more: the inputs are already
+	// processed and committing them is cheaper than redelivery.
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(commitGrace, cancel)
+		<-cctx.Done()
+		t.Stop()
+	})
+	defer stop()
 	return w.commit(cctx, b)
 }
 
@@ -363,7 +426,9 @@ func (w *worker) publish(ctx context.Context, pr *store.Prepared, rec *stateRec)
 	id := fmt.Sprintf("led.%d.%d", w.p, w.ledgerSeq)
 	backoff := 100 * time.Millisecond
 	for {
-		ack, err := w.n.js.PublishMsg(ctx, m, jetstream.WithMsgID(id), jetstream.WithExpectLastSequencePerSubject(w.ledgerSeq))
+		actx, cancel := context.WithTimeout(ctx, publishAttempt)
+		ack, err := w.n.js.PublishMsg(actx, m, jetstream.WithMsgID(id), jetstream.WithExpectLastSequencePerSubject(w.ledgerSeq))
+		cancel()
 		if err == nil {
 			if testExitAfterPubAck() {
 				w.log.Warn("TALLY_TEST_EXIT_AFTER_PUBACK: exiting between publish and local apply", "sequence", ack.Sequence)
