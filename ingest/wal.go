@@ -155,6 +155,9 @@ type wal struct {
 
 // load reads counters, byte total and dead-letter range.
 func (w *wal) load() (cursors map[string]uint64, err error) {
+	if err := w.migrate(); err != nil {
+		return nil, err
+	}
 	w.last = map[string]uint64{}
 	cursors = map[string]uint64{}
 	err = w.db.View(func(tx *badger.Txn) error {
@@ -423,6 +426,10 @@ func (w *wal) idle() {
 	if w.snap != nil {
 		w.snap.Discard()
 		w.snap = nil
+	}
+	if w.inflight == nil { // the next snapshot holds every committed chunk
+		clear(w.prev)
+		clear(w.prevDead)
 	}
 }
 
