@@ -20,6 +20,7 @@ type Config struct {
 	GroupMax       int           // group commit: max records per Badger txn (default 1000)
 	GroupWait      time.Duration // group commit: max wait to fill a group (default 2ms)
 	BudgetBytes    int64         // answer buffer_full when a record would take the logical WAL size past this (default 1 GiB)
+	QueueMax       int           // answer buffer_full at once when this many records already wait for the committer (queued, staged or fsyncing; default 8 × GroupMax)
 	ForwardBatch   int           // max records of one provider per JetStream message (default 500)
 	ForwardWindow  int           // max un-acked JetStream publishes in flight, all providers together (default 64)
 	PublishTimeout time.Duration // a publish without PubAck after this is resent (default 5s)
@@ -104,6 +105,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BudgetBytes <= 0 {
 		c.BudgetBytes = DefaultBudgetBytes
+	}
+	if c.QueueMax <= 0 {
+		c.QueueMax = 8 * c.GroupMax
 	}
 	if c.ForwardBatch <= 0 {
 		c.ForwardBatch = DefaultForwardBatch

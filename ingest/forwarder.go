@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -19,12 +18,11 @@ import (
 )
 
 const (
-	backoffMin      = 50 * time.Millisecond
-	backoffMax      = 2 * time.Second
-	logEvery        = 30 * time.Second // repeated publish failures are logged at most this often
-	headerRoom      = 4 << 10          // bytes of a message left for headers
-	defaultMaxBody  = 1 << 20          // when the server has not told us its max_payload
-	prefetchRecords = 100              // retention scans: records prefetched per iterator batch
+	backoffMin     = 50 * time.Millisecond
+	backoffMax     = 2 * time.Second
+	logEvery       = 30 * time.Second // repeated publish failures are logged at most this often
+	headerRoom     = 4 << 10          // bytes of a message left for headers
+	defaultMaxBody = 1 << 20          // when the server has not told us its max_payload
 )
 
 // forwarder pushes every provider's committed records to JetStream, one
@@ -347,40 +345,47 @@ func bodySize(recs []wire.Record) int {
 
 // read returns the contiguous records first..end of provider p (fewer if the
 // body would pass maxBody, at least one), with the accept time of the first
-// and of the record after the last one read (0 if not read).
+// and of the record after the last one read (0 if not read). Records are
+// stored packed per group (keys.go): a Seek to first lands on the group
+// holding it, and the next groups follow in key order.
 func (f *forwarder) read(p string, first, end uint64, maxBody int) (recs []wire.Record, firstAt, nextAt int64, err error) {
+	var arena []byte
 	type span struct {
 		seq      uint64
 		off, len int
 	}
 	var spans []span
-	var arena []byte
 	err = f.n.wal.db.View(func(tx *badger.Txn) error {
 		// Values are read in place by Item.Value: prefetching would copy each one first.
 		it := tx.NewIterator(badger.IteratorOptions{Prefix: recordPrefix(p)})
 		defer it.Close()
 		want := first
-		for it.Seek(recordKey(p, first)); it.Valid() && want <= end; it.Next() {
-			k := it.Item().Key()
-			seq := binary.BigEndian.Uint64(k[len(k)-8:])
-			if seq != want {
-				return fmt.Errorf("%w: provider %s record %d missing (next key is %d)", ErrCorrupt, p, want, seq)
-			}
+		for it.Seek(groupKey(p, first)); it.Valid() && want <= end; it.Next() {
 			stop := false
 			err := it.Item().Value(func(v []byte) error {
-				at, payload, ok := splitRecord(v)
-				if !ok {
-					return fmt.Errorf("%w: provider %s record %d too short", ErrCorrupt, p, seq)
+				g, err := splitGroup(it.Item().Key(), v)
+				if err != nil {
+					return err
 				}
-				if len(spans) > 0 && len(arena)+len(payload)+20 > maxBody {
-					nextAt, stop = at, true
-					return nil
+				if g.first > want || g.last < want {
+					return fmt.Errorf("%w: provider %s record %d missing (next group holds %d-%d)", ErrCorrupt, p, want, g.first, g.last)
 				}
-				if len(spans) == 0 {
-					firstAt = at
+				for seq := want; seq <= min(g.last, end); seq++ {
+					payload := g.payloads[seq-g.first]
+					if len(spans) > 0 && len(arena)+len(payload)+20 > maxBody {
+						nextAt, stop = g.at, true
+						return nil
+					}
+					if len(spans) == 0 {
+						firstAt = g.at
+					}
+					spans = append(spans, span{seq, len(arena), len(payload)})
+					arena = append(arena, payload...)
+					want = seq + 1
 				}
-				spans = append(spans, span{seq, len(arena), len(payload)})
-				arena = append(arena, payload...)
+				if want > end && end < g.last {
+					nextAt = g.at
+				}
 				return nil
 			})
 			if err != nil {
@@ -389,7 +394,6 @@ func (f *forwarder) read(p string, first, end uint64, maxBody int) (recs []wire.
 			if stop {
 				return nil
 			}
-			want++
 		}
 		if len(spans) == 0 {
 			return fmt.Errorf("%w: provider %s record %d missing below its counter", ErrCorrupt, p, first)

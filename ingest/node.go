@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,6 +59,7 @@ type Node struct {
 	subs          []*nats.Subscription
 	committerDone chan struct{}
 
+	queued     atomic.Int64 // records handed to the committer and not yet answered (QueueMax)
 	accepted   atomic.Uint64
 	duplicates atomic.Uint64
 	rejMu      sync.Mutex
@@ -194,24 +194,7 @@ func New(cfg Config, log hclog.Logger) (*Node, error) {
 }
 
 // acceptedAt reads the accept time of one record.
-func (n *Node) acceptedAt(p string, seq uint64) (int64, error) {
-	var at int64
-	err := n.wal.db.View(func(tx *badger.Txn) error {
-		v, ok, err := get(tx, recordKey(p, seq))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("%w: provider %s record %d missing below its counter", ErrCorrupt, p, seq)
-		}
-		at, _, ok = splitRecord(v)
-		if !ok {
-			return fmt.Errorf("%w: provider %s record %d too short", ErrCorrupt, p, seq)
-		}
-		return nil
-	})
-	return at, err
-}
+func (n *Node) acceptedAt(p string, seq uint64) (int64, error) { return n.wal.acceptedAt(p, seq) }
 
 // provider returns p's shared state, creating it (and its forwarder, once
 // started) on first use.
@@ -496,7 +479,25 @@ func (n *Node) submit(r *request) {
 		n.answer(r)
 		return
 	}
-	n.reqs <- r // blocks while the committer is behind: backpressure into NATS
+	k := int64(len(r.items))
+	if q := n.queued.Add(k); q > int64(n.cfg.QueueMax) && q > k { // one request alone always gets in
+		n.queued.Add(-k)
+		n.acceptMu.RUnlock()
+		res := groupResult{rejected: map[txn.Code]int{}}
+		for i := range r.items {
+			it := &r.items[i]
+			if it.rej != nil { // its own rejection is the more useful answer (no dead letter: overloaded)
+				it.ans = rejectedAnswer(it.id, it.rej)
+			} else {
+				it.ans = overloaded(it.id, q-k, n.cfg.QueueMax)
+			}
+			res.rejected[txn.Code(it.ans.Code)]++
+		}
+		n.count(res)
+		n.answer(r)
+		return
+	}
+	n.reqs <- r // bounded by QueueMax records (above) and requestQueue requests
 	n.acceptMu.RUnlock()
 }
 
@@ -557,18 +558,27 @@ func (n *Node) dialect(p string) (adapter.Adapter, bool) {
 }
 
 // runCommitter is the single writer: it collects up to GroupMax records or
-// GroupWait, commits them in one Badger transaction, then answers.
+// GroupWait and stages them (wal.stage), which commits them in one Badger
+// transaction and returns while that fsyncs, so the next group is collected
+// and staged meanwhile; each group is answered once its commit returned.
 func (n *Node) runCommitter() {
 	defer close(n.committerDone)
+	defer n.wal.flush()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	var group []*request
 	for {
-		r, ok := <-n.reqs
+		var r *request
+		var ok bool
+		select {
+		case r, ok = <-n.reqs:
+		default:
+			n.wal.idle() // nothing queued: drop the read snapshot before blocking
+			r, ok = <-n.reqs
+		}
 		if !ok {
 			return
 		}
-		group = append(group[:0], r)
+		group := []*request{r}
 		items := len(r.items)
 		timer.Reset(n.cfg.GroupWait)
 	fill:
@@ -585,12 +595,17 @@ func (n *Node) runCommitter() {
 			}
 		}
 		timer.Stop()
-		res := n.wal.commit(group, time.Now())
-		n.count(res)
-		for i, r := range group {
-			n.answer(r)
-			group[i] = nil
-		}
+		n.wal.stage(group, time.Now(), n.finish)
+	}
+}
+
+// finish counts and answers a committed group (on the goroutine that
+// completed its last chunk) and releases its room in the queue.
+func (n *Node) finish(group []*request, res groupResult) {
+	n.count(res)
+	for _, r := range group {
+		n.answer(r)
+		n.queued.Add(-int64(len(r.items)))
 	}
 }
 

@@ -26,9 +26,12 @@ import (
 //     Stats.GCEarly and logged): the budget protects the disk before the
 //     replay window.
 //
-// After a pass that deleted anything, RunValueLogGC reclaims value-log
-// space (records are below ValueThreshold, so this matters only for
-// outsized payloads).
+// Records are stored packed per group (keys.go), so retention deletes
+// whole groups: a group goes only when all of it is at or below the persisted
+// cursor and (without pressure) older than the retention time.
+//
+// Group values live in Badger's value log (ValueThreshold, wal.go): after a
+// pass that deleted anything, RunValueLogGC reclaims value-log space.
 
 // vlogGCRounds bounds the value-log GC calls per pass (each rewrites at most one file).
 const vlogGCRounds = 8
@@ -137,9 +140,11 @@ func (n *Node) gc(now time.Time, stop <-chan struct{}) (int, error) {
 	return total, firstErr
 }
 
-// gcBatch deletes up to GCBatch of ps's forwarded records from its floor, in
-// one transaction. Without pressure it stops at the first record younger
-// than cutoff (records are in accept order).
+// gcBatch deletes ps's forwarded groups from its floor, whole groups of at
+// most about GCBatch records together (at least one group), in one
+// transaction. Without pressure it stops at the first group younger than
+// cutoff (groups are in accept order); it never deletes a group that is not
+// wholly at or below the persisted cursor.
 func (n *Node) gcBatch(ps *provState, cutoff int64, pressure bool) (int, error) {
 	n.replayMu.Lock() // a replay reads from the floor: never delete under it
 	defer n.replayMu.Unlock()
@@ -161,69 +166,73 @@ func (n *Node) gcBatch(ps *provState, cutoff int64, pressure bool) (int, error) 
 		if floor > cursor {
 			return nil
 		}
-		end := min(cursor, floor+uint64(n.cfg.GCBatch)-1)
-		it := tx.NewIterator(badger.IteratorOptions{Prefix: recordPrefix(p), PrefetchValues: true, PrefetchSize: int(min(end-floor+1, prefetchRecords))})
+		// Group values are in the value log: read them one at a time, in place.
+		it := tx.NewIterator(badger.IteratorOptions{Prefix: recordPrefix(p)})
 		type victim struct {
-			key []byte
-			id  string
-			n   int64
+			key  []byte
+			ids  []string
+			size int64
 		}
 		var victims []victim
-		want := floor
-		for it.Seek(recordKey(p, floor)); it.Valid() && want <= end; it.Next() {
+		want, records := floor, 0
+		for it.Seek(groupKey(p, floor)); it.Valid() && records < n.cfg.GCBatch; it.Next() {
 			k := it.Item().KeyCopy(nil)
-			seq := binary.BigEndian.Uint64(k[len(k)-8:])
-			if seq != want {
-				it.Close()
-				return fmt.Errorf("%w: provider %s record %d missing above the retention floor (next key %d)", ErrCorrupt, p, want, seq)
-			}
-			var at int64
-			var id string
-			size := int64(len(k)) + it.Item().ValueSize()
+			vc := victim{key: k, size: int64(len(k)) + it.Item().ValueSize()}
+			var g group
 			if err := it.Item().Value(func(v []byte) error {
-				a, payload, ok := splitRecord(v)
-				if !ok {
-					return fmt.Errorf("%w: provider %s record %d too short", ErrCorrupt, p, seq)
+				var err error
+				if g, err = splitGroup(k, v); err != nil {
+					return err
 				}
-				at, id = a, recordID(payload)
+				vc.ids = make([]string, len(g.payloads))
+				for i, pl := range g.payloads {
+					vc.ids[i] = recordID(pl)
+				}
 				return nil
 			}); err != nil {
 				it.Close()
 				return err
 			}
-			if !pressure && at >= cutoff {
+			if g.first != want {
+				it.Close()
+				return fmt.Errorf("%w: provider %s record %d missing above the retention floor (next group %d-%d)", ErrCorrupt, p, want, g.first, g.last)
+			}
+			if g.last > cursor || (!pressure && g.at >= cutoff) {
 				break
 			}
-			victims = append(victims, victim{k, id, size})
-			want++
+			victims = append(victims, vc)
+			want = g.last + 1
+			records += len(vc.ids)
 		}
 		it.Close()
 		for _, vc := range victims {
 			if err := tx.Delete(vc.key); err != nil {
 				return err
 			}
-			freed += vc.n
-			if vc.id == "" {
-				continue
-			}
-			dk := dedupKey(p, vc.id)
-			dv, ok, err := get(tx, dk)
-			if err != nil {
-				return err
-			}
-			seq := binary.BigEndian.Uint64(vc.key[len(vc.key)-8:])
-			if s, _, good := splitDedup(dv); ok && good && s == seq {
-				if err := tx.Delete(dk); err != nil {
+			freed += vc.size
+			first := binary.BigEndian.Uint64(vc.key[len(vc.key)-8:]) - uint64(len(vc.ids)) + 1
+			for i, id := range vc.ids {
+				if id == "" {
+					continue
+				}
+				dk := dedupKey(p, id)
+				dv, ok, err := get(tx, dk)
+				if err != nil {
 					return err
 				}
-				freed += int64(len(dk) + len(dv))
+				if s, _, good := splitDedup(dv); ok && good && s == first+uint64(i) {
+					if err := tx.Delete(dk); err != nil {
+						return err
+					}
+					freed += int64(len(dk) + len(dv))
+				}
 			}
 		}
-		deleted = len(victims)
+		deleted = int(want - floor)
 		if deleted == 0 {
 			return nil
 		}
-		floor += uint64(deleted)
+		floor = want
 		if err := tx.Set(floorKey(p), u64(floor)); err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -20,8 +21,17 @@ import (
 // fit well inside one Badger transaction (15% of MemTableSize, see openDB).
 const maxPayloadBytes = 1 << 20
 
-// retryAfterFull is the retry hint sent with buffer_full.
+// retryAfterFull is the retry hint sent with buffer_full (WAL budget).
 const retryAfterFull = time.Second
+
+// retryAfterOverload is the retry hint sent with buffer_full when the commit
+// queue is full (QueueMax): that clears in milliseconds, not seconds.
+const retryAfterOverload = 50 * time.Millisecond
+
+// valueThreshold: values above it go to Badger's value log. Dedup values (40
+// B) and counters (8 B) stay in the LSM; groups (≥ 16 B header and a record)
+// and dead letters go to the value log.
+const valueThreshold = 64
 
 const keyDLQ = "m/dlq" // first ‖ next dead-letter numbers (2 × 8B BE)
 
@@ -46,9 +56,12 @@ func openDB(dir string, log hclog.Logger) (*badger.DB, error) {
 		WithBlockCacheSize(16 << 20).
 		// Bound table-index and bloom-filter memory as SSTs accumulate.
 		WithIndexCacheSize(16 << 20).
-		// Records (16 KiB by default, at most 1 MiB) stay in the LSM up to 64 KiB,
-		// so the value log, and its GC, only matters for outsized payloads.
-		WithValueThreshold(64 << 10).
+		// Record bodies stay out of the LSM: a commit's records are one packed
+		// group value (keys.go), which goes to the value log, so memtable
+		// flushes and compactions move only keys, dedup entries (40 B) and
+		// counters. Retention deletes whole groups and RunValueLogGC reclaims
+		// their value-log files.
+		WithValueThreshold(valueThreshold).
 		// Value-log files are mmapped at twice this size; the 1 GiB default is
 		// more than an edge disk budget.
 		WithValueLogFileSize(64 << 20).
@@ -95,22 +108,35 @@ type deadLetter struct {
 }
 
 // wal is the Badger write-ahead log. Its fields are owned by the committer
-// goroutine (and by New before that starts), except bytes, read by Stats.
+// goroutine (and by New before that starts), except: bytes and freed
+// (atomic, read by Stats); last and dlqDone, written by complete on Badger's
+// callback goroutine and read by the committer only after waiting for that
+// chunk (wait).
 type wal struct {
 	db  *badger.DB
 	log hclog.Logger
 	cfg Config
 
 	last     map[string]uint64 // provider → last committed edge seq
+	next     map[string]uint64 // provider → last edge seq staged (committed, in flight or staging)
 	bytes    atomic.Int64      // logical bytes written by the committer (m/bytes)
 	freed    atomic.Int64      // bytes deleted by retention (m/freed, written by the GC only)
-	dlqFirst uint64            // oldest dead letter kept
-	dlqNext  uint64            // number of the next dead letter
+	dlqFirst uint64            // oldest dead letter kept (staged)
+	dlqNext  uint64            // number of the next dead letter (staged)
+	dlqDone  [2]uint64         // dlqFirst, dlqNext as committed
+
+	// The commit pipeline (stage, submit): the chunk in flight, the read
+	// snapshot and the overlay of dedup keys (and dead-letter sizes) not in
+	// it: cur of the chunk being staged, prev of the chunk in flight.
+	inflight          *chunk
+	snap              *badger.Txn
+	cur, prev         map[string]dedupEntry
+	curDead, prevDead map[uint64]int64
 
 	txnBytesMax   int64 // cut a group's Badger txn before Badger's own limit
 	txnEntriesMax int64
 
-	failLog rateLimit // commit failures (committer goroutine only)
+	failLog rateLimit // commit failures (complete: serialised by the pipeline)
 
 	// onCommit runs after a successful commit for every provider whose counter moved.
 	onCommit func(provider string, last uint64, at time.Time)
@@ -118,6 +144,9 @@ type wal struct {
 
 // load reads counters, byte total and dead-letter range.
 func (w *wal) load() (cursors map[string]uint64, err error) {
+	if err := w.migrate(); err != nil {
+		return nil, err
+	}
 	w.last = map[string]uint64{}
 	cursors = map[string]uint64{}
 	err = w.db.View(func(tx *badger.Txn) error {
@@ -173,12 +202,41 @@ func (w *wal) load() (cursors map[string]uint64, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("load wal state: %w", err)
 	}
+	w.next = maps.Clone(w.last)
+	w.dlqDone = [2]uint64{w.dlqFirst, w.dlqNext}
+	w.cur, w.prev = map[string]dedupEntry{}, map[string]dedupEntry{}
+	w.curDead, w.prevDead = map[uint64]int64{}, map[uint64]int64{}
 	for p, c := range cursors {
 		if c > w.last[p] {
 			return nil, fmt.Errorf("%w: provider %s cursor %d is past its last sequence %d", ErrCorrupt, p, c, w.last[p])
 		}
 	}
 	return cursors, nil
+}
+
+// acceptedAt reads the accept time of record seq of provider p (of its group).
+func (w *wal) acceptedAt(p string, seq uint64) (int64, error) {
+	var at int64
+	err := w.db.View(func(tx *badger.Txn) error {
+		it := tx.NewIterator(badger.IteratorOptions{Prefix: recordPrefix(p)})
+		defer it.Close()
+		it.Seek(groupKey(p, seq))
+		if !it.Valid() {
+			return fmt.Errorf("%w: provider %s record %d missing below its counter", ErrCorrupt, p, seq)
+		}
+		return it.Item().Value(func(v []byte) error {
+			g, err := splitGroup(it.Item().Key(), v)
+			if err != nil {
+				return err
+			}
+			if g.first > seq {
+				return fmt.Errorf("%w: provider %s record %d missing below its counter", ErrCorrupt, p, seq)
+			}
+			at = g.at
+			return nil
+		})
+	})
+	return at, err
 }
 
 // used is the logical size of the WAL: what the committer wrote less what
@@ -199,12 +257,16 @@ func get(tx *badger.Txn, k []byte) ([]byte, bool, error) {
 	return v, err == nil, err
 }
 
-// chunk is one Badger transaction of a group. Answers that depend on it
-// committing are staged and only set once Commit returns nil.
+// chunk is one Badger transaction of a group: the unit of the commit
+// pipeline. It is staged in memory (ops, packed groups, answers that depend on
+// it committing) while the chunk before it fsyncs, and committed once that one
+// is done. Answers staged in it are set only when its commit returned nil.
 type chunk struct {
-	tx       *badger.Txn
+	now      time.Time
+	ops      []op                 // dead letters and their trims, in order
+	groups   map[string]*groupBuf // provider → its records of this chunk, packed
+	order    []string             // providers of groups, in first-touch order
 	staged   []staged
-	last     map[string]uint64 // providers touched → new last seq
 	records  int
 	entries  int64
 	size     int64 // estimate of the Badger txn size
@@ -212,6 +274,23 @@ type chunk struct {
 	dlqFirst uint64
 	dlqNext  uint64
 	dlqDirty bool
+
+	reqs []*request                    // on a group's last chunk: the group, answered when it completes
+	fin  func([]*request, groupResult) // answers reqs (nil: nobody to tell)
+	done chan struct{}                 // closed when the commit completed (err set before)
+	err  error
+}
+
+// op is one staged Badger write.
+type op struct {
+	k, v []byte
+	del  bool
+}
+
+// groupBuf is one provider's records of a chunk: first..last, packed.
+type groupBuf struct {
+	first, last uint64
+	v           []byte
 }
 
 type staged struct {
@@ -219,16 +298,19 @@ type staged struct {
 	ans wire.Answer
 }
 
-func (w *wal) begin() *chunk {
-	return &chunk{tx: w.db.NewTransaction(true), last: map[string]uint64{}, dlqFirst: w.dlqFirst, dlqNext: w.dlqNext}
+// dedupEntry is a dedup key staged or in flight (the overlay).
+type dedupEntry struct {
+	seq  uint64
+	hash [32]byte
 }
 
-func (c *chunk) lastOf(w *wal, p string) uint64 {
-	if s, ok := c.last[p]; ok {
-		return s
-	}
-	return w.last[p]
+func (w *wal) begin(now time.Time) *chunk {
+	return &chunk{now: now, groups: map[string]*groupBuf{}, dlqFirst: w.dlqFirst, dlqNext: w.dlqNext}
 }
+
+// nextOf is the last sequence staged for p (committed, in flight or in c).
+// It never reads last, which complete writes concurrently.
+func (w *wal) nextOf(p string) uint64 { return w.next[p] }
 
 // groupResult counts what a group decided.
 type groupResult struct {
@@ -236,18 +318,32 @@ type groupResult struct {
 	rejected             map[txn.Code]int
 }
 
-// commit is the accept function: it decides every item of reqs, writing the
-// accepted records (record q/, dedup key d/, counter s/, all in one Badger
-// transaction per at most GroupMax records) and the dead letters.
-//
-// It MUST NOT answer accepted (nor duplicate of a record written in the same
-// transaction) before the Badger commit of that transaction returns nil:
-// those answers are staged and set only after Commit, which with SyncWrites
-// returns after the fsync. If the commit fails they become rejected
-// {unavailable}. The caller sends replies only after commit returns.
+// commit decides every item of reqs and waits until all of it is durable.
+// Tests and benchmarks use it; the node's committer uses stage (pipelined).
 func (w *wal) commit(reqs []*request, now time.Time) groupResult {
-	res := groupResult{rejected: map[txn.Code]int{}}
-	c := w.begin()
+	var res groupResult
+	w.stage(reqs, now, func(_ []*request, r groupResult) { res = r })
+	w.flush()
+	return res
+}
+
+// stage is the accept function: it decides every item of reqs, packs the
+// accepted records of each provider into one group entry (g/, with their
+// dedup keys d/ and counter s/, all in one Badger transaction per at most
+// GroupMax records) and stages the dead letters. It returns as soon as the
+// last chunk is handed to Badger: that commit fsyncs while the caller
+// collects and stages the next group (stage waits for it before committing
+// the next chunk, so at most one chunk is in flight).
+//
+// Nothing that depends on a chunk committing is answered before the Badger
+// commit of that chunk returned nil (SyncWrites: after the fsync): accepted,
+// and duplicate or conflict of a record in a chunk not yet committed (found
+// in the overlay of staged and in-flight dedup keys). If a commit fails those
+// answers become rejected {unavailable}, and so does everything staged on
+// top of it. fin runs once every item of reqs has its answer, on the
+// goroutine that completed the last chunk; it must not call stage.
+func (w *wal) stage(reqs []*request, now time.Time, fin func([]*request, groupResult)) {
+	c := w.begin(now)
 	for _, r := range reqs {
 		for i := range r.items {
 			it := &r.items[i]
@@ -257,14 +353,21 @@ func (w *wal) commit(reqs []*request, now time.Time) groupResult {
 				w.dead(c, r.provider, it.raw, it.rej, now)
 				continue
 			}
-			c = w.room(c, 2*int64(len(it.canon))+int64(len(it.id))+256, 4)
+			c = w.room(c, 2*int64(len(it.canon))+int64(len(it.id))+256, 2)
 			w.accept(c, r.provider, it, now)
 		}
 	}
-	w.finish(c, now)
+	c.reqs, c.fin = reqs, fin
+	w.submit(c)
+}
+
+// result counts the answers of reqs; an item left without one (a bug) is
+// answered unavailable rather than left hanging.
+func (w *wal) result(reqs []*request) groupResult {
+	res := groupResult{rejected: map[txn.Code]int{}}
 	for _, r := range reqs {
 		for i := range r.items {
-			if r.items[i].ans.Status == "" { // a bug; never leave a provider without an answer
+			if r.items[i].ans.Status == "" {
 				w.log.Error("item left without an answer", "provider", r.provider, "id", r.items[i].id)
 				r.items[i].ans = unavailable(r.items[i].id, "internal error; retry with the same id")
 			}
@@ -281,85 +384,141 @@ func (w *wal) commit(reqs []*request, now time.Time) groupResult {
 	return res
 }
 
-// room commits c and begins a new chunk when the next item would push c past
+// room submits c and begins a new chunk when the next item would push c past
 // GroupMax records or Badger's transaction limits.
 func (w *wal) room(c *chunk, size, entries int64) *chunk {
-	if c.tx != nil && c.records < w.cfg.GroupMax && c.size+size <= w.txnBytesMax && c.entries+entries <= w.txnEntriesMax {
+	if c.records < w.cfg.GroupMax && c.size+size <= w.txnBytesMax && c.entries+entries <= w.txnEntriesMax {
 		c.size += size
 		c.entries += entries
 		return c
 	}
-	w.finish(c, time.Now())
-	c = w.begin()
+	now := c.now
+	w.submit(c)
+	c = w.begin(now)
 	c.size, c.entries = size, entries
 	return c
+}
+
+// snapshot is the committer's read view for dedup lookups: everything
+// committed before the chunk in flight (that one and the staging chunk are
+// in the overlay). Opened lazily; a fresh one waits for commits in flight.
+func (w *wal) snapshot() *badger.Txn {
+	if w.snap == nil {
+		w.snap = w.db.NewTransaction(false)
+	}
+	return w.snap
+}
+
+// idle drops the snapshot when the committer has nothing to do, so an old
+// read timestamp never holds back compaction.
+func (w *wal) idle() {
+	if w.snap != nil {
+		w.snap.Discard()
+		w.snap = nil
+	}
+	if w.inflight == nil { // the next snapshot holds every committed chunk
+		clear(w.prev)
+		clear(w.prevDead)
+	}
+}
+
+// lookup finds the dedup entry of dk: in the overlay (pending: its chunk may
+// not be committed yet) or in the snapshot (committed).
+func (w *wal) lookup(dk []byte) (e dedupEntry, found, pending bool, err error) {
+	if e, ok := w.cur[string(dk)]; ok {
+		return e, true, true, nil
+	}
+	if e, ok := w.prev[string(dk)]; ok {
+		return e, true, true, nil
+	}
+	v, ok, err := get(w.snapshot(), dk)
+	if err != nil || !ok {
+		return e, false, false, err
+	}
+	seq, hash, good := splitDedup(v)
+	if !good {
+		return e, false, false, fmt.Errorf("%w: dedup key %q holds %d bytes", ErrCorrupt, dk, len(v))
+	}
+	return dedupEntry{seq, hash}, true, false, nil
 }
 
 // accept decides one decoded transaction inside c.
 func (w *wal) accept(c *chunk, p string, it *item, now time.Time) {
 	dk := dedupKey(p, it.id)
-	v, found, err := get(c.tx, dk) // sees this txn's own pending writes
+	e, found, pending, err := w.lookup(dk)
 	if err != nil {
 		w.log.Error("read dedup key", "provider", p, "error", err)
 		it.ans = unavailable(it.id, "storage error reading the dedup index; retry with the same id")
 		return
 	}
 	if found {
-		seq, hash, ok := splitDedup(v)
-		if !ok {
-			w.log.Error("corrupt dedup key", "provider", p, "id", it.id, "error", ErrCorrupt)
-			it.ans = unavailable(it.id, "storage error in the dedup index")
-			return
-		}
 		var a wire.Answer
-		if hash == it.hash {
-			a = wire.Answer{Status: wire.StatusDuplicate, ID: it.id, EdgeSeq: seq}
+		if e.hash == it.hash {
+			a = wire.Answer{Status: wire.StatusDuplicate, ID: it.id, EdgeSeq: e.seq}
 		} else {
-			e := &txn.Error{Code: txn.CodeConflict, Reason: fmt.Sprintf("id %q was accepted as edge_seq %d with a different payload", it.id, seq)}
-			a = rejectedAnswer(it.id, e)
-			w.dead(c, p, it.raw, e, now)
+			r := &txn.Error{Code: txn.CodeConflict, Reason: fmt.Sprintf("id %q was accepted as edge_seq %d with a different payload", it.id, e.seq)}
+			a = rejectedAnswer(it.id, r)
+			w.dead(c, p, it.raw, r, now)
 		}
-		if seq > w.last[p] { // the original is in this very transaction
+		if pending { // the original is staged or in flight: answer once c (after it) committed
 			c.staged = append(c.staged, staged{it, a})
 		} else {
 			it.ans = a
 		}
 		return
 	}
-	seq := c.lastOf(w, p) + 1
-	qk, qv := recordKey(p, seq), recordValue(now.UnixNano(), it.canon)
+	seq := w.nextOf(p) + 1
+	g := c.groups[p]
+	var n int64
+	if g == nil {
+		n = int64(len(recordPrefix(p)) + 8 + groupHeader)
+	}
 	dv := dedupValue(seq, it.hash)
-	n := int64(len(qk) + len(qv) + len(dk) + len(dv))
-	if w.used()+c.bytes+n > w.cfg.BudgetBytes {
+	n += int64(len(dk)+len(dv)+len(it.canon)) + int64(uvarintLen(len(it.canon)))
+	if used := w.used() + w.pending() + c.bytes; used+n > w.cfg.BudgetBytes {
 		it.ans = wire.Answer{Status: wire.StatusRejected, ID: it.id, Code: string(txn.CodeBufferFull),
-			Reason:       fmt.Sprintf("%v: %d of %d bytes buffered; retry later", ErrBufferFull, w.used()+c.bytes, w.cfg.BudgetBytes),
+			Reason:       fmt.Sprintf("%v: %d of %d bytes buffered; retry later", ErrBufferFull, used, w.cfg.BudgetBytes),
 			RetryAfterMs: retryAfterFull.Milliseconds()}
 		return
 	}
-	if err := c.tx.Set(qk, qv); err != nil {
-		w.log.Error("stage record", "provider", p, "error", err)
-		it.ans = unavailable(it.id, "storage error; retry with the same id")
-		return
+	if g == nil {
+		g = &groupBuf{first: seq, v: groupStart(seq, now.UnixNano())}
+		c.groups[p] = g
+		c.order = append(c.order, p)
 	}
-	if err := c.tx.Set(dk, dv); err != nil {
-		// The record without its dedup key must not commit: drop the chunk.
-		w.log.Error("stage dedup key", "provider", p, "error", err)
-		c.staged = append(c.staged, staged{it, wire.Answer{}})
-		w.fail(c, err)
-		return
-	}
-	c.last[p] = seq
+	g.v = appendGroupRecord(g.v, it.canon)
+	g.last = seq
+	w.cur[string(dk)] = dedupEntry{seq, it.hash}
+	c.ops = append(c.ops, op{k: dk, v: dv})
+	w.next[p] = seq
 	c.records++
 	c.bytes += n
 	c.staged = append(c.staged, staged{it, wire.Answer{Status: wire.StatusAccepted, ID: it.id, EdgeSeq: seq}})
 }
 
+func uvarintLen(n int) int {
+	k := 1
+	for ; n >= 0x80; n >>= 7 {
+		k++
+	}
+	return k
+}
+
+// pending is the logical size of the chunk in flight, until it completed.
+func (w *wal) pending() int64 {
+	if p := w.inflight; p != nil {
+		select {
+		case <-p.done:
+		default:
+			return p.bytes
+		}
+	}
+	return 0
+}
+
 // dead stages a dead letter in c and trims the oldest past DLQMax. Dead
 // letters are best effort: a failed commit loses them, never the answer.
 func (w *wal) dead(c *chunk, p string, raw []byte, e *txn.Error, now time.Time) {
-	if c.tx == nil {
-		return
-	}
 	d := deadLetter{At: now.UTC(), Provider: p, Code: string(e.Code), Reason: e.Reason, Payload: raw}
 	if max := w.cfg.Limits.PayloadBytes; len(raw) > max {
 		d.Payload, d.Truncated = raw[:max], true
@@ -369,40 +528,33 @@ func (w *wal) dead(c *chunk, p string, raw []byte, e *txn.Error, now time.Time) 
 		panic("ingest: encoding dead letter: " + err.Error()) // plain fields: cannot fail
 	}
 	k := deadKey(c.dlqNext)
-	if err := c.tx.Set(k, v); err != nil {
-		w.log.Warn("stage dead letter", "provider", p, "error", err)
-		return
-	}
+	c.ops = append(c.ops, op{k: k, v: v})
+	w.curDead[c.dlqNext] = int64(len(k) + len(v))
 	c.dlqNext++
 	c.bytes += int64(len(k) + len(v))
 	for c.dlqNext-c.dlqFirst > uint64(w.cfg.DLQMax) {
 		ok := deadKey(c.dlqFirst)
-		if old, err := c.tx.Get(ok); err == nil {
-			c.bytes -= int64(len(ok)) + old.ValueSize()
-		}
-		if err := c.tx.Delete(ok); err != nil {
-			w.log.Warn("trim dead letter", "error", err)
-			break
-		}
+		c.bytes -= w.deadSize(c.dlqFirst)
+		c.ops = append(c.ops, op{k: ok, del: true})
 		c.dlqFirst++
 		c.entries++
 	}
 	c.dlqDirty = true
 }
 
-// fail discards c: every answer staged in it becomes unavailable.
-func (w *wal) fail(c *chunk, err error) {
-	if c.tx != nil {
-		c.tx.Discard()
-		c.tx = nil
+// deadSize is the stored size of dead letter n (key and value), wherever it is.
+func (w *wal) deadSize(n uint64) int64 {
+	if s, ok := w.curDead[n]; ok {
+		return s
 	}
-	for _, s := range c.staged {
-		s.it.ans = unavailable(s.it.id, "storage error; retry with the same id")
+	if s, ok := w.prevDead[n]; ok {
+		return s
 	}
-	c.staged = nil
-	if n, ok := w.failLog.allow(time.Now()); ok {
-		w.log.Error("group not committed: answering unavailable", "error", err, "failures", n)
+	k := deadKey(n)
+	if it, err := w.snapshot().Get(k); err == nil {
+		return int64(len(k)) + it.ValueSize()
 	}
+	return 0
 }
 
 // rateLimit lets a repeated error through once per logEvery, counting the rest.
@@ -421,54 +573,145 @@ func (r *rateLimit) allow(now time.Time) (int, bool) {
 	return n, true
 }
 
-// finish commits c, then publishes its staged answers and counters.
-func (w *wal) finish(c *chunk, now time.Time) {
-	if c.tx == nil {
+// submit waits for the chunk in flight, then hands c to Badger (CommitWith)
+// and returns: c fsyncs while the caller stages the next chunk. If the chunk
+// in flight failed, c was staged on top of it (its sequences continue that
+// chunk's, its duplicates may point into it) and fails too.
+func (w *wal) submit(c *chunk) {
+	failed := w.wait()
+	// Everything committed is now readable: a fresh snapshot holds it, and the
+	// overlay keeps only c's dedup keys (in flight from here on).
+	w.idle()
+	w.prev, w.cur = w.cur, map[string]dedupEntry{}
+	w.prevDead, w.curDead = w.curDead, map[uint64]int64{}
+	if failed != nil {
+		w.prev, w.prevDead = map[string]dedupEntry{}, map[uint64]int64{}
+		w.complete(c, fmt.Errorf("an earlier group failed: %w", failed))
 		return
 	}
-	if len(c.last) == 0 && !c.dlqDirty {
-		c.tx.Discard()
-		c.tx = nil
-		for _, s := range c.staged {
-			s.it.ans = s.ans
+	w.dlqFirst, w.dlqNext = c.dlqFirst, c.dlqNext
+	if len(c.groups) == 0 && !c.dlqDirty { // nothing to write: its answers hang on committed chunks only
+		w.complete(c, nil)
+		return
+	}
+	tx := w.db.NewTransaction(true)
+	if err := w.fill(tx, c); err != nil {
+		tx.Discard()
+		w.complete(c, err)
+		w.reset()
+		return
+	}
+	c.done = make(chan struct{})
+	w.inflight = c
+	synced := time.Now()
+	tx.CommitWith(func(err error) { // SyncWrites: runs after the fsync
+		w.cfg.observeSync(synced)
+		w.complete(c, err)
+		close(c.done)
+	})
+}
+
+// fill stages c's writes in tx.
+func (w *wal) fill(tx *badger.Txn, c *chunk) error {
+	for _, p := range c.order {
+		g := c.groups[p]
+		if err := tx.Set(groupKey(p, g.last), g.v); err != nil {
+			return err
 		}
-		return
-	}
-	for p, s := range c.last {
-		if err := c.tx.Set(seqKey(p), u64(s)); err != nil {
-			w.fail(c, err)
-			return
+		if err := tx.Set(seqKey(p), u64(g.last)); err != nil {
+			return err
 		}
 	}
-	if err := c.tx.Set([]byte(keyBytes), u64(uint64(max(w.bytes.Load()+c.bytes, 0)))); err != nil {
-		w.fail(c, err)
-		return
+	for _, o := range c.ops {
+		var err error
+		if o.del {
+			err = tx.Delete(o.k)
+		} else {
+			err = tx.Set(o.k, o.v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := tx.Set([]byte(keyBytes), u64(uint64(max(w.bytes.Load()+c.bytes, 0)))); err != nil {
+		return err
 	}
 	if c.dlqDirty {
 		v := binary.BigEndian.AppendUint64(u64(c.dlqFirst), c.dlqNext)
-		if err := c.tx.Set([]byte(keyDLQ), v); err != nil {
-			w.fail(c, err)
-			return
+		if err := tx.Set([]byte(keyDLQ), v); err != nil {
+			return err
 		}
 	}
-	synced := time.Now()
-	err := c.tx.Commit() // SyncWrites: returns after the fsync
-	c.tx = nil
-	w.cfg.observeSync(synced)
+	return nil
+}
+
+// wait waits for the chunk in flight and returns its error; after a failure
+// the staged state is reset to what is committed.
+func (w *wal) wait() error {
+	p := w.inflight
+	if p == nil {
+		return nil
+	}
+	<-p.done
+	w.inflight = nil
+	if p.err != nil {
+		w.reset()
+	}
+	return p.err
+}
+
+// flush waits until everything submitted is durable (or failed).
+func (w *wal) flush() {
+	w.wait()
+	w.idle()
+}
+
+// reset forgets everything staged and not committed: counters, dead-letter
+// numbers and the overlay.
+func (w *wal) reset() {
+	w.next = maps.Clone(w.last)
+	w.dlqFirst, w.dlqNext = w.dlqDone[0], w.dlqDone[1]
+	clear(w.cur)
+	clear(w.prev)
+	clear(w.curDead)
+	clear(w.prevDead)
+}
+
+// complete publishes c's outcome: on success its staged answers and
+// counters, on failure unavailable for every staged answer. Then, on a
+// group's last chunk, the group's answers go out (fin). It runs on Badger's
+// callback goroutine, or on the committer for chunks that write nothing.
+func (w *wal) complete(c *chunk, err error) {
+	c.err = err
 	if err != nil {
-		w.fail(c, err)
-		return
+		for _, s := range c.staged {
+			s.it.ans = unavailable(s.it.id, "storage error; retry with the same id")
+		}
+		if n, ok := w.failLog.allow(time.Now()); ok {
+			w.log.Error("group not committed: answering unavailable", "error", err, "failures", n)
+		}
+	} else {
+		// Committed and synced: only now may accepted answers go out.
+		for _, s := range c.staged {
+			s.it.ans = s.ans
+		}
+		w.bytes.Add(c.bytes)
+		if c.dlqDirty {
+			w.dlqDone = [2]uint64{c.dlqFirst, c.dlqNext}
+		}
+		for _, p := range c.order {
+			s := c.groups[p].last
+			w.last[p] = s
+			if w.onCommit != nil {
+				w.onCommit(p, s, c.now)
+			}
+		}
 	}
-	// Committed and synced: only now may accepted answers go out.
-	for _, s := range c.staged {
-		s.it.ans = s.ans
-	}
-	w.bytes.Add(c.bytes)
-	w.dlqFirst, w.dlqNext = c.dlqFirst, c.dlqNext
-	for p, s := range c.last {
-		w.last[p] = s
-		if w.onCommit != nil {
-			w.onCommit(p, s, now)
+	c.staged, c.ops, c.groups = nil, nil, nil
+	if c.reqs != nil {
+		res := w.result(c.reqs)
+		if c.fin != nil {
+			c.fin(c.reqs, res)
 		}
 	}
 }
@@ -480,6 +723,14 @@ func rejectedAnswer(id string, e *txn.Error) wire.Answer {
 		id = e.ID
 	}
 	return wire.Answer{Status: wire.StatusRejected, ID: id, Code: string(e.Code), Reason: e.Reason}
+}
+
+// overloaded is the answer when QueueMax records already wait for the
+// committer: buffer_full at once, rather than a queue of seconds.
+func overloaded(id string, queued int64, max int) wire.Answer {
+	return wire.Answer{Status: wire.StatusRejected, ID: id, Code: string(txn.CodeBufferFull),
+		Reason:       fmt.Sprintf("%v: edge overloaded, %d records waiting for the commit (ingest queue_max %d); retry later", ErrBufferFull, queued, max),
+		RetryAfterMs: retryAfterOverload.Milliseconds()}
 }
 
 func unavailable(id, reason string) wire.Answer {

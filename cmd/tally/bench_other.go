@@ -10,6 +10,9 @@ import (
 // cpuSeconds is not measured on this platform.
 func cpuSeconds() float64 { return 0 }
 
+// maxRSSBytes is not measured on this platform.
+func maxRSSBytes() int64 { return 0 }
+
 // diskBytes sums file sizes (apparent, not allocated) under dir.
 func diskBytes(dir string) int64 {
 	var n int64

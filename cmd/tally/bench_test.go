@@ -19,7 +19,7 @@ func TestBenchRuns(t *testing.T) {
 	var out, errb bytes.Buffer
 	dir := filepath.Join(t.TempDir(), "bench")
 	err := run(context.Background(), []string{"bench", "--duration", "2s", "--rate", "2000", "--providers", "2", "--batch", "10",
-		"--half", "1s", "--single", "1s", "--single-window", "4", "--raw", "1s", "--json", "--data", dir, "--keep"}, &out, &errb)
+		"--half", "1s", "--single", "1s", "--single-window", "4", "--raw", "1s", "--soak", "1s", "--json", "--data", dir, "--keep"}, &out, &errb)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, errb.String())
 	}
@@ -57,11 +57,17 @@ func TestBenchRuns(t *testing.T) {
 	if r.Single.Batch != 1 || r.Single.AckSamples != int(r.Single.Sent) {
 		t.Errorf("single phase: batch %d, %d requests for %d transactions", r.Single.Batch, r.Single.AckSamples, r.Single.Sent)
 	}
-	if want := r.Settled + r.Half.Settled + r.Single.Settled; r.SettledTotal != want || r.VerifiedEntries != want {
+	if r.RawDefaultTxS <= 0 || r.RatioToRawDefault <= 0 || r.MaxRSSBytes <= 0 {
+		t.Errorf("raw default %v ratio %v max rss %v: a figure is missing", r.RawDefaultTxS, r.RatioToRawDefault, r.MaxRSSBytes)
+	}
+	if len(r.Soak) != 1 || r.Soak[0].Settled == 0 || r.Soak[0].AckP99Ms < r.Soak[0].AckP50Ms || r.Soak[0].WALBytes <= 0 || r.Soak[0].IndexBytes <= 0 {
+		t.Fatalf("soak rows %+v, want one minute with figures", r.Soak)
+	}
+	if want := r.Settled + r.Half.Settled + r.Single.Settled + r.Soak[0].Settled; r.SettledTotal != want || r.VerifiedEntries != want {
 		t.Errorf("settled %d in all, verified %d, phases add up to %d", r.SettledTotal, r.VerifiedEntries, want)
 	}
-	if len(r.Targets) != 5 {
-		t.Errorf("%d targets reported, want the 5 of DESIGN.md §11: %+v", len(r.Targets), r.Targets)
+	if len(r.Targets) != 6 {
+		t.Errorf("%d targets reported, want 6 (DESIGN.md §11 and issue 14): %+v", len(r.Targets), r.Targets)
 	}
 }
 

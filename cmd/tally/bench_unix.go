@@ -5,6 +5,7 @@ package main
 import (
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"syscall"
 )
 
@@ -15,6 +16,19 @@ func cpuSeconds() float64 {
 		return 0
 	}
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}
+
+// maxRSSBytes is this process's peak resident set (getrusage ru_maxrss,
+// kilobytes on Linux, bytes on macOS).
+func maxRSSBytes() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	if runtime.GOOS == "darwin" {
+		return int64(ru.Maxrss)
+	}
+	return int64(ru.Maxrss) * 1024
 }
 
 // diskBytes is the space the files under dir occupy on disk (allocated
