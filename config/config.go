@@ -112,6 +112,7 @@ type Ingest struct {
 	Limits         txn.Limits
 	BatchMax       int
 	GroupMax       int
+	QueueMax       int // records waiting for the committer before buffer_full; 0 = 8 × GroupMax
 	GroupWait      time.Duration
 	BudgetBytes    int64
 	ForwardBatch   int
@@ -277,6 +278,9 @@ func (c Config) check(bad func(key, val, fix string)) {
 		if p.v <= 0 {
 			bad(p.key, fmt.Sprint(p.v), "use a positive number")
 		}
+	}
+	if q := c.Ingest.QueueMax; q != 0 && q < c.Ingest.GroupMax {
+		bad("ingest.queue_max", fmt.Sprint(q), fmt.Sprintf("use 0 (8 × ingest.group_max) or at least ingest.group_max (%d)", c.Ingest.GroupMax))
 	}
 	if c.Ingest.BudgetBytes < 1<<20 {
 		bad("ingest.budget_bytes", fmt.Sprint(c.Ingest.BudgetBytes), `use at least "1MiB"`)

@@ -81,6 +81,7 @@ type IngestFile struct {
 	MetaBytes      *int    `hcl:"meta_bytes,optional"`
 	AmountMax      *string `hcl:"amount_max,optional"`
 	GroupMax       *int    `hcl:"group_max,optional"`
+	QueueMax       *int    `hcl:"queue_max,optional"`
 	GroupWait      *string `hcl:"group_wait,optional"`
 	BudgetBytes    *string `hcl:"budget_bytes,optional"`
 	ForwardBatch   *int    `hcl:"forward_batch,optional"`
