@@ -147,9 +147,15 @@ const faultSettleBlock = `settle {
 // the edge, whose hub link goes through a proxy.
 func startMesh(t *testing.T, separateSettle bool) *mesh {
 	t.Helper()
+	return startMeshWith(t, separateSettle, faultSettleBlock)
+}
+
+// startMeshWith is startMesh with the given settle block.
+func startMeshWith(t *testing.T, separateSettle bool, settleBlock string) *mesh {
+	t.Helper()
 	m := &mesh{t: t, dir: t.TempDir(), hubPort: freePort(t), httpPort: freePort(t)}
 	writeFile(t, filepath.Join(m.dir, "rules.hcl"), crashRules)
-	roles, settle := `["hub", "settle"]`, faultSettleBlock
+	roles, settle := `["hub", "settle"]`, settleBlock
 	if separateSettle {
 		roles, settle = `["hub"]`, ""
 	}
@@ -180,7 +186,7 @@ nats {
   user     = "settle-1"
   password = %q
 }
-%s`, m.hubURL(), faultSettlePass, faultSettleBlock))
+%s`, m.hubURL(), faultSettlePass, settleBlock))
 		m.ledgerDir = filepath.Join(m.dir, "settle-data", "ledger")
 		m.settle = startChild(t, m.dir, "node", "--config", m.settleCfg)
 	}

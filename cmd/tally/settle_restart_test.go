@@ -178,7 +178,16 @@ func TestSettlePauseGapConverges(t *testing.T) {
 }
 
 func pauseRound(t *testing.T) {
-	m := startMesh(t, false)
+	// AckWait shorter than the pause: every delivery outstanding when the
+	// process stops is due again the moment it resumes, out of order with
+	// the batches fetched since — the redelivery pattern of both storms.
+	m := startMeshWith(t, false, `settle {
+  rules               = "rules.hcl"
+  segment_max_age     = "50ms"
+  segment_max_entries = 200
+  ack_wait            = "2s"
+}
+`)
 	m.startSends(false)
 	natstest.Eventually(t, 60*time.Second, func() error {
 		if n := m.settled(); n < 100 {
@@ -195,7 +204,7 @@ func pauseRound(t *testing.T) {
 	if err := m.hub.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3500 * time.Millisecond)
+	time.Sleep(3500 * time.Millisecond) // > ack_wait
 	if err := m.hub.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
