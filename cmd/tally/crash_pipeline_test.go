@@ -153,16 +153,7 @@ func TestCrashKill9Pipelined(t *testing.T) {
 		}
 	}
 	ledgerDir := filepath.Join(dir, "data", "ledger")
-	natstest.Eventually(t, 90*time.Second, func() error {
-		ids, err := ledgerIDs(ledgerDir)
-		if err != nil {
-			return err
-		}
-		if len(ids) < total {
-			return fmt.Errorf("%d of %d in the ledger", len(ids), total)
-		}
-		return nil
-	})
+	waitLedger(t, ledgerDir, total, 90*time.Second)
 	t.Logf("all in the ledger %v after the restart", time.Since(t0))
 	node.stop(t)
 	ids, err := ledgerIDs(ledgerDir)

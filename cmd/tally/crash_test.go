@@ -56,9 +56,33 @@ type child struct {
 	out *os.File
 }
 
+// waitLedger waits until the ledger in dir holds at least want distinct ids.
+func waitLedger(t *testing.T, dir string, want int, within time.Duration) {
+	t.Helper()
+	natstest.Eventually(t, within, func() error {
+		ids, err := ledgerIDs(dir)
+		if err != nil {
+			return err
+		}
+		if len(ids) < want {
+			return fmt.Errorf("%d of %d in the ledger", len(ids), want)
+		}
+		return nil
+	})
+}
+
+// startChild starts tally as a child process logging to dir/child.log,
+// which every child of a test shares.
 func startChild(t *testing.T, dir string, args ...string) *child {
 	t.Helper()
-	out, err := os.OpenFile(filepath.Join(dir, "child.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	return startChildLog(t, filepath.Join(dir, "child.log"), os.O_APPEND, args...)
+}
+
+// startChildLog starts tally as a child process logging to path, opened
+// with the extra flag (os.O_APPEND to share it, os.O_TRUNC for its own).
+func startChildLog(t *testing.T, path string, flag int, args ...string) *child {
+	t.Helper()
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|flag, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,16 +297,7 @@ func TestCrashKill9(t *testing.T) {
 	}
 	t.Logf("all answered after restart in %v", time.Since(t0))
 	ledgerDir := filepath.Join(dir, "data", "ledger")
-	natstest.Eventually(t, 60*time.Second, func() error {
-		ids, err := ledgerIDs(ledgerDir)
-		if err != nil {
-			return err
-		}
-		if len(ids) < len(all) {
-			return fmt.Errorf("%d of %d in the ledger", len(ids), len(all))
-		}
-		return nil
-	})
+	waitLedger(t, ledgerDir, len(all), 60*time.Second)
 	t.Logf("all in the ledger after %v", time.Since(t0))
 	node.stop(t)
 	t.Logf("drained after %v", time.Since(t0))

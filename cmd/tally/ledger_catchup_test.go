@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/tally-mesh/tally/internal/natstest"
 	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -108,16 +107,7 @@ func TestCrashAfterPubAck(t *testing.T) {
 	node, logPath = startLogged(t, dir, "second.log", "node", "--config", infoConfig(t, cfgPath))
 	waitReady(t, node, logPath)
 	sendUntilAnswered(t, url, "prov-0", payloads, time.Now().Add(60*time.Second))
-	natstest.Eventually(t, 60*time.Second, func() error {
-		ids, err := ledgerIDs(ledgerDir)
-		if err != nil {
-			return err
-		}
-		if len(ids) < len(payloads) {
-			return fmt.Errorf("%d of %d in the ledger", len(ids), len(payloads))
-		}
-		return nil
-	})
+	waitLedger(t, ledgerDir, len(payloads), 60*time.Second)
 	node.stop(t)
 	b, _ := os.ReadFile(logPath)
 	if !strings.Contains(string(b), "caught up from the ledger stream") {
@@ -157,16 +147,7 @@ func TestSettleWipeRebuild(t *testing.T) {
 	}
 	ledgerDir := filepath.Join(dir, "data", "ledger")
 	want := 3 * len(payloads)
-	natstest.Eventually(t, 60*time.Second, func() error {
-		ids, err := ledgerIDs(ledgerDir)
-		if err != nil {
-			return err
-		}
-		if len(ids) < want {
-			return fmt.Errorf("%d of %d in the ledger", len(ids), want)
-		}
-		return nil
-	})
+	waitLedger(t, ledgerDir, want, 60*time.Second)
 	node.stop(t)
 	before, err := store.Verify(ledgerDir, "", nil)
 	if err != nil {

@@ -27,19 +27,7 @@ func soak() bool { return os.Getenv("TALLY_SOAK") == "1" }
 func startLogged(t *testing.T, dir, logName string, args ...string) (*child, string) {
 	t.Helper()
 	path := filepath.Join(dir, logName)
-	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "TALLY_TEST_CHILD=1")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, out: out}
-	t.Cleanup(func() { c.kill(); out.Close() })
-	return c, path
+	return startChildLog(t, path, os.O_TRUNC, args...), path
 }
 
 // waitReady waits until the node logged that it settles ("settling", logged
