@@ -39,6 +39,7 @@ func (m TierMode) Valid() bool { return m == Marginal || m == Retroactive }
 // Fee bases and periods a fee contract may name.
 const (
 	BasisGGR    = "ggr"
+	BasisNGR    = "ngr" // GGR − bonus costs − jackpot contributions − taxes
 	PeriodDay   = "day"
 	PeriodWeek  = "week"
 	PeriodMonth = "month"
@@ -69,7 +70,7 @@ type FeeContract struct {
 	Ruleset       string // the ruleset (version) the fee block was declared in; "" when built in code
 	Name          string
 	Party         string
-	Basis         string // "ggr"
+	Basis         string // "ggr" or "ngr"
 	Period        string // "day", "week" or "month"
 	Currency      money.Currency
 	Rounding      money.Rounding
@@ -83,6 +84,9 @@ type FeeContract struct {
 	// a list that is given must contain the transaction's value, an absent
 	// list matches anything. The fee's Currency is always a condition.
 	Providers, Games, Categories, Jurisdictions, Brands []string
+	// Affiliates attributes transactions to partners: a transaction counts
+	// when its affiliate field is in the list.
+	Affiliates []string
 }
 
 // Selects reports whether a transaction from provider counts in the fee's
@@ -90,7 +94,8 @@ type FeeContract struct {
 func (c FeeContract) Selects(provider string, tx txn.Tx) bool {
 	in := func(set []string, s string) bool { return len(set) == 0 || slices.Contains(set, s) }
 	return tx.Currency.Code == c.Currency.Code && in(c.Providers, provider) && in(c.Games, tx.Game) &&
-		in(c.Categories, tx.Category) && in(c.Jurisdictions, tx.Jurisdiction) && in(c.Brands, tx.Brand)
+		in(c.Categories, tx.Category) && in(c.Jurisdictions, tx.Jurisdiction) && in(c.Brands, tx.Brand) &&
+		in(c.Affiliates, tx.Affiliate)
 }
 
 // FeeLine is one tier actually applied, as a statement prints it: Percent of
@@ -259,8 +264,8 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 	case strings.Contains(c.Party, "${") || strings.Contains(c.Party, "%{"):
 		add("party", -1, fmt.Sprintf("party %q is a reference", c.Party), `a fee contract names its party, such as party = "provider"`)
 	}
-	if c.Basis != BasisGGR {
-		add("basis", -1, fmt.Sprintf("unknown basis %q", c.Basis), `use basis = "ggr"`)
+	if c.Basis != BasisGGR && c.Basis != BasisNGR {
+		add("basis", -1, fmt.Sprintf("unknown basis %q", c.Basis), `use basis = "ggr" (stakes − wins) or "ngr" (GGR − bonus costs − jackpot contributions − taxes)`)
 	}
 	switch c.Period {
 	case PeriodDay, PeriodWeek, PeriodMonth:
@@ -360,6 +365,7 @@ type feeSrc struct {
 	Categories    []string   `hcl:"categories,optional"`
 	Jurisdictions []string   `hcl:"jurisdictions,optional"`
 	Brands        []string   `hcl:"brands,optional"`
+	Affiliates    []string   `hcl:"affiliates,optional"`
 	Tiers         []*tierSrc `hcl:"tier,block"`
 
 	PartyRange    hcl.Range `hcl:"party,attr_value_range"`
@@ -505,6 +511,7 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 	fc.Categories = checkList(&c, pos, "categories", fs.Categories, nil)
 	fc.Jurisdictions = checkList(&c, pos, "jurisdictions", fs.Jurisdictions, nil)
 	fc.Brands = checkList(&c, pos, "brands", fs.Brands, nil)
+	fc.Affiliates = checkList(&c, pos, "affiliates", fs.Affiliates, nil)
 	if cur, ok := money.Lookup(fs.Currency); ok {
 		fc.Currency = cur
 	}
@@ -590,6 +597,7 @@ type feeCanon struct {
 	Categories    []string    `json:"categories,omitempty"`
 	Jurisdictions []string    `json:"jurisdictions,omitempty"`
 	Brands        []string    `json:"brands,omitempty"`
+	Affiliates    []string    `json:"affiliates,omitempty"`
 	Tiers         []tierCanon `json:"tiers"`
 }
 
@@ -603,6 +611,7 @@ func canonFee(fc FeeContract) *feeCanon {
 		Name: fc.Name, Party: fc.Party, Basis: fc.Basis, Period: fc.Period, Currency: fc.Currency.Code,
 		Rounding: string(fc.Rounding), Mode: string(fc.Mode), Minimum: fc.MinimumFee.String(), CarryNegative: fc.CarryNegative,
 		Providers: fc.Providers, Games: fc.Games, Categories: fc.Categories, Jurisdictions: fc.Jurisdictions, Brands: fc.Brands,
+		Affiliates: fc.Affiliates,
 	}
 	if fc.MaximumFee != nil {
 		f.Maximum = fc.MaximumFee.String()
@@ -633,7 +642,7 @@ func (f *feeCanon) contract(c *checker, ruleset, path string) (FeeContract, bool
 		key string
 		v   *[]string
 		dst *[]string
-	}{{"providers", &f.Providers, &fc.Providers}, {"games", &f.Games, &fc.Games}, {"categories", &f.Categories, &fc.Categories}, {"jurisdictions", &f.Jurisdictions, &fc.Jurisdictions}, {"brands", &f.Brands, &fc.Brands}} {
+	}{{"providers", &f.Providers, &fc.Providers}, {"games", &f.Games, &fc.Games}, {"categories", &f.Categories, &fc.Categories}, {"jurisdictions", &f.Jurisdictions, &fc.Jurisdictions}, {"brands", &f.Brands, &fc.Brands}, {"affiliates", &f.Affiliates, &fc.Affiliates}} {
 		*l.v = checkList(c, path, l.key, *l.v, nil)
 		*l.dst = *l.v
 	}

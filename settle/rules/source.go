@@ -51,11 +51,19 @@ type versionSrc struct {
 	// version's hash. A version without fees encodes no "fees" key.
 	Fees   []*feeRef   `hcl:"fee,block" json:"-"`
 	FeeSet []*feeCanon `json:"fees,omitempty"`
+	// Partner trees (partners.go): the declared partners with their
+	// parents, the tree's depth limit and the overrides paid up the tree.
+	// A version without partners encodes none of these keys, so the hash
+	// of every older version is unchanged.
+	PartnerDepth string         `hcl:"partner_depth,optional" json:"partner_depth,omitempty"`
+	Partners     []*partnerSrc  `hcl:"partner,block" json:"partners,omitempty"`
+	Overrides    []*overrideSrc `hcl:"override,block" json:"overrides,omitempty"`
 
 	DefRange        hcl.Range `hcl:",def_range" json:"-"`
 	EffectiveRange  hcl.Range `hcl:"effective,attr_value_range" json:"-"`
 	RoundingRange   hcl.Range `hcl:"rounding,attr_value_range" json:"-"`
 	AllocationRange hcl.Range `hcl:"allocation,attr_value_range" json:"-"`
+	DepthRange      hcl.Range `hcl:"partner_depth,attr_value_range" json:"-"`
 }
 
 // feeRef is a fee block as Parse sees it: named, contents left to ParseFees.

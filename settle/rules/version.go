@@ -29,6 +29,7 @@ type Version struct {
 
 	rules []*rule
 	fees  []FeeContract
+	tree  *Tree // nil: no partners
 	canon []byte
 	hash  [32]byte
 	pos   string // where it was defined, for error messages
@@ -193,6 +194,7 @@ func compile(src *versionSrc, base string) (*Version, []Problem) {
 			v.fees = append(v.fees, fc)
 		}
 	}
+	v.tree = compileTree(&c, src, vpath)
 	if len(c.problems) > 0 {
 		return nil, c.problems
 	}
@@ -224,7 +226,7 @@ func compileRule(c *checker, rs *ruleSrc, rpath string) *rule {
 	rs.Types = checkList(c, at(rpath, rs.TypesRange, rs.DefRange), "types", rs.Types, func(s string) string {
 		t := txn.Type(s)
 		if !t.Valid() {
-			return "is not a transaction type (bet, win, purchase, adjustment, fee, bonus_cost, jackpot_contribution, jackpot_win)"
+			return "is not a transaction type (bet, win, purchase, adjustment, fee, bonus_cost, jackpot_contribution, jackpot_win, tax)"
 		}
 		if t.Reversal() {
 			return "is a reversal: rollbacks and refunds replay their parent's shares and never match a rule"

@@ -39,6 +39,7 @@ type Statement struct {
 	Gaming      GamingLine   `json:"gaming"`
 	Fees        []Fee        `json:"fees"`
 	Adjustments []Adjustment `json:"adjustments"`
+	Overrides   []Override   `json:"overrides,omitempty"` // partner-tree overrides received (+) or deducted (−)
 	Closing     string       `json:"closing"`
 	Ledger      []Covered    `json:"ledger"`    // entries of the ledger this statement and its predecessors account for
 	RuleSets    []string     `json:"rule_sets"` // hex hashes of the rule sets behind the entries and fees
@@ -75,7 +76,11 @@ type Fee struct {
 	Rounding  string    `json:"rounding"`
 	Stakes    string    `json:"stakes"`
 	Wins      string    `json:"wins"`
-	GGR       string    `json:"ggr"` // the period's basis, adjustments included
+	GGR       string    `json:"ggr"`                             // the period's GGR basis, adjustments included (basis "ggr": the basis)
+	Bonuses   string    `json:"bonuses,omitempty"`               // basis "ngr": bonus costs deducted
+	Jackpots  string    `json:"jackpot_contributions,omitempty"` // basis "ngr": jackpot contributions deducted
+	Taxes     string    `json:"taxes,omitempty"`                 // basis "ngr": taxes deducted
+	NGR       string    `json:"ngr,omitempty"`                   // basis "ngr": the basis, GGR − the three above
 	CarriedIn string    `json:"carried_in"`
 	Base      string    `json:"base"`
 	Tiers     []FeeTier `json:"tiers"`
@@ -171,7 +176,8 @@ func (s *Source) fees(p Period, party, currency string) ([]rules.FeeContract, [3
 
 // Parties lists the (party, currency) pairs that have a statement for
 // period: every party with a share in an entry that occurred before the
-// period's end, and every party of a fee contract in force at its start.
+// period's end, every party of a fee contract in force at its start, and
+// every partner above one of them that receives an override.
 // Sorted by party, then currency.
 func Parties(src *Source, period Period) [][2]string {
 	seen := map[[2]string]bool{}
@@ -187,6 +193,14 @@ func Parties(src *Source, period Period) [][2]string {
 			for _, f := range v.Fees() {
 				if f.Period == period.Kind {
 					seen[[2]string{f.Party, f.Currency.Code}] = true
+				}
+			}
+			// The partners above a party receive overrides on its commission.
+			if t := v.Tree(); t != nil {
+				for k := range seen {
+					for _, up := range t.Involved(k[0]) {
+						seen[[2]string{up, k[1]}] = true
+					}
 				}
 			}
 		}
@@ -346,52 +360,39 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 	}
 	st.Gaming = GamingLine{cur.Format(gaming.Stakes), cur.Format(gaming.Wins), cur.Format(gaming.GGR)}
 
-	fees, vhash, notes := src.fees(period, party, cur.Code)
-	st.Notes = notes
-	for _, fc := range fees {
-		var basis Gaming
-		n := 0
-		for i, e := range src.Entries {
-			if counted(e) && fc.Selects(e.Provider, src.root[i]) {
-				basis.Add(src.root[i].Type, e)
-				n++
-			}
+	carryOf := func(name string) (decimal.Decimal, error) {
+		if prior == nil {
+			return decimal.Zero, nil
 		}
-		carry := decimal.Zero
-		if prior != nil && fc.CarryNegative {
-			for _, pf := range prior.Fees {
-				if pf.Name == fc.Name {
-					c, err := decimal.NewFromString(pf.CarryOut)
-					if err != nil {
-						return nil, fmt.Errorf("statement: prior fee %q carry %q: %w", pf.Name, pf.CarryOut, err)
-					}
-					carry = c
+		for _, pf := range prior.Fees {
+			if pf.Name == name {
+				c, err := decimal.NewFromString(pf.CarryOut)
+				if err != nil {
+					return decimal.Zero, fmt.Errorf("statement: prior fee %q carry %q: %w", pf.Name, pf.CarryOut, err)
 				}
+				return c, nil
 			}
 		}
-		r, err := fc.Compute(basis.GGR, carry)
-		if err != nil {
-			return nil, fmt.Errorf("statement %s %s %s: %w", party, cur.Code, period, err)
-		}
-		f := Fee{
-			Name: fc.Name, Ruleset: fc.Ruleset, RuleSet: hex.EncodeToString(vhash[:]), Basis: fc.Basis, Mode: string(fc.Mode), Rounding: string(fc.Rounding),
-			Stakes: cur.Format(basis.Stakes), Wins: cur.Format(basis.Wins), GGR: cur.Format(r.Basis),
-			CarriedIn: cur.Format(r.CarriedIn), Base: cur.Format(r.Base), Tiers: []FeeTier{}, Exact: r.Exact.String(),
-			Computed: cur.Format(r.Computed), Capped: cur.Format(r.Capped), Minimum: cur.Format(fc.MinimumFee), TopUp: cur.Format(r.TopUp),
-			Fee: cur.Format(r.Fee), CarryOut: cur.Format(r.CarryOut), Entries: n,
-		}
-		if fc.MaximumFee != nil {
-			f.Maximum = cur.Format(*fc.MaximumFee)
-		}
-		for _, l := range r.Lines {
-			f.Tiers = append(f.Tiers, FeeTier{Tier: l.Tier, From: cur.Format(l.From), To: cur.Format(l.To), Percent: l.Percent.String(), Base: cur.Format(l.Base), Exact: l.Exact.String()})
-		}
-		if r.Base.IsPositive() {
-			f.Effective = r.Computed.Mul(decimal.NewFromInt(100)).DivRound(r.Base, 4).String() + "%"
-		}
+		return decimal.Zero, nil
+	}
+	fees, own, notes, err := periodFees(src, cur, party, period, carryOf, counted)
+	if err != nil {
+		return nil, err
+	}
+	st.Notes = notes
+	for _, f := range fees {
 		ruleSets[f.RuleSet] = true
-		total = total.Add(r.Fee)
+		total = total.Add(decimal.RequireFromString(f.Fee))
 		st.Fees = append(st.Fees, f)
+	}
+	ovs, err := overrides(src, cur, party, period, own)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range ovs {
+		ruleSets[o.RuleSet] = true
+		total = total.Add(decimal.RequireFromString(o.Amount))
+		st.Overrides = append(st.Overrides, o)
 	}
 
 	st.Opening = cur.Format(opening)
@@ -422,7 +423,8 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 	return st, nil
 }
 
-// check asserts closing = opening + Σ activity + Σ adjustments + Σ fees.
+// check asserts closing = opening + Σ activity + Σ adjustments + Σ fees +
+// Σ overrides.
 func (s *Statement) check(cur money.Currency) error {
 	sum := decimal.RequireFromString(s.Opening)
 	for _, l := range s.Activity {
@@ -433,6 +435,9 @@ func (s *Statement) check(cur money.Currency) error {
 	}
 	for _, f := range s.Fees {
 		sum = sum.Add(decimal.RequireFromString(f.Fee))
+	}
+	for _, o := range s.Overrides {
+		sum = sum.Add(decimal.RequireFromString(o.Amount))
 	}
 	if !sum.Equal(decimal.RequireFromString(s.Closing)) {
 		return fmt.Errorf("statement: %s %s %s: opening + lines = %s, closing %s", s.Party, s.Currency, s.Period, cur.Format(sum), s.Closing)
