@@ -14,6 +14,7 @@ const treeHead = `ruleset "t" {
   effective  = "2026-01-01T00:00:00Z"
   rounding   = "half_up"
   allocation = "largest_remainder"
+  party "operator" {}
   rule "default" {
     share "op" {
       party   = "operator"

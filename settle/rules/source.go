@@ -55,9 +55,12 @@ type versionSrc struct {
 	// parents, the tree's depth limit and the overrides paid up the tree.
 	// A version without partners encodes none of these keys, so the hash
 	// of every older version is unchanged.
-	PartnerDepth string         `hcl:"partner_depth,optional" json:"partner_depth,omitempty"`
-	Partners     []*partnerSrc  `hcl:"partner,block" json:"partners,omitempty"`
-	Overrides    []*overrideSrc `hcl:"override,block" json:"overrides,omitempty"`
+	// Declared parties (check.go): when a ruleset declares any party or
+	// partner, every party it names must be declared.
+	PartyDecls   []*partyDeclSrc `hcl:"party,block" json:"parties,omitempty"`
+	PartnerDepth string          `hcl:"partner_depth,optional" json:"partner_depth,omitempty"`
+	Partners     []*partnerSrc   `hcl:"partner,block" json:"partners,omitempty"`
+	Overrides    []*overrideSrc  `hcl:"override,block" json:"overrides,omitempty"`
 
 	DefRange        hcl.Range `hcl:",def_range" json:"-"`
 	EffectiveRange  hcl.Range `hcl:"effective,attr_value_range" json:"-"`

@@ -30,12 +30,15 @@ type Version struct {
 	rules []*rule
 	fees  []FeeContract
 	tree  *Tree // nil: no partners
-	canon []byte
-	hash  [32]byte
-	pos   string // where it was defined, for error messages
+	// declared parties (party and partner blocks); nil when none are
+	declared map[string]bool
+	canon    []byte
+	hash     [32]byte
+	pos      string // where it was defined, for error messages
 }
 
 type rule struct {
+	pos                                                             string // where it was defined, for rules check
 	name                                                            string
 	types                                                           []txn.Type
 	providers, games, categories, jurisdictions, brands, currencies []string
@@ -195,6 +198,7 @@ func compile(src *versionSrc, base string) (*Version, []Problem) {
 		}
 	}
 	v.tree = compileTree(&c, src, vpath)
+	v.declared = checkDeclared(&c, src, vpath)
 	if len(c.problems) > 0 {
 		return nil, c.problems
 	}
@@ -211,7 +215,7 @@ func compileRule(c *checker, rs *ruleSrc, rpath string) *rule {
 	before := len(c.problems)
 	rpos := at(rpath, rs.DefRange)
 	checkName(c, rpos, "rule", rs.Name)
-	r := &rule{name: rs.Name, remainder: rs.Remainder}
+	r := &rule{name: rs.Name, remainder: rs.Remainder, pos: rpos}
 	// An empty rounding or allocation here means the set's own was invalid
 	// and already reported.
 	okA := false

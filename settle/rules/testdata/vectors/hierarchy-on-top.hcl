@@ -19,6 +19,8 @@ ruleset "hierarchy" {
     }
   }
 
+  # Every party the ruleset names is declared: a party block, or a partner.
+  party "operator" {}
   partner "M" {}
   partner "S" {
     parent = "M"
