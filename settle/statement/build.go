@@ -27,10 +27,15 @@ const MaxReplayPeriods = 100000
 // the unrounded figure. The JSON encoding (Canonical) is what is hashed and
 // signed.
 type Statement struct {
-	Format      int          `json:"format"`
-	Party       string       `json:"party"`
-	Currency    string       `json:"currency"`
-	Period      string       `json:"period"`
+	Format   int    `json:"format"`
+	Party    string `json:"party"`
+	Currency string `json:"currency"`
+	Period   string `json:"period"`
+	// Provisional marks a statement of a period that had not ended when it
+	// was computed (AsOf, RFC 3339 UTC): a preview, signed but never part of
+	// the party's chain and never to be paid. Final statements omit both.
+	Provisional bool         `json:"provisional,omitempty"`
+	AsOf        string       `json:"as_of,omitempty"`
 	Start       time.Time    `json:"start"`
 	End         time.Time    `json:"end"`
 	Previous    string       `json:"previous"` // hex SHA-256 of the party's previous statement; "" for its first

@@ -22,6 +22,9 @@ func CSV(s *Statement) []byte {
 		_ = w.Write([]string{s.Party, s.Currency, s.Period, section, item, category, count, volume, amount, detail})
 	}
 	_ = w.Write(CSVHeader)
+	if s.Provisional {
+		row("provisional", "", "", "", "", "", "the period had not ended at "+s.AsOf+": a preview, not to be paid")
+	}
 	row("opening", "", "", "", "", s.Opening, "previous "+orNone(s.Previous))
 	for _, l := range s.Activity {
 		item := l.Type
