@@ -68,6 +68,9 @@ func checkDeclared(c *checker, src *versionSrc, vpath string) map[string]bool {
 	for _, f := range src.FeeSet {
 		use(fmt.Sprintf("%s fee %q", vpath, f.Name), "party", f.Party)
 	}
+	for _, p := range src.Payouts {
+		use(at(fmt.Sprintf("%s payout %q", vpath, p.Party), p.DefRange), "payout", p.Party)
+	}
 	for _, o := range src.Overrides {
 		use(at(fmt.Sprintf("%s override %q", vpath, o.Name), o.PartyRange, o.DefRange), "party", o.Party)
 	}

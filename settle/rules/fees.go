@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
@@ -45,6 +46,27 @@ const (
 	PeriodMonth = "month"
 )
 
+// When a carried negative base is dropped (FeeContract.CarryReset).
+const (
+	CarryResetNever   = ""
+	CarryResetQuarter = "quarter" // at the first period starting in a new calendar quarter
+	CarryResetYear    = "year"    // at the first period starting in a new calendar year
+)
+
+// ResetsAt reports whether a negative base carried out of the period
+// starting at prev is dropped instead of carried into the period starting at
+// start: the contract resets and start is in another calendar quarter or
+// year than prev. Both are the periods' starts in the contract's calendar.
+func (c FeeContract) ResetsAt(prev, start time.Time) bool {
+	switch c.CarryReset {
+	case CarryResetYear:
+		return prev.Year() != start.Year()
+	case CarryResetQuarter:
+		return prev.Year() != start.Year() || (int(prev.Month())-1)/3 != (int(start.Month())-1)/3
+	}
+	return false
+}
+
 // Limits of the fee language.
 const (
 	MaxTiers = 64   // tiers in one fee
@@ -79,6 +101,9 @@ type FeeContract struct {
 	MinimumFee    decimal.Decimal  // 0: no minimum
 	MaximumFee    *decimal.Decimal // nil: no cap; else the computed fee is capped here (before the minimum)
 	CarryNegative bool             // a negative base is netted against the next period's basis
+	// CarryReset drops a carried negative base at a calendar boundary:
+	// "" (never), CarryResetQuarter or CarryResetYear. Only with CarryNegative.
+	CarryReset string
 
 	// Conditions select the transactions whose basis counts, like a rule's:
 	// a list that is given must contain the transaction's value, an absent
@@ -285,6 +310,12 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 	} else if !c.Rounding.Valid() {
 		add("rounding", -1, fmt.Sprintf("unknown rounding %q (use %q, %q or %q)", c.Rounding, money.HalfUp, money.HalfEven, money.Down), "rounding is never implied: name one on the fee or its ruleset")
 	}
+	switch {
+	case c.CarryReset != CarryResetNever && c.CarryReset != CarryResetQuarter && c.CarryReset != CarryResetYear:
+		add("carry_reset", -1, fmt.Sprintf("unknown carry_reset %q", c.CarryReset), `use "quarter" or "year" (a carried negative base is dropped at the first period of a new calendar quarter or year), or leave it out: carried until used up`)
+	case c.CarryReset != CarryResetNever && !c.CarryNegative:
+		add("carry_reset", -1, fmt.Sprintf("carry_reset %q but carry_negative = false", c.CarryReset), "a reset only applies to a carried negative base: set carry_negative = true or remove carry_reset")
+	}
 	if !c.Mode.Valid() {
 		add("mode", -1, fmt.Sprintf("unknown mode %q", c.Mode), `use "marginal": each tier's percent on the part of the basis inside it, or "retroactive": the whole basis at the percent of the tier it falls in`)
 	}
@@ -360,6 +391,7 @@ type feeSrc struct {
 	Minimum       string     `hcl:"minimum"`
 	Maximum       *string    `hcl:"maximum,optional"`
 	CarryNegative bool       `hcl:"carry_negative"`
+	CarryReset    string     `hcl:"carry_reset,optional"`
 	Providers     []string   `hcl:"providers,optional"`
 	Games         []string   `hcl:"games,optional"`
 	Categories    []string   `hcl:"categories,optional"`
@@ -377,6 +409,7 @@ type feeSrc struct {
 	MinimumRange  hcl.Range `hcl:"minimum,attr_value_range"`
 	MaximumRange  hcl.Range `hcl:"maximum,attr_value_range"`
 	CarryRange    hcl.Range `hcl:"carry_negative,attr_value_range"`
+	ResetRange    hcl.Range `hcl:"carry_reset,attr_value_range"`
 }
 
 type tierSrc struct {
@@ -503,6 +536,7 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 		Rounding:      money.Rounding(fs.Rounding),
 		Mode:          TierMode(fs.Mode),
 		CarryNegative: fs.CarryNegative,
+		CarryReset:    fs.CarryReset,
 		MinimumFee:    decimal.Zero,
 	}
 	// Conditions are sets: sorted and deduplicated, like a rule's.
@@ -556,6 +590,7 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 	ranges := map[string]hcl.Range{
 		"party": fs.PartyRange, "basis": fs.BasisRange, "period": fs.PeriodRange, "currency": fs.CurrencyRange,
 		"rounding": roundingRange, "mode": fs.ModeRange, "minimum": fs.MinimumRange, "maximum": fs.MaximumRange,
+		"carry_reset": fs.ResetRange,
 	}
 	for _, is := range fc.issues(bad) {
 		if r, ok := ranges[is.key]; ok && is.tier < 0 && is.key != "rounding" && absent(r) {
@@ -592,6 +627,7 @@ type feeCanon struct {
 	Minimum       string      `json:"minimum"`
 	Maximum       string      `json:"maximum,omitempty"`
 	CarryNegative bool        `json:"carry_negative"`
+	CarryReset    string      `json:"carry_reset,omitempty"`
 	Providers     []string    `json:"providers,omitempty"`
 	Games         []string    `json:"games,omitempty"`
 	Categories    []string    `json:"categories,omitempty"`
@@ -609,7 +645,7 @@ type tierCanon struct {
 func canonFee(fc FeeContract) *feeCanon {
 	f := &feeCanon{
 		Name: fc.Name, Party: fc.Party, Basis: fc.Basis, Period: fc.Period, Currency: fc.Currency.Code,
-		Rounding: string(fc.Rounding), Mode: string(fc.Mode), Minimum: fc.MinimumFee.String(), CarryNegative: fc.CarryNegative,
+		Rounding: string(fc.Rounding), Mode: string(fc.Mode), Minimum: fc.MinimumFee.String(), CarryNegative: fc.CarryNegative, CarryReset: fc.CarryReset,
 		Providers: fc.Providers, Games: fc.Games, Categories: fc.Categories, Jurisdictions: fc.Jurisdictions, Brands: fc.Brands,
 		Affiliates: fc.Affiliates,
 	}
@@ -633,7 +669,7 @@ func (f *feeCanon) contract(c *checker, ruleset, path string) (FeeContract, bool
 	fc := FeeContract{
 		Ruleset: ruleset, Name: f.Name, Party: f.Party, Basis: f.Basis, Period: f.Period,
 		Currency: money.Currency{Code: f.Currency, Exponent: -1}, Rounding: money.Rounding(f.Rounding),
-		Mode: TierMode(f.Mode), CarryNegative: f.CarryNegative, MinimumFee: decimal.Zero,
+		Mode: TierMode(f.Mode), CarryNegative: f.CarryNegative, CarryReset: f.CarryReset, MinimumFee: decimal.Zero,
 	}
 	if cur, ok := money.Lookup(f.Currency); ok {
 		fc.Currency = cur

@@ -61,6 +61,8 @@ type versionSrc struct {
 	PartnerDepth string          `hcl:"partner_depth,optional" json:"partner_depth,omitempty"`
 	Partners     []*partnerSrc   `hcl:"partner,block" json:"partners,omitempty"`
 	Overrides    []*overrideSrc  `hcl:"override,block" json:"overrides,omitempty"`
+	// Minimum payouts (payout.go); none encodes no key.
+	Payouts []*payoutSrc `hcl:"payout,block" json:"payouts,omitempty"`
 
 	DefRange        hcl.Range `hcl:",def_range" json:"-"`
 	EffectiveRange  hcl.Range `hcl:"effective,attr_value_range" json:"-"`

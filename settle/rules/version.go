@@ -32,6 +32,7 @@ type Version struct {
 	tree  *Tree // nil: no partners
 	// declared parties (party and partner blocks); nil when none are
 	declared map[string]bool
+	payouts  []Payout
 	canon    []byte
 	hash     [32]byte
 	pos      string // where it was defined, for error messages
@@ -199,6 +200,7 @@ func compile(src *versionSrc, base string) (*Version, []Problem) {
 	}
 	v.tree = compileTree(&c, src, vpath)
 	v.declared = checkDeclared(&c, src, vpath)
+	v.payouts = compilePayouts(&c, src, vpath)
 	if len(c.problems) > 0 {
 		return nil, c.problems
 	}

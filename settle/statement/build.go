@@ -46,8 +46,9 @@ type Statement struct {
 	Adjustments []Adjustment `json:"adjustments"`
 	Overrides   []Override   `json:"overrides,omitempty"` // partner-tree overrides received (+) or deducted (−)
 	Closing     string       `json:"closing"`
-	Ledger      []Covered    `json:"ledger"`    // entries of the ledger this statement and its predecessors account for
-	RuleSets    []string     `json:"rule_sets"` // hex hashes of the rule sets behind the entries and fees
+	Payout      *Payout      `json:"payout,omitempty"` // with a minimum payout for the party and currency
+	Ledger      []Covered    `json:"ledger"`           // entries of the ledger this statement and its predecessors account for
+	RuleSets    []string     `json:"rule_sets"`        // hex hashes of the rule sets behind the entries and fees
 	Notes       []string     `json:"notes,omitempty"`
 }
 
@@ -97,8 +98,24 @@ type Fee struct {
 	TopUp     string    `json:"top_up"`
 	Fee       string    `json:"fee"`
 	CarryOut  string    `json:"carry_out"`
-	Entries   int       `json:"entries"`                  // entries counted in the basis
-	Effective string    `json:"effective_rate,omitempty"` // Computed / Base, 4 decimals of a percent
+	// With a carry_reset contract: the reset rule and the carried negative
+	// base dropped at the start of this period ("0.00" when none).
+	CarryReset   string `json:"carry_reset,omitempty"`
+	CarryDropped string `json:"carry_dropped,omitempty"`
+	Entries      int    `json:"entries"`                  // entries counted in the basis
+	Effective    string `json:"effective_rate,omitempty"` // Computed / Base, 4 decimals of a percent
+}
+
+// Payout splits the closing balance by the party's minimum payout: Due is
+// the whole closing when it reaches Minimum (and is positive), else 0 and
+// the closing is Withheld: carried to the next statement in its opening.
+// WithheldIn is what the previous statement withheld (part of Opening).
+type Payout struct {
+	Ruleset    string `json:"ruleset"`
+	Minimum    string `json:"minimum"`
+	WithheldIn string `json:"withheld_in"`
+	Due        string `json:"due"`
+	Withheld   string `json:"withheld"`
 }
 
 // FeeTier is one tier actually applied: Percent of the slice (From, To].
@@ -402,6 +419,18 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 
 	st.Opening = cur.Format(opening)
 	st.Closing = cur.Format(total)
+	if src.Book != nil {
+		if v, err := src.Book.At(period.Start); err == nil {
+			if p, ok := v.Payout(party, cur.Code); ok {
+				due, withheld := p.Split(total)
+				in := cur.Format(decimal.Zero)
+				if prior != nil && prior.Payout != nil {
+					in = prior.Payout.Withheld
+				}
+				st.Payout = &Payout{Ruleset: v.Name, Minimum: cur.Format(p.Minimum), WithheldIn: in, Due: cur.Format(due), Withheld: cur.Format(withheld)}
+			}
+		}
+	}
 	for p, n := range src.size {
 		st.Ledger = append(st.Ledger, Covered{p, n})
 	}

@@ -53,6 +53,9 @@ func CSV(s *Statement) []byte {
 			row("fee_capped", f.Name, "", "", "", f.Capped, "taken off the computed fee: maximum "+f.Maximum)
 		}
 		row("fee_top_up", f.Name, "", "", "", f.TopUp, "minimum "+f.Minimum)
+		if f.CarryReset != "" {
+			row("fee_carry_dropped", f.Name, "", "", "", f.CarryDropped, "negative base dropped: carry resets every "+f.CarryReset)
+		}
 		row("fee", f.Name, "", "", "", f.Fee, "carry out "+f.CarryOut)
 	}
 	for _, o := range s.Overrides {
@@ -71,6 +74,10 @@ func CSV(s *Statement) []byte {
 		row("note", "", "", "", "", "", n)
 	}
 	row("closing", "", "", "", "", s.Closing, "")
+	if p := s.Payout; p != nil {
+		row("payout_due", "", "", "", "", p.Due, "minimum payout "+p.Minimum+", ruleset "+p.Ruleset)
+		row("payout_withheld", "", "", "", "", p.Withheld, "below the minimum payout: carried to the next statement (withheld before: "+p.WithheldIn+")")
+	}
 	w.Flush()
 	return buf.Bytes()
 }

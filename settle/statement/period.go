@@ -76,6 +76,17 @@ func (p Period) Next() Period {
 	return Period{p.Kind, p.Start.AddDate(0, 0, 1)}
 }
 
+// Prev is the period of the same kind before p.
+func (p Period) Prev() Period {
+	switch p.Kind {
+	case rules.PeriodMonth:
+		return Period{p.Kind, p.Start.AddDate(0, -1, 0)}
+	case rules.PeriodWeek:
+		return Period{p.Kind, p.Start.AddDate(0, 0, -7)}
+	}
+	return Period{p.Kind, p.Start.AddDate(0, 0, -1)}
+}
+
 // Contains reports whether t falls in the period.
 func (p Period) Contains(t time.Time) bool { return !t.Before(p.Start) && t.Before(p.End()) }
 

@@ -45,13 +45,16 @@ func periodFees(src *Source, cur money.Currency, party string, period Period, ca
 				n++
 			}
 		}
-		carry := decimal.Zero
+		carry, dropped := decimal.Zero, decimal.Zero
 		if fc.CarryNegative {
 			c, err := carryOf(fc.Name)
 			if err != nil {
 				return nil, decimal.Zero, nil, err
 			}
 			carry = c
+			if carry.IsNegative() && fc.ResetsAt(period.Prev().Start, period.Start) {
+				carry, dropped = decimal.Zero, c
+			}
 		}
 		r, err := fc.Compute(basis.Basis(fc.Basis), carry)
 		if err != nil {
@@ -69,6 +72,9 @@ func periodFees(src *Source, cur money.Currency, party string, period Period, ca
 		}
 		if fc.MaximumFee != nil {
 			f.Maximum = cur.Format(*fc.MaximumFee)
+		}
+		if fc.CarryReset != rules.CarryResetNever {
+			f.CarryReset, f.CarryDropped = fc.CarryReset, cur.Format(dropped)
 		}
 		for _, l := range r.Lines {
 			f.Tiers = append(f.Tiers, FeeTier{Tier: l.Tier, From: cur.Format(l.From), To: cur.Format(l.To), Percent: l.Percent.String(), Base: cur.Format(l.Base), Exact: l.Exact.String()})
