@@ -327,7 +327,7 @@ func similar(a, b string) bool {
 }
 
 func (r *rule) catchAll() bool {
-	return len(r.types) == 0 && len(r.providers) == 0 && len(r.games) == 0 && len(r.categories) == 0 &&
+	return len(r.meta) == 0 && len(r.types) == 0 && len(r.providers) == 0 && len(r.games) == 0 && len(r.categories) == 0 &&
 		len(r.jurisdictions) == 0 && len(r.brands) == 0 && len(r.currencies) == 0
 }
 
@@ -355,6 +355,11 @@ func (r *rule) covers(b *rule) bool {
 	bt := make([]string, len(b.types))
 	for i, t := range b.types {
 		bt[i] = string(t)
+	}
+	for k, vals := range r.meta {
+		if !within(vals, b.meta[k]) {
+			return false
+		}
 	}
 	return within(rt, bt) && within(r.providers, b.providers) && within(r.games, b.games) && within(r.categories, b.categories) &&
 		within(r.jurisdictions, b.jurisdictions) && within(r.brands, b.brands) && within(r.currencies, b.currencies)

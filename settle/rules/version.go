@@ -43,6 +43,7 @@ type rule struct {
 	name                                                            string
 	types                                                           []txn.Type
 	providers, games, categories, jurisdictions, brands, currencies []string
+	meta                                                            map[string][]string // meta key → accepted values
 	rounding                                                        money.Rounding
 	allocation                                                      money.Allocation
 	shares                                                          []share // or steps, never both
@@ -53,7 +54,9 @@ type rule struct {
 
 type share struct {
 	party  string
-	weight decimal.Decimal // a percent or a relative weight
+	weight decimal.Decimal  // a percent or a relative weight
+	cap    *decimal.Decimal // the party's amount is at most this (absolute)
+	floor  *decimal.Decimal // ...and at least this, taken from the remainder party
 }
 
 type step struct {
@@ -249,6 +252,23 @@ func compileRule(c *checker, rs *ruleSrc, rpath string) *rule {
 		return ""
 	})
 	r.currencies = rs.Currencies
+	if len(rs.Meta) > 0 {
+		mpos := at(rpath, rs.MetaRange, rs.DefRange)
+		if len(rs.Meta) > MaxMatch {
+			c.add(mpos, "meta", fmt.Sprintf("%d keys, more than %d", len(rs.Meta), MaxMatch), "split the rule")
+		}
+		r.meta = map[string][]string{}
+		for k, vals := range rs.Meta {
+			if msg := badText(k); msg != "" {
+				c.add(mpos, "meta", fmt.Sprintf("key %q %s", k, msg), "name a meta key the transactions carry, such as funds")
+			}
+			if len(vals) == 0 {
+				c.add(mpos, "meta", fmt.Sprintf("key %q has no value", k), `list the values that match, such as funds = ["bonus"]`)
+			}
+			rs.Meta[k] = checkList(c, mpos, "meta."+k, vals, nil)
+			r.meta[k] = rs.Meta[k]
+		}
+	}
 	rs.Providers = checkList(c, rpos, "providers", rs.Providers, nil)
 	r.providers = rs.Providers
 	rs.Games = checkList(c, rpos, "games", rs.Games, nil)
@@ -334,7 +354,12 @@ func compileShares(c *checker, r *rule, rs *ruleSrc, rpath string) (usesAffiliat
 		}
 		if ok {
 			total = total.Add(w)
-			r.shares = append(r.shares, share{party: ss.Party, weight: w})
+			sh := share{party: ss.Party, weight: w}
+			if !compileShareLimits(c, &sh, ss, rs, spath) {
+				bad = true
+				continue
+			}
+			r.shares = append(r.shares, sh)
 		} else {
 			bad = true
 		}
@@ -357,6 +382,46 @@ func compileShares(c *checker, r *rule, rs *ruleSrc, rpath string) (usesAffiliat
 		c.add(rpos, "weight", "weights add up to zero", "give at least one share a positive weight")
 	}
 	return usesAffiliate
+}
+
+// compileShareLimits reads a share's cap and floor: plain decimals, floor ≤
+// cap, in a rule with a remainder party that is not the share's own.
+func compileShareLimits(c *checker, sh *share, ss *shareSrc, rs *ruleSrc, spath string) bool {
+	if ss.Cap == "" && ss.Floor == "" {
+		return true
+	}
+	ok := true
+	if ss.Cap != "" {
+		var d decimal.Decimal
+		var good bool
+		if ss.Cap, d, good = checkDecimal(c, at(spath, ss.CapRange, ss.DefRange), "cap", ss.Cap); good {
+			sh.cap = &d
+		} else {
+			ok = false
+		}
+	}
+	if ss.Floor != "" {
+		var d decimal.Decimal
+		var good bool
+		if ss.Floor, d, good = checkDecimal(c, at(spath, ss.FloorRange, ss.DefRange), "floor", ss.Floor); good {
+			sh.floor = &d
+		} else {
+			ok = false
+		}
+	}
+	if sh.cap != nil && sh.floor != nil && sh.floor.GreaterThan(*sh.cap) {
+		c.add(at(spath, ss.FloorRange, ss.DefRange), "floor", fmt.Sprintf("floor %s is above cap %s", sh.floor, sh.cap), "lower the floor or raise the cap")
+		ok = false
+	}
+	switch {
+	case rs.Remainder == "":
+		c.add(at(spath, ss.DefRange), "cap", "a share with a cap or floor needs a remainder party to take or give the difference", `add remainder = "operator" to the rule`)
+		ok = false
+	case rs.Remainder == ss.Party:
+		c.add(at(spath, ss.DefRange), "cap", fmt.Sprintf("the remainder party %q cannot have a cap or floor: it takes the difference", ss.Party), "cap another share, or name another remainder party")
+		ok = false
+	}
+	return ok
 }
 
 func compileSteps(c *checker, r *rule, rs *ruleSrc, rpath string) (usesAffiliate bool) {
