@@ -61,10 +61,10 @@ func cmdStatements(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	// A period that has not ended yet gets provisional statements: signed,
-	// marked so, kept outside the chain and never final.
+	// A period that has not ended yet (in the party's time zone) gets
+	// provisional statements: signed, marked so, kept outside the chain and
+	// never final.
 	now := statementsClock().UTC().Truncate(time.Second)
-	provisional := now.Before(period.End())
 	ledgerDir := filepath.Join(*data, "ledger")
 	if _, err := os.Stat(ledgerDir); err != nil {
 		return fmt.Errorf("no ledger in %s: %w", *data, err)
@@ -153,6 +153,7 @@ func cmdStatements(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		provisional := now.Before(s.End)
 		if provisional {
 			s.Provisional, s.AsOf = true, now.Format(time.RFC3339)
 		}

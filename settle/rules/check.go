@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
+	_ "time/tzdata" // time zones of contracts: the same rules on every host
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -21,9 +23,45 @@ import (
 // every problem of a file even when one block has a syntax error.
 
 type partyDeclSrc struct {
-	Name string `hcl:"name,label" json:"name"`
+	Name     string `hcl:"name,label" json:"name"`
+	TimeZone string `hcl:"time_zone,optional" json:"time_zone,omitempty"`
 
-	DefRange hcl.Range `hcl:",def_range" json:"-"`
+	DefRange      hcl.Range `hcl:",def_range" json:"-"`
+	TimeZoneRange hcl.Range `hcl:"time_zone,attr_value_range" json:"-"`
+}
+
+// checkZones reads the time_zone of party and partner declarations: an IANA
+// zone name (the tz database is embedded, so every host reads the same
+// rules). Parties without one use UTC.
+func checkZones(c *checker, src *versionSrc, vpath string) map[string]*time.Location {
+	out := map[string]*time.Location{}
+	one := func(pos, party, tz string) {
+		if tz == "" {
+			return
+		}
+		loc, err := time.LoadLocation(tz)
+		if err != nil || tz == "Local" {
+			c.add(pos, "time_zone", fmt.Sprintf("%q is not an IANA time zone", tz), `name the zone the contract's periods close in, such as time_zone = "Asia/Seoul"`)
+			return
+		}
+		out[party] = loc
+	}
+	for _, p := range src.PartyDecls {
+		one(at(fmt.Sprintf("%s party %q", vpath, p.Name), p.TimeZoneRange, p.DefRange), p.Name, p.TimeZone)
+	}
+	for _, p := range src.Partners {
+		one(at(fmt.Sprintf("%s partner %q", vpath, p.Name), p.TimeZoneRange, p.DefRange), p.Name, p.TimeZone)
+	}
+	return out
+}
+
+// TimeZone is the zone party's periods close in (its declaration's
+// time_zone), UTC when it has none.
+func (v *Version) TimeZone(party string) *time.Location {
+	if loc, ok := v.zones[party]; ok {
+		return loc
+	}
+	return time.UTC
 }
 
 // checkDeclared sorts the party declarations of src and, when the ruleset

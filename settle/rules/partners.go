@@ -189,11 +189,13 @@ func (t *Tree) Compute(cur money.Currency, own map[string]decimal.Decimal) (Tree
 // HCL and canonical form.
 
 type partnerSrc struct {
-	Name   string `hcl:"name,label" json:"name"`
-	Parent string `hcl:"parent,optional" json:"parent,omitempty"`
+	Name     string `hcl:"name,label" json:"name"`
+	Parent   string `hcl:"parent,optional" json:"parent,omitempty"`
+	TimeZone string `hcl:"time_zone,optional" json:"time_zone,omitempty"`
 
-	DefRange    hcl.Range `hcl:",def_range" json:"-"`
-	ParentRange hcl.Range `hcl:"parent,attr_value_range" json:"-"`
+	DefRange      hcl.Range `hcl:",def_range" json:"-"`
+	ParentRange   hcl.Range `hcl:"parent,attr_value_range" json:"-"`
+	TimeZoneRange hcl.Range `hcl:"time_zone,attr_value_range" json:"-"`
 }
 
 type overrideSrc struct {

@@ -33,6 +33,7 @@ type Version struct {
 	// declared parties (party and partner blocks); nil when none are
 	declared map[string]bool
 	payouts  []Payout
+	zones    map[string]*time.Location // declared time zones of parties
 	canon    []byte
 	hash     [32]byte
 	pos      string // where it was defined, for error messages
@@ -204,6 +205,7 @@ func compile(src *versionSrc, base string) (*Version, []Problem) {
 	v.tree = compileTree(&c, src, vpath)
 	v.declared = checkDeclared(&c, src, vpath)
 	v.payouts = compilePayouts(&c, src, vpath)
+	v.zones = checkZones(&c, src, vpath)
 	if len(c.problems) > 0 {
 		return nil, c.problems
 	}

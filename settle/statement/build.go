@@ -31,6 +31,7 @@ type Statement struct {
 	Party    string `json:"party"`
 	Currency string `json:"currency"`
 	Period   string `json:"period"`
+	TimeZone string `json:"time_zone,omitempty"` // the zone the period closes in (the party's time_zone); absent: UTC
 	// Provisional marks a statement of a period that had not ended when it
 	// was computed (AsOf, RFC 3339 UTC): a preview, signed but never part of
 	// the party's chain and never to be paid. Final statements omit both.
@@ -255,6 +256,13 @@ func Build(src *Source, party, currency string, period Period, prior *Statement)
 		return nil, fmt.Errorf("statement: unknown currency %q", currency)
 	}
 	src.prepare()
+	// The period closes at midnight in the party's time zone.
+	if src.Book != nil {
+		if v, err := src.Book.At(period.Start); err == nil {
+			period = period.In(v.TimeZone(party))
+		}
+	}
+	loc := period.Start.Location()
 	if prior != nil {
 		if prior.Party != party || prior.Currency != currency {
 			return nil, fmt.Errorf("statement: prior is for %s/%s, not %s/%s", prior.Party, prior.Currency, party, currency)
@@ -269,7 +277,7 @@ func Build(src *Source, party, currency string, period Period, prior *Statement)
 	first := period
 	for _, e := range src.Entries {
 		if e.Tx.Currency.Code == currency {
-			if p := PeriodOf(period.Kind, e.Tx.OccurredAt); p.Start.Before(first.Start) {
+			if p := PeriodIn(period.Kind, e.Tx.OccurredAt, loc); p.Start.Before(first.Start) {
 				first = p
 			}
 		}
@@ -305,8 +313,11 @@ func (s *Statement) covers(e store.Entry) bool {
 func build(src *Source, cur money.Currency, party string, period Period, prior *Statement, covered func(store.Entry) bool) (*Statement, error) {
 	end := period.End()
 	st := &Statement{
-		Format: Format, Party: party, Currency: cur.Code, Period: period.String(), Start: period.Start, End: end,
+		Format: Format, Party: party, Currency: cur.Code, Period: period.String(), Start: period.Start.UTC(), End: end.UTC(),
 		Activity: []Line{}, Fees: []Fee{}, Adjustments: []Adjustment{}, RuleSets: []string{},
+	}
+	if loc := period.Start.Location(); loc != time.UTC {
+		st.TimeZone = loc.String()
 	}
 	opening := decimal.Zero
 	if prior != nil {
@@ -347,7 +358,7 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 		if e.Tx.OccurredAt.Before(period.Start) {
 			st.Adjustments = append(st.Adjustments, Adjustment{
 				Provider: e.Provider, ID: e.Tx.ID, Type: string(e.Tx.Type), Of: of, OccurredAt: e.Tx.OccurredAt,
-				Period: PeriodOf(period.Kind, e.Tx.OccurredAt).String(), Partition: e.Partition, Index: e.Index,
+				Period: PeriodIn(period.Kind, e.Tx.OccurredAt, period.Start.Location()).String(), Partition: e.Partition, Index: e.Index,
 				Volume: cur.Format(e.Net), Amount: cur.Format(share),
 			})
 			continue

@@ -148,7 +148,7 @@ func replayOwn(src *Source, cur money.Currency, party string, period Period) (de
 	first := period
 	for _, e := range src.Entries {
 		if e.Tx.Currency.Code == cur.Code {
-			if p := PeriodOf(period.Kind, e.Tx.OccurredAt); p.Start.Before(first.Start) {
+			if p := PeriodIn(period.Kind, e.Tx.OccurredAt, period.Start.Location()); p.Start.Before(first.Start) {
 				first = p
 			}
 		}
