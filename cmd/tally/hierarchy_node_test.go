@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,11 @@ settle {
 	})
 	node.stop(t)
 
+	// tally verify recomputes every entry's split from the recorded rule set,
+	// the new tax type and the tree's declared parties included.
+	if out, err := runCLI(t, "verify", filepath.Join(dir, "data")); err != nil || !strings.Contains(out, fmt.Sprintf("OK: %d entries", n)) {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
 	outs := statementsRun(t, "--data", filepath.Join(dir, "data"), "--period", "2026-11")
 	got := map[string]string{}
 	for _, o := range outs {
