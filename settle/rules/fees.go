@@ -40,7 +40,8 @@ func (m TierMode) Valid() bool { return m == Marginal || m == Retroactive }
 // Fee bases and periods a fee contract may name.
 const (
 	BasisGGR    = "ggr"
-	BasisNGR    = "ngr" // GGR − bonus costs − jackpot contributions − taxes
+	BasisNGR    = "ngr"      // GGR − bonus costs − jackpot contributions − taxes
+	BasisStakes = "turnover" // stakes: bets net of their rollbacks and refunds
 	PeriodDay   = "day"
 	PeriodWeek  = "week"
 	PeriodMonth = "month"
@@ -92,7 +93,7 @@ type FeeContract struct {
 	Ruleset       string // the ruleset (version) the fee block was declared in; "" when built in code
 	Name          string
 	Party         string
-	Basis         string // "ggr" or "ngr"
+	Basis         string // "ggr", "ngr" or "turnover"
 	Period        string // "day", "week" or "month"
 	Currency      money.Currency
 	Rounding      money.Rounding
@@ -289,8 +290,8 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 	case strings.Contains(c.Party, "${") || strings.Contains(c.Party, "%{"):
 		add("party", -1, fmt.Sprintf("party %q is a reference", c.Party), `a fee contract names its party, such as party = "provider"`)
 	}
-	if c.Basis != BasisGGR && c.Basis != BasisNGR {
-		add("basis", -1, fmt.Sprintf("unknown basis %q", c.Basis), `use basis = "ggr" (stakes − wins) or "ngr" (GGR − bonus costs − jackpot contributions − taxes)`)
+	if c.Basis != BasisGGR && c.Basis != BasisNGR && c.Basis != BasisStakes {
+		add("basis", -1, fmt.Sprintf("unknown basis %q", c.Basis), `use basis = "ggr" (stakes − wins), "ngr" (GGR − bonus costs − jackpot contributions − taxes) or "turnover" (stakes)`)
 	}
 	switch c.Period {
 	case PeriodDay, PeriodWeek, PeriodMonth:

@@ -91,10 +91,13 @@ func (g *Gaming) Add(base txn.Type, e store.Entry) {
 	g.NGR = g.GGR.Sub(g.Bonuses).Sub(g.Jackpots).Sub(g.Taxes)
 }
 
-// Basis is the figure a fee basis names: GGR or NGR.
+// Basis is the figure a fee basis names: GGR, NGR or turnover (stakes).
 func (g *Gaming) Basis(basis string) decimal.Decimal {
-	if basis == rules.BasisNGR {
+	switch basis {
+	case rules.BasisNGR:
 		return g.NGR
+	case rules.BasisStakes:
+		return g.Stakes
 	}
 	return g.GGR
 }

@@ -82,3 +82,52 @@ func TestCarryResetAndMinimumPayout(t *testing.T) {
 		t.Errorf("without reset: January base, fee; February closing, due, withheld = %s, want 260.00 65.00 85.00 0.00 85.00", g)
 	}
 }
+
+// TestTurnoverBasis: a fee on turnover is a percent of the stakes net of
+// their rollbacks, whatever the wins: 0.5% of (2,000.00 − 500.00 rolled
+// back) = 7.50, with a 3,000.00 win in the month.
+func TestTurnoverBasis(t *testing.T) {
+	book, err := rules.Parse([]byte(`ruleset "t" {
+  effective  = "2026-01-01T00:00:00Z"
+  rounding   = "half_up"
+  allocation = "largest_remainder"
+  rule "default" {
+    share "op" {
+      party   = "operator"
+      percent = "100"
+    }
+  }
+  fee "studio-turnover" {
+    party          = "studio"
+    basis          = "turnover"
+    period         = "month"
+    currency       = "EUR"
+    mode           = "marginal"
+    minimum        = "0"
+    carry_negative = false
+    tier {
+      percent = "0.5"
+    }
+  }
+}
+`), "t.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &ledger{t: t, eng: settle.Engine{Book: book}, st: settle.NewMemState()}
+	for _, line := range []string{
+		`{"provider":"p","id":"b","type":"bet","amount":"2000.00","currency":"EUR","occurred_at":"2026-11-05T10:00:00Z"}`,
+		`{"provider":"p","id":"r","type":"rollback","parent":"b","amount":"500.00","currency":"EUR","occurred_at":"2026-11-05T10:01:00Z"}`,
+		`{"provider":"p","id":"w","type":"win","amount":"3000.00","currency":"EUR","occurred_at":"2026-11-06T10:00:00Z"}`,
+	} {
+		l.apply([]byte(line))
+	}
+	nov, _ := statement.ParsePeriod("2026-11")
+	s, err := statement.Build(&statement.Source{Entries: l.entries, Book: book}, "studio", "EUR", nov, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := s.Fees[0]; f.Stakes != "1500.00" || f.Base != "1500.00" || f.Fee != "7.50" {
+		t.Fatalf("turnover fee %+v, want stakes and base 1500.00, fee 7.50", f)
+	}
+}
