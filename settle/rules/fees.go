@@ -113,12 +113,20 @@ type FeeContract struct {
 	// Affiliates attributes transactions to partners: a transaction counts
 	// when its affiliate field is in the list.
 	Affiliates []string
+	// Meta selects on player attributes the transaction carries: for each
+	// key, its meta value must be present and in the list (funds = ["cash"]).
+	Meta map[string][]string
 }
 
 // Selects reports whether a transaction from provider counts in the fee's
 // basis: same currency and every given condition list holds its value.
 func (c FeeContract) Selects(provider string, tx txn.Tx) bool {
 	in := func(set []string, s string) bool { return len(set) == 0 || slices.Contains(set, s) }
+	for k, vals := range c.Meta {
+		if v, ok := tx.Meta[k]; !ok || !slices.Contains(vals, v) {
+			return false
+		}
+	}
 	return tx.Currency.Code == c.Currency.Code && in(c.Providers, provider) && in(c.Games, tx.Game) &&
 		in(c.Categories, tx.Category) && in(c.Jurisdictions, tx.Jurisdiction) && in(c.Brands, tx.Brand) &&
 		in(c.Affiliates, tx.Affiliate)
@@ -263,6 +271,29 @@ func (c FeeContract) ComputePeriods(bases []decimal.Decimal) ([]FeeResult, error
 	return out, nil
 }
 
+// checkMeta validates meta conditions (key → accepted values): printable
+// keys, at least one value each, lists sorted and deduplicated; nil when
+// there are none.
+func checkMeta(c *checker, pos string, m map[string][]string) map[string][]string {
+	if len(m) == 0 {
+		return nil
+	}
+	if len(m) > MaxMatch {
+		c.add(pos, "meta", fmt.Sprintf("%d keys, more than %d", len(m), MaxMatch), "split the contract")
+	}
+	out := make(map[string][]string, len(m))
+	for k, vals := range m {
+		if msg := badText(k); msg != "" {
+			c.add(pos, "meta", fmt.Sprintf("key %q %s", k, msg), "name a meta key the transactions carry, such as funds")
+		}
+		if len(vals) == 0 {
+			c.add(pos, "meta", fmt.Sprintf("key %q has no value", k), `list the values that match, such as funds = ["bonus"]`)
+		}
+		out[k] = checkList(c, pos, "meta."+k, vals, nil)
+	}
+	return out
+}
+
 // feeIssue is one problem of a contract: key is the attribute at fault, tier
 // the 0-based tier it belongs to (-1: the contract).
 type feeIssue struct {
@@ -383,23 +414,24 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 
 // feeSrc is one fee block's body; its name and position come from the block.
 type feeSrc struct {
-	Party         string     `hcl:"party"`
-	Basis         string     `hcl:"basis"`
-	Period        string     `hcl:"period"`
-	Currency      string     `hcl:"currency"`
-	Rounding      string     `hcl:"rounding,optional"`
-	Mode          string     `hcl:"mode"`
-	Minimum       string     `hcl:"minimum"`
-	Maximum       *string    `hcl:"maximum,optional"`
-	CarryNegative bool       `hcl:"carry_negative"`
-	CarryReset    string     `hcl:"carry_reset,optional"`
-	Providers     []string   `hcl:"providers,optional"`
-	Games         []string   `hcl:"games,optional"`
-	Categories    []string   `hcl:"categories,optional"`
-	Jurisdictions []string   `hcl:"jurisdictions,optional"`
-	Brands        []string   `hcl:"brands,optional"`
-	Affiliates    []string   `hcl:"affiliates,optional"`
-	Tiers         []*tierSrc `hcl:"tier,block"`
+	Party         string              `hcl:"party"`
+	Basis         string              `hcl:"basis"`
+	Period        string              `hcl:"period"`
+	Currency      string              `hcl:"currency"`
+	Rounding      string              `hcl:"rounding,optional"`
+	Mode          string              `hcl:"mode"`
+	Minimum       string              `hcl:"minimum"`
+	Maximum       *string             `hcl:"maximum,optional"`
+	CarryNegative bool                `hcl:"carry_negative"`
+	CarryReset    string              `hcl:"carry_reset,optional"`
+	Providers     []string            `hcl:"providers,optional"`
+	Games         []string            `hcl:"games,optional"`
+	Categories    []string            `hcl:"categories,optional"`
+	Jurisdictions []string            `hcl:"jurisdictions,optional"`
+	Brands        []string            `hcl:"brands,optional"`
+	Affiliates    []string            `hcl:"affiliates,optional"`
+	Meta          map[string][]string `hcl:"meta,optional"`
+	Tiers         []*tierSrc          `hcl:"tier,block"`
 
 	PartyRange    hcl.Range `hcl:"party,attr_value_range"`
 	BasisRange    hcl.Range `hcl:"basis,attr_value_range"`
@@ -547,6 +579,7 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 	fc.Jurisdictions = checkList(&c, pos, "jurisdictions", fs.Jurisdictions, nil)
 	fc.Brands = checkList(&c, pos, "brands", fs.Brands, nil)
 	fc.Affiliates = checkList(&c, pos, "affiliates", fs.Affiliates, nil)
+	fc.Meta = checkMeta(&c, pos, fs.Meta)
 	if cur, ok := money.Lookup(fs.Currency); ok {
 		fc.Currency = cur
 	}
@@ -618,24 +651,25 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 // "fees" list, sorted by name): every term spelled out, decimals without
 // trailing zeros, condition lists sorted and deduplicated.
 type feeCanon struct {
-	Name          string      `json:"name"`
-	Party         string      `json:"party"`
-	Basis         string      `json:"basis"`
-	Period        string      `json:"period"`
-	Currency      string      `json:"currency"`
-	Rounding      string      `json:"rounding"`
-	Mode          string      `json:"mode"`
-	Minimum       string      `json:"minimum"`
-	Maximum       string      `json:"maximum,omitempty"`
-	CarryNegative bool        `json:"carry_negative"`
-	CarryReset    string      `json:"carry_reset,omitempty"`
-	Providers     []string    `json:"providers,omitempty"`
-	Games         []string    `json:"games,omitempty"`
-	Categories    []string    `json:"categories,omitempty"`
-	Jurisdictions []string    `json:"jurisdictions,omitempty"`
-	Brands        []string    `json:"brands,omitempty"`
-	Affiliates    []string    `json:"affiliates,omitempty"`
-	Tiers         []tierCanon `json:"tiers"`
+	Name          string              `json:"name"`
+	Party         string              `json:"party"`
+	Basis         string              `json:"basis"`
+	Period        string              `json:"period"`
+	Currency      string              `json:"currency"`
+	Rounding      string              `json:"rounding"`
+	Mode          string              `json:"mode"`
+	Minimum       string              `json:"minimum"`
+	Maximum       string              `json:"maximum,omitempty"`
+	CarryNegative bool                `json:"carry_negative"`
+	CarryReset    string              `json:"carry_reset,omitempty"`
+	Providers     []string            `json:"providers,omitempty"`
+	Games         []string            `json:"games,omitempty"`
+	Categories    []string            `json:"categories,omitempty"`
+	Jurisdictions []string            `json:"jurisdictions,omitempty"`
+	Brands        []string            `json:"brands,omitempty"`
+	Affiliates    []string            `json:"affiliates,omitempty"`
+	Meta          map[string][]string `json:"meta,omitempty"`
+	Tiers         []tierCanon         `json:"tiers"`
 }
 
 type tierCanon struct {
@@ -648,7 +682,7 @@ func canonFee(fc FeeContract) *feeCanon {
 		Name: fc.Name, Party: fc.Party, Basis: fc.Basis, Period: fc.Period, Currency: fc.Currency.Code,
 		Rounding: string(fc.Rounding), Mode: string(fc.Mode), Minimum: fc.MinimumFee.String(), CarryNegative: fc.CarryNegative, CarryReset: fc.CarryReset,
 		Providers: fc.Providers, Games: fc.Games, Categories: fc.Categories, Jurisdictions: fc.Jurisdictions, Brands: fc.Brands,
-		Affiliates: fc.Affiliates,
+		Affiliates: fc.Affiliates, Meta: fc.Meta,
 	}
 	if fc.MaximumFee != nil {
 		f.Maximum = fc.MaximumFee.String()
@@ -683,6 +717,8 @@ func (f *feeCanon) contract(c *checker, ruleset, path string) (FeeContract, bool
 		*l.v = checkList(c, path, l.key, *l.v, nil)
 		*l.dst = *l.v
 	}
+	f.Meta = checkMeta(c, path, f.Meta)
+	fc.Meta = f.Meta
 	var ok bool
 	f.Minimum, fc.MinimumFee, ok = checkDecimal(c, path, "minimum", f.Minimum)
 	bad := map[string]bool{"minimum": !ok}

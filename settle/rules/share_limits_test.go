@@ -147,3 +147,54 @@ func TestShareLimitErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestFeeMetaCondition: a fee contract selects on player attributes too:
+// only cash-funded transactions count in this fee's basis.
+func TestFeeMetaCondition(t *testing.T) {
+	b := mustParse(t, `ruleset "v" {
+  effective  = "2026-01-01T00:00:00Z"
+  rounding   = "half_up"
+  allocation = "largest_remainder"
+  rule "r" {
+    share "op" {
+      party   = "operator"
+      percent = "100"
+    }
+  }
+  fee "cash only" {
+    party          = "aff"
+    basis          = "ggr"
+    meta           = { funds = ["cash", "cash"] }
+    period         = "month"
+    currency       = "EUR"
+    mode           = "marginal"
+    minimum        = "0"
+    carry_negative = false
+    tier {
+      percent = "25"
+    }
+  }
+}
+`)
+	v := b.Versions()[0]
+	fc := v.Fees()[0]
+	x := tx(t, txn.Bet, "10.00", "EUR", "2026-06-01T00:00:00Z")
+	if fc.Selects("P", x) {
+		t.Error("a transaction without meta.funds selected")
+	}
+	x.Meta = map[string]string{"funds": "bonus"}
+	if fc.Selects("P", x) {
+		t.Error("a bonus-funded transaction selected")
+	}
+	x.Meta = map[string]string{"funds": "cash"}
+	if !fc.Selects("P", x) {
+		t.Error("a cash transaction not selected")
+	}
+	if !strings.Contains(string(v.Canonical()), `"meta":{"funds":["cash"]}`) {
+		t.Errorf("canonical: %s", v.Canonical())
+	}
+	back, err := ParseCanonical(v.Canonical())
+	if err != nil || back.Hash() != v.Hash() || !back.Fees()[0].Selects("P", x) {
+		t.Fatalf("round trip: %v", err)
+	}
+}

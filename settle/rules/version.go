@@ -254,23 +254,9 @@ func compileRule(c *checker, rs *ruleSrc, rpath string) *rule {
 		return ""
 	})
 	r.currencies = rs.Currencies
-	if len(rs.Meta) > 0 {
-		mpos := at(rpath, rs.MetaRange, rs.DefRange)
-		if len(rs.Meta) > MaxMatch {
-			c.add(mpos, "meta", fmt.Sprintf("%d keys, more than %d", len(rs.Meta), MaxMatch), "split the rule")
-		}
-		r.meta = map[string][]string{}
-		for k, vals := range rs.Meta {
-			if msg := badText(k); msg != "" {
-				c.add(mpos, "meta", fmt.Sprintf("key %q %s", k, msg), "name a meta key the transactions carry, such as funds")
-			}
-			if len(vals) == 0 {
-				c.add(mpos, "meta", fmt.Sprintf("key %q has no value", k), `list the values that match, such as funds = ["bonus"]`)
-			}
-			rs.Meta[k] = checkList(c, mpos, "meta."+k, vals, nil)
-			r.meta[k] = rs.Meta[k]
-		}
-	}
+	rs.Meta = checkMeta(c, at(rpath, rs.MetaRange, rs.DefRange), rs.Meta)
+	r.meta = rs.Meta
+
 	rs.Providers = checkList(c, rpos, "providers", rs.Providers, nil)
 	r.providers = rs.Providers
 	rs.Games = checkList(c, rpos, "games", rs.Games, nil)
