@@ -25,6 +25,9 @@ const (
 	BonusCost           Type = "bonus_cost"
 	JackpotContribution Type = "jackpot_contribution"
 	JackpotWin          Type = "jackpot_win"
+	// Tax is a gaming or platform tax the operator pays on the activity
+	// (money out): one of the deductions from GGR to NGR.
+	Tax Type = "tax"
 )
 
 // types maps each type to the sign of its effect on the operator's revenue:
@@ -32,7 +35,7 @@ const (
 // their parent.
 var types = map[Type]int{
 	Bet: +1, Purchase: +1, JackpotContribution: +1, Adjustment: +1,
-	Win: -1, Fee: -1, BonusCost: -1, JackpotWin: -1,
+	Win: -1, Fee: -1, BonusCost: -1, JackpotWin: -1, Tax: -1,
 	Rollback: 0, Refund: 0,
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -71,11 +70,19 @@ func cmdRules(args []string, stdout, stderr io.Writer) error {
 		return usageError{"rules check needs at least one FILE"}
 	}
 	// Split rules and fee contracts are parsed together: every problem of
-	// every file, with file:line:column and a fix.
-	book, err := rules.ParseFiles(files...)
-	if err != nil {
-		fmt.Fprintln(stdout, err.Error())
-		return errors.New("rules check failed")
+	// every file, with file:line:column and a fix, even past a syntax
+	// error; then what parses is linted (rules that can never match, a
+	// remainder party that can take the opposite sign, likely typos).
+	book, findings := rules.CheckFiles(files...)
+	nerr := 0
+	for _, f := range findings {
+		fmt.Fprintln(stdout, f.String())
+		if !f.Warning {
+			nerr++
+		}
+	}
+	if book == nil {
+		return fmt.Errorf("rules check failed: %d errors", nerr)
 	}
 	nfees := 0
 	for _, v := range book.Versions() {

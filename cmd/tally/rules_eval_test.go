@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/tally-mesh/tally/settle/statement"
 )
 
@@ -366,4 +368,103 @@ func TestRulesEvalContract(t *testing.T) {
 	if fee.GGR != "17300.00" || fee.Fee != "1930.00" || tiers != "[{1 0.00 10000.00 12 10000.00 1200} {2 10000.00 17300.00 10 7300.00 730}]" {
 		t.Errorf("fee %+v tiers %s", fee, tiers)
 	}
+}
+
+// TestRulesEvalHierarchy: `tally rules eval` reproduces every figure of
+// vectors/hierarchy.json: the partner tree M → S → A of
+// hierarchy-on-top.hcl and hierarchy-deducted.hcl, A paid 30% of the NGR of
+// the transactions attributed to it, the overrides on top or deducted. Each
+// case runs its own transaction file; the month activity of the first is
+// checked on A's fee line (GGR, bonus costs, jackpot contributions, taxes,
+// NGR).
+func TestRulesEvalHierarchy(t *testing.T) {
+	var v struct {
+		Period   string            `json:"period"`
+		Currency string            `json:"currency"`
+		Activity map[string]string `json:"month_activity"`
+		Cases    []struct {
+			Name     string            `json:"name"`
+			Activity map[string]string `json:"month_activity"`
+			Expect   map[string]string `json:"expect"`
+		} `json:"cases"`
+	}
+	readJSON(t, filepath.Join(vectorDir, "hierarchy.json"), &v)
+	runs := []struct{ rules, input string }{ // vector case i → rule and transaction files
+		{"hierarchy-on-top", "hierarchy"},
+		{"hierarchy-deducted", "hierarchy"},
+		{"hierarchy-on-top", "hierarchy-negative"},
+		{"hierarchy-on-top", "hierarchy-tiny"},
+	}
+	if len(v.Cases) != len(runs) {
+		t.Fatalf("hierarchy.json has %d cases, the test maps %d: map the new ones", len(v.Cases), len(runs))
+	}
+	for i, c := range v.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			out, err := runCLI(t, "rules", "eval", "--rules", filepath.Join(vectorDir, runs[i].rules+".hcl"),
+				"--input", filepath.Join(vectorDir, runs[i].input+".jsonl"), "--period", v.Period)
+			if err != nil {
+				t.Fatalf("rules eval: %v\n%s", err, out)
+			}
+			var rep evalReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("eval output: %v\n%s", err, out)
+			}
+			st := map[string]*statement.Statement{}
+			for _, s := range rep.Statements {
+				if s.Currency == v.Currency && s.Period == v.Period {
+					st[s.Party] = s
+				}
+			}
+			for _, p := range []string{"A", "S", "M"} {
+				if st[p] == nil {
+					t.Fatalf("no %s statement of %s for %s in %s", v.Currency, v.Period, p, out)
+				}
+			}
+			if len(st["A"].Fees) != 1 {
+				t.Fatalf("A has fees %+v, want the one revenue share", st["A"].Fees)
+			}
+			fee := st["A"].Fees[0]
+			act := map[string]string{"ggr": fee.GGR, "bonuses": fee.Bonuses, "jackpot_contributions": fee.Jackpots, "taxes": fee.Taxes, "ngr": fee.NGR}
+			want := c.Activity
+			if want == nil {
+				want = v.Activity
+			}
+			for k, w := range want {
+				if act[k] != w {
+					t.Errorf("A's fee line %s = %q, want %s", k, act[k], w)
+				}
+			}
+			ngr := dec(t, fee.NGR)
+			keeps := ngr
+			for k, w := range c.Expect {
+				var got string
+				switch k {
+				case "A", "S", "M":
+					got = st[k].Closing // opening 0: the period's commission, net of what it pays up
+					keeps = keeps.Sub(dec(t, got))
+				case "A_carry":
+					got = fee.CarryOut
+				case "operator_keeps_of_ngr":
+					continue
+				default:
+					t.Fatalf("unknown expectation %q", k)
+				}
+				if got != w {
+					t.Errorf("%s = %s, want %s", k, got, w)
+				}
+			}
+			if w, ok := c.Expect["operator_keeps_of_ngr"]; ok && keeps.String() != dec(t, w).String() {
+				t.Errorf("operator keeps %s of NGR %s, want %s", keeps, ngr, w)
+			}
+		})
+	}
+}
+
+func dec(t *testing.T, s string) decimal.Decimal {
+	t.Helper()
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		t.Fatalf("decimal %q: %v", s, err)
+	}
+	return d
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -26,7 +27,7 @@ func init() {
 
 // statementOut is one statement as `tally statements` prints it.
 type statementOut struct {
-	Status    string               `json:"status"` // issued, exists (issued by an earlier run), dry_run
+	Status    string               `json:"status"` // issued, exists (issued by an earlier run), provisional (period not ended), dry_run
 	Path      string               `json:"path,omitempty"`
 	Hash      string               `json:"hash"`
 	Statement *statement.Statement `json:"statement"`
@@ -36,6 +37,10 @@ type statementOut struct {
 // the fee contracts of the rule sets the ledger recorded, and issues them
 // under <data>/statements, signed with the ledger key and hash-linked per
 // party. An issued statement is never rewritten.
+// statementsClock is the time statements are computed at: a period that
+// ends after it gets provisional statements. Tests set it.
+var statementsClock = time.Now
+
 func cmdStatements(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("statements", stdout, stderr)
 	data := fs.String("data", "", "the node's data directory")
@@ -56,6 +61,10 @@ func cmdStatements(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	// A period that has not ended yet (in the party's time zone) gets
+	// provisional statements: signed, marked so, kept outside the chain and
+	// never final.
+	now := statementsClock().UTC().Truncate(time.Second)
 	ledgerDir := filepath.Join(*data, "ledger")
 	if _, err := os.Stat(ledgerDir); err != nil {
 		return fmt.Errorf("no ledger in %s: %w", *data, err)
@@ -144,12 +153,24 @@ func cmdStatements(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		provisional := now.Before(s.End)
+		if provisional {
+			s.Provisional, s.AsOf = true, now.Format(time.RFC3339)
+		}
 		if *dryRun {
 			if last := chain.Last(); last != nil {
 				s.Previous = last.Hash
 			}
 			h := s.Hash()
 			outs = append(outs, statementOut{"dry_run", "", fmt.Sprintf("%x", h), s})
+			continue
+		}
+		if provisional {
+			is, err := chain.IssueProvisional(s, signer)
+			if err != nil {
+				return err
+			}
+			outs = append(outs, statementOut{"provisional", is.Path, is.Hash, is.Statement})
 			continue
 		}
 		is, err := chain.Issue(s, signer)

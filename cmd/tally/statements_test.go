@@ -128,6 +128,9 @@ func TestStatementsCommand(t *testing.T) {
 	l := newTestLedger(t, data, book)
 	ph := statementPhases(t)
 	l.settle(ph[0])
+	// Every period of the test has ended: the statements are final.
+	statementsClock = func() time.Time { return time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC) }
+	t.Cleanup(func() { statementsClock = time.Now })
 
 	dry := statementsRun(t, "--data", data, "--period", "2026-11", "--dry-run")
 	if len(dry) != 3 || dry[0].Status != "dry_run" {

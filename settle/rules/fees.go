@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
@@ -39,10 +40,33 @@ func (m TierMode) Valid() bool { return m == Marginal || m == Retroactive }
 // Fee bases and periods a fee contract may name.
 const (
 	BasisGGR    = "ggr"
+	BasisNGR    = "ngr"      // GGR − bonus costs − jackpot contributions − taxes
+	BasisStakes = "turnover" // stakes: bets net of their rollbacks and refunds
 	PeriodDay   = "day"
 	PeriodWeek  = "week"
 	PeriodMonth = "month"
 )
+
+// When a carried negative base is dropped (FeeContract.CarryReset).
+const (
+	CarryResetNever   = ""
+	CarryResetQuarter = "quarter" // at the first period starting in a new calendar quarter
+	CarryResetYear    = "year"    // at the first period starting in a new calendar year
+)
+
+// ResetsAt reports whether a negative base carried out of the period
+// starting at prev is dropped instead of carried into the period starting at
+// start: the contract resets and start is in another calendar quarter or
+// year than prev. Both are the periods' starts in the contract's calendar.
+func (c FeeContract) ResetsAt(prev, start time.Time) bool {
+	switch c.CarryReset {
+	case CarryResetYear:
+		return prev.Year() != start.Year()
+	case CarryResetQuarter:
+		return prev.Year() != start.Year() || (int(prev.Month())-1)/3 != (int(start.Month())-1)/3
+	}
+	return false
+}
 
 // Limits of the fee language.
 const (
@@ -69,7 +93,7 @@ type FeeContract struct {
 	Ruleset       string // the ruleset (version) the fee block was declared in; "" when built in code
 	Name          string
 	Party         string
-	Basis         string // "ggr"
+	Basis         string // "ggr", "ngr" or "turnover"
 	Period        string // "day", "week" or "month"
 	Currency      money.Currency
 	Rounding      money.Rounding
@@ -78,19 +102,34 @@ type FeeContract struct {
 	MinimumFee    decimal.Decimal  // 0: no minimum
 	MaximumFee    *decimal.Decimal // nil: no cap; else the computed fee is capped here (before the minimum)
 	CarryNegative bool             // a negative base is netted against the next period's basis
+	// CarryReset drops a carried negative base at a calendar boundary:
+	// "" (never), CarryResetQuarter or CarryResetYear. Only with CarryNegative.
+	CarryReset string
 
 	// Conditions select the transactions whose basis counts, like a rule's:
 	// a list that is given must contain the transaction's value, an absent
 	// list matches anything. The fee's Currency is always a condition.
 	Providers, Games, Categories, Jurisdictions, Brands []string
+	// Affiliates attributes transactions to partners: a transaction counts
+	// when its affiliate field is in the list.
+	Affiliates []string
+	// Meta selects on player attributes the transaction carries: for each
+	// key, its meta value must be present and in the list (funds = ["cash"]).
+	Meta map[string][]string
 }
 
 // Selects reports whether a transaction from provider counts in the fee's
 // basis: same currency and every given condition list holds its value.
 func (c FeeContract) Selects(provider string, tx txn.Tx) bool {
 	in := func(set []string, s string) bool { return len(set) == 0 || slices.Contains(set, s) }
+	for k, vals := range c.Meta {
+		if v, ok := tx.Meta[k]; !ok || !slices.Contains(vals, v) {
+			return false
+		}
+	}
 	return tx.Currency.Code == c.Currency.Code && in(c.Providers, provider) && in(c.Games, tx.Game) &&
-		in(c.Categories, tx.Category) && in(c.Jurisdictions, tx.Jurisdiction) && in(c.Brands, tx.Brand)
+		in(c.Categories, tx.Category) && in(c.Jurisdictions, tx.Jurisdiction) && in(c.Brands, tx.Brand) &&
+		in(c.Affiliates, tx.Affiliate)
 }
 
 // FeeLine is one tier actually applied, as a statement prints it: Percent of
@@ -232,6 +271,29 @@ func (c FeeContract) ComputePeriods(bases []decimal.Decimal) ([]FeeResult, error
 	return out, nil
 }
 
+// checkMeta validates meta conditions (key → accepted values): printable
+// keys, at least one value each, lists sorted and deduplicated; nil when
+// there are none.
+func checkMeta(c *checker, pos string, m map[string][]string) map[string][]string {
+	if len(m) == 0 {
+		return nil
+	}
+	if len(m) > MaxMatch {
+		c.add(pos, "meta", fmt.Sprintf("%d keys, more than %d", len(m), MaxMatch), "split the contract")
+	}
+	out := make(map[string][]string, len(m))
+	for k, vals := range m {
+		if msg := badText(k); msg != "" {
+			c.add(pos, "meta", fmt.Sprintf("key %q %s", k, msg), "name a meta key the transactions carry, such as funds")
+		}
+		if len(vals) == 0 {
+			c.add(pos, "meta", fmt.Sprintf("key %q has no value", k), `list the values that match, such as funds = ["bonus"]`)
+		}
+		out[k] = checkList(c, pos, "meta."+k, vals, nil)
+	}
+	return out
+}
+
 // feeIssue is one problem of a contract: key is the attribute at fault, tier
 // the 0-based tier it belongs to (-1: the contract).
 type feeIssue struct {
@@ -259,8 +321,8 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 	case strings.Contains(c.Party, "${") || strings.Contains(c.Party, "%{"):
 		add("party", -1, fmt.Sprintf("party %q is a reference", c.Party), `a fee contract names its party, such as party = "provider"`)
 	}
-	if c.Basis != BasisGGR {
-		add("basis", -1, fmt.Sprintf("unknown basis %q", c.Basis), `use basis = "ggr"`)
+	if c.Basis != BasisGGR && c.Basis != BasisNGR && c.Basis != BasisStakes {
+		add("basis", -1, fmt.Sprintf("unknown basis %q", c.Basis), `use basis = "ggr" (stakes − wins), "ngr" (GGR − bonus costs − jackpot contributions − taxes) or "turnover" (stakes)`)
 	}
 	switch c.Period {
 	case PeriodDay, PeriodWeek, PeriodMonth:
@@ -279,6 +341,12 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 		add("rounding", -1, "no rounding", `rounding is never implied: name one on the fee or its ruleset, such as rounding = "half_up"`)
 	} else if !c.Rounding.Valid() {
 		add("rounding", -1, fmt.Sprintf("unknown rounding %q (use %q, %q or %q)", c.Rounding, money.HalfUp, money.HalfEven, money.Down), "rounding is never implied: name one on the fee or its ruleset")
+	}
+	switch {
+	case c.CarryReset != CarryResetNever && c.CarryReset != CarryResetQuarter && c.CarryReset != CarryResetYear:
+		add("carry_reset", -1, fmt.Sprintf("unknown carry_reset %q", c.CarryReset), `use "quarter" or "year" (a carried negative base is dropped at the first period of a new calendar quarter or year), or leave it out: carried until used up`)
+	case c.CarryReset != CarryResetNever && !c.CarryNegative:
+		add("carry_reset", -1, fmt.Sprintf("carry_reset %q but carry_negative = false", c.CarryReset), "a reset only applies to a carried negative base: set carry_negative = true or remove carry_reset")
 	}
 	if !c.Mode.Valid() {
 		add("mode", -1, fmt.Sprintf("unknown mode %q", c.Mode), `use "marginal": each tier's percent on the part of the basis inside it, or "retroactive": the whole basis at the percent of the tier it falls in`)
@@ -346,21 +414,24 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 
 // feeSrc is one fee block's body; its name and position come from the block.
 type feeSrc struct {
-	Party         string     `hcl:"party"`
-	Basis         string     `hcl:"basis"`
-	Period        string     `hcl:"period"`
-	Currency      string     `hcl:"currency"`
-	Rounding      string     `hcl:"rounding,optional"`
-	Mode          string     `hcl:"mode"`
-	Minimum       string     `hcl:"minimum"`
-	Maximum       *string    `hcl:"maximum,optional"`
-	CarryNegative bool       `hcl:"carry_negative"`
-	Providers     []string   `hcl:"providers,optional"`
-	Games         []string   `hcl:"games,optional"`
-	Categories    []string   `hcl:"categories,optional"`
-	Jurisdictions []string   `hcl:"jurisdictions,optional"`
-	Brands        []string   `hcl:"brands,optional"`
-	Tiers         []*tierSrc `hcl:"tier,block"`
+	Party         string              `hcl:"party"`
+	Basis         string              `hcl:"basis"`
+	Period        string              `hcl:"period"`
+	Currency      string              `hcl:"currency"`
+	Rounding      string              `hcl:"rounding,optional"`
+	Mode          string              `hcl:"mode"`
+	Minimum       string              `hcl:"minimum"`
+	Maximum       *string             `hcl:"maximum,optional"`
+	CarryNegative bool                `hcl:"carry_negative"`
+	CarryReset    string              `hcl:"carry_reset,optional"`
+	Providers     []string            `hcl:"providers,optional"`
+	Games         []string            `hcl:"games,optional"`
+	Categories    []string            `hcl:"categories,optional"`
+	Jurisdictions []string            `hcl:"jurisdictions,optional"`
+	Brands        []string            `hcl:"brands,optional"`
+	Affiliates    []string            `hcl:"affiliates,optional"`
+	Meta          map[string][]string `hcl:"meta,optional"`
+	Tiers         []*tierSrc          `hcl:"tier,block"`
 
 	PartyRange    hcl.Range `hcl:"party,attr_value_range"`
 	BasisRange    hcl.Range `hcl:"basis,attr_value_range"`
@@ -371,6 +442,7 @@ type feeSrc struct {
 	MinimumRange  hcl.Range `hcl:"minimum,attr_value_range"`
 	MaximumRange  hcl.Range `hcl:"maximum,attr_value_range"`
 	CarryRange    hcl.Range `hcl:"carry_negative,attr_value_range"`
+	ResetRange    hcl.Range `hcl:"carry_reset,attr_value_range"`
 }
 
 type tierSrc struct {
@@ -497,6 +569,7 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 		Rounding:      money.Rounding(fs.Rounding),
 		Mode:          TierMode(fs.Mode),
 		CarryNegative: fs.CarryNegative,
+		CarryReset:    fs.CarryReset,
 		MinimumFee:    decimal.Zero,
 	}
 	// Conditions are sets: sorted and deduplicated, like a rule's.
@@ -505,6 +578,8 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 	fc.Categories = checkList(&c, pos, "categories", fs.Categories, nil)
 	fc.Jurisdictions = checkList(&c, pos, "jurisdictions", fs.Jurisdictions, nil)
 	fc.Brands = checkList(&c, pos, "brands", fs.Brands, nil)
+	fc.Affiliates = checkList(&c, pos, "affiliates", fs.Affiliates, nil)
+	fc.Meta = checkMeta(&c, pos, fs.Meta)
 	if cur, ok := money.Lookup(fs.Currency); ok {
 		fc.Currency = cur
 	}
@@ -549,6 +624,7 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 	ranges := map[string]hcl.Range{
 		"party": fs.PartyRange, "basis": fs.BasisRange, "period": fs.PeriodRange, "currency": fs.CurrencyRange,
 		"rounding": roundingRange, "mode": fs.ModeRange, "minimum": fs.MinimumRange, "maximum": fs.MaximumRange,
+		"carry_reset": fs.ResetRange,
 	}
 	for _, is := range fc.issues(bad) {
 		if r, ok := ranges[is.key]; ok && is.tier < 0 && is.key != "rounding" && absent(r) {
@@ -575,22 +651,25 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 // "fees" list, sorted by name): every term spelled out, decimals without
 // trailing zeros, condition lists sorted and deduplicated.
 type feeCanon struct {
-	Name          string      `json:"name"`
-	Party         string      `json:"party"`
-	Basis         string      `json:"basis"`
-	Period        string      `json:"period"`
-	Currency      string      `json:"currency"`
-	Rounding      string      `json:"rounding"`
-	Mode          string      `json:"mode"`
-	Minimum       string      `json:"minimum"`
-	Maximum       string      `json:"maximum,omitempty"`
-	CarryNegative bool        `json:"carry_negative"`
-	Providers     []string    `json:"providers,omitempty"`
-	Games         []string    `json:"games,omitempty"`
-	Categories    []string    `json:"categories,omitempty"`
-	Jurisdictions []string    `json:"jurisdictions,omitempty"`
-	Brands        []string    `json:"brands,omitempty"`
-	Tiers         []tierCanon `json:"tiers"`
+	Name          string              `json:"name"`
+	Party         string              `json:"party"`
+	Basis         string              `json:"basis"`
+	Period        string              `json:"period"`
+	Currency      string              `json:"currency"`
+	Rounding      string              `json:"rounding"`
+	Mode          string              `json:"mode"`
+	Minimum       string              `json:"minimum"`
+	Maximum       string              `json:"maximum,omitempty"`
+	CarryNegative bool                `json:"carry_negative"`
+	CarryReset    string              `json:"carry_reset,omitempty"`
+	Providers     []string            `json:"providers,omitempty"`
+	Games         []string            `json:"games,omitempty"`
+	Categories    []string            `json:"categories,omitempty"`
+	Jurisdictions []string            `json:"jurisdictions,omitempty"`
+	Brands        []string            `json:"brands,omitempty"`
+	Affiliates    []string            `json:"affiliates,omitempty"`
+	Meta          map[string][]string `json:"meta,omitempty"`
+	Tiers         []tierCanon         `json:"tiers"`
 }
 
 type tierCanon struct {
@@ -601,8 +680,9 @@ type tierCanon struct {
 func canonFee(fc FeeContract) *feeCanon {
 	f := &feeCanon{
 		Name: fc.Name, Party: fc.Party, Basis: fc.Basis, Period: fc.Period, Currency: fc.Currency.Code,
-		Rounding: string(fc.Rounding), Mode: string(fc.Mode), Minimum: fc.MinimumFee.String(), CarryNegative: fc.CarryNegative,
+		Rounding: string(fc.Rounding), Mode: string(fc.Mode), Minimum: fc.MinimumFee.String(), CarryNegative: fc.CarryNegative, CarryReset: fc.CarryReset,
 		Providers: fc.Providers, Games: fc.Games, Categories: fc.Categories, Jurisdictions: fc.Jurisdictions, Brands: fc.Brands,
+		Affiliates: fc.Affiliates, Meta: fc.Meta,
 	}
 	if fc.MaximumFee != nil {
 		f.Maximum = fc.MaximumFee.String()
@@ -624,7 +704,7 @@ func (f *feeCanon) contract(c *checker, ruleset, path string) (FeeContract, bool
 	fc := FeeContract{
 		Ruleset: ruleset, Name: f.Name, Party: f.Party, Basis: f.Basis, Period: f.Period,
 		Currency: money.Currency{Code: f.Currency, Exponent: -1}, Rounding: money.Rounding(f.Rounding),
-		Mode: TierMode(f.Mode), CarryNegative: f.CarryNegative, MinimumFee: decimal.Zero,
+		Mode: TierMode(f.Mode), CarryNegative: f.CarryNegative, CarryReset: f.CarryReset, MinimumFee: decimal.Zero,
 	}
 	if cur, ok := money.Lookup(f.Currency); ok {
 		fc.Currency = cur
@@ -633,10 +713,12 @@ func (f *feeCanon) contract(c *checker, ruleset, path string) (FeeContract, bool
 		key string
 		v   *[]string
 		dst *[]string
-	}{{"providers", &f.Providers, &fc.Providers}, {"games", &f.Games, &fc.Games}, {"categories", &f.Categories, &fc.Categories}, {"jurisdictions", &f.Jurisdictions, &fc.Jurisdictions}, {"brands", &f.Brands, &fc.Brands}} {
+	}{{"providers", &f.Providers, &fc.Providers}, {"games", &f.Games, &fc.Games}, {"categories", &f.Categories, &fc.Categories}, {"jurisdictions", &f.Jurisdictions, &fc.Jurisdictions}, {"brands", &f.Brands, &fc.Brands}, {"affiliates", &f.Affiliates, &fc.Affiliates}} {
 		*l.v = checkList(c, path, l.key, *l.v, nil)
 		*l.dst = *l.v
 	}
+	f.Meta = checkMeta(c, path, f.Meta)
+	fc.Meta = f.Meta
 	var ok bool
 	f.Minimum, fc.MinimumFee, ok = checkDecimal(c, path, "minimum", f.Minimum)
 	bad := map[string]bool{"minimum": !ok}

@@ -51,11 +51,24 @@ type versionSrc struct {
 	// version's hash. A version without fees encodes no "fees" key.
 	Fees   []*feeRef   `hcl:"fee,block" json:"-"`
 	FeeSet []*feeCanon `json:"fees,omitempty"`
+	// Partner trees (partners.go): the declared partners with their
+	// parents, the tree's depth limit and the overrides paid up the tree.
+	// A version without partners encodes none of these keys, so the hash
+	// of every older version is unchanged.
+	// Declared parties (check.go): when a ruleset declares any party or
+	// partner, every party it names must be declared.
+	PartyDecls   []*partyDeclSrc `hcl:"party,block" json:"parties,omitempty"`
+	PartnerDepth string          `hcl:"partner_depth,optional" json:"partner_depth,omitempty"`
+	Partners     []*partnerSrc   `hcl:"partner,block" json:"partners,omitempty"`
+	Overrides    []*overrideSrc  `hcl:"override,block" json:"overrides,omitempty"`
+	// Minimum payouts (payout.go); none encodes no key.
+	Payouts []*payoutSrc `hcl:"payout,block" json:"payouts,omitempty"`
 
 	DefRange        hcl.Range `hcl:",def_range" json:"-"`
 	EffectiveRange  hcl.Range `hcl:"effective,attr_value_range" json:"-"`
 	RoundingRange   hcl.Range `hcl:"rounding,attr_value_range" json:"-"`
 	AllocationRange hcl.Range `hcl:"allocation,attr_value_range" json:"-"`
+	DepthRange      hcl.Range `hcl:"partner_depth,attr_value_range" json:"-"`
 }
 
 // feeRef is a fee block as Parse sees it: named, contents left to ParseFees.
@@ -65,22 +78,26 @@ type feeRef struct {
 }
 
 type ruleSrc struct {
-	Name          string      `hcl:"name,label" json:"name"`
-	Types         []string    `hcl:"types,optional" json:"types,omitempty"`
-	Providers     []string    `hcl:"providers,optional" json:"providers,omitempty"`
-	Games         []string    `hcl:"games,optional" json:"games,omitempty"`
-	Categories    []string    `hcl:"categories,optional" json:"categories,omitempty"`
-	Jurisdictions []string    `hcl:"jurisdictions,optional" json:"jurisdictions,omitempty"`
-	Brands        []string    `hcl:"brands,optional" json:"brands,omitempty"`
-	Currencies    []string    `hcl:"currencies,optional" json:"currencies,omitempty"`
-	Rounding      string      `hcl:"rounding,optional" json:"rounding"`
-	Allocation    string      `hcl:"allocation,optional" json:"allocation"`
-	Shares        []*shareSrc `hcl:"share,block" json:"shares,omitempty"`
-	Steps         []*stepSrc  `hcl:"step,block" json:"steps,omitempty"`
-	Remainder     string      `hcl:"remainder,optional" json:"remainder,omitempty"`
+	Name          string   `hcl:"name,label" json:"name"`
+	Types         []string `hcl:"types,optional" json:"types,omitempty"`
+	Providers     []string `hcl:"providers,optional" json:"providers,omitempty"`
+	Games         []string `hcl:"games,optional" json:"games,omitempty"`
+	Categories    []string `hcl:"categories,optional" json:"categories,omitempty"`
+	Jurisdictions []string `hcl:"jurisdictions,optional" json:"jurisdictions,omitempty"`
+	Brands        []string `hcl:"brands,optional" json:"brands,omitempty"`
+	Currencies    []string `hcl:"currencies,optional" json:"currencies,omitempty"`
+	// Meta conditions on player attributes the transaction carries in its
+	// meta (funds = ["bonus"]): each key's value must be in its list.
+	Meta       map[string][]string `hcl:"meta,optional" json:"meta,omitempty"`
+	Rounding   string              `hcl:"rounding,optional" json:"rounding"`
+	Allocation string              `hcl:"allocation,optional" json:"allocation"`
+	Shares     []*shareSrc         `hcl:"share,block" json:"shares,omitempty"`
+	Steps      []*stepSrc          `hcl:"step,block" json:"steps,omitempty"`
+	Remainder  string              `hcl:"remainder,optional" json:"remainder,omitempty"`
 
 	DefRange        hcl.Range `hcl:",def_range" json:"-"`
 	TypesRange      hcl.Range `hcl:"types,attr_value_range" json:"-"`
+	MetaRange       hcl.Range `hcl:"meta,attr_value_range" json:"-"`
 	CurrenciesRange hcl.Range `hcl:"currencies,attr_value_range" json:"-"`
 	RoundingRange   hcl.Range `hcl:"rounding,attr_value_range" json:"-"`
 	AllocationRange hcl.Range `hcl:"allocation,attr_value_range" json:"-"`
@@ -92,11 +109,17 @@ type shareSrc struct {
 	Party   string `hcl:"party" json:"party"`
 	Percent string `hcl:"percent,optional" json:"percent,omitempty"`
 	Weight  string `hcl:"weight,optional" json:"weight,omitempty"`
+	// A cap and a floor on the share's amount (absolute, in the
+	// transaction's currency); the difference goes to the remainder party.
+	Cap   string `hcl:"cap,optional" json:"cap,omitempty"`
+	Floor string `hcl:"floor,optional" json:"floor,omitempty"`
 
 	DefRange     hcl.Range `hcl:",def_range" json:"-"`
 	PartyRange   hcl.Range `hcl:"party,attr_value_range" json:"-"`
 	PercentRange hcl.Range `hcl:"percent,attr_value_range" json:"-"`
 	WeightRange  hcl.Range `hcl:"weight,attr_value_range" json:"-"`
+	CapRange     hcl.Range `hcl:"cap,attr_value_range" json:"-"`
+	FloorRange   hcl.Range `hcl:"floor,attr_value_range" json:"-"`
 }
 
 type stepSrc struct {

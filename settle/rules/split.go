@@ -104,6 +104,12 @@ func (v *Version) Split(provider string, tx txn.Tx) (Result, error) {
 
 func (r *rule) matches(provider string, tx txn.Tx) bool {
 	in := func(set []string, s string) bool { return len(set) == 0 || slices.Contains(set, s) }
+	for k, vals := range r.meta {
+		v, ok := tx.Meta[k]
+		if !ok || !slices.Contains(vals, v) {
+			return false
+		}
+	}
 	return (len(r.types) == 0 || slices.Contains(r.types, tx.Type)) &&
 		in(r.providers, provider) && in(r.games, tx.Game) && in(r.categories, tx.Category) &&
 		in(r.jurisdictions, tx.Jurisdiction) && in(r.brands, tx.Brand) && in(r.currencies, tx.Currency.Code)
@@ -172,6 +178,40 @@ func (r *rule) allocate(provider string, tx txn.Tx) ([]money.Share, error) {
 		return nil, err
 	}
 	p.vals = amounts
+	// Caps and floors, in declaration order, on the absolute amount of the
+	// share's party: what a cap takes off goes to the remainder party, what a
+	// floor adds comes from it, never more than the remainder party holds
+	// (it never changes sign). Signs follow the transaction.
+	for _, s := range r.shares {
+		if s.cap == nil && s.floor == nil {
+			continue
+		}
+		name := resolve(s.party, provider, tx)
+		i := slices.Index(p.names, name)
+		if name == "" || i < 0 || i == remIdx {
+			continue
+		}
+		for _, lim := range []*decimal.Decimal{s.cap, s.floor} {
+			if lim != nil && !tx.Currency.Fits(*lim) {
+				return nil, fmt.Errorf("share for %s: cap or floor %s does not fit %s: %w", name, lim, tx.Currency.Code, ErrInvalidTx)
+			}
+		}
+		sign := decimal.NewFromInt(1)
+		if tx.Signed().IsNegative() {
+			sign = sign.Neg()
+		}
+		abs, rem := p.vals[i].Abs(), p.vals[remIdx].Mul(sign)
+		want := abs
+		if s.cap != nil && want.GreaterThan(*s.cap) {
+			want = *s.cap
+		}
+		if s.floor != nil && want.LessThan(*s.floor) {
+			want = decimal.Min(*s.floor, abs.Add(decimal.Max(rem, decimal.Zero)))
+		}
+		diff := want.Sub(abs).Mul(sign) // signed change to the share
+		p.vals[i] = p.vals[i].Add(diff)
+		p.vals[remIdx] = p.vals[remIdx].Sub(diff)
+	}
 	return p.shares(), nil
 }
 

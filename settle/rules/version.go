@@ -29,15 +29,22 @@ type Version struct {
 
 	rules []*rule
 	fees  []FeeContract
-	canon []byte
-	hash  [32]byte
-	pos   string // where it was defined, for error messages
+	tree  *Tree // nil: no partners
+	// declared parties (party and partner blocks); nil when none are
+	declared map[string]bool
+	payouts  []Payout
+	zones    map[string]*time.Location // declared time zones of parties
+	canon    []byte
+	hash     [32]byte
+	pos      string // where it was defined, for error messages
 }
 
 type rule struct {
+	pos                                                             string // where it was defined, for rules check
 	name                                                            string
 	types                                                           []txn.Type
 	providers, games, categories, jurisdictions, brands, currencies []string
+	meta                                                            map[string][]string // meta key → accepted values
 	rounding                                                        money.Rounding
 	allocation                                                      money.Allocation
 	shares                                                          []share // or steps, never both
@@ -48,7 +55,9 @@ type rule struct {
 
 type share struct {
 	party  string
-	weight decimal.Decimal // a percent or a relative weight
+	weight decimal.Decimal  // a percent or a relative weight
+	cap    *decimal.Decimal // the party's amount is at most this (absolute)
+	floor  *decimal.Decimal // ...and at least this, taken from the remainder party
 }
 
 type step struct {
@@ -193,6 +202,10 @@ func compile(src *versionSrc, base string) (*Version, []Problem) {
 			v.fees = append(v.fees, fc)
 		}
 	}
+	v.tree = compileTree(&c, src, vpath)
+	v.declared = checkDeclared(&c, src, vpath)
+	v.payouts = compilePayouts(&c, src, vpath)
+	v.zones = checkZones(&c, src, vpath)
 	if len(c.problems) > 0 {
 		return nil, c.problems
 	}
@@ -209,7 +222,7 @@ func compileRule(c *checker, rs *ruleSrc, rpath string) *rule {
 	before := len(c.problems)
 	rpos := at(rpath, rs.DefRange)
 	checkName(c, rpos, "rule", rs.Name)
-	r := &rule{name: rs.Name, remainder: rs.Remainder}
+	r := &rule{name: rs.Name, remainder: rs.Remainder, pos: rpos}
 	// An empty rounding or allocation here means the set's own was invalid
 	// and already reported.
 	okA := false
@@ -224,7 +237,7 @@ func compileRule(c *checker, rs *ruleSrc, rpath string) *rule {
 	rs.Types = checkList(c, at(rpath, rs.TypesRange, rs.DefRange), "types", rs.Types, func(s string) string {
 		t := txn.Type(s)
 		if !t.Valid() {
-			return "is not a transaction type (bet, win, purchase, adjustment, fee, bonus_cost, jackpot_contribution, jackpot_win)"
+			return "is not a transaction type (bet, win, purchase, adjustment, fee, bonus_cost, jackpot_contribution, jackpot_win, tax)"
 		}
 		if t.Reversal() {
 			return "is a reversal: rollbacks and refunds replay their parent's shares and never match a rule"
@@ -241,6 +254,9 @@ func compileRule(c *checker, rs *ruleSrc, rpath string) *rule {
 		return ""
 	})
 	r.currencies = rs.Currencies
+	rs.Meta = checkMeta(c, at(rpath, rs.MetaRange, rs.DefRange), rs.Meta)
+	r.meta = rs.Meta
+
 	rs.Providers = checkList(c, rpos, "providers", rs.Providers, nil)
 	r.providers = rs.Providers
 	rs.Games = checkList(c, rpos, "games", rs.Games, nil)
@@ -326,7 +342,12 @@ func compileShares(c *checker, r *rule, rs *ruleSrc, rpath string) (usesAffiliat
 		}
 		if ok {
 			total = total.Add(w)
-			r.shares = append(r.shares, share{party: ss.Party, weight: w})
+			sh := share{party: ss.Party, weight: w}
+			if !compileShareLimits(c, &sh, ss, rs, spath) {
+				bad = true
+				continue
+			}
+			r.shares = append(r.shares, sh)
 		} else {
 			bad = true
 		}
@@ -349,6 +370,46 @@ func compileShares(c *checker, r *rule, rs *ruleSrc, rpath string) (usesAffiliat
 		c.add(rpos, "weight", "weights add up to zero", "give at least one share a positive weight")
 	}
 	return usesAffiliate
+}
+
+// compileShareLimits reads a share's cap and floor: plain decimals, floor ≤
+// cap, in a rule with a remainder party that is not the share's own.
+func compileShareLimits(c *checker, sh *share, ss *shareSrc, rs *ruleSrc, spath string) bool {
+	if ss.Cap == "" && ss.Floor == "" {
+		return true
+	}
+	ok := true
+	if ss.Cap != "" {
+		var d decimal.Decimal
+		var good bool
+		if ss.Cap, d, good = checkDecimal(c, at(spath, ss.CapRange, ss.DefRange), "cap", ss.Cap); good {
+			sh.cap = &d
+		} else {
+			ok = false
+		}
+	}
+	if ss.Floor != "" {
+		var d decimal.Decimal
+		var good bool
+		if ss.Floor, d, good = checkDecimal(c, at(spath, ss.FloorRange, ss.DefRange), "floor", ss.Floor); good {
+			sh.floor = &d
+		} else {
+			ok = false
+		}
+	}
+	if sh.cap != nil && sh.floor != nil && sh.floor.GreaterThan(*sh.cap) {
+		c.add(at(spath, ss.FloorRange, ss.DefRange), "floor", fmt.Sprintf("floor %s is above cap %s", sh.floor, sh.cap), "lower the floor or raise the cap")
+		ok = false
+	}
+	switch {
+	case rs.Remainder == "":
+		c.add(at(spath, ss.DefRange), "cap", "a share with a cap or floor needs a remainder party to take or give the difference", `add remainder = "operator" to the rule`)
+		ok = false
+	case rs.Remainder == ss.Party:
+		c.add(at(spath, ss.DefRange), "cap", fmt.Sprintf("the remainder party %q cannot have a cap or floor: it takes the difference", ss.Party), "cap another share, or name another remainder party")
+		ok = false
+	}
+	return ok
 }
 
 func compileSteps(c *checker, r *rule, rs *ruleSrc, rpath string) (usesAffiliate bool) {

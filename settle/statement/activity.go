@@ -3,6 +3,7 @@ package statement
 import (
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/txn"
 )
@@ -38,7 +39,7 @@ func BaseTypes(entries []store.Entry) []txn.Type {
 	return out
 }
 
-// Gaming is the GGR of a set of entries of one currency.
+// Gaming is the GGR and NGR of a set of entries of one currency.
 type Gaming struct {
 	Stakes    decimal.Decimal // bets, net of their rollbacks and refunds
 	Wins      decimal.Decimal // wins, net of their reversals; ≥ 0 for ordinary traffic
@@ -46,16 +47,35 @@ type Gaming struct {
 	Bets      int             // bet entries
 	WinCount  int             // win entries
 	Reversals int             // rollback and refund entries of bets or wins
+
+	// The deductions from GGR to NGR, each net of its reversals.
+	Bonuses  decimal.Decimal // bonus_cost amounts
+	Jackpots decimal.Decimal // jackpot_contribution amounts
+	Taxes    decimal.Decimal // tax amounts
+	NGR      decimal.Decimal // GGR − Bonuses − Jackpots − Taxes
 }
 
-// Add counts entry e whose base type is base. Types other than bet and win
-// (and their reversals) are not gaming revenue and are ignored.
+// Add counts entry e whose base type is base. bet and win (and their
+// reversals) make GGR; bonus_cost, jackpot_contribution and tax (and their
+// reversals) are the deductions to NGR; other types are ignored.
 func (g *Gaming) Add(base txn.Type, e store.Entry) {
 	switch base {
 	case txn.Bet:
 		g.Stakes = g.Stakes.Add(e.Net)
 	case txn.Win:
 		g.Wins = g.Wins.Sub(e.Net)
+	case txn.BonusCost: // money out: Net ≤ 0, its reversal > 0
+		g.Bonuses = g.Bonuses.Sub(e.Net)
+		g.NGR = g.GGR.Sub(g.Bonuses).Sub(g.Jackpots).Sub(g.Taxes)
+		return
+	case txn.JackpotContribution: // money in, but set aside for the jackpot
+		g.Jackpots = g.Jackpots.Add(e.Net)
+		g.NGR = g.GGR.Sub(g.Bonuses).Sub(g.Jackpots).Sub(g.Taxes)
+		return
+	case txn.Tax:
+		g.Taxes = g.Taxes.Sub(e.Net)
+		g.NGR = g.GGR.Sub(g.Bonuses).Sub(g.Jackpots).Sub(g.Taxes)
+		return
 	default:
 		return
 	}
@@ -68,4 +88,16 @@ func (g *Gaming) Add(base txn.Type, e store.Entry) {
 		g.WinCount++
 	}
 	g.GGR = g.Stakes.Sub(g.Wins)
+	g.NGR = g.GGR.Sub(g.Bonuses).Sub(g.Jackpots).Sub(g.Taxes)
+}
+
+// Basis is the figure a fee basis names: GGR, NGR or turnover (stakes).
+func (g *Gaming) Basis(basis string) decimal.Decimal {
+	switch basis {
+	case rules.BasisNGR:
+		return g.NGR
+	case rules.BasisStakes:
+		return g.Stakes
+	}
+	return g.GGR
 }

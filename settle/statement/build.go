@@ -27,10 +27,16 @@ const MaxReplayPeriods = 100000
 // the unrounded figure. The JSON encoding (Canonical) is what is hashed and
 // signed.
 type Statement struct {
-	Format      int          `json:"format"`
-	Party       string       `json:"party"`
-	Currency    string       `json:"currency"`
-	Period      string       `json:"period"`
+	Format   int    `json:"format"`
+	Party    string `json:"party"`
+	Currency string `json:"currency"`
+	Period   string `json:"period"`
+	TimeZone string `json:"time_zone,omitempty"` // the zone the period closes in (the party's time_zone); absent: UTC
+	// Provisional marks a statement of a period that had not ended when it
+	// was computed (AsOf, RFC 3339 UTC): a preview, signed but never part of
+	// the party's chain and never to be paid. Final statements omit both.
+	Provisional bool         `json:"provisional,omitempty"`
+	AsOf        string       `json:"as_of,omitempty"`
 	Start       time.Time    `json:"start"`
 	End         time.Time    `json:"end"`
 	Previous    string       `json:"previous"` // hex SHA-256 of the party's previous statement; "" for its first
@@ -39,9 +45,11 @@ type Statement struct {
 	Gaming      GamingLine   `json:"gaming"`
 	Fees        []Fee        `json:"fees"`
 	Adjustments []Adjustment `json:"adjustments"`
+	Overrides   []Override   `json:"overrides,omitempty"` // partner-tree overrides received (+) or deducted (−)
 	Closing     string       `json:"closing"`
-	Ledger      []Covered    `json:"ledger"`    // entries of the ledger this statement and its predecessors account for
-	RuleSets    []string     `json:"rule_sets"` // hex hashes of the rule sets behind the entries and fees
+	Payout      *Payout      `json:"payout,omitempty"` // with a minimum payout for the party and currency
+	Ledger      []Covered    `json:"ledger"`           // entries of the ledger this statement and its predecessors account for
+	RuleSets    []string     `json:"rule_sets"`        // hex hashes of the rule sets behind the entries and fees
 	Notes       []string     `json:"notes,omitempty"`
 }
 
@@ -75,7 +83,11 @@ type Fee struct {
 	Rounding  string    `json:"rounding"`
 	Stakes    string    `json:"stakes"`
 	Wins      string    `json:"wins"`
-	GGR       string    `json:"ggr"` // the period's basis, adjustments included
+	GGR       string    `json:"ggr"`                             // the period's GGR basis, adjustments included (basis "ggr": the basis)
+	Bonuses   string    `json:"bonuses,omitempty"`               // basis "ngr": bonus costs deducted
+	Jackpots  string    `json:"jackpot_contributions,omitempty"` // basis "ngr": jackpot contributions deducted
+	Taxes     string    `json:"taxes,omitempty"`                 // basis "ngr": taxes deducted
+	NGR       string    `json:"ngr,omitempty"`                   // basis "ngr": the basis, GGR − the three above
 	CarriedIn string    `json:"carried_in"`
 	Base      string    `json:"base"`
 	Tiers     []FeeTier `json:"tiers"`
@@ -87,8 +99,24 @@ type Fee struct {
 	TopUp     string    `json:"top_up"`
 	Fee       string    `json:"fee"`
 	CarryOut  string    `json:"carry_out"`
-	Entries   int       `json:"entries"`                  // entries counted in the basis
-	Effective string    `json:"effective_rate,omitempty"` // Computed / Base, 4 decimals of a percent
+	// With a carry_reset contract: the reset rule and the carried negative
+	// base dropped at the start of this period ("0.00" when none).
+	CarryReset   string `json:"carry_reset,omitempty"`
+	CarryDropped string `json:"carry_dropped,omitempty"`
+	Entries      int    `json:"entries"`                  // entries counted in the basis
+	Effective    string `json:"effective_rate,omitempty"` // Computed / Base, 4 decimals of a percent
+}
+
+// Payout splits the closing balance by the party's minimum payout: Due is
+// the whole closing when it reaches Minimum (and is positive), else 0 and
+// the closing is Withheld: carried to the next statement in its opening.
+// WithheldIn is what the previous statement withheld (part of Opening).
+type Payout struct {
+	Ruleset    string `json:"ruleset"`
+	Minimum    string `json:"minimum"`
+	WithheldIn string `json:"withheld_in"`
+	Due        string `json:"due"`
+	Withheld   string `json:"withheld"`
 }
 
 // FeeTier is one tier actually applied: Percent of the slice (From, To].
@@ -171,7 +199,8 @@ func (s *Source) fees(p Period, party, currency string) ([]rules.FeeContract, [3
 
 // Parties lists the (party, currency) pairs that have a statement for
 // period: every party with a share in an entry that occurred before the
-// period's end, and every party of a fee contract in force at its start.
+// period's end, every party of a fee contract in force at its start, and
+// every partner above one of them that receives an override.
 // Sorted by party, then currency.
 func Parties(src *Source, period Period) [][2]string {
 	seen := map[[2]string]bool{}
@@ -187,6 +216,14 @@ func Parties(src *Source, period Period) [][2]string {
 			for _, f := range v.Fees() {
 				if f.Period == period.Kind {
 					seen[[2]string{f.Party, f.Currency.Code}] = true
+				}
+			}
+			// The partners above a party receive overrides on its commission.
+			if t := v.Tree(); t != nil {
+				for k := range seen {
+					for _, up := range t.Involved(k[0]) {
+						seen[[2]string{up, k[1]}] = true
+					}
 				}
 			}
 		}
@@ -219,6 +256,13 @@ func Build(src *Source, party, currency string, period Period, prior *Statement)
 		return nil, fmt.Errorf("statement: unknown currency %q", currency)
 	}
 	src.prepare()
+	// The period closes at midnight in the party's time zone.
+	if src.Book != nil {
+		if v, err := src.Book.At(period.Start); err == nil {
+			period = period.In(v.TimeZone(party))
+		}
+	}
+	loc := period.Start.Location()
 	if prior != nil {
 		if prior.Party != party || prior.Currency != currency {
 			return nil, fmt.Errorf("statement: prior is for %s/%s, not %s/%s", prior.Party, prior.Currency, party, currency)
@@ -233,7 +277,7 @@ func Build(src *Source, party, currency string, period Period, prior *Statement)
 	first := period
 	for _, e := range src.Entries {
 		if e.Tx.Currency.Code == currency {
-			if p := PeriodOf(period.Kind, e.Tx.OccurredAt); p.Start.Before(first.Start) {
+			if p := PeriodIn(period.Kind, e.Tx.OccurredAt, loc); p.Start.Before(first.Start) {
 				first = p
 			}
 		}
@@ -269,8 +313,11 @@ func (s *Statement) covers(e store.Entry) bool {
 func build(src *Source, cur money.Currency, party string, period Period, prior *Statement, covered func(store.Entry) bool) (*Statement, error) {
 	end := period.End()
 	st := &Statement{
-		Format: Format, Party: party, Currency: cur.Code, Period: period.String(), Start: period.Start, End: end,
+		Format: Format, Party: party, Currency: cur.Code, Period: period.String(), Start: period.Start.UTC(), End: end.UTC(),
 		Activity: []Line{}, Fees: []Fee{}, Adjustments: []Adjustment{}, RuleSets: []string{},
+	}
+	if loc := period.Start.Location(); loc != time.UTC {
+		st.TimeZone = loc.String()
 	}
 	opening := decimal.Zero
 	if prior != nil {
@@ -311,7 +358,7 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 		if e.Tx.OccurredAt.Before(period.Start) {
 			st.Adjustments = append(st.Adjustments, Adjustment{
 				Provider: e.Provider, ID: e.Tx.ID, Type: string(e.Tx.Type), Of: of, OccurredAt: e.Tx.OccurredAt,
-				Period: PeriodOf(period.Kind, e.Tx.OccurredAt).String(), Partition: e.Partition, Index: e.Index,
+				Period: PeriodIn(period.Kind, e.Tx.OccurredAt, period.Start.Location()).String(), Partition: e.Partition, Index: e.Index,
 				Volume: cur.Format(e.Net), Amount: cur.Format(share),
 			})
 			continue
@@ -346,56 +393,55 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 	}
 	st.Gaming = GamingLine{cur.Format(gaming.Stakes), cur.Format(gaming.Wins), cur.Format(gaming.GGR)}
 
-	fees, vhash, notes := src.fees(period, party, cur.Code)
-	st.Notes = notes
-	for _, fc := range fees {
-		var basis Gaming
-		n := 0
-		for i, e := range src.Entries {
-			if counted(e) && fc.Selects(e.Provider, src.root[i]) {
-				basis.Add(src.root[i].Type, e)
-				n++
-			}
+	carryOf := func(name string) (decimal.Decimal, error) {
+		if prior == nil {
+			return decimal.Zero, nil
 		}
-		carry := decimal.Zero
-		if prior != nil && fc.CarryNegative {
-			for _, pf := range prior.Fees {
-				if pf.Name == fc.Name {
-					c, err := decimal.NewFromString(pf.CarryOut)
-					if err != nil {
-						return nil, fmt.Errorf("statement: prior fee %q carry %q: %w", pf.Name, pf.CarryOut, err)
-					}
-					carry = c
+		for _, pf := range prior.Fees {
+			if pf.Name == name {
+				c, err := decimal.NewFromString(pf.CarryOut)
+				if err != nil {
+					return decimal.Zero, fmt.Errorf("statement: prior fee %q carry %q: %w", pf.Name, pf.CarryOut, err)
 				}
+				return c, nil
 			}
 		}
-		r, err := fc.Compute(basis.GGR, carry)
-		if err != nil {
-			return nil, fmt.Errorf("statement %s %s %s: %w", party, cur.Code, period, err)
-		}
-		f := Fee{
-			Name: fc.Name, Ruleset: fc.Ruleset, RuleSet: hex.EncodeToString(vhash[:]), Basis: fc.Basis, Mode: string(fc.Mode), Rounding: string(fc.Rounding),
-			Stakes: cur.Format(basis.Stakes), Wins: cur.Format(basis.Wins), GGR: cur.Format(r.Basis),
-			CarriedIn: cur.Format(r.CarriedIn), Base: cur.Format(r.Base), Tiers: []FeeTier{}, Exact: r.Exact.String(),
-			Computed: cur.Format(r.Computed), Capped: cur.Format(r.Capped), Minimum: cur.Format(fc.MinimumFee), TopUp: cur.Format(r.TopUp),
-			Fee: cur.Format(r.Fee), CarryOut: cur.Format(r.CarryOut), Entries: n,
-		}
-		if fc.MaximumFee != nil {
-			f.Maximum = cur.Format(*fc.MaximumFee)
-		}
-		for _, l := range r.Lines {
-			f.Tiers = append(f.Tiers, FeeTier{Tier: l.Tier, From: cur.Format(l.From), To: cur.Format(l.To), Percent: l.Percent.String(), Base: cur.Format(l.Base), Exact: l.Exact.String()})
-		}
-		if r.Base.IsPositive() {
-			f.Effective = r.Computed.Mul(decimal.NewFromInt(100)).DivRound(r.Base, 4).String() + "%"
-		}
+		return decimal.Zero, nil
+	}
+	fees, own, notes, err := periodFees(src, cur, party, period, carryOf, counted)
+	if err != nil {
+		return nil, err
+	}
+	st.Notes = notes
+	for _, f := range fees {
 		ruleSets[f.RuleSet] = true
-		total = total.Add(r.Fee)
+		total = total.Add(decimal.RequireFromString(f.Fee))
 		st.Fees = append(st.Fees, f)
+	}
+	ovs, err := overrides(src, cur, party, period, own)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range ovs {
+		ruleSets[o.RuleSet] = true
+		total = total.Add(decimal.RequireFromString(o.Amount))
+		st.Overrides = append(st.Overrides, o)
 	}
 
 	st.Opening = cur.Format(opening)
 	st.Closing = cur.Format(total)
+	if src.Book != nil {
+		if v, err := src.Book.At(period.Start); err == nil {
+			if p, ok := v.Payout(party, cur.Code); ok {
+				due, withheld := p.Split(total)
+				in := cur.Format(decimal.Zero)
+				if prior != nil && prior.Payout != nil {
+					in = prior.Payout.Withheld
+				}
+				st.Payout = &Payout{Ruleset: v.Name, Minimum: cur.Format(p.Minimum), WithheldIn: in, Due: cur.Format(due), Withheld: cur.Format(withheld)}
+			}
+		}
+	}
 	for p, n := range src.size {
 		st.Ledger = append(st.Ledger, Covered{p, n})
 	}
@@ -422,7 +468,8 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 	return st, nil
 }
 
-// check asserts closing = opening + Σ activity + Σ adjustments + Σ fees.
+// check asserts closing = opening + Σ activity + Σ adjustments + Σ fees +
+// Σ overrides.
 func (s *Statement) check(cur money.Currency) error {
 	sum := decimal.RequireFromString(s.Opening)
 	for _, l := range s.Activity {
@@ -433,6 +480,9 @@ func (s *Statement) check(cur money.Currency) error {
 	}
 	for _, f := range s.Fees {
 		sum = sum.Add(decimal.RequireFromString(f.Fee))
+	}
+	for _, o := range s.Overrides {
+		sum = sum.Add(decimal.RequireFromString(o.Amount))
 	}
 	if !sum.Equal(decimal.RequireFromString(s.Closing)) {
 		return fmt.Errorf("statement: %s %s %s: opening + lines = %s, closing %s", s.Party, s.Currency, s.Period, cur.Format(sum), s.Closing)

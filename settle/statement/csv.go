@@ -22,6 +22,9 @@ func CSV(s *Statement) []byte {
 		_ = w.Write([]string{s.Party, s.Currency, s.Period, section, item, category, count, volume, amount, detail})
 	}
 	_ = w.Write(CSVHeader)
+	if s.Provisional {
+		row("provisional", "", "", "", "", "", "the period had not ended at "+s.AsOf+": a preview, not to be paid")
+	}
 	row("opening", "", "", "", "", s.Opening, "previous "+orNone(s.Previous))
 	for _, l := range s.Activity {
 		item := l.Type
@@ -34,8 +37,14 @@ func CSV(s *Statement) []byte {
 	row("gaming", "wins", "", "", "", s.Gaming.Wins, "")
 	row("gaming", "ggr", "", "", "", s.Gaming.GGR, "")
 	for _, f := range s.Fees {
-		row("fee_basis", f.Name, "", fmt.Sprint(f.Entries), f.GGR, f.Base,
-			fmt.Sprintf("%s %s, stakes %s, wins %s, carried in %s, ruleset %s", f.Basis, f.Mode, f.Stakes, f.Wins, f.CarriedIn, f.Ruleset))
+		basis := f.GGR
+		detail := fmt.Sprintf("%s %s, stakes %s, wins %s, carried in %s, ruleset %s", f.Basis, f.Mode, f.Stakes, f.Wins, f.CarriedIn, f.Ruleset)
+		if f.NGR != "" {
+			basis = f.NGR
+			detail = fmt.Sprintf("%s %s, stakes %s, wins %s, ggr %s, bonuses %s, jackpot contributions %s, taxes %s, carried in %s, ruleset %s",
+				f.Basis, f.Mode, f.Stakes, f.Wins, f.GGR, f.Bonuses, f.Jackpots, f.Taxes, f.CarriedIn, f.Ruleset)
+		}
+		row("fee_basis", f.Name, "", fmt.Sprint(f.Entries), basis, f.Base, detail)
 		for _, t := range f.Tiers {
 			row("fee_tier", fmt.Sprintf("%s tier %d", f.Name, t.Tier), "", "", t.Base, t.Exact, fmt.Sprintf("%s%% of (%s, %s]", t.Percent, t.From, t.To))
 		}
@@ -44,7 +53,14 @@ func CSV(s *Statement) []byte {
 			row("fee_capped", f.Name, "", "", "", f.Capped, "taken off the computed fee: maximum "+f.Maximum)
 		}
 		row("fee_top_up", f.Name, "", "", "", f.TopUp, "minimum "+f.Minimum)
+		if f.CarryReset != "" {
+			row("fee_carry_dropped", f.Name, "", "", "", f.CarryDropped, "negative base dropped: carry resets every "+f.CarryReset)
+		}
 		row("fee", f.Name, "", "", "", f.Fee, "carry out "+f.CarryOut)
+	}
+	for _, o := range s.Overrides {
+		row("override", o.Name, "", "", o.Base, o.Amount,
+			fmt.Sprintf("%s%% of %s's commission to %s, paid by %s, exact %s rounded %s, ruleset %s", o.Percent, o.Of, o.Party, o.PaidBy, o.Exact, o.Rounding, o.Ruleset))
 	}
 	for _, a := range s.Adjustments {
 		item := a.Type
@@ -58,6 +74,10 @@ func CSV(s *Statement) []byte {
 		row("note", "", "", "", "", "", n)
 	}
 	row("closing", "", "", "", "", s.Closing, "")
+	if p := s.Payout; p != nil {
+		row("payout_due", "", "", "", "", p.Due, "minimum payout "+p.Minimum+", ruleset "+p.Ruleset)
+		row("payout_withheld", "", "", "", "", p.Withheld, "below the minimum payout: carried to the next statement (withheld before: "+p.WithheldIn+")")
+	}
 	w.Flush()
 	return buf.Bytes()
 }

@@ -34,6 +34,11 @@ import (
 // signed (recompute it from the note). Both are written temp + fsync +
 // rename, the note last, so a crash leaves either the whole statement or an
 // unreferenced CSV that the next issue overwrites.
+//
+// Provisional statements (a period not yet ended) are signed the same way
+// but written under <party>/provisional/<period>-<currency>.note (and .csv),
+// outside the chain: Load ignores that directory and refuses a provisional
+// statement among the chain's files.
 
 // MaxNoteBytes bounds a statement file read from disk.
 const MaxNoteBytes = 16 << 20
@@ -137,6 +142,9 @@ func Load(root, party string, v note.Verifier) (*Chain, error) {
 		if !bytes.Equal(s.Canonical(), []byte(text)) {
 			return nil, fmt.Errorf("%s: not a canonical statement: %w", path, ErrChain)
 		}
+		if s.Provisional {
+			return nil, fmt.Errorf("%s: a provisional statement in the chain (provisional statements live under provisional/ and are never part of it): %w", path, ErrChain)
+		}
 		if s.Party != party || s.Previous != prev {
 			return nil, fmt.Errorf("%s: party %q previous %q, want %q and %q: %w", path, s.Party, s.Previous, party, prev, ErrChain)
 		}
@@ -152,6 +160,9 @@ func Load(root, party string, v note.Verifier) (*Chain, error) {
 func (c *Chain) Issue(s *Statement, signer note.Signer) (Issued, error) {
 	if s.Party != c.Party {
 		return Issued{}, fmt.Errorf("issue statement of %s in the chain of %s", s.Party, c.Party)
+	}
+	if s.Provisional {
+		return Issued{}, fmt.Errorf("statement %s %s %s is provisional: it is never part of the chain (IssueProvisional): %w", s.Party, s.Period, s.Currency, ErrProvisional)
 	}
 	s.Previous = ""
 	if last := c.Last(); last != nil {
@@ -177,6 +188,45 @@ func (c *Chain) Issue(s *Statement, signer note.Signer) (Issued, error) {
 	is := Issued{Seq: seq, Statement: s, Hash: hex.EncodeToString(h[:]), Note: b, Path: base + ".note"}
 	c.Issued = append(c.Issued, is)
 	return is, nil
+}
+
+// ErrProvisional means a provisional statement was given where only a
+// final one may go (the chain), or the reverse.
+var ErrProvisional = errors.New("provisional statement")
+
+// IssueProvisional signs a provisional statement s (s.Provisional set) and
+// writes it under the party's provisional/ directory as
+// <period>-<currency>.note and .csv, replacing an earlier provisional of the
+// same period. Previous links it to the chain's last final statement, the
+// place its final version will take; the chain itself is not changed.
+func (c *Chain) IssueProvisional(s *Statement, signer note.Signer) (Issued, error) {
+	if s.Party != c.Party {
+		return Issued{}, fmt.Errorf("issue statement of %s in the chain of %s", s.Party, c.Party)
+	}
+	if !s.Provisional {
+		return Issued{}, fmt.Errorf("statement %s %s %s is final: issue it in the chain: %w", s.Party, s.Period, s.Currency, ErrProvisional)
+	}
+	s.Previous = ""
+	if last := c.Last(); last != nil {
+		s.Previous = last.Hash
+	}
+	b, err := note.Sign(&note.Note{Text: string(s.Canonical()) + "\n"}, signer)
+	if err != nil {
+		return Issued{}, fmt.Errorf("sign statement: %w", err)
+	}
+	dir := filepath.Join(c.Dir, "provisional")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Issued{}, fmt.Errorf("statements dir: %w", err)
+	}
+	base := filepath.Join(dir, fmt.Sprintf("%s-%s", s.Period, s.Currency))
+	if err := store.WriteFileAtomic(base+".csv", CSV(s)); err != nil {
+		return Issued{}, err
+	}
+	if err := store.WriteFileAtomic(base+".note", b); err != nil {
+		return Issued{}, err
+	}
+	h := s.Hash()
+	return Issued{Statement: s, Hash: hex.EncodeToString(h[:]), Note: b, Path: base + ".note"}, nil
 }
 
 // StoredParties lists the parties with a statement directory under root.
