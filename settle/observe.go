@@ -12,8 +12,9 @@ type PartitionStats struct {
 // Partitions returns every partition's committed counters and lag, in the
 // order of Config.Partitions. Stats is their sum.
 func (n *Node) Partitions() []PartitionStats {
-	out := make([]PartitionStats, 0, len(n.workers))
-	for _, w := range n.workers {
+	ws := n.workers()
+	out := make([]PartitionStats, 0, len(ws))
+	for _, w := range ws {
 		ps := PartitionStats{Partition: int(w.p), Lag: w.lag.Load()}
 		if c := w.snap.Load(); c != nil {
 			ps.Counters = *c
@@ -23,8 +24,8 @@ func (n *Node) Partitions() []PartitionStats {
 	return out
 }
 
-// Running reports whether every partition worker is still running (none
-// stopped on an error, the node not closed).
+// Running reports whether no partition worker stopped on an error and the
+// node is not closed.
 func (n *Node) Running() bool {
 	select {
 	case <-n.done:

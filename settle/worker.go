@@ -33,10 +33,16 @@ type worker struct {
 	snap      atomic.Pointer[Counters] // last committed counters, for Stats
 	lag       atomic.Uint64
 	fenced    atomic.Bool // stepped down: another writer appended to the partition
-	lastScan  time.Time
-	held      orphanSet           // parents with orphans in the index (worker goroutine only)
-	gaps      map[string]*gapHold // batches held behind a gap, by high-water key (gap.go)
-	nheld     int                 // messages in gaps
+	// guard says whether this node may still write the partition: nil with
+	// static ownership; with leases it returns ErrLeaseLost once the lease
+	// was not renewed in time (lease.go). Checked before every fetch and
+	// every publish attempt.
+	guard    func() error
+	ready    atomic.Bool // caught up and consuming
+	lastScan time.Time
+	held     orphanSet           // parents with orphans in the index (worker goroutine only)
+	gaps     map[string]*gapHold // batches held behind a gap, by high-water key (gap.go)
+	nheld    int                 // messages in gaps
 	// recsPerMsg estimates records per forwarded message, to size fetches;
 	// 0 until the first message (firstRecsPerMsg is assumed).
 	recsPerMsg int
@@ -58,9 +64,30 @@ func (w *worker) run(ctx context.Context) error {
 			return nil
 		}
 		if err := w.turn(ctx); err != nil {
+			if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrFenced) {
+				w.nakHeld() // for the partition's owner, now rather than after AckWait
+			}
 			return err
 		}
 	}
+}
+
+// check returns ErrLeaseLost when this node may no longer write the partition.
+func (w *worker) check() error {
+	if w.guard == nil {
+		return nil
+	}
+	return w.guard()
+}
+
+// nakHeld gives the messages held behind gaps back to the consumer.
+func (w *worker) nakHeld() {
+	for _, g := range w.gaps {
+		for _, h := range g.msgs {
+			h.m.Nak()
+		}
+	}
+	w.gaps, w.nheld = nil, 0
 }
 
 // turn fills one batch and commits it.
@@ -68,6 +95,11 @@ func (w *worker) turn(ctx context.Context) error {
 	b := newBatchOn(w.n.idx.db, w.held, w.cnt)
 	defer b.close()
 	if err := w.fill(ctx, b); err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			for _, m := range b.msgs {
+				m.Nak()
+			}
+		}
 		return err
 	}
 	if b.empty() {
@@ -84,6 +116,9 @@ func (w *worker) turn(ctx context.Context) error {
 func (w *worker) fill(ctx context.Context, b *batch) error {
 	cfg := w.n.cfg
 	for ctx.Err() == nil {
+		if err := w.check(); err != nil {
+			return err
+		}
 		if w.n.cfg.OrphanTimeout > 0 && time.Since(w.lastScan) > min(cfg.OrphanTimeout/10, time.Minute) {
 			if err := w.expireOrphans(b); err != nil {
 				return err
@@ -244,7 +279,7 @@ func (w *worker) commit(ctx context.Context, b *batch) error {
 	}
 	seq, err := w.publish(ctx, pr, rec)
 	if err != nil {
-		if errors.Is(err, ErrFenced) {
+		if errors.Is(err, ErrFenced) || errors.Is(err, ErrLeaseLost) {
 			for _, m := range b.msgs {
 				m.Nak() // for the partition's new owner; best effort
 			}
@@ -363,6 +398,9 @@ func (w *worker) publish(ctx context.Context, pr *store.Prepared, rec *stateRec)
 	id := fmt.Sprintf("led.%d.%d", w.p, w.ledgerSeq)
 	backoff := 100 * time.Millisecond
 	for {
+		if err := w.check(); err != nil {
+			return 0, fmt.Errorf("publish partition %d after ledger sequence %d: %w", w.p, w.ledgerSeq, err)
+		}
 		ack, err := w.n.js.PublishMsg(ctx, m, jetstream.WithMsgID(id), jetstream.WithExpectLastSequencePerSubject(w.ledgerSeq))
 		if err == nil {
 			if testExitAfterPubAck() {
