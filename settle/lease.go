@@ -110,7 +110,7 @@ type held struct {
 	renewed   time.Duration // monotonic offset (leaser.base) of the last successful create/renew's send
 	deadline  atomic.Int64  // monotonic offset: writes allowed before it
 	expired   bool          // the worker was stopped because the deadline passed
-	releasing bool
+	releasing atomic.Bool
 	restarted time.Duration
 }
 
@@ -126,6 +126,7 @@ type leaser struct {
 	free     map[int]time.Duration // partition → when first seen without owner
 	released chan int
 	beat     time.Duration
+	snap     atomic.Pointer[[]*held] // held leases after the last round, for Status
 }
 
 func newLeaser(ctx context.Context, n *Node, cfg LeaseConfig) (*leaser, error) {
@@ -167,6 +168,7 @@ func (l *leaser) run(ctx context.Context) {
 			return
 		case p := <-l.released:
 			l.finishRelease(ctx, p)
+			l.publishSnap()
 		case <-t.C:
 			l.round(ctx)
 		}
@@ -204,7 +206,7 @@ func (l *leaser) round(ctx context.Context) {
 				l.log.Error("LEASE NOT RENEWED IN TIME: stopping writes to the partition before the lease can expire anywhere else", "partition", p, "since_last_renewal", l.now()-h.renewed, "write_deadline", l.ttl*2/3)
 				go l.n.stopPartition(p)
 			}
-		case valid && pt == nil && !h.releasing && l.now()-h.restarted >= l.ttl/3:
+		case valid && pt == nil && !h.releasing.Load() && l.now()-h.restarted >= l.ttl/3:
 			if h.expired || h.restarted > 0 {
 				l.log.Warn("restarting a partition this node still holds the lease of (catch-up first)", "partition", p)
 			}
@@ -214,6 +216,15 @@ func (l *leaser) round(ctx context.Context) {
 		}
 	}
 	l.balance(ctx)
+	l.publishSnap()
+}
+
+func (l *leaser) publishSnap() {
+	hs := make([]*held, 0, len(l.held))
+	for _, p := range l.heldSorted() {
+		hs = append(hs, l.held[p])
+	}
+	l.snap.Store(&hs)
 }
 
 func (l *leaser) heldSorted() []int {
@@ -409,7 +420,7 @@ func (l *leaser) balance(ctx context.Context) {
 		return
 	}
 	for _, h := range l.held {
-		if h.releasing {
+		if h.releasing.Load() {
 			return // one at a time
 		}
 	}
@@ -420,7 +431,7 @@ func (l *leaser) balance(ctx context.Context) {
 			give = h
 		}
 	}
-	give.releasing = true
+	give.releasing.Store(true)
 	l.log.Info("giving a partition back to balance the live nodes", "partition", give.p, "held", len(l.held), "quota", quota, "nodes", nodes)
 	go func() {
 		l.n.stopPartition(give.p)

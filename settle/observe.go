@@ -1,6 +1,9 @@
 package settle
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // PartitionStats is one partition's live view, for metrics.
 type PartitionStats struct {
@@ -41,4 +44,79 @@ func (c Config) observeSync(store string, t time.Time) {
 	if c.ObserveSync != nil {
 		c.ObserveSync(store, time.Since(t))
 	}
+}
+
+// PartitionStatus is one partition as tally status shows it.
+type PartitionStatus struct {
+	Partition int     `json:"partition"`
+	State     string  `json:"state"` // running, starting, stopped, fenced, lease lost, releasing
+	Lag       uint64  `json:"lag"`   // TALLY_TX messages pending + unacked for settle-<p>
+	Entries   uint64  `json:"entries"`
+	Segments  uint64  `json:"segments"`
+	LeaseAge  float64 `json:"lease_age_s,omitzero"`  // seconds since the lease was last renewed (leases only)
+	WriteLeft float64 `json:"write_left_s,omitzero"` // seconds this node may still write without a renewal
+}
+
+// Ownership is "lease" or "static".
+func (n *Node) Ownership() string {
+	if n.cfg.Leases != nil {
+		return "lease"
+	}
+	return "static"
+}
+
+// Status lists the partitions this node runs, holds a lease on, or
+// stepped down from.
+func (n *Node) Status() []PartitionStatus {
+	byP := map[int]*PartitionStatus{}
+	get := func(p int) *PartitionStatus {
+		if s := byP[p]; s != nil {
+			return s
+		}
+		s := &PartitionStatus{Partition: p, State: "stopped"}
+		byP[p] = s
+		return s
+	}
+	n.mu.Lock()
+	for p, pt := range n.parts {
+		s := get(p)
+		select {
+		case <-pt.done:
+		default:
+			s.State = "starting"
+			if pt.w.ready.Load() {
+				s.State = "running"
+			}
+		}
+		s.Lag = pt.w.lag.Load()
+		if c := pt.w.snap.Load(); c != nil {
+			s.Entries, s.Segments = c.Entries, c.Segments
+		}
+	}
+	for p, why := range n.stepped {
+		if s := get(p); s.State == "stopped" {
+			s.State = why
+		}
+	}
+	n.mu.Unlock()
+	if n.leases != nil {
+		if hs := n.leases.snap.Load(); hs != nil {
+			now := n.leases.now()
+			for _, h := range *hs {
+				s := get(h.p)
+				dl := time.Duration(h.deadline.Load())
+				s.LeaseAge = (now - (dl - n.leases.ttl*2/3)).Seconds()
+				s.WriteLeft = max(dl-now, 0).Seconds()
+				if h.releasing.Load() {
+					s.State = "releasing"
+				}
+			}
+		}
+	}
+	out := make([]PartitionStatus, 0, len(byP))
+	for _, s := range byP {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b PartitionStatus) int { return a.Partition - b.Partition })
+	return out
 }
