@@ -75,6 +75,10 @@ type PartitionBeat struct {
 	Entries   uint64 `json:"entries"`
 }
 
+// HdrWriter names the settle node that published a TALLY_LEDGER message
+// (set with leases).
+const HdrWriter = "Tally-Writer"
+
 // LeaseKey and NodeKey are the bucket's keys.
 func LeaseKey(p int) string      { return "p." + strconv.Itoa(p) }
 func NodeKey(node string) string { return "n." + node }

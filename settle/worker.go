@@ -395,6 +395,11 @@ func (w *worker) publish(ctx context.Context, pr *store.Prepared, rec *stateRec)
 	if err != nil {
 		return 0, fmt.Errorf("encode partition %d ledger message: %w", w.p, err)
 	}
+	if w.n.cfg.Leases != nil {
+		// Which node wrote the commit, for operators and the takeover tests;
+		// informational (the fence, not this header, keeps the chain whole).
+		m.Header.Set(HdrWriter, w.n.cfg.Leases.NodeID)
+	}
 	id := fmt.Sprintf("led.%d.%d", w.p, w.ledgerSeq)
 	backoff := 100 * time.Millisecond
 	for {
