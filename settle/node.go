@@ -58,7 +58,9 @@ type Node struct {
 	stepped map[int]string
 	wctx    context.Context
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup     // partition workers
+	lcancel context.CancelFunc // the lease loop, stopped after the workers so it renews through their final commits
+	lwg     sync.WaitGroup
 	errOnce sync.Once
 	err     error
 	done    chan struct{}
@@ -100,8 +102,10 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 			return fmt.Errorf("partition leases: %w", err)
 		}
 		n.leases = l
-		n.wg.Add(1)
-		go func() { defer n.wg.Done(); l.run(n.wctx) }()
+		lctx, lcancel := context.WithCancel(context.Background())
+		n.lcancel = lcancel
+		n.lwg.Add(1)
+		go func() { defer n.lwg.Done(); l.run(lctx) }()
 		return nil
 	}
 	var ws []*worker
@@ -151,13 +155,19 @@ func (n *Node) launch(w *worker, prepare bool) *part {
 	pt := &part{w: w, cancel: cancel, done: make(chan struct{}), started: time.Now()}
 	p := int(w.p)
 	n.mu.Lock()
+	if n.closed { // Close is waiting for the workers: start none
+		n.mu.Unlock()
+		cancel()
+		close(pt.done)
+		return pt
+	}
 	if _, ok := n.parts[p]; !ok {
 		n.order = append(n.order, p)
 	}
 	n.parts[p] = pt
 	delete(n.stepped, p)
+	n.wg.Add(1) // under mu, so never after Close began waiting
 	n.mu.Unlock()
-	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		defer close(pt.done)
@@ -381,6 +391,8 @@ func (n *Node) Close() error {
 	n.cancel()
 	n.wg.Wait()
 	if n.leases != nil {
+		n.lcancel()
+		n.lwg.Wait()
 		n.leases.releaseAll()
 	}
 	n.doneO.Do(func() { close(n.done) })

@@ -516,7 +516,9 @@ func (w *worker) readBack(ctx context.Context, st jetstream.Stream, subj string,
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		msgs, err := oc.Fetch(256, jetstream.FetchMaxWait(2*time.Second))
+		// FetchNoWait: a takeover reads a handful of messages, and a fetch
+		// that waits for a full batch would add its whole wait to it.
+		msgs, err := oc.FetchNoWait(256)
 		if err != nil {
 			return fmt.Errorf("read ledger stream partition %d: %w", w.p, err)
 		}
@@ -541,7 +543,8 @@ func (w *worker) readBack(ctx context.Context, st jetstream.Stream, subj string,
 			n++
 		}
 		if got == 0 {
-			if idle++; idle > 10 {
+			time.Sleep(20 * time.Millisecond)
+			if idle++; idle > 500 {
 				return fmt.Errorf("read ledger stream partition %d: no message after sequence %d, the last is %d", w.p, w.ledgerSeq, last)
 			}
 		} else {

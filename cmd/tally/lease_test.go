@@ -52,7 +52,7 @@ func startLeaseMesh(t *testing.T) *leaseMesh {
 	m := &mesh{t: t, dir: t.TempDir(), hubPort: freePort(t), httpPort: freePort(t)}
 	lm := &leaseMesh{mesh: m}
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("TALLY_TEST_LOGS") == "1" {
 			for i := range 2 {
 				b, _ := os.ReadFile(lm.logs[i])
 				t.Logf("%s log (tail):\n%s", settleName(i), tail(b, 5000))
