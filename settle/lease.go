@@ -208,6 +208,7 @@ func (l *leaser) round(ctx context.Context) {
 			h.expired = true
 			if pt != nil {
 				l.log.Error("LEASE NOT RENEWED IN TIME: stopping writes to the partition before the lease can expire anywhere else", "partition", p, "since_last_renewal", l.now()-h.renewed, "write_deadline", l.ttl*2/3)
+				l.n.stepDown(p, "lease expired")
 				go l.n.stopPartition(p)
 			}
 		case valid && pt == nil && !h.releasing.Load() && l.now()-h.restarted >= l.ttl/3:
@@ -285,6 +286,7 @@ func (l *leaser) renew(ctx context.Context, h *held) {
 		h.deadline.Store(0)
 		delete(l.held, h.p)
 		l.log.Error("LEASE LOST: the partition's lease expired or another node took it; stepping down", "partition", h.p, "error", err)
+		l.n.stepDown(h.p, "lease lost")
 		go l.n.stopPartition(h.p)
 		return
 	}
