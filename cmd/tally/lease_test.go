@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tally-mesh/tally/internal/natstest"
+	"github.com/tally-mesh/tally/nodes"
 	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -38,6 +39,7 @@ const (
 type leaseMesh struct {
 	*mesh
 	settles [2]*child
+	metrics [2]int // metrics_listen ports (GET /v1/status)
 	logs    [2]string
 	cfgs    [2]string
 	nc      *nats.Conn
@@ -79,11 +81,13 @@ hub {
 	m.hub = startChild(t, m.dir, "node", "--config", m.hubCfg)
 	waitTCP(t, fmt.Sprintf("127.0.0.1:%d", m.hubPort))
 	for i, pw := range []string{faultSettlePass, leaseSettle2PW} {
+		lm.metrics[i] = freePort(t)
 		lm.cfgs[i] = writeFile(t, filepath.Join(m.dir, settleName(i)+".hcl"), fmt.Sprintf(`
 node_id   = %q
 data_dir  = "%s-data"
 log_level = "info"
 roles     = ["settle"]
+metrics_listen = "127.0.0.1:%d"
 streams { partitions = %d }
 nats {
   url      = %q
@@ -98,7 +102,7 @@ settle {
   leases              = true
   lease_ttl           = %q
 }
-`, settleName(i), settleName(i), leaseParts, m.hubURL(), settleName(i), pw, leaseTTL.String()))
+`, settleName(i), settleName(i), lm.metrics[i], leaseParts, m.hubURL(), settleName(i), pw, leaseTTL.String()))
 		lm.settles[i], lm.logs[i] = startLogged(t, m.dir, settleName(i)+".log", "node", "--config", lm.cfgs[i])
 		lm.waitLog(i, "settling by lease", 30*time.Second) // the first creates the shared key before the second starts
 	}
@@ -253,6 +257,33 @@ func TestLeaseTakeoverKill9(t *testing.T) {
 			if len(st.Settle) != 1 || st.Settle[0].Node != settleName(survivor) {
 				t.Errorf("tally status: settle heartbeats %+v, want only %s", st.Settle, settleName(survivor))
 			}
+			// The survivor's own view, over HTTP.
+			var out, errb bytes.Buffer
+			if err := run(context.Background(), []string{"status", "--url", fmt.Sprintf("http://127.0.0.1:%d", lm.metrics[survivor])}, &out, &errb); err != nil {
+				t.Fatalf("tally status --url: %v\n%s", err, errb.String())
+			}
+			var own nodes.Status
+			if err := json.Unmarshal(out.Bytes(), &own); err != nil || own.Settle == nil {
+				t.Fatalf("tally status --url: %v\n%s", err, out.String())
+			}
+			natstest.Eventually(t, 10*time.Second, func() error {
+				out.Reset()
+				if err := run(context.Background(), []string{"status", "--url", fmt.Sprintf("http://127.0.0.1:%d", lm.metrics[survivor])}, &out, &errb); err != nil {
+					return err
+				}
+				var own nodes.Status
+				json.Unmarshal(out.Bytes(), &own)
+				running := 0
+				for _, p := range own.Settle.Partitions {
+					if p.State == "running" && p.LeaseAge >= 0 && p.WriteLeft > 0 {
+						running++
+					}
+				}
+				if own.Node != settleName(survivor) || own.Settle.Ownership != "lease" || running != leaseParts {
+					return fmt.Errorf("/v1/status of %s: %s", settleName(survivor), out.String())
+				}
+				return nil
+			})
 			lm.settle = lm.settles[survivor]
 			lm.ledgerDir = filepath.Join(lm.dir, settleName(survivor)+"-data", "ledger")
 			lm.finish("kill -9 of a lease owner")
