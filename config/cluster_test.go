@@ -11,7 +11,7 @@ import (
 // the cluster, leaf and stream settings they are there to show.
 func TestClusterExamplesLoad(t *testing.T) {
 	all, _ := filepath.Glob("examples/cluster/*.hcl")
-	want := []string{"edge-eu.hcl", "edge-us.hcl", "hub-1.hcl", "hub-2.hcl", "hub-3.hcl", "settle-1.hcl"}
+	want := []string{"edge-eu.hcl", "edge-us.hcl", "hub-1.hcl", "hub-2.hcl", "hub-3.hcl", "settle-1.hcl", "settle-2.hcl"}
 	var got []string
 	for _, f := range all {
 		got = append(got, filepath.Base(f))

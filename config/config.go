@@ -140,8 +140,10 @@ type Settle struct {
 	AckWait           time.Duration // unacked inputs are redelivered after this
 	Origin            string
 	SigningKey        string
-	AuditListen       string // host:port of the read-only audit API; "" = off
-	AuditMaxEntries   int    // entries per audit API request
+	AuditListen       string        // host:port of the read-only audit API; "" = off
+	AuditMaxEntries   int           // entries per audit API request
+	Leases            bool          // share the partitions with other settle nodes by leases (settle/lease.go); false = static
+	LeaseTTL          time.Duration // lease lifetime (TALLY_OWNERS bucket TTL)
 }
 
 // Default returns the built-in defaults: every role, an embedded hub on a
@@ -184,6 +186,7 @@ func Default() Config {
 			SigningKey:        "",
 			AuditListen:       "", // off unless asked for
 			AuditMaxEntries:   1000,
+			LeaseTTL:          6 * time.Second,
 		},
 	}
 }
@@ -257,6 +260,12 @@ func (c Config) check(bad func(key, val, fix string)) {
 	}
 	if c.Streams.Replicas != 1 && c.Streams.Replicas != 3 && c.Streams.Replicas != 5 {
 		bad("streams.replicas", fmt.Sprint(c.Streams.Replicas), "use 1 (embedded hub), 3 or 5")
+	}
+	if c.Settle.Leases && len(c.Settle.Partitions) > 0 {
+		bad("settle.partitions", fmt.Sprint(c.Settle.Partitions), "with settle.leases = true the partitions are shared by lease; remove settle.partitions")
+	}
+	if c.Settle.LeaseTTL < time.Second || c.Settle.LeaseTTL > 5*time.Minute {
+		bad("settle.lease_ttl", c.Settle.LeaseTTL.String(), `use a duration between "1s" and "5m" such as "6s"`)
 	}
 	for _, p := range c.Settle.Partitions {
 		if p < 0 || p >= c.Streams.Partitions {

@@ -113,4 +113,7 @@ type SettleFile struct {
 	// Audit API (issue 5, docs/audit.md).
 	AuditListen     *string `hcl:"audit_listen,optional"`
 	AuditMaxEntries *int    `hcl:"audit_max_entries,optional"`
+	// Partition leases (issue 11 item 3, docs/settle.md "Leases").
+	Leases   *bool   `hcl:"leases,optional"`
+	LeaseTTL *string `hcl:"lease_ttl,optional"`
 }

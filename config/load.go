@@ -342,6 +342,10 @@ func (l *loader) apply(f *File) {
 		}
 		setStr(s.AuditListen, &c.Settle.AuditListen)
 		setInt(s.AuditMaxEntries, &c.Settle.AuditMaxEntries)
+		if s.Leases != nil {
+			c.Settle.Leases = *s.Leases
+		}
+		l.dur("settle.lease_ttl", s.LeaseTTL, &c.Settle.LeaseTTL)
 	}
 }
 

@@ -33,10 +33,16 @@ type Server struct {
 	done chan struct{}
 }
 
+// Route is one more handler on the metrics server (tally status: GET /v1/status).
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
 // Listen serves m's registry on addr (host:port; port 0 picks one) with
 // /healthz (200 while the process serves) and /readyz (200 when every check
 // of ready passes, else 503; JSON body Readiness either way).
-func Listen(addr string, m *Metrics, ready func() []Check, log hclog.Logger) (*Server, error) {
+func Listen(addr string, m *Metrics, ready func() []Check, log hclog.Logger, extra ...Route) (*Server, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -68,6 +74,9 @@ func Listen(addr string, m *Metrics, ready func() []Check, log hclog.Logger) (*S
 		}
 		w.Write(append(b, '\n'))
 	})
+	for _, r := range extra {
+		mux.Handle(r.Pattern, r.Handler)
+	}
 	s := &Server{
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: 15 * time.Second, IdleTimeout: time.Minute},

@@ -69,9 +69,9 @@ func TestStockNATSServerConf(t *testing.T) {
 	s := wire.NewSubjects(wire.DefaultPrefix)
 	for _, u := range o.Users {
 		switch u.Username {
-		case "settle-1":
+		case "settle-1", "settle-2":
 			if u.Permissions != nil {
-				t.Errorf("settle-1 has permissions %+v, a node needs none", u.Permissions)
+				t.Errorf("%s has permissions %+v, a node needs none", u.Username, u.Permissions)
 			}
 		case "studio-direct":
 			want := ProviderPermissions(s, "studio-direct")

@@ -110,12 +110,12 @@ func (p *probe) hubReachable() (bool, string) {
 
 // startMetrics serves metrics_listen once the roles are up.
 func (n *Node) startMetrics() error {
-	if n.metrics == nil {
-		return nil
-	}
-	n.probe = &probe{cfg: n.cfg, ing: n.ingest, st: n.settle, nc: n.nc, local: n.hub != nil}
+	n.probe = &probe{cfg: n.cfg, ing: n.ingest, st: n.settle, nc: n.nc, local: n.hub != nil} // also tally status (status.go)
 	if n.cfg.Leaf != nil {
 		n.probe.leaf = n.hub
+	}
+	if n.metrics == nil {
+		return nil
 	}
 	if err := n.metrics.Watch(n.probe); err != nil {
 		return fmt.Errorf("metrics: %w", err)
@@ -127,7 +127,8 @@ func (n *Node) startMetrics() error {
 		}
 		n.metrics.InitProviders(names)
 	}
-	srv, err := metrics.Listen(n.cfg.MetricsListen, n.metrics, n.probe.checks, n.log.Named("metrics"))
+	srv, err := metrics.Listen(n.cfg.MetricsListen, n.metrics, n.probe.checks, n.log.Named("metrics"),
+		metrics.Route{Pattern: "GET /v1/status", Handler: statusHandler(n.probe)})
 	if err != nil {
 		return err
 	}

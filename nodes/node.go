@@ -136,6 +136,9 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	if err := n.startMetrics(); err != nil {
 		return nil, err
 	}
+	if err := n.serveStatus(subjects); err != nil {
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -264,8 +267,12 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 	if n.ledger, err = store.Open(store.Options{Dir: cfg.LedgerDir(), Origin: cfg.Settle.Origin, Signer: signer, Logger: n.log.Named("ledger")}); err != nil {
 		return err
 	}
+	var leases *settle.LeaseConfig
+	if cfg.Settle.Leases {
+		leases = &settle.LeaseConfig{NodeID: cfg.NodeID, TTL: cfg.Settle.LeaseTTL, Replicas: cfg.Streams.Replicas, Partitions: cfg.Streams.Partitions}
+	}
 	n.settle = settle.New(settle.Config{
-		Subjects: subjects, Partitions: cfg.SettlePartitions(),
+		Subjects: subjects, Partitions: cfg.SettlePartitions(), Leases: leases,
 		SegmentMaxEntries: cfg.Settle.SegmentMaxEntries, SegmentMaxAge: cfg.Settle.SegmentMaxAge,
 		FetchBatch: cfg.Settle.FetchBatch, OrphanTimeout: cfg.Settle.OrphanTimeout, AckWait: cfg.Settle.AckWait,
 		ObserveSync: n.metrics.SyncObserver(),
@@ -273,7 +280,11 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 	if err := n.settle.Start(ctx, n.nc, n.js); err != nil {
 		return err
 	}
-	n.log.Info("settling", "partitions", cfg.SettlePartitions(), "ledger", cfg.LedgerDir(), "verifier_key", vkey)
+	if leases != nil {
+		n.log.Info("settling by lease", "partitions", cfg.Streams.Partitions, "lease_ttl", cfg.Settle.LeaseTTL, "ledger", cfg.LedgerDir(), "verifier_key", vkey)
+	} else {
+		n.log.Info("settling", "partitions", cfg.SettlePartitions(), "ledger", cfg.LedgerDir(), "verifier_key", vkey)
+	}
 	if cfg.Settle.AuditListen != "" {
 		h := audit.NewHandler(n.ledger, n.index.Lookup, audit.HandlerOptions{MaxEntries: cfg.Settle.AuditMaxEntries, VerifierKey: vkey, Logger: n.log.Named("audit")})
 		if n.audit, err = audit.Listen(cfg.Settle.AuditListen, h, n.log.Named("audit")); err != nil {

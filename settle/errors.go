@@ -14,3 +14,7 @@ var ErrFenced = errors.New("ledger partition fenced by another writer")
 // alertFenced is the alert kind (tally.alert.fenced) raised when a partition
 // steps down.
 const alertFenced = "fenced"
+
+// ErrLeaseLost means this node's lease on a partition ran out (not renewed
+// in time) or another node holds it: the worker stops before writing.
+var ErrLeaseLost = errors.New("partition lease lost")

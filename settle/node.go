@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 // Config is the settle role's runtime configuration.
 type Config struct {
 	Subjects          wire.Subjects
-	Partitions        []int         // partitions this node writes
+	Partitions        []int         // partitions this node writes (static ownership; ignored with Leases)
 	SegmentMaxEntries int           // seal a segment at this many entries...
 	SegmentMaxAge     time.Duration // ...or when its first input is this old
 	FetchBatch        int           // JetStream messages per fetch
@@ -33,10 +34,16 @@ type Config struct {
 	// catches up from TALLY_LEDGER and goes on writing (worker.run).
 	StepDownOnFence bool
 
+	// Leases, when set, hands partitions between settle nodes with leases in
+	// a JetStream KV bucket (lease.go) instead of the static Partitions list.
+	Leases *LeaseConfig
+
 	ObserveSync func(store string, took time.Duration) // metrics: durable writes of "ledger" and "index" (observe.go); nil = none
 }
 
-// Node runs one worker per configured partition over a shared index and ledger.
+// Node runs one worker per partition it owns over a shared index and ledger.
+// The partitions are Config.Partitions (static) or those whose lease this
+// node holds (Config.Leases).
 type Node struct {
 	cfg  Config
 	log  hclog.Logger
@@ -47,15 +54,31 @@ type Node struct {
 	js   jetstream.JetStream
 
 	replay replayer
+	leases *leaser // nil with static ownership
 
 	mu      sync.Mutex
-	workers []*worker
+	parts   map[int]*part // running (or stopped but not yet reaped) partition workers
+	order   []int         // partitions in the order they started, for stable listings
+	stepped map[int]string
+	wctx    context.Context
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup     // partition workers
+	lcancel context.CancelFunc // the lease loop, stopped after the workers so it renews through their final commits
+	lwg     sync.WaitGroup
 	errOnce sync.Once
 	err     error
 	done    chan struct{}
+	doneO   sync.Once
 	closed  bool
+}
+
+// part is one partition worker and what stops it.
+type part struct {
+	w       *worker
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the worker returned
+	err     error         // its result, once done is closed
+	started time.Time
 }
 
 // New assembles a settle node. It does not own idx or led: the caller closes them
@@ -64,54 +87,185 @@ func New(cfg Config, idx *Index, led *store.Ledger, book *rules.Book, log hclog.
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 60 * time.Second
 	}
-	return &Node{cfg: cfg, log: log.Named("settle"), idx: idx, led: led, book: book, done: make(chan struct{})}
+	return &Node{cfg: cfg, log: log.Named("settle"), idx: idx, led: led, book: book,
+		parts: map[int]*part{}, stepped: map[int]string{}, done: make(chan struct{})}
 }
 
-// Start creates the durable consumers, recovers every partition and starts the
-// workers. A worker that fails stops itself; Err and Done report it.
+// Start recovers and starts the partitions. With static ownership every
+// configured partition catches up from TALLY_LEDGER and gets its consumer
+// before Start returns (an error stops the start); with leases, the lease
+// loop takes partitions in the background (lease.go). A worker that fails
+// stops itself; Err and Done report it.
 func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 	n.nc, n.js = nc, js
-	wctx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
+	n.wctx, n.cancel = context.WithCancel(context.Background())
+	if n.cfg.Leases != nil {
+		l, err := newLeaser(ctx, n, *n.cfg.Leases)
+		if err != nil {
+			n.cancel()
+			return fmt.Errorf("partition leases: %w", err)
+		}
+		n.leases = l
+		lctx, lcancel := context.WithCancel(context.Background())
+		n.lcancel = lcancel
+		n.lwg.Add(1)
+		go func() { defer n.lwg.Done(); l.run(lctx) }()
+		return nil
+	}
+	var ws []*worker
 	for _, p := range n.cfg.Partitions {
-		w := &worker{n: n, p: uint32(p), log: n.log.With("partition", p)}
+		w := n.newWorker(p, nil)
 		// The partition's index and files first catch up with TALLY_LEDGER,
 		// the source of truth; only then is TALLY_TX consumed.
-		if err := w.catchUp(ctx); err != nil {
-			cancel()
+		if err := w.prepareStart(ctx); err != nil {
+			n.cancel()
 			return err
 		}
-		cons, err := n.consumer(ctx, js, p)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("consumer for partition %d: %w", p, err)
-		}
-		w.cons = cons
-		n.workers = append(n.workers, w)
+		ws = append(ws, w)
 	}
-	for _, w := range n.workers {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			err := w.run(wctx)
-			switch {
-			case err == nil:
-			case errors.Is(err, ErrFenced):
-				// Another writer appended to this partition: this node wrote
-				// nothing of the refused commit and stops writing the
-				// partition. The process and its other partitions go on.
-				w.fenced.Store(true)
-				w.log.Error("PARTITION FENCED: another writer appended to the ledger stream; this node stepped down and stopped writing the partition", "error", err)
-				n.alert(alertFenced, map[string]any{"partition": w.p, "error": err.Error()})
-				<-wctx.Done()
-			default:
-				w.log.Error("partition stopped", "error", err)
-				n.fail(err)
-			}
-		}()
+	for _, w := range ws {
+		n.launch(w, false)
 	}
-	go func() { n.wg.Wait(); close(n.done) }()
 	return nil
+}
+
+func (n *Node) newWorker(p int, guard func() error) *worker {
+	return &worker{n: n, p: uint32(p), log: n.log.With("partition", p), guard: guard}
+}
+
+// prepareStart is the one start path of a partition: catch up from
+// TALLY_LEDGER, then (re)create its TALLY_TX consumer.
+func (w *worker) prepareStart(ctx context.Context) error {
+	if err := w.catchUp(ctx); err != nil {
+		return err
+	}
+	if err := w.check(); err != nil {
+		return err
+	}
+	cons, err := w.n.consumer(ctx, w.n.js, int(w.p))
+	if err != nil {
+		return fmt.Errorf("consumer for partition %d: %w", w.p, err)
+	}
+	w.cons = cons
+	w.ready.Store(true)
+	return nil
+}
+
+// launch runs w in its own goroutine. With prepare the start path
+// (prepareStart) runs there first, so a lease loop is never blocked by a
+// catch-up.
+func (n *Node) launch(w *worker, prepare bool) *part {
+	ctx, cancel := context.WithCancel(n.wctx)
+	pt := &part{w: w, cancel: cancel, done: make(chan struct{}), started: time.Now()}
+	p := int(w.p)
+	n.mu.Lock()
+	if n.closed { // Close is waiting for the workers: start none
+		n.mu.Unlock()
+		cancel()
+		close(pt.done)
+		return pt
+	}
+	if _, ok := n.parts[p]; !ok {
+		n.order = append(n.order, p)
+	}
+	n.parts[p] = pt
+	delete(n.stepped, p)
+	n.wg.Add(1) // under mu, so never after Close began waiting
+	n.mu.Unlock()
+	go func() {
+		defer n.wg.Done()
+		defer close(pt.done)
+		var err error
+		if prepare {
+			err = w.prepareStart(ctx)
+			if err != nil && ctx.Err() != nil && !errors.Is(err, ErrLeaseLost) {
+				err = nil // stopped while starting
+			}
+		}
+		if err == nil && ctx.Err() == nil {
+			err = w.run(ctx)
+		}
+		pt.err = err
+		n.ended(w, err)
+	}()
+	return pt
+}
+
+// ended logs why a worker returned and fails the node on a real error.
+func (n *Node) ended(w *worker, err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrFenced):
+		// Another writer appended to this partition: this node wrote
+		// nothing of the refused commit and stops writing the partition.
+		// The process and its other partitions go on.
+		w.fenced.Store(true)
+		n.stepDown(int(w.p), "fenced")
+		w.log.Error("PARTITION FENCED: another writer appended to the ledger stream; this node stepped down and stopped writing the partition", "error", err)
+		n.alert(alertFenced, map[string]any{"partition": w.p, "error": err.Error()})
+	case errors.Is(err, ErrLeaseLost):
+		n.stepDown(int(w.p), "lease lost")
+		w.log.Error("LEASE LOST: this node no longer holds the partition's lease; it stepped down and wrote nothing after the lease ran out", "error", err)
+		n.alert(alertFenced, map[string]any{"partition": w.p, "error": err.Error()})
+	default:
+		w.log.Error("partition stopped", "error", err)
+		n.fail(err)
+	}
+}
+
+func (n *Node) stepDown(p int, why string) {
+	n.mu.Lock()
+	n.stepped[p] = why
+	n.mu.Unlock()
+}
+
+// stopPartition stops p's worker (a final commit of what it processed runs
+// if the worker may still write) and waits for it. It returns the worker's
+// result; nil if p was not running.
+func (n *Node) stopPartition(p int) error {
+	n.mu.Lock()
+	pt := n.parts[p]
+	n.mu.Unlock()
+	if pt == nil {
+		return nil
+	}
+	pt.cancel()
+	<-pt.done
+	n.mu.Lock()
+	if n.parts[p] == pt {
+		delete(n.parts, p)
+	}
+	n.mu.Unlock()
+	return pt.err
+}
+
+// running is p's worker if it has not returned.
+func (n *Node) running(p int) *part {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	pt := n.parts[p]
+	if pt == nil {
+		return nil
+	}
+	select {
+	case <-pt.done:
+		return nil
+	default:
+		return pt
+	}
+}
+
+// workers lists the partition workers in start order.
+func (n *Node) workers() []*worker {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]*worker, 0, len(n.parts))
+	for _, p := range n.order {
+		if pt := n.parts[p]; pt != nil {
+			out = append(out, pt.w)
+		}
+	}
+	return out
 }
 
 // consumer creates partition p's durable consumer afresh at every start.
@@ -211,6 +365,7 @@ func (n *Node) fail(err error) {
 		n.mu.Lock()
 		n.err = err
 		n.mu.Unlock()
+		n.doneO.Do(func() { close(n.done) })
 	})
 }
 
@@ -221,11 +376,13 @@ func (n *Node) Err() error {
 	return n.err
 }
 
-// Done is closed when every worker has stopped.
+// Done is closed when a worker failed (Err says why) or the node closed.
+// A partition that steps down (fenced, lease lost) does not close it.
 func (n *Node) Done() <-chan struct{} { return n.done }
 
-// Close stops fetching, commits what was processed, acks it, and waits.
-// It is idempotent and returns the first worker error.
+// Close stops fetching, commits what was processed, acks it, and waits;
+// with leases it then gives the partitions' leases back so another node
+// takes them at once. It is idempotent and returns the first worker error.
 func (n *Node) Close() error {
 	n.mu.Lock()
 	if n.closed || n.cancel == nil {
@@ -237,6 +394,12 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 	n.cancel()
 	n.wg.Wait()
+	if n.leases != nil {
+		n.lcancel()
+		n.lwg.Wait()
+		n.leases.releaseAll()
+	}
+	n.doneO.Do(func() { close(n.done) })
 	return n.Err()
 }
 
@@ -249,7 +412,7 @@ type Stats struct {
 // Stats sums the workers' committed counters and lag.
 func (n *Node) Stats() Stats {
 	var s Stats
-	for _, w := range n.workers {
+	for _, w := range n.workers() {
 		if c := w.snap.Load(); c != nil {
 			s.Add(*c)
 		}
@@ -259,14 +422,15 @@ func (n *Node) Stats() Stats {
 }
 
 // Fenced lists the partitions this node stepped down from because another
-// writer appended to them.
+// writer appended to them or its lease on them ran out.
 func (n *Node) Fenced() []int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	var out []int
-	for _, w := range n.workers {
-		if w.fenced.Load() {
-			out = append(out, int(w.p))
-		}
+	for p := range n.stepped {
+		out = append(out, p)
 	}
+	slices.Sort(out)
 	return out
 }
 

@@ -33,10 +33,16 @@ type worker struct {
 	snap      atomic.Pointer[Counters] // last committed counters, for Stats
 	lag       atomic.Uint64
 	fenced    atomic.Bool // stepped down: another writer appended to the partition
-	lastScan  time.Time
-	held      orphanSet           // parents with orphans in the index (worker goroutine only)
-	gaps      map[string]*gapHold // batches held behind a gap, by high-water key (gap.go)
-	nheld     int                 // messages in gaps
+	// guard says whether this node may still write the partition: nil with
+	// static ownership; with leases it returns ErrLeaseLost once the lease
+	// was not renewed in time (lease.go). Checked before every fetch and
+	// every publish attempt.
+	guard    func() error
+	ready    atomic.Bool // caught up and consuming
+	lastScan time.Time
+	held     orphanSet           // parents with orphans in the index (worker goroutine only)
+	gaps     map[string]*gapHold // batches held behind a gap, by high-water key (gap.go)
+	nheld    int                 // messages in gaps
 	// recsPerMsg estimates records per forwarded message, to size fetches;
 	// 0 until the first message (firstRecsPerMsg is assumed).
 	recsPerMsg int
@@ -71,11 +77,14 @@ func (w *worker) run(ctx context.Context) error {
 		case err == nil:
 			fences = 0
 			continue
-		case !errors.Is(err, ErrFenced) || w.n.cfg.StepDownOnFence:
+		case !errors.Is(err, ErrFenced) || w.n.cfg.StepDownOnFence || w.check() != nil:
+			if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrFenced) {
+				w.nakHeld() // for the partition's owner, now rather than after AckWait
+			}
 			return err
 		}
-		// Fenced while this node is still the partition's configured
-		// writer (static ownership): the stream holds a message this node
+		// Fenced while this node is still the partition's writer (static
+		// ownership, or a lease that is still valid): the stream holds a message this node
 		// did not apply — its own earlier publish whose PubAck was lost
 		// beyond the duplicate window, or a second writer configured for the
 		// same partition. Nothing of the refused commit was written; the
@@ -117,11 +126,34 @@ func (w *worker) rejoin(ctx context.Context, wait time.Duration) error {
 	}
 }
 
+// check returns ErrLeaseLost when this node may no longer write the partition.
+func (w *worker) check() error {
+	if w.guard == nil {
+		return nil
+	}
+	return w.guard()
+}
+
+// nakHeld gives the messages held behind gaps back to the consumer.
+func (w *worker) nakHeld() {
+	for _, g := range w.gaps {
+		for _, h := range g.msgs {
+			h.m.Nak()
+		}
+	}
+	w.gaps, w.nheld = nil, 0
+}
+
 // turn fills one batch and commits it.
 func (w *worker) turn(ctx context.Context) error {
 	b := newBatchOn(w.n.idx.db, w.held, w.cnt)
 	defer b.close()
 	if err := w.fill(ctx, b); err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			for _, m := range b.msgs {
+				m.Nak()
+			}
+		}
 		return err
 	}
 	if b.empty() {
@@ -147,6 +179,9 @@ func (w *worker) turn(ctx context.Context) error {
 func (w *worker) fill(ctx context.Context, b *batch) error {
 	cfg := w.n.cfg
 	for ctx.Err() == nil {
+		if err := w.check(); err != nil {
+			return err
+		}
 		if w.n.cfg.OrphanTimeout > 0 && time.Since(w.lastScan) > min(cfg.OrphanTimeout/10, time.Minute) {
 			if err := w.expireOrphans(b); err != nil {
 				return err
@@ -307,7 +342,7 @@ func (w *worker) commit(ctx context.Context, b *batch) error {
 	}
 	seq, err := w.publish(ctx, pr, rec)
 	if err != nil {
-		if errors.Is(err, ErrFenced) {
+		if errors.Is(err, ErrFenced) || errors.Is(err, ErrLeaseLost) {
 			for _, m := range b.msgs {
 				m.Nak() // for the partition's new owner; best effort
 			}
@@ -423,9 +458,17 @@ func (w *worker) publish(ctx context.Context, pr *store.Prepared, rec *stateRec)
 	if err != nil {
 		return 0, fmt.Errorf("encode partition %d ledger message: %w", w.p, err)
 	}
+	if w.n.cfg.Leases != nil {
+		// Which node wrote the commit, for operators and the takeover tests;
+		// informational (the fence, not this header, keeps the chain whole).
+		m.Header.Set(HdrWriter, w.n.cfg.Leases.NodeID)
+	}
 	id := fmt.Sprintf("led.%d.%d", w.p, w.ledgerSeq)
 	backoff := 100 * time.Millisecond
 	for {
+		if err := w.check(); err != nil {
+			return 0, fmt.Errorf("publish partition %d after ledger sequence %d: %w", w.p, w.ledgerSeq, err)
+		}
 		actx, cancel := context.WithTimeout(ctx, publishAttempt)
 		ack, err := w.n.js.PublishMsg(actx, m, jetstream.WithMsgID(id), jetstream.WithExpectLastSequencePerSubject(w.ledgerSeq))
 		cancel()
@@ -538,7 +581,9 @@ func (w *worker) readBack(ctx context.Context, st jetstream.Stream, subj string,
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		msgs, err := oc.Fetch(256, jetstream.FetchMaxWait(2*time.Second))
+		// FetchNoWait: a takeover reads a handful of messages, and a fetch
+		// that waits for a full batch would add its whole wait to it.
+		msgs, err := oc.FetchNoWait(256)
 		if err != nil {
 			return fmt.Errorf("read ledger stream partition %d: %w", w.p, err)
 		}
@@ -563,7 +608,8 @@ func (w *worker) readBack(ctx context.Context, st jetstream.Stream, subj string,
 			n++
 		}
 		if got == 0 {
-			if idle++; idle > 10 {
+			time.Sleep(20 * time.Millisecond)
+			if idle++; idle > 500 {
 				return fmt.Errorf("read ledger stream partition %d: no message after sequence %d, the last is %d", w.p, w.ledgerSeq, last)
 			}
 		} else {

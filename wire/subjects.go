@@ -86,6 +86,10 @@ func (s Subjects) LedgerStream() string { return strings.ToUpper(s.Prefix) + "_L
 // served by one edge (docs/ingest.md, "Topologies").
 func (s Subjects) ClaimBucket() string { return strings.ToUpper(s.Prefix) + "_PROVIDERS" }
 
+// OwnersBucket is the JetStream KV bucket of partition leases and settle
+// node heartbeats (settle/lease.go).
+func (s Subjects) OwnersBucket() string { return strings.ToUpper(s.Prefix) + "_OWNERS" }
+
 // SettleConsumer is the durable consumer name of partition p.
 func (s Subjects) SettleConsumer(p int) string { return fmt.Sprintf("settle-%d", p) }
 

@@ -14,6 +14,7 @@ hub {
   max_store     = "10GiB"
 
   node_user "settle-1" { password = "change-me-settle-1" }
+  node_user "settle-2" { password = "change-me-settle-2" }
 
   cluster {
     name     = "tally"                 # the same on every hub

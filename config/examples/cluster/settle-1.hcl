@@ -1,6 +1,7 @@
 # A settlement node on the hub cluster: consumes TALLY_TX, appends signed
 # ledger segments to TALLY_LEDGER (docs/deploy.md). It lists every hub, so
-# its client reconnects to whichever is up.
+# its client reconnects to whichever is up. With settle-2.hcl it shares the
+# partitions by lease (settle.leases): either takes the other's over.
 #   tally node --config config/examples/cluster/settle-1.hcl
 node_id   = "settle-1"
 data_dir  = "../../../tally-data/settle-1"
@@ -20,6 +21,9 @@ streams {
 }
 
 settle {
-  rules  = "../rules.hcl"
-  origin = "settle.example.com/ledger/eu-1"
+  rules       = "../rules.hcl"
+  origin      = "settle.example.com/ledger/eu-1"
+  leases      = true                                 # partitions by lease in TALLY_OWNERS
+  lease_ttl   = "6s"                                 # the default
+  signing_key = "../../../tally-data/ledger.key"     # one log key shared by the region's settle nodes
 }
