@@ -134,10 +134,28 @@ func (n *Node) newWorker(p int, guard func() error) *worker {
 }
 
 // prepareStart is the one start path of a partition: catch up from
-// TALLY_LEDGER, then (re)create its TALLY_TX consumer.
+// TALLY_LEDGER, then (re)create its TALLY_TX consumer. While JetStream is
+// not ready (a cluster still electing a stream leader, a hub restarting)
+// it retries, so a start never needs a second try by hand.
 func (w *worker) prepareStart(ctx context.Context) error {
-	if err := w.catchUp(ctx); err != nil {
-		return err
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := w.catchUp(ctx)
+		if err == nil {
+			break
+		}
+		if !transientJS(err) || ctx.Err() != nil {
+			return err
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			w.log.Warn("JetStream not ready for catch-up; retrying", "attempt", attempt, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
 	if err := w.check(); err != nil {
 		return err
@@ -449,4 +467,21 @@ func (n *Node) alert(kind string, body any) {
 	if err := n.nc.Publish(n.cfg.Subjects.Alert(kind), b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		n.log.Debug("alert", "kind", kind, "error", err)
 	}
+}
+
+// transientJS reports an error that a JetStream that is starting, electing
+// a leader or reconnecting gives, and that a retry may clear.
+func transientJS(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
+		return true
+	case errors.As(err, &apiErr):
+		// 503 JetStream not enabled / temporarily unavailable, cluster
+		// not available, stream offline or leaderless.
+		return apiErr.Code == 503 || apiErr.ErrorCode == 10008 || apiErr.ErrorCode == 10118
+	}
+	return false
 }

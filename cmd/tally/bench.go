@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,10 +21,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tally-mesh/tally/config"
 	"github.com/tally-mesh/tally/nodes"
 	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/store"
@@ -98,6 +101,9 @@ type benchResult struct {
 	CPUs      int    `json:"cpus"`
 	StartedAt string `json:"started_at"`
 
+	Hubs     int `json:"hubs"`     // 1 embedded hub, or 3 with --cluster
+	Replicas int `json:"replicas"` // of TALLY_TX and TALLY_LEDGER
+
 	Duration  string `json:"duration"`
 	Rate      string `json:"rate"` // offered tx/s, or "max"
 	Providers int    `json:"providers"`
@@ -141,6 +147,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	singleWindow := fs.Int("single-window", 64, "single phase: requests each provider keeps outstanding")
 	rawFor := fs.Duration("raw", 0, "how long to run each raw JetStream publish (default: duration/4, 3s-20s)")
 	soakFor := fs.Duration("soak", 0, "after the other phases: open loop at half of the peak for this long, reporting ack and publish→ledger p50/p99 and WAL/index sizes per minute (0 skips)")
+	cluster := fs.Bool("cluster", false, "run on a 3-hub loopback NATS cluster (all in this process) with R3 streams instead of one embedded hub")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of a table")
 	data := fs.String("data", "", "data directory (default: a new temporary directory, removed at the end)")
 	keep := fs.Bool("keep", false, "keep the data directory")
@@ -191,11 +198,18 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.NodeID = "bench"
 	cfg.Ingest.BatchMax = max(cfg.Ingest.BatchMax, *batch)
+	var peers []config.Config // --cluster: the other two hubs
+	if *cluster {
+		if cfg, peers, err = benchCluster(cfg, abs, *logLevel); err != nil {
+			return err
+		}
+	}
 	res := benchResult{
 		GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(),
 		StartedAt: time.Now().UTC().Format(time.RFC3339),
 		Duration:  duration.String(), Rate: *rateFlag, Providers: *providers, Batch: *batch,
 		FsyncDescription: fsyncDescription(cfg.Hub.SyncAlways),
+		Hubs:             1 + len(peers), Replicas: cfg.Streams.Replicas,
 	}
 	if *keep {
 		res.DataDir = abs
@@ -206,10 +220,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(progressTo, "tally bench: %s, rate %s, %d providers, batch %d, data %s\n", duration, *rateFlag, *providers, *batch, abs)
 
-	node, err := nodes.Start(ctx, cfg, newLogger(*logLevel, stderr))
+	node, stopPeers, err := startBenchNodes(ctx, cfg, peers, newLogger(*logLevel, stderr))
 	if err != nil {
 		return err
 	}
+	defer stopPeers()
 	closed := false
 	defer func() {
 		if !closed {
@@ -498,6 +513,7 @@ func benchTable(w io.Writer, r benchResult) {
 	row := func(k, v string) { fmt.Fprintf(w, "  %-36s %s\n", k, v) }
 	fmt.Fprintf(w, "\n== tally bench (%s, %d CPUs, %s, started %s)\n", r.OS, r.CPUs, r.GoVersion, r.StartedAt)
 	row("fsync", r.FsyncDescription)
+	row("hubs", fmt.Sprintf("%d (streams R%d)", r.Hubs, r.Replicas))
 	phase := func(p benchPhase) {
 		fmt.Fprintf(w, "-- phase %s: %.0fs, rate %s, %d providers, batch %d\n", p.Name, p.Seconds, p.Rate, r.Providers, p.Batch)
 		row("offered", fmt.Sprintf("%.0f tx/s (%d sent, %d skipped by the generator)", p.OfferedTxS, p.Sent, p.Skipped))
@@ -960,4 +976,85 @@ func countFuture(f jetstream.PubAckFuture, acked, failed *atomic.Uint64) {
 	case <-time.After(30 * time.Second):
 		failed.Add(1)
 	}
+}
+
+// benchCluster turns cfg (hub-1, with ingest and settle) into one of three
+// hubs of a loopback NATS cluster with R3 streams, and returns the configs of
+// the other two (hub role only, data under dir/hub-2 and dir/hub-3).
+func benchCluster(cfg config.Config, dir, logLevel string) (config.Config, []config.Config, error) {
+	var ports []int
+	for range 3 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return cfg, nil, err
+		}
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+	}
+	var routes []string
+	for _, p := range ports {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+	}
+	cl := func(i int) *config.Cluster {
+		return &config.Cluster{Name: "tally-bench", Host: "127.0.0.1", Port: ports[i], Routes: routes}
+	}
+	cfg.Hub.Cluster = cl(0)
+	cfg.Streams.Replicas = 3
+	var peers []config.Config
+	for i := 1; i < 3; i++ {
+		p := config.Default()
+		p.NodeID = fmt.Sprintf("bench-hub-%d", i+1)
+		p.DataDir = filepath.Join(dir, fmt.Sprintf("hub-%d", i+1))
+		p.LogLevel = logLevel
+		p.Roles = []string{config.RoleHub}
+		p.Hub.Port = 0
+		p.Hub.Cluster = cl(i)
+		p.Streams.Replicas = 3
+		if err := p.Validate(); err != nil {
+			return cfg, nil, err
+		}
+		peers = append(peers, p)
+	}
+	return cfg, peers, cfg.Validate()
+}
+
+// startBenchNodes starts the bench node and its cluster peers together: a
+// hub of a cluster waits for the others before its streams can be placed.
+func startBenchNodes(ctx context.Context, cfg config.Config, peers []config.Config, log hclog.Logger) (*nodes.Node, func(), error) {
+	type started struct {
+		n   *nodes.Node
+		err error
+	}
+	results := make([]chan started, len(peers))
+	for i, p := range peers {
+		results[i] = make(chan started, 1)
+		go func() {
+			n, err := nodes.Start(ctx, p, log.Named(p.NodeID))
+			results[i] <- started{n, err}
+		}()
+	}
+	node, err := nodes.Start(ctx, cfg, log)
+	var running []*nodes.Node
+	var errs []error
+	for _, r := range results {
+		s := <-r
+		if s.err != nil {
+			errs = append(errs, s.err)
+			continue
+		}
+		running = append(running, s.n)
+	}
+	stop := func() {
+		for _, n := range running {
+			n.Close()
+		}
+	}
+	if err != nil || len(errs) > 0 {
+		if node != nil {
+			node.Close()
+		}
+		stop()
+		return nil, func() {}, errors.Join(append(errs, err)...)
+	}
+	return node, stop, nil
 }

@@ -101,3 +101,32 @@ func TestParseBenchID(t *testing.T) {
 		t.Errorf("round trip of %q = %d, %d, %v", tx.ID, prov, req, ok)
 	}
 }
+
+// TestBenchCluster: `tally bench --cluster` runs the same load on a 3-hub
+// loopback cluster with R3 streams (issue 11: the cluster figure next to the
+// single-node one), settles everything and verifies the ledger.
+func TestBenchCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-hub cluster")
+	}
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"bench", "--cluster", "--duration", "2s", "--rate", "1000", "--providers", "2", "--batch", "10",
+		"--half", "0", "--single", "0", "--raw", "1s", "--json"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("bench --cluster: %v\n%s", err, errb.String())
+	}
+	var r benchResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("bench --json output: %v\n%s", err, out.String())
+	}
+	t.Logf("cluster: hubs %d R%d, sent %d settled %d (%.0f tx/s), ack p99 %.2fms", r.Hubs, r.Replicas, r.Sent, r.Settled, r.SettledTxS, r.AckP99Ms)
+	if r.Hubs != 3 || r.Replicas != 3 {
+		t.Errorf("hubs %d replicas %d, want a 3-hub cluster with R3 streams", r.Hubs, r.Replicas)
+	}
+	if r.Sent == 0 || r.Accepted != r.Sent || r.Settled != r.Accepted {
+		t.Errorf("sent %d, accepted %d, settled %d: every fresh transaction must be accepted and settled", r.Sent, r.Accepted, r.Settled)
+	}
+	if !r.Verified {
+		t.Errorf("ledger not verified (%d entries)", r.VerifiedEntries)
+	}
+}
