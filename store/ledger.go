@@ -30,8 +30,8 @@ const (
 // Options configure a Ledger. Every field is required except Logger
 // (discarded when nil) and Signer (Sign fails without one).
 type Options struct {
-	Dir    string       // ledger directory (created if missing)
-	Origin string       // checkpoint origin stem; partition p's origin is Origin+"/p"+p
+	Dir    string // ledger directory (created if missing)
+	Origin string // checkpoint origin stem; partition p's origin is Origin+"/p"+p
 	// Signer signs checkpoints. A *LogSigner (NewLogSigner,
 	// LoadOrCreateKey), named like Origin, signs partition p's checkpoint
 	// under the key name Origin+"/p"+p, its origin (C2SP tlog-checkpoint).
