@@ -230,3 +230,87 @@ func TestCheckpointSignedUnderAnotherPartition(t *testing.T) {
 		t.Fatalf("Open with a key named unlike the origin succeeded")
 	}
 }
+
+// A partition changes hands: node B holds a copy of node A's key file,
+// rebuilds the partition from A's segments (as catch-up from TALLY_LEDGER
+// does, through Append) and goes on. A's checkpoint, kept by an auditor,
+// and a receipt A issued verify with the same keys as B's; a node with its
+// own key instead of the shared one signs checkpoints nobody accepts.
+func TestTakeoverSharedKey(t *testing.T) {
+	g := newGen(t)
+	keyA := filepath.Join(t.TempDir(), "ledger.key")
+	sa, vkey, err := LoadOrCreateKey(keyA, testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirA := t.TempDir()
+	la, err := Open(Options{Dir: dirA, Origin: testOrigin, Signer: sa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer la.Close()
+	const p = 1
+	var segs [][]byte
+	for _, n := range []int{3, 4} {
+		_, b, err := la.Seal(p, g.entries(t, p, n), testTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs = append(segs, b)
+	}
+	keptA := sign(t, la, p)
+	path, err := la.InclusionProof(p, 2, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _, _ := la.Entry(p, 2)
+	raw, _ := e.MarshalBinary()
+	receiptA := Receipt{Index: 2, Proof: path, Checkpoint: keptA}.Marshal()
+
+	takeOver := func(keyPath string) (string, []byte) {
+		s, _, err := LoadOrCreateKey(keyPath, testOrigin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		l, err := Open(Options{Dir: dir, Origin: testOrigin, Signer: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		for _, b := range segs {
+			if _, _, err := l.Append(p, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seal(t, l, p, g.entries(t, p, 5))
+		return dir, sign(t, l, p)
+	}
+	// The operator copied the key file to node B.
+	keyB := filepath.Join(t.TempDir(), "ledger.key")
+	if err := os.WriteFile(keyB, mustRead(t, keyA), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dirB, noteB := takeOver(keyB)
+	pkey, _ := PartitionVerifierKey(vkey, p)
+	for _, k := range []string{vkey, pkey} {
+		if _, err := VerifyWith(dirB, VerifyOptions{Key: k, Trusted: [][]byte{keptA}}); err != nil {
+			t.Fatalf("Verify after the takeover with %s and A's checkpoint trusted: %v", k, err)
+		}
+		if _, err := VerifyReceipt(receiptA, k, raw); err != nil {
+			t.Fatalf("A's receipt after the takeover with %s: %v", k, err)
+		}
+	}
+	ka, _ := CheckpointVerifierKey(keptA, vkey)
+	kb, _ := CheckpointVerifierKey(noteB, vkey)
+	if ka != pkey || kb != pkey {
+		t.Fatalf("stock-verifier keys: A %q, B %q, want %q for both", ka, kb, pkey)
+	}
+
+	// Node C created its own key: its checkpoints are another key's.
+	dirC, _ := takeOver(filepath.Join(t.TempDir(), "ledger.key"))
+	var un *note.UnverifiedNoteError
+	if _, err := Verify(dirC, vkey, nil); !errors.As(err, &un) {
+		t.Fatalf("Verify of a takeover with a new key = %v, want signed by a different key", err)
+	}
+}
