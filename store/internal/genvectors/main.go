@@ -73,21 +73,21 @@ func testKey() (note.Signer, string, string, error) {
 
 // Vectors is the content of docs/ledger-vectors.json.
 type Vectors struct {
-	Comment     string          `json:"comment"`
-	EntryFormat byte            `json:"entry_version"`
-	SegFormat   byte            `json:"segment_version"`
-	SigningKey  string          `json:"test_signing_key"`
-	VerifierKey string          `json:"test_verifier_key"`
+	Comment     string `json:"comment"`
+	EntryFormat byte   `json:"entry_version"`
+	SegFormat   byte   `json:"segment_version"`
+	SigningKey  string `json:"test_signing_key"`
+	VerifierKey string `json:"test_verifier_key"`
 	// PartitionKey is partition 0's verifier key: the same public key named
 	// like the checkpoint's origin, which a stock C2SP verifier needs.
-	PartitionKey string `json:"test_partition_0_verifier_key"`
-	Entries     []EntryVector   `json:"entries"`
-	Segment     SegmentVector   `json:"segment"`
-	Roots       []RootVector    `json:"roots"`
-	Inclusion   []InclVector    `json:"inclusion"`
-	Consistency []ConsVector    `json:"consistency"`
-	Checkpoint  CheckpointBlock `json:"checkpoint"`
-	Receipt     string          `json:"receipt"`
+	PartitionKey string          `json:"test_partition_0_verifier_key"`
+	Entries      []EntryVector   `json:"entries"`
+	Segment      SegmentVector   `json:"segment"`
+	Roots        []RootVector    `json:"roots"`
+	Inclusion    []InclVector    `json:"inclusion"`
+	Consistency  []ConsVector    `json:"consistency"`
+	Checkpoint   CheckpointBlock `json:"checkpoint"`
+	Receipt      string          `json:"receipt"`
 }
 
 // EntryVector is one entry: its fields for people, its bytes, its leaf hash.
