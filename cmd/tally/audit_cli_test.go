@@ -145,6 +145,10 @@ func TestAuditorPath(t *testing.T) {
 	if out, err = runCLI(t, "consistency", "--data", exp, "--old", kept, "--verifier-key", key); err != nil || !strings.Contains(out, "is a prefix of size") {
 		t.Fatalf("consistency --old: %v\n%s", err, out)
 	}
+	// kept is partition 1's checkpoint: partition 1's key checks it too.
+	if out, err = runCLI(t, "consistency", "--data", exp, "--old", kept, "--verifier-key", pkey); err != nil || !strings.Contains(out, "is a prefix of size") {
+		t.Fatalf("consistency --old: %v\n%s", err, out)
+	}
 	if out, err = runCLI(t, "consistency", "--data", exp, "--partition", "1", "--from", "1"); err != nil || !strings.Contains(out, `"proof"`) {
 		t.Fatalf("consistency --from 1: %v\n%s", err, out)
 	}
