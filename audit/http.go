@@ -56,7 +56,7 @@ type handler struct {
 
 // NewHandler serves the read-only audit API over led (docs/audit.md):
 //
-//	GET /v1/audit/verifier-key                       text: the checkpoints' verifier key
+//	GET /v1/audit/verifier-key[?partition=p]         text: the ledger's verifier key, or partition p's
 //	GET /v1/audit/partitions                         JSON: every partition's head and signed size
 //	GET /v1/audit/partitions/{p}/checkpoint          text: the latest signed checkpoint (C2SP)
 //	GET /v1/audit/partitions/{p}/entries?start=&end= JSON: entries [start, end), at most MaxEntries
@@ -163,8 +163,25 @@ func (h *handler) verifierKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusNotFound, CodeNotFound, "no verifier key configured")
 		return
 	}
+	key := h.o.VerifierKey
+	if r.URL.Query().Has("partition") {
+		p, ok := h.uintParam(w, r, "partition", 0, true)
+		if !ok {
+			return
+		}
+		if p > 1<<32-1 {
+			h.fail(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("partition %d is out of range", p))
+			return
+		}
+		k, err := store.PartitionVerifierKey(key, uint32(p))
+		if err != nil {
+			h.failErr(w, err)
+			return
+		}
+		key = k
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintln(w, h.o.VerifierKey)
+	fmt.Fprintln(w, key)
 }
 
 // PartitionHead is one partition in /v1/audit/partitions.
@@ -176,6 +193,9 @@ type PartitionHead struct {
 	SignedSize     uint64 `json:"signed_size"`
 	SignedSegments uint64 `json:"signed_segments"`
 	Checkpoint     string `json:"checkpoint,omitempty"`
+	// VerifierKey checks Checkpoint with a stock C2SP verifier (the
+	// ledger key named like the checkpoint's signature line).
+	VerifierKey string `json:"verifier_key,omitempty"`
 }
 
 func (h *handler) partitions(w http.ResponseWriter, r *http.Request) {
@@ -186,6 +206,13 @@ func (h *handler) partitions(w http.ResponseWriter, r *http.Request) {
 		if msg := h.led.Checkpoint(p); msg != nil {
 			if ck, err := store.ParseCheckpointNote(msg); err == nil {
 				ph.SignedSize, ph.SignedSegments, ph.Checkpoint = ck.Size, ck.Segment, string(msg)
+			}
+			if h.o.VerifierKey != "" {
+				if k, err := store.CheckpointVerifierKey(msg, h.o.VerifierKey); err == nil {
+					ph.VerifierKey = k
+				} else {
+					h.log.Error("checkpoint does not verify with the node's key", "partition", p, "error", err)
+				}
 			}
 		}
 		out = append(out, ph)
@@ -301,6 +328,9 @@ func (h *handler) prove(w http.ResponseWriter, r *http.Request) (InclusionProof,
 		return InclusionProof{}, false
 	}
 	pr, err := ProveID(h.led, h.lookup, provider, id)
+	if err == nil && h.o.VerifierKey != "" {
+		err = pr.AddVerifierKey(h.o.VerifierKey)
+	}
 	if err != nil {
 		h.failErr(w, err)
 		return pr, false

@@ -147,8 +147,24 @@ func TestIndependentVerification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := note.NewSigner(skey)
-	verifier, err := note.NewVerifier(vkey)
+	signer, err := store.NewLogSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const p = 2
+	// The checkpoint's signature line is named like its origin (C2SP
+	// tlog-checkpoint), so a stock verifier needs the ledger's public key
+	// under that name: derived here from the key text, by the note spec.
+	origin := fmt.Sprintf("%s/p%d", indepOrigin, p)
+	pkey := renameKey(t, vkey, origin)
+	if k, err := store.PartitionVerifierKey(vkey, p); err != nil || k != pkey {
+		t.Fatalf("store.PartitionVerifierKey = %q, %v; want %q", k, err, pkey)
+	}
+	verifier, err := note.NewVerifier(pkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stemVerifier, err := note.NewVerifier(vkey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +174,6 @@ func TestIndependentVerification(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	const p = 2
 	th := rfc6962.DefaultHasher
 
 	type signedTree struct {
@@ -195,9 +210,15 @@ func TestIndependentVerification(t *testing.T) {
 		if err != nil {
 			t.Fatalf("note.Open of the checkpoint at size %d: %v", target, err)
 		}
-		origin, size, root := head(t, n.Text)
-		if origin != fmt.Sprintf("%s/p%d", indepOrigin, p) || size != int64(target) {
-			t.Fatalf("checkpoint says %s size %d, want size %d", origin, size, target)
+		if len(n.Sigs) != 1 || n.Sigs[0].Name != origin {
+			t.Fatalf("checkpoint signed as %+v, want the origin %s", n.Sigs, origin)
+		}
+		if _, err := note.Open(msg, note.VerifierList(stemVerifier)); err == nil {
+			t.Fatalf("checkpoint of %s opens with the key named %s", origin, indepOrigin)
+		}
+		o, size, root := head(t, n.Text)
+		if o != origin || size != int64(target) {
+			t.Fatalf("checkpoint says %s size %d, want size %d", o, size, target)
 		}
 		trees = append(trees, signedTree{size, root, msg})
 
@@ -211,6 +232,9 @@ func TestIndependentVerification(t *testing.T) {
 			pr, err := Prove(l, p, uint64(i))
 			if err != nil {
 				t.Fatalf("Prove(%d) at size %d: %v", i, target, err)
+			}
+			if err := pr.AddVerifierKey(vkey); err != nil || pr.VerifierKey != pkey {
+				t.Fatalf("receipt verifier key %q, %v; want %q", pr.VerifierKey, err, pkey)
 			}
 			ri, path, cp := parseReceipt(t, []byte(pr.Receipt))
 			if ri != uint64(i) || !bytes.Equal(cp, msg) {
@@ -282,8 +306,28 @@ func TestIndependentVerification(t *testing.T) {
 			}
 		}
 	}
-	// The whole ledger still passes the full structural audit.
-	if _, err := store.Verify(dir, vkey, nil); err != nil {
-		t.Fatalf("Verify: %v", err)
+	// The whole ledger still passes the full structural audit, with the
+	// ledger key and with the partition's.
+	for _, k := range []string{vkey, pkey} {
+		if _, err := store.Verify(dir, k, nil); err != nil {
+			t.Fatalf("Verify with %s: %v", k, err)
+		}
 	}
+}
+
+// renameKey returns vkey's Ed25519 public key under name, by the
+// signed-note spec: "<name>+<hash>+<base64(0x01 ‖ key)>", the hash computed
+// by note.NewEd25519VerifierKey.
+func renameKey(t *testing.T, vkey, name string) string {
+	t.Helper()
+	f := strings.SplitN(vkey, "+", 3)
+	raw, err := base64.StdEncoding.DecodeString(f[2])
+	if err != nil || len(raw) != 33 || raw[0] != 1 {
+		t.Fatalf("verifier key %q is not Ed25519", vkey)
+	}
+	k, err := note.NewEd25519VerifierKey(name, raw[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

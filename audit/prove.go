@@ -52,6 +52,22 @@ type InclusionProof struct {
 	Proof      []string  `json:"proof"` // leaf's sibling first
 	Checkpoint string    `json:"checkpoint"`
 	Receipt    string    `json:"receipt"` // c2sp.org/tlog-proof@v1
+	// VerifierKey checks Checkpoint and Receipt with a stock C2SP verifier:
+	// the ledger key's public key named like the checkpoint's signature
+	// line (the origin; the stem for checkpoints signed before tally named
+	// keys after origins). Set by AddVerifierKey; empty when unknown.
+	VerifierKey string `json:"verifier_key,omitempty"`
+}
+
+// AddVerifierKey sets pr.VerifierKey from the ledger's verifier key (or the
+// partition's), after checking the checkpoint's signature with it.
+func (pr *InclusionProof) AddVerifierKey(ledgerKey string) error {
+	k, err := store.CheckpointVerifierKey([]byte(pr.Checkpoint), ledgerKey)
+	if err != nil {
+		return fmt.Errorf("partition %d checkpoint does not verify with %s: %w", pr.Partition, ledgerKey, err)
+	}
+	pr.VerifierKey = k
+	return nil
 }
 
 // ConsistencyProof proves that the tree at From is a prefix of the tree at To.

@@ -100,10 +100,6 @@ func TestAuditAPI(t *testing.T) {
 	if onDisk, _ := store.ReadVerifierKey(cfg.LedgerDir()); onDisk != vkey {
 		t.Fatalf("API verifier key %q, ledger's %q", vkey, onDisk)
 	}
-	verifier, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
 	th := rfc6962.DefaultHasher
 
 	var heads []audit.PartitionHead
@@ -114,7 +110,18 @@ func TestAuditAPI(t *testing.T) {
 			continue
 		}
 		checked++
-		// The checkpoint: signed, and the size and root the API reports.
+		// The checkpoint: signed under its origin with the partition's key
+		// (the ledger key named like the origin), and the size and root the
+		// API reports.
+		_, pk := get(t, fmt.Sprintf("%s/verifier-key?partition=%d", base, h.Partition))
+		pkey := strings.TrimSpace(string(pk))
+		if want, err := store.PartitionVerifierKey(vkey, h.Partition); err != nil || pkey != want || h.VerifierKey != want {
+			t.Fatalf("partition %d key: API %q, partitions list %q, derived %q (%v)", h.Partition, pkey, h.VerifierKey, want, err)
+		}
+		verifier, err := note.NewVerifier(pkey)
+		if err != nil {
+			t.Fatal(err)
+		}
 		_, ck := get(t, fmt.Sprintf("%s/partitions/%d/checkpoint", base, h.Partition))
 		nt, err := note.Open(ck, note.VerifierList(verifier))
 		if err != nil {
@@ -152,8 +159,13 @@ func TestAuditAPI(t *testing.T) {
 		if string(rc) != pr.Receipt {
 			t.Fatalf("receipt endpoint and inclusion proof differ")
 		}
-		if _, err := store.VerifyReceipt(rc, vkey, raw); err != nil {
-			t.Fatalf("receipt: %v", err)
+		if pr.VerifierKey != pkey {
+			t.Fatalf("inclusion proof names verifier key %q, want %q", pr.VerifierKey, pkey)
+		}
+		for _, k := range []string{vkey, pkey} {
+			if _, err := store.VerifyReceipt(rc, k, raw); err != nil {
+				t.Fatalf("receipt with %s: %v", k, err)
+			}
 		}
 
 		// Consistency from size 1 to the signed size.

@@ -61,7 +61,13 @@
 //	<root, base64>
 //	tally-segment <segment number> <segment hash, base64>
 //
-//	— <key name> <base64 signature>
+//	— <key name> <base64 key hash and signature>
+//
+// The key name is the origin, <origin stem>/p<partition> (C2SP
+// tlog-checkpoint): one Ed25519 ledger key, named like the stem (LogSigner),
+// signs every partition under that partition's origin. Checkpoints written
+// before carry the stem as key name; OpenCheckpoint accepts both, given the
+// ledger key or the partition's (PartitionVerifierKey).
 //
 // Offline access for auditors: Reader (read-only, safe next to a running
 // node), Export (the documented export layout with manifest.json),

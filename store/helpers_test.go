@@ -111,6 +111,21 @@ func newKey(t testing.TB, name string) testKey {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s, err := NewLogSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testKey{s, vkey}
+}
+
+// newLegacyKey is a key that signs every partition under its own name, as
+// tally did before checkpoints were signed under their origin.
+func newLegacyKey(t testing.TB, name string) testKey {
+	t.Helper()
+	skey, vkey, err := GenerateKey(name)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := note.NewSigner(skey)
 	if err != nil {
 		t.Fatal(err)

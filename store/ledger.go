@@ -30,9 +30,14 @@ const (
 // Options configure a Ledger. Every field is required except Logger
 // (discarded when nil) and Signer (Sign fails without one).
 type Options struct {
-	Dir    string       // ledger directory (created if missing)
-	Origin string       // checkpoint origin stem; partition p's origin is Origin+"/p"+p
-	Signer note.Signer  // signs checkpoints
+	Dir    string // ledger directory (created if missing)
+	Origin string // checkpoint origin stem; partition p's origin is Origin+"/p"+p
+	// Signer signs checkpoints. A *LogSigner (NewLogSigner,
+	// LoadOrCreateKey), named like Origin, signs partition p's checkpoint
+	// under the key name Origin+"/p"+p, its origin (C2SP tlog-checkpoint).
+	// Any other note.Signer signs every partition under its own name, the
+	// form tally wrote before; OpenCheckpoint and Verify accept both.
+	Signer note.Signer
 	Logger hclog.Logger // named sub-logger, e.g. log.Named("ledger")
 }
 
@@ -85,6 +90,9 @@ func Open(o Options) (*Ledger, error) {
 	}
 	if o.Origin == "" || strings.ContainsAny(o.Origin, " \t\n") {
 		return nil, fmt.Errorf("open ledger: origin %q must be non-empty without spaces", o.Origin)
+	}
+	if ls, ok := o.Signer.(*LogSigner); ok && ls.Name() != o.Origin {
+		return nil, fmt.Errorf("open ledger: the signing key is named %q, the origin is %q: partition keys are named <origin>/p<partition>", ls.Name(), o.Origin)
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
@@ -606,7 +614,13 @@ func (l *Ledger) Sign(p uint32) ([]byte, error) {
 			return nil, fmt.Errorf("sign partition %d: signed root %x at size %d, tree has %x: %w", p, s.Root, s.Size, root, ErrInconsistent)
 		}
 	}
-	msg, err := note.Sign(&note.Note{Text: c.Body()}, l.opts.Signer)
+	signer := l.opts.Signer
+	if ls, ok := signer.(*LogSigner); ok {
+		if signer, err = ls.Named(part.origin); err != nil {
+			return nil, fmt.Errorf("sign partition %d: %w", p, err)
+		}
+	}
+	msg, err := note.Sign(&note.Note{Text: c.Body()}, signer)
 	if err != nil {
 		return nil, fmt.Errorf("sign partition %d: %w", p, err)
 	}

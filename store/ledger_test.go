@@ -201,13 +201,17 @@ func TestSignNeverForks(t *testing.T) {
 	if b := sign(t, l, 0); !bytes.Equal(a, b) {
 		t.Fatalf("signing an unchanged tree gave a new note")
 	}
-	v, err := note.NewVerifier(k.vkey)
+	pkey, err := PartitionVerifierKey(k.vkey, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(pkey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n, err := note.Open(a, note.VerifierList(v))
 	if err != nil {
-		t.Fatalf("checkpoint does not open with the verifier key: %v", err)
+		t.Fatalf("checkpoint does not open with the partition's verifier key: %v", err)
 	}
 	lines := strings.Split(n.Text, "\n")
 	if lines[0] != testOrigin+"/p0" || lines[1] != "3" {
@@ -230,7 +234,7 @@ func TestSignNeverForks(t *testing.T) {
 
 	// A checkpoint file from a different origin is refused at Open.
 	l.Close()
-	if _, err := Open(Options{Dir: dir, Origin: "other.example/ledger", Signer: k.signer}); !errors.Is(err, ErrInconsistent) {
+	if _, err := Open(Options{Dir: dir, Origin: "other.example/ledger"}); !errors.Is(err, ErrInconsistent) {
 		t.Fatalf("Open with another origin = %v, want ErrInconsistent", err)
 	}
 }

@@ -33,7 +33,8 @@ const (
 //	                         (an empty line)
 //	<the signed checkpoint, verbatim>
 //
-// Anyone holding the entry bytes and the verifier key can check it with
+// Anyone holding the entry bytes and the partition's verifier key
+// (PartitionVerifierKey; named like the checkpoint origin) can check it with
 // note.Open and an RFC 6962 inclusion verifier; VerifyReceipt does that.
 type Receipt struct {
 	Extra      []byte // optional, NOT authenticated; tally writes none
@@ -164,12 +165,13 @@ type ReceiptResult struct {
 	Checkpoint CheckpointHead // signed by the verifier key
 	Index      uint64         // the entry is leaf Index of that tree
 	LeafHash   [32]byte
-	Signer     string // the key name that signed
+	Signer     string // the key name the checkpoint is signed under (its origin; the stem for old ledgers)
 }
 
 // VerifyReceipt checks that entry (the entry's bytes, exactly as stored) is
 // leaf r.Index of the tree the receipt's checkpoint signs, with the verifier
-// key vkey: note.Open, then the RFC 6962 leaf hash SHA-256(0x00 ‖ entry),
+// key vkey (the ledger's key or the partition's, see OpenCheckpoint):
+// note.Open, then the RFC 6962 leaf hash SHA-256(0x00 ‖ entry),
 // then the inclusion path. Failures wrap ErrReceipt (or ErrMalformed for
 // unparsable input).
 func VerifyReceipt(receipt []byte, vkey string, entry []byte) (ReceiptResult, error) {
@@ -182,7 +184,7 @@ func VerifyReceipt(receipt []byte, vkey string, entry []byte) (ReceiptResult, er
 	if err != nil {
 		return res, fmt.Errorf("verifier key: %w", err)
 	}
-	n, err := note.Open(r.Checkpoint, note.VerifierList(v))
+	n, signer, err := OpenCheckpoint(r.Checkpoint, vkey)
 	if err != nil {
 		return res, fmt.Errorf("checkpoint signature does not verify with key %s: %v: %w", v.Name(), err, ErrReceipt)
 	}
@@ -190,7 +192,7 @@ func VerifyReceipt(receipt []byte, vkey string, entry []byte) (ReceiptResult, er
 	if err != nil {
 		return res, err
 	}
-	res.Checkpoint, res.Index, res.Signer = head, r.Index, v.Name()
+	res.Checkpoint, res.Index, res.Signer = head, r.Index, signer
 	res.LeafHash = merkle.HashLeaf(entry)
 	if err := merkle.VerifyInclusion(r.Index, head.Size, res.LeafHash, r.Proof, head.Root); err != nil {
 		return res, fmt.Errorf("entry is not leaf %d of %s at size %d: %v: %w", r.Index, head.Origin, head.Size, err, ErrReceipt)

@@ -26,6 +26,17 @@ func TestReceipt(t *testing.T) {
 	if err != nil || res.Index != 5 || res.Checkpoint.Size != size || res.Checkpoint.Origin != testOrigin+"/p0" {
 		t.Fatalf("VerifyReceipt = %+v, %v", res, err)
 	}
+	if res.Signer != testOrigin+"/p0" {
+		t.Fatalf("receipt signer %q, want the origin", res.Signer)
+	}
+	pkey, _ := PartitionVerifierKey(tl.key.vkey, p)
+	if res, err := VerifyReceipt(rc, pkey, raw); err != nil || res.Signer != testOrigin+"/p0" {
+		t.Fatalf("VerifyReceipt with the partition key = %+v, %v", res, err)
+	}
+	p3key, _ := PartitionVerifierKey(tl.key.vkey, 3)
+	if _, err := VerifyReceipt(rc, p3key, raw); !errors.Is(err, ErrReceipt) {
+		t.Fatalf("VerifyReceipt with partition 3's key = %v, want ErrReceipt", err)
+	}
 	back, err := ParseReceipt(rc)
 	if err != nil || !bytes.Equal(back.Marshal(), rc) {
 		t.Fatalf("ParseReceipt does not round-trip: %v", err)

@@ -68,7 +68,9 @@ func (r PartitionReport) Unsigned() uint64 { return r.Segments - r.SignedSegment
 //     its type, and amounts within its currency's exponent;
 //   - the RFC 6962 tree recomputed from the entries has the header's root at
 //     every segment boundary, and the header's per-currency totals match;
-//   - the checkpoint's signature verifies with verifierKey, its origin is
+//   - the checkpoint's signature verifies with verifierKey (OpenCheckpoint:
+//     signed under its origin's name, or under the stem for checkpoints
+//     written before tally named keys after origins), its origin is
 //     <stem>/p<partition> with one stem for all partitions, and its size,
 //     root, segment number and segment hash are those of a segment boundary.
 //
@@ -142,7 +144,7 @@ func VerifyWith(ledgerDir string, o VerifyOptions) (Report, error) {
 	}
 	trusted := map[uint32][]Checkpoint{}
 	for i, msg := range o.Trusted {
-		nt, err := note.Open(msg, note.VerifierList(v))
+		nt, _, err := OpenCheckpoint(msg, rep.Key)
 		if err != nil {
 			return rep, fmt.Errorf("verify: trusted checkpoint %d does not verify with key %s: %w", i+1, v.Name(), err)
 		}
@@ -165,7 +167,7 @@ func VerifyWith(ledgerDir string, o VerifyOptions) (Report, error) {
 	all := totals{}
 	parties := map[[2]string]decimal.Decimal{}
 	for _, p := range ps {
-		pr, stem, err := verifyPartition(ledgerDir, p, v, all, parties, progress, o.Entry, trusted[p])
+		pr, stem, err := verifyPartition(ledgerDir, p, rep.Key, all, parties, progress, o.Entry, trusted[p])
 		rep.Partitions = append(rep.Partitions, pr)
 		rep.Segments += pr.Segments
 		rep.Entries += pr.Entries
@@ -211,7 +213,7 @@ type boundary struct {
 	hash [32]byte
 }
 
-func verifyPartition(root string, p uint32, v note.Verifier, all totals, parties map[[2]string]decimal.Decimal, progress func(string), hook func(uint64, *Entry) error, trusted []Checkpoint) (PartitionReport, string, error) {
+func verifyPartition(root string, p uint32, vkey string, all totals, parties map[[2]string]decimal.Decimal, progress func(string), hook func(uint64, *Entry) error, trusted []Checkpoint) (PartitionReport, string, error) {
 	pr := PartitionReport{Partition: p}
 	dir := partitionDir(root, p)
 	n, _, err := listSegments(dir, p)
@@ -294,9 +296,10 @@ func verifyPartition(root string, p uint32, v note.Verifier, all totals, parties
 			claimed = ck.Segment
 		}
 	}
-	nt, err := note.Open(msg, note.VerifierList(v))
+	nt, _, err := OpenCheckpoint(msg, vkey)
 	if err != nil {
-		return pr, "", corrupt(p, claimed, -1, err, "checkpoint signature does not verify with key %s", v.Name())
+		name, _, _ := strings.Cut(vkey, "+")
+		return pr, "", corrupt(p, claimed, -1, err, "checkpoint signature does not verify with key %s (or its partition key %s)", name, partitionOrigin(name, p))
 	}
 	ck, err := ParseCheckpoint(nt.Text)
 	if err != nil {

@@ -74,11 +74,12 @@ func TestAuditorPath(t *testing.T) {
 		t.Fatalf("prove: %v\n%s", err, se.String())
 	}
 	var pr struct {
-		Index    uint64
-		TreeSize uint64 `json:"tree_size"`
-		Root     string
-		Proof    []string
-		Receipt  string
+		Index       uint64
+		TreeSize    uint64 `json:"tree_size"`
+		Root        string
+		Proof       []string
+		Receipt     string
+		VerifierKey string `json:"verifier_key"`
 	}
 	if err := json.Unmarshal(so.Bytes(), &pr); err != nil {
 		t.Fatal(err)
@@ -86,20 +87,33 @@ func TestAuditorPath(t *testing.T) {
 	if pr.Index != 3 {
 		t.Fatalf("proof of the entry at index 3 says index %d", pr.Index)
 	}
+	// prove names partition 1's verifier key: the ledger key named like the
+	// checkpoint origin, as keygen --show --partition 1 prints it.
+	pkey, err := runCLI(t, "keygen", "--show", filepath.Join(data, "keys", "ledger.key"), "--partition", "1")
+	if pkey = strings.TrimSpace(pkey); err != nil || pr.VerifierKey != pkey || !strings.HasPrefix(pkey, "tally.demo/ledger/p1+") {
+		t.Fatalf("prove names key %q, keygen --show --partition 1 says %q (%v)", pr.VerifierKey, pkey, err)
+	}
+	if !strings.Contains(se.String(), "partition 1 verifier key (check the receipt with it): "+pkey) {
+		t.Fatalf("prove did not print the partition's key:\n%s", se.String())
+	}
 	// The data directory (through the settle index) gives the same receipt.
 	so.Reset()
 	if err := cmdProve([]string{"--data", data, "--provider", line.Entry.Provider, "--id", line.Entry.ID}, &so, &se); err != nil || !strings.Contains(so.String(), strconv.Quote(pr.Receipt)[1:20]) {
 		t.Fatalf("prove from the data dir: %v", err)
 	}
 	out, err = runCLI(t, "verify-proof", base+".tlog-proof", "--verifier-key", key, "--entry", base+".entry")
-	if err != nil || !strings.Contains(out, "OK: leaf hash") || !strings.Contains(out, line.Entry.ID) {
+	if err != nil || !strings.Contains(out, "OK: leaf hash") || !strings.Contains(out, line.Entry.ID) || !strings.Contains(out, "signed by tally.demo/ledger/p1") {
 		t.Fatalf("verify-proof: %v\n%s", err, out)
 	}
-	// Independent check of the same receipt: note.Open, then transparency-dev.
+	if out, err := runCLI(t, "verify-proof", base+".tlog-proof", "--verifier-key", pkey, "--entry", base+".entry"); err != nil || !strings.Contains(out, "OK: leaf hash") {
+		t.Fatalf("verify-proof with the partition key: %v\n%s", err, out)
+	}
+	// Independent check of the same receipt: note.Open with the partition's
+	// key, then transparency-dev.
 	receipt, _ := os.ReadFile(base + ".tlog-proof")
 	entry, _ := os.ReadFile(base + ".entry")
 	body, cp, _ := bytes.Cut(receipt, []byte("\n\n"))
-	v, _ := note.NewVerifier(key)
+	v, _ := note.NewVerifier(pkey)
 	n, err := note.Open(cp, note.VerifierList(v))
 	if err != nil {
 		t.Fatalf("note.Open of the receipt's checkpoint: %v", err)
@@ -129,6 +143,10 @@ func TestAuditorPath(t *testing.T) {
 
 	// Consistency from the kept checkpoint to today's.
 	if out, err = runCLI(t, "consistency", "--data", exp, "--old", kept, "--verifier-key", key); err != nil || !strings.Contains(out, "is a prefix of size") {
+		t.Fatalf("consistency --old: %v\n%s", err, out)
+	}
+	// kept is partition 1's checkpoint: partition 1's key checks it too.
+	if out, err = runCLI(t, "consistency", "--data", exp, "--old", kept, "--verifier-key", pkey); err != nil || !strings.Contains(out, "is a prefix of size") {
 		t.Fatalf("consistency --old: %v\n%s", err, out)
 	}
 	if out, err = runCLI(t, "consistency", "--data", exp, "--partition", "1", "--from", "1"); err != nil || !strings.Contains(out, `"proof"`) {

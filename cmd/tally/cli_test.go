@@ -323,7 +323,8 @@ func TestVerifyWrongKey(t *testing.T) {
 			t.Fatalf("verify %s OTHER: %v, want exit 1 already reported", flag, err)
 		}
 		if !strings.Contains(out.String(), "signed by a different key") || strings.Contains(out.String(), "corrupt") ||
-			!strings.Contains(out.String(), "tally.demo/ledger (key id") || !strings.Contains(out.String(), "expected key someone.else/ledger (key id") {
+			!regexp.MustCompile(`signed by tally\.demo/ledger/p\d+ \(key id`).MatchString(out.String()) || !strings.Contains(out.String(), "expected key someone.else/ledger (key id") ||
+			!regexp.MustCompile(`for this partition someone\.else/ledger/p\d+, key id`).MatchString(out.String()) {
 			t.Errorf("verify %s OTHER said:\n%s", flag, out.String())
 		}
 		if strings.Count(out.String()+errb.String(), "signed by a different key") != 1 {

@@ -37,26 +37,28 @@ func cmdConsistency(args []string, stdout, stderr io.Writer) error {
 		return usageError{"consistency needs --data DIR"}
 	}
 	p, size1 := uint32(*part), *from
-	var v note.Verifier
+	var vkey string
 	var oldCk store.Checkpoint
 	if *old != "" {
-		vkey, err := readKeyArg(*key)
-		if err != nil {
+		var err error
+		if vkey, err = readKeyArg(*key); err != nil {
 			return err
 		}
 		if vkey == "" {
 			return usageError{"--old needs --verifier-key: an unverified checkpoint proves nothing"}
 		}
-		if v, err = note.NewVerifier(vkey); err != nil {
+		if _, err := note.NewVerifier(vkey); err != nil {
 			return fmt.Errorf("verifier key: %w", err)
 		}
 		b, err := os.ReadFile(*old)
 		if err != nil {
 			return err
 		}
-		n, err := note.Open(b, note.VerifierList(v))
+		// The ledger key or the partition's; signed under the origin, or
+		// under the stem for checkpoints from before (store.OpenCheckpoint).
+		n, _, err := store.OpenCheckpoint(b, vkey)
 		if err != nil {
-			return fmt.Errorf("your checkpoint %s does not verify with key %s: %w", *old, v.Name(), err)
+			return fmt.Errorf("your checkpoint %s does not verify with key %s: %w", *old, keyName(vkey), err)
 		}
 		if oldCk, err = store.ParseCheckpoint(n.Text); err != nil {
 			return fmt.Errorf("your checkpoint %s: %w", *old, err)
@@ -95,8 +97,8 @@ func cmdConsistency(args []string, stdout, stderr io.Writer) error {
 		if cp.Checkpoint == "" {
 			return fmt.Errorf("consistency: --to must be the signed size to compare with the current checkpoint")
 		}
-		if _, err := note.Open([]byte(cp.Checkpoint), note.VerifierList(v)); err != nil {
-			fmt.Fprintf(stdout, "FAILED: the ledger's current checkpoint does not verify with key %s: %v\n", v.Name(), err)
+		if _, _, err := store.OpenCheckpoint([]byte(cp.Checkpoint), vkey); err != nil {
+			fmt.Fprintf(stdout, "FAILED: the ledger's current checkpoint does not verify with key %s: %v\n", keyName(vkey), err)
 			return reportedError{fmt.Errorf("consistency: %w", store.ErrCorrupt)}
 		}
 		fmt.Fprintf(stderr, "OK: %s at size %d (your checkpoint) is a prefix of size %d (the current signed checkpoint)\n", cp.Origin, cp.From, cp.To)
@@ -107,6 +109,12 @@ func cmdConsistency(args []string, stdout, stderr io.Writer) error {
 }
 
 func b64root(h [32]byte) string { return b64(h[:]) }
+
+// keyName is the name part of a verifier key.
+func keyName(vkey string) string {
+	name, _, _ := strings.Cut(vkey, "+")
+	return name
+}
 
 // partitionOfOrigin returns p from a checkpoint origin "<stem>/p<p>".
 func partitionOfOrigin(origin string) (uint32, bool) {

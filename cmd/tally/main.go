@@ -84,7 +84,7 @@ func init() {
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdBalances(a, o, e) }})
 	register(command{"rules", "check FILE... | eval --rules FILE --input TX.jsonl [--period P]", "check rule files; run transactions through the settle engine", 30,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdRules(a, o, e) }})
-	register(command{"keygen", "[--name ORIGIN] [--out FILE] [--show FILE]", "create a ledger signing key, print the verifier key", 90,
+	register(command{"keygen", "[--name ORIGIN] [--out FILE] [--show FILE [--partition P]]", "create a ledger signing key, print the verifier key", 90,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdKeygen(a, o, e) }})
 }
 

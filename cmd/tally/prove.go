@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	register(command{"prove", "--data DIR --provider P --id ID [--out BASE]", "inclusion proof of a transaction: JSON and a C2SP tlog-proof receipt", 60,
+	register(command{"prove", "--data DIR --provider P --id ID [--out BASE] [--verifier-key KEY]", "inclusion proof of a transaction: JSON and a C2SP tlog-proof receipt", 60,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdProve(a, o, e) }})
 }
 
@@ -54,6 +54,8 @@ func cmdProve(args []string, stdout, stderr io.Writer) error {
 	provider := fs.String("provider", "", "provider of the transaction")
 	id := fs.String("id", "", "the provider's transaction id")
 	out := fs.String("out", "", "also write BASE.tlog-proof (the receipt) and BASE.entry (the entry's bytes)")
+	key := fs.String("verifier-key", "", "the ledger's verifier key, or a file holding it (default: the ledger's verifier.key): the receipt's checkpoint is checked with it and the partition's key derived from it")
+	fs.alias("key", "verifier-key")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -79,6 +81,23 @@ func cmdProve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The key a stock C2SP verifier checks this receipt with: the ledger
+	// key named like the checkpoint's signature line (its origin).
+	vkey, err := readKeyArg(*key)
+	if err != nil {
+		return err
+	}
+	if vkey == "" {
+		if vkey, err = store.ReadVerifierKey(ld); err != nil {
+			fmt.Fprintf(stderr, "no verifier key (%v): the proof does not name the partition's key; pass --verifier-key\n", err)
+		}
+	}
+	if vkey != "" {
+		if err := pr.AddVerifierKey(vkey); err != nil {
+			return fmt.Errorf("prove: %w", err)
+		}
+		fmt.Fprintf(stderr, "partition %d verifier key (check the receipt with it): %s\n", pr.Partition, pr.VerifierKey)
+	}
 	if *out != "" {
 		raw, err := hex.DecodeString(pr.EntryHex)
 		if err != nil {
@@ -90,7 +109,11 @@ func cmdProve(args []string, stdout, stderr io.Writer) error {
 		if err := os.WriteFile(*out+".entry", raw, 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "wrote %s.tlog-proof and %s.entry\ncheck them: tally verify-proof %s.tlog-proof --verifier-key KEY --entry %s.entry\n", *out, *out, *out, *out)
+		k := "KEY"
+		if pr.VerifierKey != "" {
+			k = "'" + pr.VerifierKey + "'"
+		}
+		fmt.Fprintf(stderr, "wrote %s.tlog-proof and %s.entry\ncheck them: tally verify-proof %s.tlog-proof --verifier-key %s --entry %s.entry\n", *out, *out, *out, k, *out)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

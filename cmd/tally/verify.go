@@ -200,10 +200,6 @@ func wrongKey(err error, pinned, ledgerDir string) (string, bool) {
 	if want == "" {
 		want = own
 	}
-	wantDesc := want
-	if v, err := note.NewVerifier(want); err == nil {
-		wantDesc = fmt.Sprintf("%s (key id %08x)", v.Name(), v.KeyHash())
-	}
 	var found []string
 	for _, sig := range un.Note.UnverifiedSigs {
 		found = append(found, fmt.Sprintf("%s (key id %08x)", sig.Name, sig.Hash))
@@ -212,6 +208,19 @@ func wrongKey(err error, pinned, ledgerDir string) (string, bool) {
 	var ce *store.CorruptError
 	if errors.As(err, &ce) {
 		where = fmt.Sprintf("partition %d: ", ce.Partition)
+	}
+	wantDesc := want
+	if v, err := note.NewVerifier(want); err == nil {
+		wantDesc = fmt.Sprintf("%s (key id %08x)", v.Name(), v.KeyHash())
+		// Checkpoints are signed under their origin: name the partition's
+		// key too, which is what the signature line should show.
+		if ce != nil {
+			if pk, err := store.PartitionVerifierKey(want, ce.Partition); err == nil && pk != want {
+				if pv, err := note.NewVerifier(pk); err == nil {
+					wantDesc += fmt.Sprintf(" (for this partition %s, key id %08x)", pv.Name(), pv.KeyHash())
+				}
+			}
+		}
 	}
 	msg := fmt.Sprintf("%ssigned by a different key: the checkpoint is signed by %s, not by the expected key %s", where, strings.Join(found, ", "), wantDesc)
 	if pinned != "" && own != "" && own != pinned {
@@ -229,8 +238,12 @@ func cmdKeygen(args []string, stdout, stderr io.Writer) error {
 	name := fs.String("name", "tally.example/ledger", "key name: the ledger origin auditors will see")
 	out := fs.String("out", "", "write the private signing key to this file (0600); default prints both keys")
 	show := fs.String("show", "", "print the verifier key of the signing key in this FILE (for example <data>/keys/ledger.key)")
+	part := fs.Int("partition", -1, "with --show: print partition P's verifier key instead (the key named like its checkpoints' origin, <name>/pP, for stock C2SP verifiers)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *part >= 0 && *show == "" {
+		return usageError{"--partition goes with --show FILE"}
 	}
 	if *show != "" {
 		b, err := os.ReadFile(*show)
@@ -240,6 +253,14 @@ func cmdKeygen(args []string, stdout, stderr io.Writer) error {
 		vkey, err := store.VerifierKey(strings.TrimSpace(string(b)))
 		if err != nil {
 			return fmt.Errorf("%s: %w", *show, err)
+		}
+		if *part >= 0 {
+			if *part > 1<<32-1 {
+				return usageError{"--partition is out of range"}
+			}
+			if vkey, err = store.PartitionVerifierKey(vkey, uint32(*part)); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintln(stdout, vkey)
 		return nil

@@ -113,7 +113,9 @@ func TestVectorsVerifyIndependently(t *testing.T) {
 			t.Fatalf("consistency %d → %d: %v", c.From, c.To, err)
 		}
 	}
-	vf, err := note.NewVerifier(v.VerifierKey)
+	// The checkpoint is signed under its origin: a stock note.Open checks
+	// it with the partition key (the same public key, named like the origin).
+	vf, err := note.NewVerifier(v.PartitionKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +124,9 @@ func TestVectorsVerifyIndependently(t *testing.T) {
 		t.Fatalf("checkpoint: %v", err)
 	}
 	lines := strings.Split(n.Text, "\n")
+	if n.Sigs[0].Name != lines[0] || !strings.HasPrefix(v.PartitionKey, lines[0]+"+") {
+		t.Fatalf("checkpoint of origin %q signed under %q, partition key %q", lines[0], n.Sigs[0].Name, v.PartitionKey)
+	}
 	size, _ := strconv.ParseUint(lines[1], 10, 64)
 	root, _ := base64.StdEncoding.DecodeString(lines[2])
 	if size != 4 || !bytes.Equal(root, roots[4]) {
@@ -131,7 +136,9 @@ func TestVectorsVerifyIndependently(t *testing.T) {
 	if _, es, err := store.DecodeSegment(seg); err != nil || len(es) != 4 {
 		t.Fatalf("segment: %v", err)
 	}
-	if _, err := store.VerifyReceipt([]byte(v.Receipt), v.VerifierKey, leaves[2]); err != nil {
-		t.Fatalf("receipt: %v", err)
+	for _, k := range []string{v.VerifierKey, v.PartitionKey} {
+		if _, err := store.VerifyReceipt([]byte(v.Receipt), k, leaves[2]); err != nil {
+			t.Fatalf("receipt with %s: %v", k, err)
+		}
 	}
 }
