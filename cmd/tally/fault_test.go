@@ -154,6 +154,12 @@ func startMesh(t *testing.T, separateSettle bool) *mesh {
 func startMeshWith(t *testing.T, separateSettle bool, settleBlock string) *mesh {
 	t.Helper()
 	m := &mesh{t: t, dir: t.TempDir(), hubPort: freePort(t), httpPort: freePort(t)}
+	t.Cleanup(func() { // the processes' logs, when something went wrong
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(m.dir, "child.log"))
+			t.Logf("child.log (tail):\n%s", tail(b, 6000))
+		}
+	})
 	writeFile(t, filepath.Join(m.dir, "rules.hcl"), crashRules)
 	roles, settle := `["hub", "settle"]`, settleBlock
 	if separateSettle {
