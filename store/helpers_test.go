@@ -118,21 +118,6 @@ func newKey(t testing.TB, name string) testKey {
 	return testKey{s, vkey}
 }
 
-// newLegacyKey is a key that signs every partition under its own name, as
-// tally did before checkpoints were signed under their origin.
-func newLegacyKey(t testing.TB, name string) testKey {
-	t.Helper()
-	skey, vkey, err := GenerateKey(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testKey{s, vkey}
-}
-
 func openLedger(t testing.TB, dir string, k testKey) *Ledger {
 	t.Helper()
 	l, err := Open(Options{Dir: dir, Origin: testOrigin, Signer: k.signer})

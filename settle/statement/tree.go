@@ -123,7 +123,7 @@ func overrides(src *Source, cur money.Currency, party string, period Period, own
 	h := v.Hash()
 	var out []Override
 	for _, r := range res.Overrides {
-		amt := decimal.Zero
+		var amt decimal.Decimal
 		switch {
 		case r.Party == party:
 			amt = r.Amount
