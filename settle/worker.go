@@ -196,14 +196,40 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 		if len(b.entries) >= cfg.SegmentMaxEntries || b.sideBytes >= maxSideBytes {
 			return nil
 		}
-		wait := cfg.SegmentMaxAge - time.Since(b.started)
 		if b.empty() {
-			wait = cfg.SegmentMaxAge
+			// Idle: wait for the first message (up to segment_max_age, so
+			// orphan expiry and lease checks still run), and start the
+			// segment's clock when it comes.
+			m, err := w.cons.Next(jetstream.FetchMaxWait(cfg.SegmentMaxAge))
+			switch {
+			case errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
+				w.updateLag()
+				continue
+			case err != nil:
+				if ctx.Err() != nil {
+					return nil
+				}
+				w.log.Warn("fetch", "error", err)
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
 			b.started = time.Now()
-		} else if wait <= 0 {
+			before := b.records
+			if err := w.process(b, m); err != nil {
+				return err
+			}
+			w.noteRecords(b.records - before)
+			continue
+		}
+		if time.Since(b.started) >= cfg.SegmentMaxAge {
 			return nil
 		}
-		msgs, err := w.cons.Fetch(w.fetchSize(len(b.entries)), jetstream.FetchMaxWait(max(wait, 5*time.Millisecond)))
+		// Take what is already waiting, without waiting for more: seal on
+		// idle. Under load each fetch returns a full batch and the segment
+		// fills to segment_max_entries; at low load a commit starts as soon
+		// as nothing more is pending, instead of after segment_max_age.
+		// What arrives while a commit runs is taken by the next one.
+		msgs, err := w.cons.FetchNoWait(w.fetchSize(len(b.entries)))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -212,7 +238,9 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		got := 0
 		for m := range msgs.Messages() {
+			got++
 			before := b.records
 			if err := w.process(b, m); err != nil {
 				return err
@@ -223,6 +251,9 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 			w.log.Debug("fetch ended", "error", err)
 		}
 		w.updateLag()
+		if got == 0 {
+			return nil // nothing more pending: seal now
+		}
 	}
 	return nil
 }
