@@ -280,8 +280,8 @@ func (c Config) checkSecurity(bad func(key, val, fix string)) {
 			bad(key+".scopes", "[]", `list the token's scopes, such as ["audit:read"]`)
 		}
 		for _, s := range t.Scopes {
-			if s != ScopeAuditRead {
-				bad(key+".scopes", strconv.Quote(s), `the audit API knows the scope "audit:read"`)
+			if !validScope(s) {
+				bad(key+".scopes", strconv.Quote(s), `use scopes such as "audit:read" (the scope the audit API requires)`)
 			}
 		}
 	}
@@ -314,6 +314,17 @@ func checkServerTLS(key string, t ServerTLS, nats bool, bad func(key, val, fix s
 	if !t.Verify() && t.CA != "" {
 		bad(key+".ca_file", strconv.Quote(t.CA), `ca_file verifies client certificates: set client_auth = "verify", or remove it`)
 	}
+}
+
+// validScope: "<area>:<verb>", lowercase letters; the audit API requires
+// ScopeAuditRead, other scopes are for other endpoints (a token holding only
+// those is answered 403 by the audit API).
+func validScope(s string) bool {
+	a, v, ok := strings.Cut(s, ":")
+	lower := func(x string) bool {
+		return x != "" && strings.Trim(x, "abcdefghijklmnopqrstuvwxyz_") == ""
+	}
+	return ok && lower(a) && lower(v)
 }
 
 func loopback(host string) bool {

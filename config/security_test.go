@@ -70,7 +70,7 @@ func TestSecurityKeys(t *testing.T) {
 		{"cert user with map", "hub {\n tls {\n cert_file = \"c.pem\"\n key_file = \"k.pem\"\n ca_file = \"ca.pem\"\n client_auth = \"verify_and_map\"\n }\n}\nprovider \"acme\" {\n nats_cert_user = \"acme@example.com\"\n}", ""},
 		{"audit open off loopback", "settle {\n rules = \"r.hcl\"\n audit_listen = \"0.0.0.0:7380\"\n}", "settle.audit_listen"},
 		{"audit token", "settle {\n rules = \"r.hcl\"\n audit_listen = \"0.0.0.0:7380\"\n audit_token \"big4\" {\n token = \"0123456789abcdef0\"\n scopes = [\"audit:read\"]\n }\n}", ""},
-		{"audit bad scope", "settle {\n rules = \"r.hcl\"\n audit_token \"big4\" {\n token = \"0123456789abcdef0\"\n scopes = [\"audit:write\"]\n }\n}", "settle.audit_token.big4.scopes"},
+		{"audit bad scope", "settle {\n rules = \"r.hcl\"\n audit_token \"big4\" {\n token = \"0123456789abcdef0\"\n scopes = [\"Audit Write\"]\n }\n}", "settle.audit_token.big4.scopes"},
 		{"audit short token", "settle {\n rules = \"r.hcl\"\n audit_token \"big4\" {\n token = \"short\"\n scopes = [\"audit:read\"]\n }\n}", "settle.audit_token.big4.token"},
 		{"rotation", "encryption_key_file = \"k\"\nencryption_key_rotation = \"1h\"", ""},
 	}
