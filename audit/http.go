@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -365,9 +366,17 @@ type Server struct {
 // Listen starts serving h on addr (host:port; port 0 picks one). The server
 // has explicit timeouts: audit clients are read-only and small.
 func Listen(addr string, h http.Handler, log hclog.Logger) (*Server, error) {
+	return ListenTLS(addr, h, nil, log)
+}
+
+// ListenTLS is Listen over HTTPS when tc is set (nil = plain HTTP).
+func ListenTLS(addr string, h http.Handler, tc *tls.Config, log hclog.Logger) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("audit api listen %s: %w", addr, err)
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
 	}
 	s := &Server{ln: ln, log: log, done: make(chan error, 1), srv: &http.Server{
 		Handler:           h,

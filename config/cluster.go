@@ -54,6 +54,8 @@ type Leaf struct {
 	Creds    string // or a creds file (stock nats-server with JWT accounts)
 	TLS      TLSFiles
 	Domain   string // the hubs' JetStream domain (hub.leafnodes.domain), default "tally"
+
+	ClientTLS ServerTLS // the leaf server's client port (the region's providers), config/security.go
 }
 
 // TLSFiles are PEM files; all empty = plain TCP.
@@ -94,6 +96,8 @@ type LeafFile struct {
 	Creds    *string  `hcl:"creds,optional"`
 	Domain   *string  `hcl:"domain,optional"` // the hubs' JetStream domain, default "tally"
 	TLS      *TLSFile `hcl:"tls,block"`
+
+	ClientTLS *ServerTLSFile `hcl:"client_tls,block"` // TLS on the leaf server's client port (providers)
 }
 
 // TLSFile is a tls block: certificate, key and CA files.

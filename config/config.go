@@ -44,6 +44,9 @@ type Config struct {
 	Leaf *Leaf // an edge's embedded leaf server (config/cluster.go); nil = none
 
 	MetricsListen string // host:port of /metrics, /healthz and /readyz (docs/metrics.md); "" = off
+
+	LogFormat  string     // "text" (default) or "json" (config/security.go)
+	Encryption Encryption // at-rest encryption of the WAL and the settle index (config/security.go)
 }
 
 // Provider is one configured provider (see ProviderFile).
@@ -54,6 +57,7 @@ type Provider struct {
 	NATSPassword string
 	NATSNkey     string
 	HTTPToken    string
+	NATSCertUser string // certificate identity mapped to this provider under client_auth = "verify_and_map"
 }
 
 // HubUser is a tally node allowed on the embedded hub with full permissions.
@@ -70,7 +74,7 @@ func (c Config) Auth() bool {
 		return true
 	}
 	for _, p := range c.Providers {
-		if p.NATSPassword != "" || p.NATSNkey != "" {
+		if p.NATSPassword != "" || p.NATSNkey != "" || p.NATSCertUser != "" {
 			return true
 		}
 	}
@@ -88,6 +92,9 @@ type Hub struct {
 
 	Cluster   *Cluster   // nil = a single hub (config/cluster.go)
 	LeafNodes *LeafNodes // nil = no leafnode listener
+
+	TLS           ServerTLS // the client port (providers); off = plain TCP (config/security.go)
+	MonitorListen string    // host:port of nats-server's HTTP monitoring (/varz, /jsz …); "" = off
 }
 
 // NATS is how a node without a hub connects.
@@ -96,6 +103,7 @@ type NATS struct {
 	User     string
 	Password string
 	Creds    string
+	TLS      TLSFiles // CA to verify the server (ca_file), client certificate (cert_file, key_file)
 }
 
 // Streams sizes the JetStream streams.
@@ -127,6 +135,8 @@ type Ingest struct {
 	GCBatch            int
 	RetentionHighWater int64 // 0 = half of BudgetBytes
 	ReplayMax          int
+
+	HTTPTLS ServerTLS // HTTPS on http_listen; off = plain HTTP
 }
 
 // Settle configures the settle role.
@@ -144,6 +154,9 @@ type Settle struct {
 	AuditMaxEntries   int           // entries per audit API request
 	Leases            bool          // share the partitions with other settle nodes by leases (settle/lease.go); false = static
 	LeaseTTL          time.Duration // lease lifetime (TALLY_OWNERS bucket TTL)
+
+	AuditTLS    ServerTLS    // HTTPS on audit_listen; off = plain HTTP
+	AuditTokens []AuditToken // bearer tokens of the audit API; none = open (loopback only)
 }
 
 // Default returns the built-in defaults: every role, an embedded hub on a
@@ -188,6 +201,8 @@ func Default() Config {
 			AuditMaxEntries:   1000,
 			LeaseTTL:          6 * time.Second,
 		},
+		LogFormat:  LogText,
+		Encryption: Encryption{Rotation: DefaultKeyRotation},
 	}
 }
 
@@ -324,6 +339,7 @@ func (c Config) check(bad func(key, val, fix string)) {
 	}
 	c.checkIdentity(bad)
 	c.checkCluster(bad)
+	c.checkSecurity(bad)
 }
 
 // checkIdentity validates providers, node users and the ingest keys of issue 3.

@@ -20,6 +20,11 @@ type File struct {
 	Leaf *LeafFile `hcl:"leaf,block"` // an edge's embedded leaf server (config/cluster.go)
 
 	MetricsListen *string `hcl:"metrics_listen,optional"` // host:port of /metrics, /healthz, /readyz; "" or unset = off
+
+	// config/security.go
+	LogFormat             *string `hcl:"log_format,optional"`              // "text" (default) or "json"
+	EncryptionKeyFile     *string `hcl:"encryption_key_file,optional"`     // 16, 24 or 32 raw bytes: AES key of the WAL and settle index
+	EncryptionKeyRotation *string `hcl:"encryption_key_rotation,optional"` // how often Badger makes a new data key (default "240h")
 }
 
 // ProviderFile is one provider: its dialect and credentials. The hub role
@@ -27,11 +32,12 @@ type File struct {
 // <prefix>.in.<name>; the ingest role uses the dialect and the HTTP token.
 type ProviderFile struct {
 	Name         string  `hcl:"name,label"`
-	Dialect      *string `hcl:"dialect,optional"`       // canonical (default), minor_units, csv
-	NATSUser     *string `hcl:"nats_user,optional"`     // default: the provider name
-	NATSPassword *string `hcl:"nats_password,optional"` // plain or bcrypt ("$2a$...")
-	NATSNkey     *string `hcl:"nats_nkey,optional"`     // public user nkey ("U..."), instead of a password
-	HTTPToken    *string `hcl:"http_token,optional"`    // bearer token for the HTTP endpoint
+	Dialect      *string `hcl:"dialect,optional"`        // canonical (default), minor_units, csv
+	NATSUser     *string `hcl:"nats_user,optional"`      // default: the provider name
+	NATSPassword *string `hcl:"nats_password,optional"`  // plain or bcrypt ("$2a$...")
+	NATSNkey     *string `hcl:"nats_nkey,optional"`      // public user nkey ("U..."), instead of a password
+	HTTPToken    *string `hcl:"http_token,optional"`     // bearer token for the HTTP endpoint
+	NATSCertUser *string `hcl:"nats_cert_user,optional"` // client certificate identity (e-mail SAN, DNS SAN or subject DN) under verify_and_map
 }
 
 // HubUserFile is a tally node (edge, settle) allowed to connect to the
@@ -51,14 +57,18 @@ type HubFile struct {
 
 	Cluster   *ClusterFile   `hcl:"cluster,block"`   // three hubs, one NATS cluster (config/cluster.go)
 	LeafNodes *LeafNodesFile `hcl:"leafnodes,block"` // edges connect here as leaf nodes
+
+	TLS           *ServerTLSFile `hcl:"tls,block"`               // TLS on the client port (config/security.go)
+	MonitorListen *string        `hcl:"monitor_listen,optional"` // nats-server monitoring host:port; "" or unset = off
 }
 
 // NATSFile says how to reach NATS when this node runs no hub.
 type NATSFile struct {
-	URL      *string `hcl:"url,optional"`
-	User     *string `hcl:"user,optional"`
-	Password *string `hcl:"password,optional"`
-	Creds    *string `hcl:"creds,optional"`
+	URL      *string  `hcl:"url,optional"`
+	User     *string  `hcl:"user,optional"`
+	Password *string  `hcl:"password,optional"`
+	Creds    *string  `hcl:"creds,optional"`
+	TLS      *TLSFile `hcl:"tls,block"` // ca_file verifies the server; cert_file and key_file are a client certificate
 }
 
 // StreamsFile sizes TALLY_TX and TALLY_LEDGER (created by the hub, or by any
@@ -97,6 +107,8 @@ type IngestFile struct {
 	GCBatch            *int    `hcl:"gc_batch,optional"`
 	RetentionHighWater *string `hcl:"retention_high_water,optional"`
 	ReplayMax          *int    `hcl:"replay_max,optional"`
+
+	HTTPTLS *ServerTLSFile `hcl:"http_tls,block"` // HTTPS on http_listen
 }
 
 // SettleFile configures the settle role.
@@ -116,4 +128,7 @@ type SettleFile struct {
 	// Partition leases (issue 11 item 3, docs/settle.md "Leases").
 	Leases   *bool   `hcl:"leases,optional"`
 	LeaseTTL *string `hcl:"lease_ttl,optional"`
+
+	AuditTLS    *ServerTLSFile   `hcl:"audit_tls,block"`   // HTTPS on audit_listen
+	AuditTokens []AuditTokenFile `hcl:"audit_token,block"` // bearer tokens with scopes
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -50,6 +51,13 @@ type Config struct {
 	ReplayMax          int           // most records one replay request publishes (default 100000)
 
 	Observer Observer // metrics hooks (observe.go); nil = none
+
+	// EncryptionKey encrypts the WAL at rest (Badger AES; 16, 24 or 32
+	// bytes; nil = plain). KeyRotation is how often Badger makes a new data
+	// key under it (0 = Badger's 10 days). docs/security.md.
+	EncryptionKey []byte
+	KeyRotation   time.Duration
+	HTTPTLS       *tls.Config // HTTPS on HTTPListen; nil = plain HTTP
 }
 
 // Provider is one provider's settings on an ingest node.

@@ -11,6 +11,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tally-mesh/tally/internal/atrest"
 	"github.com/tally-mesh/tally/internal/badgerlog"
 )
 
@@ -37,7 +38,11 @@ type DeadLetters struct {
 
 // OpenDeadLetters opens the WAL in walDir read-only. Badger locks the
 // directory: the node using it must be stopped.
-func OpenDeadLetters(walDir string) (*DeadLetters, error) {
+func OpenDeadLetters(walDir string) (*DeadLetters, error) { return OpenDeadLettersKey(walDir, nil) }
+
+// OpenDeadLettersKey is OpenDeadLetters for a WAL encrypted with key
+// (Config.EncryptionKey).
+func OpenDeadLettersKey(walDir string, key []byte) (*DeadLetters, error) {
 	if _, err := os.Stat(walDir); err != nil {
 		return nil, fmt.Errorf("open dead letters: %w", err)
 	}
@@ -49,6 +54,7 @@ func OpenDeadLetters(walDir string) (*DeadLetters, error) {
 		WithIndexCacheSize(8 << 20).
 		WithMetricsEnabled(false).
 		WithLogger(badgerlog.New(hclog.NewNullLogger()))
+	opts = atrest.Apply(opts, key, 0)
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open wal %s read-only (is the node still running?): %w", walDir, err)

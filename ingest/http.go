@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +57,9 @@ func (n *Node) startHTTP() error {
 		IdleTimeout:       httpIdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          n.log.Named("http").StandardLogger(nil),
+	}
+	if n.cfg.HTTPTLS != nil { // HTTPS: a plain-HTTP client gets a TLS alert, never an answer
+		ln = tls.NewListener(ln, n.cfg.HTTPTLS)
 	}
 	n.httpAddr = ln.Addr()
 	go func() {

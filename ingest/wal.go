@@ -12,6 +12,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tally-mesh/tally/internal/atrest"
 	"github.com/tally-mesh/tally/internal/badgerlog"
 	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
@@ -36,7 +37,7 @@ const valueThreshold = 64
 const keyDLQ = "m/dlq" // first ‖ next dead-letter numbers (2 × 8B BE)
 
 // openDB opens the WAL with every option that matters set explicitly.
-func openDB(dir string, log hclog.Logger) (*badger.DB, error) {
+func openDB(dir string, log hclog.Logger, key []byte, rotation time.Duration) (*badger.DB, error) {
 	opts := badger.DefaultOptions(dir).
 		// DefaultOptions has SyncWrites=false: Badger would only write to the
 		// mmap and survive a process crash, not an OS crash or power loss. The
@@ -69,6 +70,7 @@ func openDB(dir string, log hclog.Logger) (*badger.DB, error) {
 		// We keep our own byte accounting (m/bytes); Badger's expvar metrics are unused.
 		WithMetricsEnabled(false).
 		WithLogger(badgerlog.New(log))
+	opts = atrest.Apply(opts, key, rotation) // encryption at rest when a key is set (docs/security.md)
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open wal %s: %w", dir, err)

@@ -15,7 +15,7 @@ import (
 func openWAL(tb testing.TB, cfg Config) *wal {
 	tb.Helper()
 	cfg = cfg.withDefaults()
-	db, err := openDB(cfg.WALDir, hclog.NewNullLogger())
+	db, err := openDB(cfg.WALDir, hclog.NewNullLogger(), cfg.EncryptionKey, cfg.KeyRotation)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -40,10 +40,15 @@ func startHub(c config.Config) (*server.Server, string, error) {
 		NoLog:              true,
 		MaxPayload:         int32(c.MaxPayload()), // one request plus headers; the forwarder fits its batches to it
 	}
-	var internal string
-	if c.Auth() {
-		internal = randomSecret()
-		o.Users, o.Nkeys = hubUsers(c, internal)
+	if err := clientPortTLS(o, c.Hub.TLS); err != nil { // security.go
+		return nil, "", fmt.Errorf("hub.tls: %w", err)
+	}
+	if err := monitorOptions(c, o); err != nil {
+		return nil, "", err
+	}
+	internal, err := users(c, o)
+	if err != nil {
+		return nil, "", fmt.Errorf("hub: %w", err)
 	}
 	if err := clusterOptions(c, o); err != nil { // routes and leafnodes (cluster.go)
 		return nil, "", fmt.Errorf("hub: %w", err)
@@ -58,6 +63,21 @@ func startHub(c config.Config) (*server.Server, string, error) {
 		return nil, "", fmt.Errorf("hub: not ready after 15s (is %s:%d in use?)", c.Hub.Host, c.Hub.Port)
 	}
 	return s, internal, nil
+}
+
+// users sets the server's users when the config asks for credentials and
+// returns the internal user's secret ("" without auth): a password, or an
+// nkey seed when the client port maps users from certificates (security.go).
+func users(c config.Config, o *server.Options) (string, error) {
+	if !c.Auth() {
+		return "", nil
+	}
+	internal := randomSecret()
+	o.Users, o.Nkeys = hubUsers(c, internal)
+	if o.TLSMap {
+		return internalNkey(o)
+	}
+	return internal, nil
 }
 
 // ProviderPermissions is what a provider's NATS user may do: publish only on
@@ -87,6 +107,8 @@ func hubUsers(c config.Config, internal string) ([]*server.User, []*server.NkeyU
 	}
 	for _, p := range c.Providers {
 		switch {
+		case p.NATSCertUser != "": // client_auth = "verify_and_map": the certificate is the credential
+			users = append(users, &server.User{Username: p.NATSCertUser, Permissions: ProviderPermissions(s, p.Name)})
 		case p.NATSNkey != "":
 			nk = append(nk, &server.NkeyUser{Nkey: p.NATSNkey, Permissions: ProviderPermissions(s, p.Name)})
 		case p.NATSPassword != "":

@@ -46,10 +46,12 @@ func startLeaf(c config.Config) (*server.Server, string, error) {
 	}
 	o.LeafNode.ReconnectInterval = leafReconnect
 	o.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
-	var internal string
-	if c.Auth() {
-		internal = randomSecret()
-		o.Users, o.Nkeys = hubUsers(c, internal)
+	if err := clientPortTLS(o, lf.ClientTLS); err != nil { // security.go
+		return nil, "", fmt.Errorf("leaf.client_tls: %w", err)
+	}
+	internal, err := users(c, o)
+	if err != nil {
+		return nil, "", fmt.Errorf("leaf: %w", err)
 	}
 	s, err := server.NewServer(o)
 	if err != nil {

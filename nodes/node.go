@@ -49,6 +49,7 @@ type Node struct {
 	metrics    *metrics.Metrics // nil unless metrics_listen is set (metrics.go)
 	metricsSrv *metrics.Server
 	probe      *probe
+	sec        security // at-rest key and HTTP TLS (security.go)
 }
 
 // Start brings up the configured roles. On error everything started is stopped.
@@ -64,6 +65,9 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if n.sec, err = loadSecurity(cfg); err != nil { // security.go
+		return nil, err
 	}
 	subjects := wire.NewSubjects(cfg.Prefix)
 	if cfg.Has(config.RoleHub) {
@@ -120,7 +124,8 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 			DLQMax: cfg.Ingest.DLQMax, Providers: ingestProviders(cfg), HTTPListen: cfg.Ingest.HTTPListen,
 			RequestBytes: cfg.Ingest.RequestBytes, ClaimReplicas: cfg.Streams.Replicas, Retention: cfg.Ingest.Retention, GCInterval: cfg.Ingest.GCInterval,
 			GCBatch: cfg.Ingest.GCBatch, RetentionHighWater: cfg.Ingest.RetentionHighWater, ReplayMax: cfg.Ingest.ReplayMax,
-			Observer: n.metrics.IngestObserver(),
+			Observer:      n.metrics.IngestObserver(),
+			EncryptionKey: n.sec.key, KeyRotation: cfg.Encryption.Rotation, HTTPTLS: n.sec.httpTLS,
 		}, log)
 		if err != nil {
 			return nil, err
@@ -221,7 +226,7 @@ func (n *Node) connect() (*nats.Conn, error) {
 	}
 	if n.hub != nil {
 		if n.hubPwd != "" {
-			opts = append(opts, nats.UserInfo(internalUser, n.hubPwd))
+			opts = append(opts, internalAuth(n.hubPwd)) // security.go
 		}
 		nc, err := nats.Connect("", append(opts, nats.InProcessServer(n.hub))...)
 		if err != nil {
@@ -229,6 +234,7 @@ func (n *Node) connect() (*nats.Conn, error) {
 		}
 		return nc, nil
 	}
+	opts = append(opts, natsTLS(n.cfg.NATS.TLS)...) // security.go
 	if n.cfg.NATS.Creds != "" {
 		opts = append(opts, nats.UserCredentials(n.cfg.NATS.Creds))
 	}
@@ -261,7 +267,7 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 	if err := saveRuleSets(cfg.LedgerDir(), book); err != nil {
 		return err
 	}
-	if n.index, err = settle.OpenIndex(cfg.IndexDir(), n.log); err != nil {
+	if n.index, err = settle.OpenIndexKey(cfg.IndexDir(), n.log, n.sec.key, cfg.Encryption.Rotation); err != nil {
 		return err
 	}
 	if n.ledger, err = store.Open(store.Options{Dir: cfg.LedgerDir(), Origin: cfg.Settle.Origin, Signer: signer, Logger: n.log.Named("ledger")}); err != nil {
@@ -287,10 +293,10 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 	}
 	if cfg.Settle.AuditListen != "" {
 		h := audit.NewHandler(n.ledger, n.index.Lookup, audit.HandlerOptions{MaxEntries: cfg.Settle.AuditMaxEntries, VerifierKey: vkey, Logger: n.log.Named("audit")})
-		if n.audit, err = audit.Listen(cfg.Settle.AuditListen, h, n.log.Named("audit")); err != nil {
+		if n.audit, err = audit.ListenTLS(cfg.Settle.AuditListen, auditHandler(cfg, h), n.sec.auditTLS, n.log.Named("audit")); err != nil {
 			return err
 		}
-		n.log.Info("audit api listening", "url", "http://"+n.audit.Addr()+"/v1/audit/partitions")
+		n.log.Info("audit api listening", "url", n.AuditURL()+"/v1/audit/partitions", "tokens", len(cfg.Settle.AuditTokens))
 	}
 	return nil
 }

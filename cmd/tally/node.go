@@ -21,7 +21,14 @@ import (
 )
 
 func newLogger(level string, w io.Writer) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "tally", Level: hclog.LevelFromString(level), Output: w})
+	return newLoggerFormat(level, config.LogText, w)
+}
+
+// newLoggerFormat is newLogger with log_format: "json" writes one JSON
+// object per line (hclog's JSONFormat: @timestamp, @level, @module,
+// @message and the key/value pairs) for log shippers.
+func newLoggerFormat(level, format string, w io.Writer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "tally", Level: hclog.LevelFromString(level), Output: w, JSONFormat: format == config.LogJSON})
 }
 
 func cmdNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -41,7 +48,7 @@ func cmdNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	return nodes.Run(ctx, cfg, newLogger(cfg.LogLevel, stderr))
+	return nodes.Run(ctx, cfg, newLoggerFormat(cfg.LogLevel, cfg.LogFormat, stderr))
 }
 
 // checkConfig reports every problem of a config file at once: HCL syntax,
@@ -100,6 +107,11 @@ func checkConfigFiles(cfg config.Config) []string {
 			bad("nats.creds", cfg.NATS.Creds, "no such file")
 		} else if err != nil {
 			bad("nats.creds", cfg.NATS.Creds, err.Error())
+		}
+	}
+	if k := cfg.Encryption.KeyFile; k != "" {
+		if _, err := config.ReadKey(k); err != nil {
+			bad("encryption_key_file", k, err.Error())
 		}
 	}
 	if cfg.DataDir != "" {
