@@ -237,7 +237,7 @@ func edgeOf(p string) int {
 // the first at once, chunk k+1 once gates[k] is closed, a line every 5 ms
 // (tally send reads its input as it comes). So the providers are still
 // sending when the test kills: the lines after a gate are sent after the
-// kill that opens it.
+// kill (or rejoin) that opens it.
 func (tm *topoMesh) startEdgeSends(gates []chan struct{}) {
 	m := tm.mesh
 	stop := make(chan struct{})
@@ -347,10 +347,14 @@ func TestClusterFullTopology(t *testing.T) {
 	}
 	tm := startTopology(t)
 	tm.spread()
-	gates := make([]chan struct{}, kills) // gates[k] opens after kill k
+	// The providers' input in chunks: one at once, one after each kill, and
+	// (soak) one after each rejoin, so every kill is mid-load.
+	gates := make([]chan struct{}, 2*kills-1)
 	for k := range gates {
 		gates[k] = make(chan struct{})
 	}
+	opened := 0
+	next := func() { close(gates[opened]); opened++ }
 	tm.startEdgeSends(gates)
 	total := faultProviders * faultLines
 	var survivor int
@@ -360,6 +364,7 @@ func TestClusterFullTopology(t *testing.T) {
 			tm.settles[victim], tm.logs[victim] = startLogged(t, tm.dir, fmt.Sprintf("%s.%d.log", settleName(victim), k), "node", "--config", tm.cfgs[victim])
 			tm.waitLog(victim, "settling by lease", 60*time.Second)
 			tm.spread()
+			next()
 		}
 		// Under load, with both settle nodes settling their partitions.
 		base := [2]int{tm.settledBy(0), tm.settledBy(1)}
@@ -367,7 +372,7 @@ func TestClusterFullTopology(t *testing.T) {
 			a := tm.answeredBy()
 			s := [2]int{tm.settledBy(0) - base[0], tm.settledBy(1) - base[1]}
 			if a[0] < 100 || a[1] < 50 || s[0] < 20 || s[1] < 20 {
-				return fmt.Errorf("answered per edge %v; settled since the last kill by settle-1 %d, settle-2 %d", a, s[0], s[1])
+				return fmt.Errorf("answered per edge %v; settled since the spread by settle-1 %d, settle-2 %d", a, s[0], s[1])
 			}
 			return nil
 		})
@@ -375,7 +380,7 @@ func TestClusterFullTopology(t *testing.T) {
 			t.Fatalf("all %d lines answered before kill %d: not mid-load", total, k+1)
 		}
 		survivor = tm.killOwnerOfPartition0()
-		close(gates[k]) // the providers send the next chunk
+		next() // the providers send the next chunk
 	}
 	// Ownership as `tally status --nats` reports it.
 	for _, p := range tm.statusJSON().Partitions {
