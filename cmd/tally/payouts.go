@@ -31,6 +31,9 @@ type payoutsOut struct {
 }
 
 func cmdPayouts(args []string, stdout, stderr io.Writer) error {
+	if err := helpOnly("payouts", args, stdout, stderr); err != nil {
+		return err
+	}
 	if len(args) == 0 {
 		return usageError{"payouts needs a subcommand: run or list"}
 	}
