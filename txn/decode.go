@@ -249,7 +249,7 @@ func (r *rawTx) check(lim Limits) (Tx, *Error) {
 	}
 	t := Tx{ID: *r.ID, Type: Type(*r.Type), Seq: r.Seq}
 	if !t.Type.Valid() {
-		return Tx{}, reject(CodeInvalidType, "type %q is not one of bet, win, rollback, refund, purchase, adjustment, fee, bonus_cost, jackpot_contribution, jackpot_win, tax", clip(*r.Type))
+		return Tx{}, reject(CodeInvalidType, "type %q is not one of bet, win, rollback, refund, purchase, adjustment, fee, bonus_cost, jackpot_contribution, jackpot_win, tax, deposit", clip(*r.Type))
 	}
 	cur, ok := money.Lookup(*r.Currency)
 	if !ok {

@@ -28,13 +28,17 @@ const (
 	// Tax is a gaming or platform tax the operator pays on the activity
 	// (money out): one of the deductions from GGR to NGR.
 	Tax Type = "tax"
+	// Deposit is a player's deposit (money in from the player). It is no
+	// part of GGR or NGR: it is the basis of deposit fees and of CPA deals
+	// (a flat amount per qualifying first deposit, docs/fees.md).
+	Deposit Type = "deposit"
 )
 
 // types maps each type to the sign of its effect on the operator's revenue:
 // money in (+1) or money out (-1). Reversals (0) take the opposite sign of
 // their parent.
 var types = map[Type]int{
-	Bet: +1, Purchase: +1, JackpotContribution: +1, Adjustment: +1,
+	Bet: +1, Purchase: +1, JackpotContribution: +1, Adjustment: +1, Deposit: +1,
 	Win: -1, Fee: -1, BonusCost: -1, JackpotWin: -1, Tax: -1,
 	Rollback: 0, Refund: 0,
 }

@@ -176,7 +176,7 @@ func TestHelpEveryCommand(t *testing.T) {
 	for name := range commands {
 		names = append(names, []string{name})
 	}
-	names = append(names, []string{"rules", "check"}, []string{"rules", "eval"}, []string{"dlq", "list"}, []string{"dlq", "show"}, []string{"version"})
+	names = append(names, []string{"rules", "check"}, []string{"rules", "eval"}, []string{"dlq", "list"}, []string{"dlq", "show"}, []string{"payouts", "run"}, []string{"payouts", "list"}, []string{"version"})
 	if len(names) < 20 {
 		t.Fatalf("only %d commands registered", len(names))
 	}

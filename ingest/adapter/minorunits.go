@@ -138,6 +138,7 @@ var minorKinds = map[string]txn.Type{
 	"BET": txn.Bet, "WIN": txn.Win, "ROLLBACK": txn.Rollback, "CANCEL": txn.Rollback, "REFUND": txn.Refund,
 	"PURCHASE": txn.Purchase, "ADJUSTMENT": txn.Adjustment, "FEE": txn.Fee, "BONUS_COST": txn.BonusCost,
 	"JACKPOT_CONTRIBUTION": txn.JackpotContribution, "JACKPOT_WIN": txn.JackpotWin, "TAX": txn.Tax,
+	"DEPOSIT": txn.Deposit,
 }
 
 func (d minorUnits) Decode(p []byte, lim txn.Limits) (txn.Tx, *txn.Error) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +43,11 @@ const (
 	BasisGGR    = "ggr"
 	BasisNGR    = "ngr"      // GGR − bonus costs − jackpot contributions − taxes
 	BasisStakes = "turnover" // stakes: bets net of their rollbacks and refunds
+	// BasisDeposits is the players' deposits net of their reversals.
+	BasisDeposits = "deposits"
+	// BasisCPA is a flat amount per qualifying first deposit (FeeContract.CPA):
+	// the basis is the count of qualifying players × the amount; no tiers.
+	BasisCPA    = "cpa"
 	PeriodDay   = "day"
 	PeriodWeek  = "week"
 	PeriodMonth = "month"
@@ -70,9 +76,31 @@ func (c FeeContract) ResetsAt(prev, start time.Time) bool {
 
 // Limits of the fee language.
 const (
-	MaxTiers = 64   // tiers in one fee
-	MaxFees  = 1000 // fee blocks in one ruleset
+	MaxTiers      = 64    // tiers in one fee
+	MaxFees       = 1000  // fee blocks in one ruleset
+	MaxWithinDays = 36600 // a CPA's qualification window, in days
 )
+
+// CPA is the qualification rule and amount of a cost-per-acquisition fee: a
+// player qualifies once, with its first deposit (the earliest deposit of the
+// player in the ledger, by event time, in any currency) when that deposit is
+// selected by the fee's conditions, its amount net of its reversals is at
+// least MinDeposit and, with WithinDays > 0, it occurred at most WithinDays
+// × 24 hours after the player's first transaction of any type (first seen).
+type CPA struct {
+	Amount     decimal.Decimal // paid per qualifying player, in the fee's currency
+	MinDeposit decimal.Decimal // the first deposit's minimum, in the fee's currency; 0: any
+	WithinDays int             // 0: no window
+}
+
+// Qualifies applies the rule to a first deposit: its amount net of
+// reversals, when it occurred and when the player was first seen.
+func (c CPA) Qualifies(net decimal.Decimal, at, firstSeen time.Time) bool {
+	if !net.IsPositive() || net.LessThan(c.MinDeposit) {
+		return false
+	}
+	return c.WithinDays == 0 || !at.After(firstSeen.Add(time.Duration(c.WithinDays)*24*time.Hour))
+}
 
 // ErrFeeInput means Compute was given a basis or carry it cannot use: more
 // decimals than the currency, a positive carry, or a carry on a contract that
@@ -93,7 +121,7 @@ type FeeContract struct {
 	Ruleset       string // the ruleset (version) the fee block was declared in; "" when built in code
 	Name          string
 	Party         string
-	Basis         string // "ggr", "ngr" or "turnover"
+	Basis         string // "ggr", "ngr", "turnover", "deposits" or "cpa"
 	Period        string // "day", "week" or "month"
 	Currency      money.Currency
 	Rounding      money.Rounding
@@ -105,6 +133,9 @@ type FeeContract struct {
 	// CarryReset drops a carried negative base at a calendar boundary:
 	// "" (never), CarryResetQuarter or CarryResetYear. Only with CarryNegative.
 	CarryReset string
+	// CPA is the amount and qualification rule of a basis "cpa" fee; nil
+	// for every other basis.
+	CPA *CPA
 
 	// Conditions select the transactions whose basis counts, like a rule's:
 	// a list that is given must contain the transaction's value, an absent
@@ -211,6 +242,10 @@ func (c FeeContract) Compute(basis, carriedIn decimal.Decimal) (FeeResult, error
 	base := basis.Add(carriedIn)
 	r := FeeResult{Basis: basis, CarriedIn: carriedIn, Base: base, Exact: decimal.Zero, CarryOut: decimal.Zero}
 	switch {
+	case c.Basis == BasisCPA:
+		if base.IsPositive() {
+			r.Exact = base // count × amount: the fee itself, no tiers
+		}
 	case base.IsPositive() && c.Mode == Marginal:
 		lower := decimal.Zero
 		for i, t := range c.Tiers {
@@ -252,6 +287,19 @@ func (c FeeContract) Compute(basis, carriedIn decimal.Decimal) (FeeResult, error
 func line(i int, from, to, percent decimal.Decimal) FeeLine {
 	part := to.Sub(from)
 	return FeeLine{Tier: i + 1, From: from, To: to, Percent: percent, Base: part, Exact: part.Mul(percent).Shift(-2)}
+}
+
+// ComputeCPA computes one period of a basis "cpa" fee for the number of
+// players who qualified in it: basis = qualified × CPA.Amount, then the cap
+// and minimum as for any fee.
+func (c FeeContract) ComputeCPA(qualified int) (FeeResult, error) {
+	if c.Basis != BasisCPA || c.CPA == nil {
+		return FeeResult{}, fmt.Errorf("fee %q: basis %q is not cpa: %w", c.Name, c.Basis, ErrFeeInput)
+	}
+	if qualified < 0 {
+		return FeeResult{}, fmt.Errorf("fee %q: %d qualified players: %w", c.Name, qualified, ErrFeeInput)
+	}
+	return c.Compute(c.CPA.Amount.Mul(decimal.NewFromInt(int64(qualified))), decimal.Zero)
 }
 
 // ComputePeriods computes consecutive periods, oldest first, each period's
@@ -321,9 +369,12 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 	case strings.Contains(c.Party, "${") || strings.Contains(c.Party, "%{"):
 		add("party", -1, fmt.Sprintf("party %q is a reference", c.Party), `a fee contract names its party, such as party = "provider"`)
 	}
-	if c.Basis != BasisGGR && c.Basis != BasisNGR && c.Basis != BasisStakes {
-		add("basis", -1, fmt.Sprintf("unknown basis %q", c.Basis), `use basis = "ggr" (stakes − wins), "ngr" (GGR − bonus costs − jackpot contributions − taxes) or "turnover" (stakes)`)
+	switch c.Basis {
+	case BasisGGR, BasisNGR, BasisStakes, BasisDeposits, BasisCPA:
+	default:
+		add("basis", -1, fmt.Sprintf("unknown basis %q", c.Basis), `use basis = "ggr" (stakes − wins), "ngr" (GGR − bonus costs − jackpot contributions − taxes), "turnover" (stakes), "deposits" or "cpa" (a flat amount per qualifying first deposit)`)
 	}
+	cpa := c.Basis == BasisCPA
 	switch c.Period {
 	case PeriodDay, PeriodWeek, PeriodMonth:
 	default:
@@ -348,8 +399,35 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 	case c.CarryReset != CarryResetNever && !c.CarryNegative:
 		add("carry_reset", -1, fmt.Sprintf("carry_reset %q but carry_negative = false", c.CarryReset), "a reset only applies to a carried negative base: set carry_negative = true or remove carry_reset")
 	}
-	if !c.Mode.Valid() {
+	switch {
+	case cpa && c.Mode != "":
+		add("mode", -1, fmt.Sprintf("mode %q on a cpa fee", c.Mode), "a cpa fee pays a flat amount per qualifying player and has no tiers: remove mode")
+	case !cpa && c.Mode == "":
+		add("mode", -1, `the argument "mode" is required`, `use "marginal": each tier's percent on the part of the basis inside it, or "retroactive": the whole basis at the percent of the tier it falls in`)
+	case !cpa && !c.Mode.Valid():
 		add("mode", -1, fmt.Sprintf("unknown mode %q", c.Mode), `use "marginal": each tier's percent on the part of the basis inside it, or "retroactive": the whole basis at the percent of the tier it falls in`)
+	}
+	switch {
+	case cpa && c.CPA == nil:
+		add("cpa", -1, "basis cpa without a cpa block", `add cpa { amount = "50.00", min_deposit = "20.00" } (within_days optional)`)
+	case !cpa && c.CPA != nil:
+		add("cpa", -1, fmt.Sprintf("a cpa block on a %q fee", c.Basis), `set basis = "cpa", or remove the cpa block; a hybrid deal is a cpa fee and a revenue-share fee for the same party`)
+	case cpa && c.CarryNegative:
+		add("carry_negative", -1, "carry_negative = true on a cpa fee", "a cpa basis is never negative: write carry_negative = false")
+	case cpa:
+		a := c.CPA
+		switch {
+		case !bad["cpa.amount"] && !a.Amount.IsPositive():
+			add("cpa", -1, fmt.Sprintf("amount %s is not positive", a.Amount), "the amount paid per qualifying player")
+		case !bad["cpa.amount"] && curOK && !c.Currency.Fits(a.Amount):
+			add("cpa", -1, fmt.Sprintf("amount %s has more decimals than %s allows (%d)", a.Amount, c.Currency.Code, c.Currency.Exponent), "amounts are of the fee's currency")
+		}
+		if !bad["cpa.min_deposit"] && curOK && !c.Currency.Fits(a.MinDeposit) {
+			add("cpa", -1, fmt.Sprintf("min_deposit %s has more decimals than %s allows (%d)", a.MinDeposit, c.Currency.Code, c.Currency.Exponent), "amounts are of the fee's currency")
+		}
+		if a.WithinDays < 0 || a.WithinDays > MaxWithinDays {
+			add("cpa", -1, fmt.Sprintf("within_days %d is not from 0 to %d", a.WithinDays, MaxWithinDays), `days from the player's first transaction, such as within_days = "30"`)
+		}
 	}
 	if m := c.MaximumFee; m != nil && !bad["maximum"] {
 		switch {
@@ -370,6 +448,11 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 		}
 	}
 	switch {
+	case cpa && len(c.Tiers) > 0:
+		add("tier", -1, "tiers on a cpa fee", "a cpa fee pays a flat amount per qualifying player: remove the tier blocks")
+		return out
+	case cpa:
+		return out
 	case len(c.Tiers) == 0:
 		add("tier", -1, "fee has no tier", `add tier { percent = "10" } (a single unbounded tier is a flat percent)`)
 	case len(c.Tiers) > MaxTiers:
@@ -419,7 +502,7 @@ type feeSrc struct {
 	Period        string              `hcl:"period"`
 	Currency      string              `hcl:"currency"`
 	Rounding      string              `hcl:"rounding,optional"`
-	Mode          string              `hcl:"mode"`
+	Mode          string              `hcl:"mode,optional"`
 	Minimum       string              `hcl:"minimum"`
 	Maximum       *string             `hcl:"maximum,optional"`
 	CarryNegative bool                `hcl:"carry_negative"`
@@ -432,6 +515,7 @@ type feeSrc struct {
 	Affiliates    []string            `hcl:"affiliates,optional"`
 	Meta          map[string][]string `hcl:"meta,optional"`
 	Tiers         []*tierSrc          `hcl:"tier,block"`
+	CPA           []*cpaSrc           `hcl:"cpa,block"`
 
 	PartyRange    hcl.Range `hcl:"party,attr_value_range"`
 	BasisRange    hcl.Range `hcl:"basis,attr_value_range"`
@@ -443,6 +527,17 @@ type feeSrc struct {
 	MaximumRange  hcl.Range `hcl:"maximum,attr_value_range"`
 	CarryRange    hcl.Range `hcl:"carry_negative,attr_value_range"`
 	ResetRange    hcl.Range `hcl:"carry_reset,attr_value_range"`
+}
+
+type cpaSrc struct {
+	Amount     string `hcl:"amount"`
+	MinDeposit string `hcl:"min_deposit"`
+	WithinDays string `hcl:"within_days,optional"`
+
+	DefRange    hcl.Range `hcl:",def_range"`
+	AmountR     hcl.Range `hcl:"amount,attr_value_range"`
+	MinDepR     hcl.Range `hcl:"min_deposit,attr_value_range"`
+	WithinDaysR hcl.Range `hcl:"within_days,attr_value_range"`
 }
 
 type tierSrc struct {
@@ -605,6 +700,31 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 		}
 		fc.MaximumFee = &m
 	}
+	switch {
+	case len(fs.CPA) > 1:
+		c.add(at(pos, fs.CPA[1].DefRange), "cpa", "more than one cpa block", "a fee has one cpa rule; write a second fee for another")
+	case len(fs.CPA) == 1:
+		cs := fs.CPA[0]
+		cp := &CPA{Amount: decimal.Zero, MinDeposit: decimal.Zero}
+		if absent(cs.AmountR) {
+			bad["cpa.amount"] = true
+		} else if _, cp.Amount, ok = checkDecimal(&c, at(pos, cs.AmountR, cs.DefRange), "amount", cs.Amount); !ok {
+			bad["cpa.amount"] = true
+		}
+		if absent(cs.MinDepR) {
+			bad["cpa.min_deposit"] = true
+		} else if _, cp.MinDeposit, ok = checkDecimal(&c, at(pos, cs.MinDepR, cs.DefRange), "min_deposit", cs.MinDeposit); !ok {
+			bad["cpa.min_deposit"] = true
+		}
+		if cs.WithinDays != "" {
+			if d, err := strconv.Atoi(cs.WithinDays); err != nil || d < 1 || d > MaxWithinDays || strconv.Itoa(d) != cs.WithinDays {
+				c.add(at(pos, cs.WithinDaysR, cs.DefRange), "within_days", fmt.Sprintf("%q is not a whole number from 1 to %d", cs.WithinDays, MaxWithinDays), `days from the player's first transaction, such as within_days = "30"; leave it out for no window`)
+			} else {
+				cp.WithinDays = d
+			}
+		}
+		fc.CPA = cp
+	}
 	for i, ts := range fs.Tiers {
 		t := Tier{}
 		if absent(ts.PercentRange) {
@@ -624,10 +744,13 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 	ranges := map[string]hcl.Range{
 		"party": fs.PartyRange, "basis": fs.BasisRange, "period": fs.PeriodRange, "currency": fs.CurrencyRange,
 		"rounding": roundingRange, "mode": fs.ModeRange, "minimum": fs.MinimumRange, "maximum": fs.MaximumRange,
-		"carry_reset": fs.ResetRange,
+		"carry_reset": fs.ResetRange, "carry_negative": fs.CarryRange,
+	}
+	if len(fs.CPA) > 0 {
+		ranges["cpa"] = fs.CPA[0].DefRange
 	}
 	for _, is := range fc.issues(bad) {
-		if r, ok := ranges[is.key]; ok && is.tier < 0 && is.key != "rounding" && absent(r) {
+		if r, ok := ranges[is.key]; ok && is.tier < 0 && is.key != "rounding" && is.key != "mode" && absent(r) {
 			continue
 		}
 		where := at(pos, ranges[is.key], def)
@@ -657,7 +780,7 @@ type feeCanon struct {
 	Period        string              `json:"period"`
 	Currency      string              `json:"currency"`
 	Rounding      string              `json:"rounding"`
-	Mode          string              `json:"mode"`
+	Mode          string              `json:"mode,omitempty"`
 	Minimum       string              `json:"minimum"`
 	Maximum       string              `json:"maximum,omitempty"`
 	CarryNegative bool                `json:"carry_negative"`
@@ -669,7 +792,14 @@ type feeCanon struct {
 	Brands        []string            `json:"brands,omitempty"`
 	Affiliates    []string            `json:"affiliates,omitempty"`
 	Meta          map[string][]string `json:"meta,omitempty"`
-	Tiers         []tierCanon         `json:"tiers"`
+	Tiers         []tierCanon         `json:"tiers,omitempty"`
+	CPA           *cpaCanon           `json:"cpa,omitempty"`
+}
+
+type cpaCanon struct {
+	Amount     string `json:"amount"`
+	MinDeposit string `json:"min_deposit"`
+	WithinDays int    `json:"within_days,omitempty"`
 }
 
 type tierCanon struct {
@@ -686,6 +816,9 @@ func canonFee(fc FeeContract) *feeCanon {
 	}
 	if fc.MaximumFee != nil {
 		f.Maximum = fc.MaximumFee.String()
+	}
+	if fc.CPA != nil {
+		f.CPA = &cpaCanon{Amount: fc.CPA.Amount.String(), MinDeposit: fc.CPA.MinDeposit.String(), WithinDays: fc.CPA.WithinDays}
 	}
 	for _, t := range fc.Tiers {
 		tc := tierCanon{Percent: t.Percent.String()}
@@ -728,6 +861,16 @@ func (f *feeCanon) contract(c *checker, ruleset, path string) (FeeContract, bool
 			bad["maximum"] = true
 		}
 		fc.MaximumFee = &m
+	}
+	if f.CPA != nil {
+		cp := &CPA{WithinDays: f.CPA.WithinDays}
+		if f.CPA.Amount, cp.Amount, ok = checkDecimal(c, path, "cpa.amount", f.CPA.Amount); !ok {
+			bad["cpa.amount"] = true
+		}
+		if f.CPA.MinDeposit, cp.MinDeposit, ok = checkDecimal(c, path, "cpa.min_deposit", f.CPA.MinDeposit); !ok {
+			bad["cpa.min_deposit"] = true
+		}
+		fc.CPA = cp
 	}
 	for i := range f.Tiers {
 		t := Tier{}

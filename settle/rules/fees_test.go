@@ -389,7 +389,7 @@ func TestFeeValidate(t *testing.T) {
 		{"no rounding", func(c *FeeContract) { c.Rounding = "" }, "rounding: no rounding"},
 		{"bad rounding", func(c *FeeContract) { c.Rounding = "up" }, `unknown rounding "up"`},
 		{"bad mode", func(c *FeeContract) { c.Mode = "stepped" }, `unknown mode "stepped"`},
-		{"bad basis", func(c *FeeContract) { c.Basis = "deposits" }, `unknown basis "deposits"`},
+		{"bad basis", func(c *FeeContract) { c.Basis = "withdrawals" }, `unknown basis "withdrawals"`},
 		{"bad period", func(c *FeeContract) { c.Period = "year" }, `unknown period "year"`},
 		{"no party", func(c *FeeContract) { c.Party = "" }, `party: party "" is empty`},
 		{"party reference", func(c *FeeContract) { c.Party = "${provider}" }, "is a reference"},
@@ -506,7 +506,7 @@ func TestParseFeesErrors(t *testing.T) {
 		{"missing carry", repl("    carry_negative = true\n", ""), []string{"test.hcl:5:", `"carry_negative" is required`}},
 		{"unquoted number", repl(`"12"`, `12`), []string{"test.hcl:15:17: unquoted number", `percent = "12.5"`}},
 		{"bad mode", repl(`"marginal"`, `"stepped"`), []string{`test.hcl:10:22: mode: unknown mode "stepped"`, `"retroactive"`}},
-		{"bad basis", repl(`"ggr"`, `"deposits"`), []string{`test.hcl:7:22: basis: unknown basis "deposits"`}},
+		{"bad basis", repl(`"ggr"`, `"withdrawals"`), []string{`test.hcl:7:22: basis: unknown basis "withdrawals"`}},
 		{"bad period", repl(`"month"`, `"quarter"`), []string{`test.hcl:8:22: period: unknown period "quarter"`}},
 		{"bad currency", repl(`"EUR"`, `"EURO"`), []string{`test.hcl:9:22: currency: "EURO" is not a known ISO 4217 currency code`}},
 		{"bad rounding", repl(`basis`, `rounding = "nearest"

@@ -237,7 +237,7 @@ func compileRule(c *checker, rs *ruleSrc, rpath string) *rule {
 	rs.Types = checkList(c, at(rpath, rs.TypesRange, rs.DefRange), "types", rs.Types, func(s string) string {
 		t := txn.Type(s)
 		if !t.Valid() {
-			return "is not a transaction type (bet, win, purchase, adjustment, fee, bonus_cost, jackpot_contribution, jackpot_win, tax)"
+			return "is not a transaction type (bet, win, purchase, adjustment, fee, bonus_cost, jackpot_contribution, jackpot_win, tax, deposit)"
 		}
 		if t.Reversal() {
 			return "is a reversal: rollbacks and refunds replay their parent's shares and never match a rule"

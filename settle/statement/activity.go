@@ -1,6 +1,8 @@
 package statement
 
 import (
+	"time"
+
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/settle/rules"
@@ -53,6 +55,8 @@ type Gaming struct {
 	Jackpots decimal.Decimal // jackpot_contribution amounts
 	Taxes    decimal.Decimal // tax amounts
 	NGR      decimal.Decimal // GGR − Bonuses − Jackpots − Taxes
+
+	Deposits decimal.Decimal // deposit amounts, net of their reversals
 }
 
 // Add counts entry e whose base type is base. bet and win (and their
@@ -60,6 +64,9 @@ type Gaming struct {
 // reversals) are the deductions to NGR; other types are ignored.
 func (g *Gaming) Add(base txn.Type, e store.Entry) {
 	switch base {
+	case txn.Deposit: // not part of GGR or NGR
+		g.Deposits = g.Deposits.Add(e.Net)
+		return
 	case txn.Bet:
 		g.Stakes = g.Stakes.Add(e.Net)
 	case txn.Win:
@@ -98,6 +105,60 @@ func (g *Gaming) Basis(basis string) decimal.Decimal {
 		return g.NGR
 	case rules.BasisStakes:
 		return g.Stakes
+	case rules.BasisDeposits:
+		return g.Deposits
 	}
 	return g.GGR
+}
+
+// firstDeposits finds every player's first deposit: the earliest deposit
+// entry of the player by event time (ledger order on a tie), in any
+// currency; its amount net of the reversals in entries; and when the player
+// was first seen (its earliest entry of any type). Players are named by the
+// transaction's player field; entries without one are not players.
+type firstDeposits struct {
+	entry     map[string]int // player → index of its first deposit
+	net       map[int]decimal.Decimal
+	firstSeen map[string]time.Time
+}
+
+func findFirstDeposits(entries []store.Entry) *firstDeposits {
+	fd := &firstDeposits{entry: map[string]int{}, net: map[int]decimal.Decimal{}, firstSeen: map[string]time.Time{}}
+	rootIdx := make(map[[2]string]int, len(entries))
+	root := make([]int, len(entries))
+	for i, e := range entries {
+		root[i] = i
+		if e.Tx.Type.Reversal() {
+			if p, ok := rootIdx[[2]string{e.Provider, e.Tx.Parent}]; ok {
+				root[i] = root[p]
+			}
+		}
+		rootIdx[[2]string{e.Provider, e.Tx.ID}] = i
+		if p := e.Tx.Player; p != "" {
+			if t, ok := fd.firstSeen[p]; !ok || e.Tx.OccurredAt.Before(t) {
+				fd.firstSeen[p] = e.Tx.OccurredAt
+			}
+		}
+		if e.Tx.Type == txn.Deposit && e.Tx.Player != "" {
+			if j, ok := fd.entry[e.Tx.Player]; !ok || e.Tx.OccurredAt.Before(entries[j].Tx.OccurredAt) {
+				fd.entry[e.Tx.Player] = i
+			}
+		}
+	}
+	for i, e := range entries {
+		if r := root[i]; entries[r].Tx.Type == txn.Deposit {
+			fd.net[r] = fd.net[r].Add(e.Net)
+		}
+	}
+	return fd
+}
+
+// qualifies reports whether entry i is the first deposit of its player and
+// qualifies under rule c.
+func (fd *firstDeposits) qualifies(entries []store.Entry, i int, c rules.CPA) bool {
+	e := entries[i]
+	if e.Tx.Type != txn.Deposit || e.Tx.Player == "" || fd.entry[e.Tx.Player] != i {
+		return false
+	}
+	return c.Qualifies(fd.net[i], e.Tx.OccurredAt, fd.firstSeen[e.Tx.Player])
 }

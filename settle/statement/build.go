@@ -88,6 +88,8 @@ type Fee struct {
 	Jackpots  string    `json:"jackpot_contributions,omitempty"` // basis "ngr": jackpot contributions deducted
 	Taxes     string    `json:"taxes,omitempty"`                 // basis "ngr": taxes deducted
 	NGR       string    `json:"ngr,omitempty"`                   // basis "ngr": the basis, GGR − the three above
+	Deposits  string    `json:"deposits,omitempty"`              // basis "deposits": the basis, deposits net of their reversals
+	CPA       *CPALine  `json:"cpa,omitempty"`                   // basis "cpa": the rule and the players who qualified
 	CarriedIn string    `json:"carried_in"`
 	Base      string    `json:"base"`
 	Tiers     []FeeTier `json:"tiers"`
@@ -105,6 +107,16 @@ type Fee struct {
 	CarryDropped string `json:"carry_dropped,omitempty"`
 	Entries      int    `json:"entries"`                  // entries counted in the basis
 	Effective    string `json:"effective_rate,omitempty"` // Computed / Base, 4 decimals of a percent
+}
+
+// CPALine is a cpa fee's rule and the first deposits that qualified in the
+// period (Players, in ledger order): the basis is len(Players) × Amount.
+type CPALine struct {
+	Amount     string   `json:"amount"`
+	MinDeposit string   `json:"min_deposit"`
+	WithinDays int      `json:"within_days,omitempty"`
+	Qualified  int      `json:"qualified"`
+	Players    []string `json:"players"`
 }
 
 // Payout splits the closing balance by the party's minimum payout: Due is
@@ -157,6 +169,7 @@ type Source struct {
 
 	root []txn.Tx
 	size map[uint32]uint64
+	fd   *firstDeposits
 }
 
 func (s *Source) prepare() {
@@ -164,6 +177,7 @@ func (s *Source) prepare() {
 		return
 	}
 	s.root = Roots(s.Entries)
+	s.fd = findFirstDeposits(s.Entries)
 	s.size = map[uint32]uint64{}
 	for _, e := range s.Entries {
 		if e.Index+1 > s.size[e.Partition] {

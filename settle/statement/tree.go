@@ -39,11 +39,30 @@ func periodFees(src *Source, cur money.Currency, party string, period Period, ca
 	for _, fc := range fees {
 		var basis Gaming
 		n := 0
+		var cpa *CPALine
+		if fc.Basis == rules.BasisCPA && fc.CPA != nil {
+			cpa = &CPALine{Amount: cur.Format(fc.CPA.Amount), MinDeposit: cur.Format(fc.CPA.MinDeposit), WithinDays: fc.CPA.WithinDays, Players: []string{}}
+		}
 		for i, e := range src.Entries {
-			if counted(e) && fc.Selects(e.Provider, src.root[i]) {
-				basis.Add(src.root[i].Type, e)
-				n++
+			if !counted(e) || !fc.Selects(e.Provider, src.root[i]) {
+				continue
 			}
+			if cpa != nil {
+				if src.fd != nil && src.fd.qualifies(src.Entries, i, *fc.CPA) {
+					cpa.Players = append(cpa.Players, e.Tx.Player)
+					n++
+				}
+				continue
+			}
+			basis.Add(src.root[i].Type, e)
+			n++
+		}
+		var value decimal.Decimal
+		if cpa != nil {
+			cpa.Qualified = len(cpa.Players)
+			value = fc.CPA.Amount.Mul(decimal.NewFromInt(int64(cpa.Qualified)))
+		} else {
+			value = basis.Basis(fc.Basis)
 		}
 		carry, dropped := decimal.Zero, decimal.Zero
 		if fc.CarryNegative {
@@ -56,7 +75,7 @@ func periodFees(src *Source, cur money.Currency, party string, period Period, ca
 				carry, dropped = decimal.Zero, c
 			}
 		}
-		r, err := fc.Compute(basis.Basis(fc.Basis), carry)
+		r, err := fc.Compute(value, carry)
 		if err != nil {
 			return nil, decimal.Zero, nil, fmt.Errorf("statement %s %s %s: %w", party, cur.Code, period, err)
 		}
@@ -69,6 +88,12 @@ func periodFees(src *Source, cur money.Currency, party string, period Period, ca
 		}
 		if fc.Basis == rules.BasisNGR {
 			f.Bonuses, f.Jackpots, f.Taxes, f.NGR = cur.Format(basis.Bonuses), cur.Format(basis.Jackpots), cur.Format(basis.Taxes), cur.Format(r.Basis)
+		}
+		switch {
+		case cpa != nil:
+			f.CPA = cpa
+		case fc.Basis == rules.BasisDeposits:
+			f.Deposits = cur.Format(basis.Deposits)
 		}
 		if fc.MaximumFee != nil {
 			f.Maximum = cur.Format(*fc.MaximumFee)

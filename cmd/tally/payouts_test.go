@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-mesh/tally/settle/payout"
+	"github.com/tally-mesh/tally/settle/rules"
+)
+
+const payoutBanks = `
+debtor {
+  name = "Operator Ltd"
+  iban = "DE89370400440532013000"
+  bic  = "COBADEFFXXX"
+}
+party "A" {
+  name = "Affiliate A BV"
+  iban = "NL91ABNA0417164300"
+  bic  = "ABNANL2A"
+}
+party "psp" {
+  name = "Payments Ltd"
+  iban = "GB82WEST12345698765432"
+}
+`
+
+// TestPayoutsCommand (issue 15 item 8): final November statements from a
+// real ledger are paid by one run whose CSV and pain.001 sums equal the
+// statements' due amounts; the XML parses back with CtrlSum = Σ; the run is
+// a signed record beside the statements and a second run pays nothing;
+// equal maker and checker, and a bad IBAN, are refused; a provisional
+// statement is never a candidate.
+func TestPayoutsCommand(t *testing.T) {
+	book, err := rules.ParseFile(filepath.Join("..", "..", "settle", "rules", "testdata", "hybrid-cpa.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	l := newTestLedger(t, data, book)
+	var lines [][]byte
+	for _, s := range []string{
+		`{"provider":"p","id":"p1-d1","type":"deposit","amount":"50.00","currency":"EUR","occurred_at":"2026-11-02T10:00:00Z","player":"p1","affiliate":"A"}`,
+		`{"provider":"p","id":"p1-b","type":"bet","amount":"1000.00","currency":"EUR","occurred_at":"2026-11-11T10:00:00Z","player":"p1","affiliate":"A"}`,
+		`{"provider":"p","id":"p1-w","type":"win","amount":"600.00","currency":"EUR","occurred_at":"2026-11-12T10:00:00Z","player":"p1","affiliate":"A"}`,
+		`{"provider":"p","id":"p5-d1","type":"deposit","amount":"25.00","currency":"EUR","occurred_at":"2026-11-20T10:00:00Z","player":"p5","affiliate":"A"}`,
+	} {
+		lines = append(lines, []byte(s))
+	}
+	l.settle(lines)
+	statementsClock = func() time.Time { return time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC) }
+	t.Cleanup(func() { statementsClock = time.Now })
+	issued := statementsRun(t, "--data", data, "--period", "2026-11")
+	due := map[string]string{}
+	for _, o := range issued {
+		if o.Status != "issued" {
+			t.Fatalf("november %+v", o)
+		}
+		due[o.Statement.Party] = o.Statement.Closing
+	}
+	// A: CPA 2 × 50.00 + 25% × 400.00 = 200.00; psp: 1.5% × 75.00 = 1.125 → 1.13.
+	if due["A"] != "200.00" || due["psp"] != "1.13" {
+		t.Fatalf("due %v", due)
+	}
+	banks := filepath.Join(t.TempDir(), "banks.hcl")
+	if err := os.WriteFile(banks, []byte(payoutBanks), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"payouts", "run", "--data", data, "--period", "2026-11", "--banks", banks, "--created-by", "alice"}
+
+	if _, err := runCLI(t, append(args, "--approve-by", "alice")...); !errors.Is(err, payout.ErrMakerChecker) {
+		t.Fatalf("equal maker and checker: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.hcl")
+	os.WriteFile(bad, []byte(strings.Replace(payoutBanks, "NL91ABNA0417164300", "NL91ABNA0417164310", 1)), 0o644)
+	if _, err := runCLI(t, "payouts", "run", "--data", data, "--period", "2026-11", "--banks", bad, "--created-by", "alice", "--approve-by", "bob"); !errors.Is(err, payout.ErrBankDetails) {
+		t.Fatalf("bad IBAN: %v", err)
+	}
+
+	outDir := t.TempDir()
+	out, err := runCLI(t, append(args, "--approve-by", "bob", "--out", outDir)...)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	var res payoutsOut
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	paid := map[string]string{}
+	for _, it := range res.Run.Items {
+		paid[it.Party] = it.Amount
+	}
+	if len(paid) != 2 || paid["A"] != due["A"] || paid["psp"] != due["psp"] {
+		t.Fatalf("paid %v, want the due amounts %v", paid, due)
+	}
+	if len(res.Skipped) != 1 || res.Skipped[0].Party != "operator" {
+		t.Errorf("skipped %+v, want operator (no bank details)", res.Skipped)
+	}
+	b, err := os.ReadFile(filepath.Join(outDir, "RUN-000001.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc payout.Document
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("XML does not parse back: %v", err)
+	}
+	sum := decimal.Zero
+	for _, tx := range doc.CstmrCdt.PmtInf[0].CdtTrfTxInf {
+		sum = sum.Add(decimal.RequireFromString(tx.Amt.InstdAmt.Value))
+	}
+	want := decimal.RequireFromString(due["A"]).Add(decimal.RequireFromString(due["psp"]))
+	if g := doc.CstmrCdt.GrpHdr; !sum.Equal(want) || g.CtrlSum != "201.13" || g.NbOfTxs != "2" {
+		t.Errorf("Σ InstdAmt %s, GrpHdr %+v; want %s", sum, g, want)
+	}
+	csvB, err := os.ReadFile(filepath.Join(data, "payouts", "RUN-000001.csv"))
+	if err != nil || !strings.Contains(string(csvB), ",200.00,") || !strings.Contains(string(csvB), ",1.13,") {
+		t.Errorf("CSV beside the run: %v\n%s", err, csvB)
+	}
+
+	// A second run pays nothing twice.
+	if out, err := runCLI(t, append(args, "--approve-by", "carol")...); !errors.Is(err, payout.ErrNothingToPay) || !strings.Contains(out, "already paid by RUN-000001") {
+		t.Fatalf("second run: %v\n%s", err, out)
+	}
+	list, err := runCLI(t, "payouts", "list", "--data", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs []payoutsListOut
+	if err := json.Unmarshal([]byte(list), &runs); err != nil || len(runs) != 1 || runs[0].ApprovedBy != "bob" || len(runs[0].Statements) != 2 {
+		t.Fatalf("list: %v %s", err, list)
+	}
+
+	// December has not ended: its statements are provisional and no run pays them.
+	l.settle([][]byte{[]byte(`{"provider":"p","id":"p6-d1","type":"deposit","amount":"40.00","currency":"EUR","occurred_at":"2026-12-01T10:00:00Z","player":"p6","affiliate":"A"}`)})
+	prov := statementsRun(t, "--data", data, "--period", "2026-12", "--party", "A")
+	if len(prov) != 1 || prov[0].Status != "provisional" {
+		t.Fatalf("december %+v", prov)
+	}
+	if _, err := runCLI(t, "payouts", "run", "--data", data, "--period", "2026-12", "--banks", banks, "--created-by", "alice", "--approve-by", "bob"); !errors.Is(err, payout.ErrNothingToPay) {
+		t.Fatalf("provisional december paid: %v", err)
+	}
+}
