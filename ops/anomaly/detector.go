@@ -233,7 +233,9 @@ func ratio(r *ring, v float64, cfg Config, fire func(med, spread, score float64)
 	r.push(clamp(v, med, cfg.Sensitivity*spread))
 }
 
-func clamp(v, center, width float64) float64 { return math.Max(center-width, math.Min(center+width, v)) }
+func clamp(v, center, width float64) float64 {
+	return math.Max(center-width, math.Min(center+width, v))
+}
 
 // ring is the last n values of a series.
 type ring struct {
