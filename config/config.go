@@ -13,6 +13,7 @@ import (
 
 	"github.com/tally-mesh/tally/ingest"
 	"github.com/tally-mesh/tally/ingest/adapter"
+	"github.com/tally-mesh/tally/ops/sla"
 	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -44,6 +45,10 @@ type Config struct {
 	Leaf *Leaf // an edge's embedded leaf server (config/cluster.go); nil = none
 
 	MetricsListen string // host:port of /metrics, /healthz and /readyz (docs/metrics.md); "" = off
+
+	Alerts  Alerts       // config/ops.go, docs/alerts.md
+	SLAs    []sla.Target // per-partner targets, docs/sla.md
+	Anomaly Anomaly
 }
 
 // Provider is one configured provider (see ProviderFile).
@@ -185,6 +190,8 @@ func Default() Config {
 			AuditListen:       "", // off unless asked for
 			AuditMaxEntries:   1000,
 		},
+		Alerts:  DefaultAlerts(),
+		Anomaly: DefaultAnomaly(),
 	}
 }
 
@@ -315,6 +322,7 @@ func (c Config) check(bad func(key, val, fix string)) {
 	}
 	c.checkIdentity(bad)
 	c.checkCluster(bad)
+	c.checkOps(bad)
 }
 
 // checkIdentity validates providers, node users and the ingest keys of issue 3.

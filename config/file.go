@@ -20,6 +20,10 @@ type File struct {
 	Leaf *LeafFile `hcl:"leaf,block"` // an edge's embedded leaf server (config/cluster.go)
 
 	MetricsListen *string `hcl:"metrics_listen,optional"` // host:port of /metrics, /healthz, /readyz; "" or unset = off
+
+	Alerts  *AlertsFile  `hcl:"alerts,block"`  // alert manager and webhooks (config/ops.go)
+	SLAs    []SLAFile    `hcl:"sla,block"`     // per-partner service levels
+	Anomaly *AnomalyFile `hcl:"anomaly,block"` // anomaly detection
 }
 
 // ProviderFile is one provider: its dialect and credentials. The hub role

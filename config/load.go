@@ -77,6 +77,7 @@ func Parse(src []byte, filename string) (Config, error) {
 	l := loader{body: body, base: filepath.Dir(filename), cfg: Default()}
 	l.apply(&file)
 	l.applyCluster(&file)
+	l.applyOps(&file)
 	l.cfg.check(func(key, val, fix string) { l.bad(key, val, fix) })
 	errs = append(errs, l.errs...)
 	if len(errs) > 0 {
