@@ -49,6 +49,7 @@ type Node struct {
 	metrics    *metrics.Metrics // nil unless metrics_listen is set (metrics.go)
 	metricsSrv *metrics.Server
 	probe      *probe
+	ops        *ops // alerts, SLA, anomalies (ops.go)
 }
 
 // Start brings up the configured roles. On error everything started is stopped.
@@ -57,6 +58,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	if cfg.MetricsListen != "" {
 		n.metrics = metrics.New() // hooks below; served by startMetrics
 	}
+	n.ops = newOps(cfg, log) // its ingest observers are needed below; started by startOps
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -120,7 +122,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 			DLQMax: cfg.Ingest.DLQMax, Providers: ingestProviders(cfg), HTTPListen: cfg.Ingest.HTTPListen,
 			RequestBytes: cfg.Ingest.RequestBytes, ClaimReplicas: cfg.Streams.Replicas, Retention: cfg.Ingest.Retention, GCInterval: cfg.Ingest.GCInterval,
 			GCBatch: cfg.Ingest.GCBatch, RetentionHighWater: cfg.Ingest.RetentionHighWater, ReplayMax: cfg.Ingest.ReplayMax,
-			Observer: n.metrics.IngestObserver(),
+			Observer: n.ingestObserver(),
 		}, log)
 		if err != nil {
 			return nil, err
@@ -136,6 +138,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	if err := n.startMetrics(); err != nil {
 		return nil, err
 	}
+	n.startOps()
 	return n, nil
 }
 
@@ -410,6 +413,7 @@ func (n *Node) Close() error {
 		errs = append(errs, n.index.Close())
 		n.index = nil
 	}
+	n.stopOps() // before the connection closes: one last publish of pending alerts
 	if n.nc != nil {
 		n.nc.Close()
 		n.nc = nil
