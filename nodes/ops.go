@@ -225,6 +225,7 @@ func (n *Node) stopOps() {
 	if o == nil || o.mgr == nil {
 		return
 	}
+	n.ops = nil // Close is idempotent
 	for _, s := range o.subs {
 		s.Unsubscribe()
 	}
