@@ -128,3 +128,62 @@ func TestOpsEndToEnd(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSettleEventBecomesState: a one-shot gap event on tally.alert.gap for a
+// partition this node settles becomes a gap state, which resolves once the
+// partition has nothing left to settle; an event for a partition the node
+// does not settle is ignored.
+func TestSettleEventBecomesState(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Settle.Partitions = []int{0, 1}
+	cfg.Alerts.Interval = 200 * time.Millisecond
+	n, err := Start(context.Background(), cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	nc, err := nats.Connect(n.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	subj := wire.NewSubjects(cfg.Prefix)
+	for _, p := range []int{3, 1} {
+		if err := nc.Publish(subj.Alert(wire.AlertGap), fmt.Appendf(nil, `{"partition":%d,"node":"edge-9","provider":"p1","have":4,"next":9}`, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Flush()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var states []string
+	natstest.Eventually(t, 20*time.Second, func() error {
+		states = nil
+		st, err := js.Stream(ctx, alert.StreamName(subj))
+		if err != nil {
+			return err
+		}
+		c, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subj.Alert(alert.KindGap)}})
+		if err != nil {
+			return err
+		}
+		b, err := c.FetchNoWait(100)
+		if err != nil {
+			return err
+		}
+		for m := range b.Messages() {
+			a, ok, _ := alert.Decode(subj, m.Subject(), m.Headers(), m.Data())
+			if ok {
+				states = append(states, a.Key()+"/"+a.State)
+			}
+		}
+		if len(states) < 2 {
+			return fmt.Errorf("gap states so far %q", states)
+		}
+		return nil
+	})
+	if len(states) != 2 || states[0] != "partition=1/firing" || states[1] != "partition=1/resolved" {
+		t.Fatalf("gap states %q, want partition=1 firing then resolved", states)
+	}
+}
