@@ -360,7 +360,9 @@ func (m *Manager) Close() {
 			<-m.done
 		}
 		if m.pub != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), m.cfg.PublishTimeout)
+			// Bounded by PublishTimeout as a whole, at most 2s: a node
+			// stopping during a hub outage does not wait long for it.
+			ctx, cancel := context.WithTimeout(context.Background(), min(m.cfg.PublishTimeout, 2*time.Second))
 			defer cancel()
 			if err := m.Flush(ctx); err != nil {
 				n, _ := m.Pending()

@@ -53,8 +53,10 @@ type ops struct {
 	js   jetstream.JetStream
 	leaf *server.Server
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop   chan struct{}
+	ctx    context.Context // cancelled by stopOps: publishes in flight give up at once
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 type detObs struct {
@@ -71,6 +73,7 @@ const detQueue = 4096
 // newOps prepares the observers the ingest role needs before it starts.
 func newOps(cfg config.Config, log hclog.Logger) *ops {
 	o := &ops{cfg: cfg, log: log.Named("alerts"), subj: wire.NewSubjects(cfg.Prefix), slaBreach: map[string][]string{}, stop: make(chan struct{})}
+	o.ctx, o.cancel = context.WithCancel(context.Background())
 	if !cfg.Alerts.Enabled {
 		return o
 	}
@@ -203,15 +206,8 @@ func (n *Node) startOps() {
 	o.wg.Add(1)
 	go func() {
 		defer o.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(o.ctx, 10*time.Second)
 		defer cancel()
-		go func() {
-			select {
-			case <-o.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		if err := alert.EnsureStream(ctx, n.js, o.subj, pub.Options); err != nil {
 			o.log.Debug("alerts stream not ensured yet", "error", err)
 		}
@@ -230,7 +226,15 @@ func (n *Node) stopOps() {
 		s.Unsubscribe()
 	}
 	close(o.stop)
+	o.cancel()
 	o.wg.Wait()
+	if o.slaOut != nil { // closed windows not yet published: one bounded try
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := o.slaOut.Flush(ctx); err != nil {
+			o.log.Warn("sla windows not published at shutdown", "error", err)
+		}
+		cancel()
+	}
 	o.mgr.Close()
 	for _, h := range o.hooks {
 		h.Close()
@@ -350,8 +354,7 @@ func (o *ops) runSLA() {
 	defer o.wg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := o.ctx
 	failing := false
 	for {
 		select {
@@ -433,7 +436,7 @@ func (o *ops) flushAnomalies() {
 	if len(o.anomOut) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(o.ctx, 5*time.Second)
 	defer cancel()
 	if err := anomaly.EnsureStream(ctx, o.js, o.subj, o.cfg.Streams.Replicas); err != nil {
 		return
