@@ -403,6 +403,7 @@ func (o *ops) runAnomaly() {
 	defer o.wg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var dropped uint64
 	for {
 		var dets []anomaly.Detection
 		select {
@@ -419,6 +420,10 @@ func (o *ops) runAnomaly() {
 		case now := <-t.C:
 			dets = o.det.Tick(now)
 			o.flushAnomalies()
+			if d := o.detDropped.Load(); d != dropped { // rate-limited to one line a second
+				o.log.Warn("anomaly detector behind; observations dropped (settlement unaffected)", "dropped_total", d)
+				dropped = d
+			}
 		}
 		for _, d := range dets {
 			o.mgr.Event(alert.Condition{Kind: alert.KindAnomaly, Labels: map[string]string{"provider": d.Provider, "series": d.Series},
