@@ -13,6 +13,7 @@ import (
 
 	"github.com/tally-mesh/tally/ingest"
 	"github.com/tally-mesh/tally/ingest/adapter"
+	"github.com/tally-mesh/tally/ops/sla"
 	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -45,8 +46,11 @@ type Config struct {
 
 	MetricsListen string // host:port of /metrics, /healthz and /readyz (docs/metrics.md); "" = off
 
-	LogFormat  string     // "text" (default) or "json" (config/security.go)
-	Encryption Encryption // at-rest encryption of the WAL and the settle index (config/security.go)
+	LogFormat  string       // "text" (default) or "json" (config/security.go)
+	Encryption Encryption   // at-rest encryption of the WAL and the settle index (config/security.go)
+	Alerts     Alerts       // config/ops.go, docs/alerts.md
+	SLAs       []sla.Target // per-partner targets, docs/sla.md
+	Anomaly    Anomaly
 }
 
 // Provider is one configured provider (see ProviderFile).
@@ -203,6 +207,8 @@ func Default() Config {
 		},
 		LogFormat:  LogText,
 		Encryption: Encryption{Rotation: DefaultKeyRotation},
+		Alerts:     DefaultAlerts(),
+		Anomaly:    DefaultAnomaly(),
 	}
 }
 
@@ -340,6 +346,7 @@ func (c Config) check(bad func(key, val, fix string)) {
 	c.checkIdentity(bad)
 	c.checkCluster(bad)
 	c.checkSecurity(bad)
+	c.checkOps(bad)
 }
 
 // checkIdentity validates providers, node users and the ingest keys of issue 3.

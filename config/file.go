@@ -22,9 +22,12 @@ type File struct {
 	MetricsListen *string `hcl:"metrics_listen,optional"` // host:port of /metrics, /healthz, /readyz; "" or unset = off
 
 	// config/security.go
-	LogFormat             *string `hcl:"log_format,optional"`              // "text" (default) or "json"
-	EncryptionKeyFile     *string `hcl:"encryption_key_file,optional"`     // 16, 24 or 32 raw bytes: AES key of the WAL and settle index
-	EncryptionKeyRotation *string `hcl:"encryption_key_rotation,optional"` // how often Badger makes a new data key (default "240h")
+	LogFormat             *string      `hcl:"log_format,optional"`              // "text" (default) or "json"
+	EncryptionKeyFile     *string      `hcl:"encryption_key_file,optional"`     // 16, 24 or 32 raw bytes: AES key of the WAL and settle index
+	EncryptionKeyRotation *string      `hcl:"encryption_key_rotation,optional"` // how often Badger makes a new data key (default "240h")
+	Alerts                *AlertsFile  `hcl:"alerts,block"`                     // alert manager and webhooks (config/ops.go)
+	SLAs                  []SLAFile    `hcl:"sla,block"`                        // per-partner service levels
+	Anomaly               *AnomalyFile `hcl:"anomaly,block"`                    // anomaly detection
 }
 
 // ProviderFile is one provider: its dialect and credentials. The hub role

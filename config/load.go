@@ -78,6 +78,7 @@ func Parse(src []byte, filename string) (Config, error) {
 	l.apply(&file)
 	l.applyCluster(&file)
 	l.applySecurity(&file) // config/security.go: TLS, secrets by reference, encryption, log format
+	l.applyOps(&file)
 	l.cfg.check(func(key, val, fix string) { l.bad(key, val, fix) })
 	errs = append(errs, l.errs...)
 	if len(errs) > 0 {

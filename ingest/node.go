@@ -533,6 +533,9 @@ func (n *Node) prepareFor(p string, body []byte, contentType string) *request {
 			continue
 		}
 		it.id = tx.ID
+		if _, ok := n.cfg.Observer.(TxObserver); ok {
+			it.typ, it.amount = tx.Type, tx.Amount
+		}
 		it.canon = tx.Canonical()
 		it.hash = sha256.Sum256(it.canon) // == tx.Hash(), without rendering twice
 	}

@@ -3,6 +3,9 @@ package ingest
 import (
 	"time"
 
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
 
@@ -21,6 +24,19 @@ type Observer interface {
 	WALSynced(took time.Duration)
 }
 
+// TxObserver, when the Observer also implements it, is told of every
+// transaction answered accepted (anomaly detection: amounts and rollbacks).
+// Called once per request on the request's goroutine; it must not block.
+type TxObserver interface {
+	AcceptedTxs(provider string, txs []TxSample)
+}
+
+// TxSample is what a TxObserver sees of one accepted transaction.
+type TxSample struct {
+	Type   txn.Type
+	Amount decimal.Decimal
+}
+
 // OtherProvider is the provider Observer.Answered reports for requests whose
 // provider is not configured on this node (or not a valid subject token).
 const OtherProvider = "_other"
@@ -32,10 +48,15 @@ func (n *Node) observe(r *request) {
 		return
 	}
 	var acc, dup, rej int
+	txo, _ := o.(TxObserver)
+	var txs []TxSample
 	for i := range r.items {
 		switch r.items[i].ans.Status {
 		case wire.StatusAccepted:
 			acc++
+			if txo != nil {
+				txs = append(txs, TxSample{Type: r.items[i].typ, Amount: r.items[i].amount})
+			}
 		case wire.StatusDuplicate:
 			dup++
 		default:
@@ -55,6 +76,9 @@ func (n *Node) observe(r *request) {
 		took = time.Since(r.start)
 	}
 	o.Answered(p, acc, dup, rej, took)
+	if len(txs) > 0 {
+		txo.AcceptedTxs(p, txs)
+	}
 }
 
 // observeSync reports a WAL commit that started at t.

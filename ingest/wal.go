@@ -11,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
+	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/internal/atrest"
 	"github.com/tally-mesh/tally/internal/badgerlog"
@@ -86,6 +87,9 @@ type item struct {
 	hash  [32]byte   // SHA-256 of canon
 	rej   *txn.Error // rejected at the door (decode, batch, provider)
 	ans   wire.Answer
+	// typ and amount are kept only for a TxObserver (observe.go).
+	typ    txn.Type
+	amount decimal.Decimal
 }
 
 // request is one provider request: one transaction or a batch.

@@ -50,6 +50,7 @@ type Node struct {
 	metricsSrv *metrics.Server
 	probe      *probe
 	sec        security // at-rest key and HTTP TLS (security.go)
+	ops        *ops     // alerts, SLA, anomalies (ops.go)
 }
 
 // Start brings up the configured roles. On error everything started is stopped.
@@ -58,6 +59,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	if cfg.MetricsListen != "" {
 		n.metrics = metrics.New() // hooks below; served by startMetrics
 	}
+	n.ops = newOps(cfg, log) // its ingest observers are needed below; started by startOps
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -124,7 +126,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 			DLQMax: cfg.Ingest.DLQMax, Providers: ingestProviders(cfg), HTTPListen: cfg.Ingest.HTTPListen,
 			RequestBytes: cfg.Ingest.RequestBytes, ClaimReplicas: cfg.Streams.Replicas, Retention: cfg.Ingest.Retention, GCInterval: cfg.Ingest.GCInterval,
 			GCBatch: cfg.Ingest.GCBatch, RetentionHighWater: cfg.Ingest.RetentionHighWater, ReplayMax: cfg.Ingest.ReplayMax,
-			Observer:      n.metrics.IngestObserver(),
+			Observer:      n.ingestObserver(),
 			EncryptionKey: n.sec.key, KeyRotation: cfg.Encryption.Rotation, HTTPTLS: n.sec.httpTLS,
 		}, log)
 		if err != nil {
@@ -144,6 +146,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	if err := n.serveStatus(subjects); err != nil {
 		return nil, err
 	}
+	n.startOps()
 	return n, nil
 }
 
@@ -427,6 +430,7 @@ func (n *Node) Close() error {
 		errs = append(errs, n.index.Close())
 		n.index = nil
 	}
+	n.stopOps() // before the connection closes: one last publish of pending alerts
 	if n.nc != nil {
 		n.nc.Close()
 		n.nc = nil
