@@ -113,4 +113,7 @@ type SettleFile struct {
 	// Audit API (issue 5, docs/audit.md).
 	AuditListen     *string `hcl:"audit_listen,optional"`
 	AuditMaxEntries *int    `hcl:"audit_max_entries,optional"`
+	// Console (issue 13, docs/console.md).
+	ConsoleListen *string `hcl:"console_listen,optional"`
+	ConsoleUsers  *string `hcl:"console_users,optional"`
 }

@@ -342,6 +342,10 @@ func (l *loader) apply(f *File) {
 		}
 		setStr(s.AuditListen, &c.Settle.AuditListen)
 		setInt(s.AuditMaxEntries, &c.Settle.AuditMaxEntries)
+		setStr(s.ConsoleListen, &c.Settle.ConsoleListen)
+		if s.ConsoleUsers != nil {
+			c.Settle.ConsoleUsers = l.path(*s.ConsoleUsers)
+		}
 	}
 }
 
