@@ -1,6 +1,7 @@
 package console
 
 import (
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ func apiRoutes() []route {
 		{"GET", "/v1/statements/{party}/{seq}/{format}", false, (*Console).statementFile},
 		{"GET", "/v1/transactions/{provider}/{id}", false, (*Console).transaction},
 		{"GET", "/v1/users", false, (*Console).listUsers},
+		{"GET", "/v1/openapi.json", true, (*Console).openAPI},
 	}
 }
 
@@ -395,4 +397,21 @@ func (c *Console) listUsers(w http.ResponseWriter, r *http.Request, id Identity)
 		return
 	}
 	writeJSON(w, c.users.List())
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+func (c *Console) openAPI(w http.ResponseWriter, r *http.Request, _ Identity) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openAPIDoc)
+}
+
+// Routes lists the API's routes as "METHOD /path" (for the OpenAPI test and docs).
+func Routes() []string {
+	var out []string
+	for _, r := range apiRoutes() {
+		out = append(out, r.method+" "+r.path)
+	}
+	return out
 }

@@ -182,7 +182,9 @@ func (c *Console) authenticate(r *http.Request) (id Identity, sid, csrf string, 
 }
 
 // safeMethod: requests that change nothing.
-func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions }
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
 
 // csrfOK checks a state-changing session request's CSRF token: the
 // X-CSRF-Token header or the form field csrf equals the session's.

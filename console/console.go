@@ -18,16 +18,16 @@ import (
 
 // Stable error codes of the console API (the "code" of an error body).
 const (
-	CodeBadRequest   = "bad_request"   // a parameter is missing or malformed
-	CodeUnauthorized = "unauthorized"  // no valid session or token
-	CodeForbidden    = "forbidden"     // the identity's role may not do this
-	CodeCSRF         = "csrf"          // a state-changing session request without its CSRF token
-	CodeNotFound     = "not_found"     // nothing of that name in the caller's scope
-	CodeRateLimited  = "rate_limited"  // too many login attempts: retry later
-	CodeUnavailable  = "unavailable"   // too many live feeds open
-	CodeInternal     = "internal"      // the node failed to read its state
-	CodeBadLogin     = "bad_login"     // wrong account or password
-	CodeNotSignedYet = "not_signed"    // (in a transaction's proof_status) no signed checkpoint covers it yet
+	CodeBadRequest   = "bad_request"  // a parameter is missing or malformed
+	CodeUnauthorized = "unauthorized" // no valid session or token
+	CodeForbidden    = "forbidden"    // the identity's role may not do this
+	CodeCSRF         = "csrf"         // a state-changing session request without its CSRF token
+	CodeNotFound     = "not_found"    // nothing of that name in the caller's scope
+	CodeRateLimited  = "rate_limited" // too many login attempts: retry later
+	CodeUnavailable  = "unavailable"  // too many live feeds open
+	CodeInternal     = "internal"     // the node failed to read its state
+	CodeBadLogin     = "bad_login"    // wrong account or password
+	CodeNotSignedYet = "not_signed"   // (in a transaction's proof_status) no signed checkpoint covers it yet
 )
 
 // Node is what the console reads from a running settlement node:
@@ -243,7 +243,7 @@ func operatorOnly(w http.ResponseWriter, id Identity) bool {
 func scopeParty(w http.ResponseWriter, r *http.Request, id Identity) (party string, ok bool) {
 	party = r.URL.Query().Get("party")
 	if party != "" && !id.Sees(party) {
-		notFound(w, "party "+quote(party))
+		notFound(w, "such party")
 		return "", false
 	}
 	return party, true
