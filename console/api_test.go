@@ -83,7 +83,7 @@ func TestPartnerScope(t *testing.T) {
 	// nothing of prov-b.
 	cases := []struct {
 		route, method, path string
-		want               []int
+		want                []int
 	}{
 		{"POST /v1/login", "", "", nil}, // public: covered by TestLoginSessionCSRF
 		{"GET /v1/openapi.json", "", "", nil},
