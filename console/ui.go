@@ -20,6 +20,7 @@ var assets embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"pathEscape": url.PathEscape,
+	"clock":      func(sec int64) string { return time.Unix(sec, 0).UTC().Format("15:04:05") },
 }).ParseFS(assets, "assets/templates/*.html"))
 
 // uiRoutes registers the web UI: pages rendered on the server, one script
