@@ -101,15 +101,23 @@ func start(t *testing.T) *env {
 // send sends one bet of provider and waits for its answer.
 func (e *env) send(provider, id, amount string) {
 	e.t.Helper()
+	if err := e.trySend(provider, id, amount); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// trySend is send for other goroutines than the test's.
+func (e *env) trySend(provider, id, amount string) error {
 	tx := fmt.Sprintf(`{"id":%q,"type":"bet","amount":%q,"currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`, id, amount)
 	msg, err := e.nc.Request(wire.NewSubjects("").In(provider), []byte(tx), 10*time.Second)
 	if err != nil {
-		e.t.Fatal(err)
+		return err
 	}
 	var a wire.Answer
 	if err := json.Unmarshal(msg.Data, &a); err != nil || a.Status != wire.StatusAccepted {
-		e.t.Fatalf("send %s: %s", tx, msg.Data)
+		return fmt.Errorf("send %s: %s", tx, msg.Data)
 	}
+	return nil
 }
 
 // waitSettled waits until the balances hold party's currency amount.
