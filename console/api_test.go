@@ -216,6 +216,10 @@ func TestLoginSessionCSRF(t *testing.T) {
 	if st, _ := c.get("/v1/me"); st != 200 {
 		t.Fatalf("me: %d", st)
 	}
+	// The access log names the account and the status of every request.
+	if logs := e.logs.String(); !regexp.MustCompile(`console\.access: request: method=GET path=/v1/me status=200 user=viewer client=127\.0\.0\.1`).MatchString(logs) {
+		t.Fatalf("no access log line for GET /v1/me:\n%s", logs)
+	}
 	// Logout without, then with a wrong CSRF token: refused, session alive.
 	for _, tok := range []string{"", "wrong"} {
 		res, body := e.do("POST", "/v1/logout", "", c.headers(map[string]string{"X-CSRF-Token": tok}))

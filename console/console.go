@@ -77,6 +77,9 @@ type Console struct {
 	feed     *feed
 	streams  chan struct{} // live feed slots
 	mux      *http.ServeMux
+	balMu    sync.Mutex // guards balAt, bal: one index scan serves every open feed
+	balAt    time.Time
+	bal      []settle.Balance
 	quit     chan struct{} // closed by StopStreams
 	quitOnce sync.Once
 	now      func() time.Time

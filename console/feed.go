@@ -14,11 +14,12 @@ import (
 
 // Limits of the live feed.
 const (
-	feedKeep      = 1000 // recent entries kept for /v1/activity and the live feed
-	feedBackfill  = 100  // entries per partition shown from before the console started
-	feedPerPoll   = 5000 // entries read per partition per poll
-	totalsSeconds = 120  // per-second totals kept
-	maxStreams    = 64   // live feeds open at once
+	feedKeep      = 1000            // recent entries kept for /v1/activity and the live feed
+	feedBackfill  = 100             // entries per partition shown from before the console started
+	feedPerPoll   = 5000            // entries read per partition per poll
+	feedBehindMax = 4 * feedPerPoll // further behind than this, the feed skips ahead
+	totalsSeconds = 120             // per-second totals kept
+	maxStreams    = 64              // live feeds open at once
 )
 
 // FeedEntry is one settled entry in the activity feed.
@@ -125,6 +126,13 @@ func (f *feed) poll() {
 		f.mu.Unlock()
 		if !seen && size > feedBackfill {
 			start = size - feedBackfill
+		}
+		if size-min(start, size) > feedBehindMax {
+			// Far behind (a burst, or a long pause of the poller): show what
+			// settles now rather than replaying history; totals undercount
+			// the skipped entries, balances (from the index) do not.
+			f.log.Warn("live feed skipped entries it could not keep up with", "partition", p, "skipped", size-feedPerPoll-start)
+			start = size - feedPerPoll
 		}
 		if start >= size {
 			f.mu.Lock()

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,6 +52,24 @@ type env struct {
 	nc   *nats.Conn
 	dir  string
 	cfg  config.Config
+	logs *syncBuffer // the node's log, at info
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func start(t *testing.T) *env {
@@ -80,7 +100,8 @@ func start(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Warn, Output: io.Discard})
+	logs := &syncBuffer{}
+	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: logs})
 	n, err := nodes.Start(context.Background(), c, log)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +116,7 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	return &env{t: t, node: n, base: "http://" + n.ConsoleAddr(), nc: nc, dir: dir, cfg: c}
+	return &env{t: t, node: n, base: "http://" + n.ConsoleAddr(), nc: nc, dir: dir, cfg: c, logs: logs}
 }
 
 // send sends one bet of provider and waits for its answer.

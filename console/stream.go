@@ -73,7 +73,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request, id Identity) {
 				return
 			}
 		}
-		bs, err := c.visibleBalances(id, party, "")
+		bs, err := c.feedBalances(id, party)
 		if err != nil {
 			c.log.Warn("live feed balances", "error", err)
 		} else if ch := changedBalances(last, bs); len(ch) > 0 {
@@ -119,4 +119,27 @@ func changedBalances(last map[[2]string]string, bs []settle.Balance) []settle.Ba
 		}
 	}
 	return out
+}
+
+// feedBalances is visibleBalances for the live feeds: one read of the index
+// per streamTick/4 serves all of them, however many are open.
+func (c *Console) feedBalances(id Identity, party string) ([]settle.Balance, error) {
+	c.balMu.Lock()
+	if time.Since(c.balAt) > streamTick/4 {
+		all, err := c.o.Node.Balances()
+		if err != nil {
+			c.balMu.Unlock()
+			return nil, err
+		}
+		c.bal, c.balAt = all, time.Now()
+	}
+	all := c.bal
+	c.balMu.Unlock()
+	out := []settle.Balance{}
+	for _, b := range all {
+		if id.Sees(b.Party) && (party == "" || b.Party == party) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
 }
