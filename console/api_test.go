@@ -147,6 +147,20 @@ func TestPartnerScope(t *testing.T) {
 	if st, body := alice.get(ss[0].CSV); st != 200 || !strings.HasPrefix(string(body), "party,") {
 		t.Fatalf("alice's csv: %d %s", st, body)
 	}
+	// The UI's printable statement has the same scope.
+	if st, body := alice.get("/statements/prov-a/1"); st != 200 || !strings.Contains(string(body), `id="closing">1.00<`) {
+		t.Fatalf("alice's printable statement: %d %s", st, body)
+	}
+	for _, p := range []string{"/statements/prov-b/1", "/statements/prov-b/2", "/statements/operator/1"} {
+		if st, body := alice.get(p); st != 404 || strings.Contains(string(body), "prov-b") {
+			t.Errorf("alice %s: %d %s", p, st, body)
+		}
+	}
+	// The check page echoes what alice typed, and nothing of the entry.
+	if st, body := alice.get("/check?provider=prov-b&id=b-1"); st != 200 || !strings.Contains(string(body), "No such transaction in your scope") ||
+		strings.Contains(string(body), "Shares") || strings.Contains(string(body), "Included") {
+		t.Errorf("alice checks bob's transaction: %d %s", st, body)
+	}
 	if st, body := alice.get("/v1/transactions/prov-a/a-1"); st != 200 || !strings.Contains(string(body), `"a-1"`) {
 		t.Fatalf("alice's transaction: %d %s", st, body)
 	}
@@ -188,6 +202,12 @@ func TestUnauthenticated(t *testing.T) {
 	anon := &client{e: e}
 	forged := &client{e: e, bearer: "tally_forged"}
 	stale := &client{e: e, cookie: "not-a-session"}
+	for _, p := range []string{"/", "/check?provider=p&id=x", "/statements/p/1"} {
+		res, _ := e.do("GET", p, "", nil)
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login" {
+			t.Errorf("GET %s without a session: %d to %q, want 303 to /login", p, res.StatusCode, res.Header.Get("Location"))
+		}
+	}
 	pathOf := regexp.MustCompile(`\{[a-z]+\}`)
 	for _, r := range console.Routes() {
 		method, path, _ := strings.Cut(r, " ")

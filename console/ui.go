@@ -37,6 +37,7 @@ func (c *Console) uiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /logout", c.page(c.logoutForm))
 	mux.HandleFunc("GET /{$}", c.page(c.home))
 	mux.HandleFunc("GET /check", c.page(c.checkPage))
+	mux.HandleFunc("GET /statements/{party}/{seq}", c.page(c.statementPage))
 }
 
 // page wraps a UI page: a session (else to /login) and, for a form post,
@@ -227,4 +228,15 @@ func (c *Console) lookupTx(id Identity, provider, txID string) (*Transaction, er
 		return nil, err
 	}
 	return out, nil
+}
+
+// statementPage is a statement as a printable page (the browser's print
+// dialog makes the PDF); scoped like /v1/statements/{party}/{seq}/{format}.
+func (c *Console) statementPage(w http.ResponseWriter, r *http.Request, id Identity, csrf string) {
+	is, ok := c.issued(w, r, id)
+	if !ok {
+		return
+	}
+	base := "/v1/statements/" + url.PathEscape(is.Statement.Party) + "/" + strconv.Itoa(is.Seq) + "/"
+	c.render(w, "statement.html", map[string]any{"Me": id, "CSRF": csrf, "S": is.Statement, "Seq": is.Seq, "Hash": is.Hash, "Base": base})
 }
