@@ -159,8 +159,10 @@ type Settle struct {
 	Leases            bool          // share the partitions with other settle nodes by leases (settle/lease.go); false = static
 	LeaseTTL          time.Duration // lease lifetime (TALLY_OWNERS bucket TTL)
 
-	AuditTLS    ServerTLS    // HTTPS on audit_listen; off = plain HTTP
-	AuditTokens []AuditToken // bearer tokens of the audit API; none = open (loopback only)
+	AuditTLS      ServerTLS    // HTTPS on audit_listen; off = plain HTTP
+	AuditTokens   []AuditToken // bearer tokens of the audit API; none = open (loopback only)
+	ConsoleListen string       // host:port of the console (API and web UI, docs/console.md); "" = off
+	ConsoleUsers  string       // the console's users file; "" = <data>/console/users.json
 }
 
 // Default returns the built-in defaults: every role, an embedded hub on a
@@ -229,6 +231,17 @@ func (c Config) HubDir() string    { return c.Path("hub") }
 func (c Config) WALDir() string    { return c.Path("ingest", "wal") }
 func (c Config) IndexDir() string  { return c.Path("settle", "index") }
 func (c Config) LedgerDir() string { return c.Path("ledger") }
+
+// ConsoleUsersPath is the console's users file.
+func (c Config) ConsoleUsersPath() string {
+	if c.Settle.ConsoleUsers != "" {
+		return c.Settle.ConsoleUsers
+	}
+	return c.Path("console", "users.json")
+}
+
+// StatementsDir is where `tally statements` writes.
+func (c Config) StatementsDir() string { return c.Path("statements") }
 
 // KeyPath is the ledger signing key file.
 func (c Config) KeyPath() string {
@@ -332,6 +345,11 @@ func (c Config) check(bad func(key, val, fix string)) {
 	if c.MetricsListen != "" {
 		if _, _, err := splitHostPort(c.MetricsListen); err != nil {
 			bad("metrics_listen", c.MetricsListen, `use host:port such as "127.0.0.1:9464" (port 0 picks one), or "" for off`)
+		}
+	}
+	if c.Settle.ConsoleListen != "" {
+		if _, _, err := splitHostPort(c.Settle.ConsoleListen); err != nil {
+			bad("settle.console_listen", c.Settle.ConsoleListen, `use host:port such as "127.0.0.1:7390" (port 0 picks one), or "" for off`)
 		}
 	}
 	if c.Settle.AuditMaxEntries < 1 || c.Settle.AuditMaxEntries > 100000 {

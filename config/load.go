@@ -348,6 +348,10 @@ func (l *loader) apply(f *File) {
 			c.Settle.Leases = *s.Leases
 		}
 		l.dur("settle.lease_ttl", s.LeaseTTL, &c.Settle.LeaseTTL)
+		setStr(s.ConsoleListen, &c.Settle.ConsoleListen)
+		if s.ConsoleUsers != nil {
+			c.Settle.ConsoleUsers = l.path(*s.ConsoleUsers)
+		}
 	}
 }
 

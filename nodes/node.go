@@ -17,6 +17,7 @@ import (
 
 	"github.com/tally-mesh/tally/audit"
 	"github.com/tally-mesh/tally/config"
+	"github.com/tally-mesh/tally/console"
 	"github.com/tally-mesh/tally/ingest"
 	"github.com/tally-mesh/tally/metrics"
 	"github.com/tally-mesh/tally/settle"
@@ -30,15 +31,16 @@ type Node struct {
 	cfg config.Config
 	log hclog.Logger
 
-	hub    *server.Server
-	hubPwd string // internal user's password when the hub requires credentials
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	ingest *ingest.Node
-	index  *settle.Index
-	ledger *store.Ledger
-	settle *settle.Node
-	audit  *audit.Server // read-only audit API (settle.audit_listen)
+	hub     *server.Server
+	hubPwd  string // internal user's password when the hub requires credentials
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	ingest  *ingest.Node
+	index   *settle.Index
+	ledger  *store.Ledger
+	settle  *settle.Node
+	audit   *audit.Server   // read-only audit API (settle.audit_listen)
+	console *console.Server // console API and UI (settle.console_listen, console.go)
 
 	stop       chan struct{} // closed by Close: ends background start-up work
 	bg         sync.WaitGroup
@@ -301,7 +303,7 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 		}
 		n.log.Info("audit api listening", "url", n.AuditURL()+"/v1/audit/partitions", "tokens", len(cfg.Settle.AuditTokens))
 	}
-	return nil
+	return n.startConsole(vkey)
 }
 
 // AuditAddr is the audit API's address ("" when it is off).
@@ -417,6 +419,10 @@ func (n *Node) Close() error {
 	if n.audit != nil {
 		errs = append(errs, n.audit.Close())
 		n.audit = nil
+	}
+	if n.console != nil {
+		errs = append(errs, n.console.Close())
+		n.console = nil
 	}
 	if n.settle != nil {
 		errs = append(errs, n.settle.Close())

@@ -37,6 +37,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	logLevel := fs.String("log-level", "error", "trace, debug, info, warn, error (warnings would interleave with the progress line)")
 	httpListen := fs.String("http", "127.0.0.1:0", "ingest HTTP endpoint address (port 0 picks a free one; \"\" for none)")
 	metricsListen := fs.String("metrics", "127.0.0.1:0", "Prometheus /metrics, /healthz, /readyz address (port 0 picks a free one; \"\" for none)")
+	consoleListen := fs.String("console", "127.0.0.1:0", "console address: web UI and /v1 API (port 0 picks a free one; \"\" for none; console_demo.go)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -70,6 +71,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	cfg.MetricsListen = *metricsListen
+	logins, err := demoConsole(&cfg, *consoleListen)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "tally demo: data %s, %d providers, %d tx/s for %s, seed %d\n", abs, *providers, *rate, *duration, *seed)
 	if run > 1 {
 		fmt.Fprintf(stdout, "continuing in %s: run %d; its ids carry -r%d- so none repeats an earlier run's (balances and ledger carry on)\n", abs, run, run)
@@ -89,6 +94,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if addr := node.MetricsAddr(); addr != "" {
 		fmt.Fprintf(stdout, "metrics at http://%s/metrics (readiness: http://%s/readyz; docs/metrics.md)\n", addr, addr)
 	}
+	demoConsoleHelp(stdout, node, logins)
 	demoSendHelp(stdout, node, cfg)
 
 	sim, err := newSimulation(node.ClientURL(), cfg, wire.NewSubjects(cfg.Prefix), *providers, *seed, run)

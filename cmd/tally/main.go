@@ -80,7 +80,7 @@ func init() {
 	register(command{"node", "--config FILE [--check-config]", "run the roles a config file names", 20, cmdNode})
 	register(command{"verify", "DIR|EXPORT [--verifier-key KEY] [--trusted CHECKPOINT]", "audit a ledger offline: bytes, proofs, signatures, splits, balances", 50,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdVerify(a, o, e) }})
-	register(command{"balances", "--data DIR [--json]", "balances per party and currency (node stopped)", 40,
+	register(command{"balances", "--data DIR [--json] | --node URL [--token T]", "balances per party and currency (node stopped, or live over the console API)", 40,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdBalances(a, o, e) }})
 	register(command{"rules", "check FILE... | eval --rules FILE --input TX.jsonl [--period P]", "check rule files; run transactions through the settle engine", 30,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdRules(a, o, e) }})

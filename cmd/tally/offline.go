@@ -18,11 +18,16 @@ func cmdBalances(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("balances", stdout, stderr)
 	data := fs.String("data", "", "the node's data directory")
 	asJSON := fs.Bool("json", false, "print JSON")
+	node := fs.String("node", "", "a running node's console URL: live balances over its API (console.go)")
+	token := fs.String("token", "", "with --node: an API token (default $TALLY_CONSOLE_TOKEN)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *node != "" {
+		return balancesLive(*node, *token, *asJSON, stdout)
+	}
 	if *data == "" {
-		return usageError{"balances needs --data DIR"}
+		return usageError{"balances needs --data DIR (node stopped) or --node URL (node running)"}
 	}
 	dir := filepath.Join(*data, "settle", "index")
 	if _, err := os.Stat(dir); err != nil {

@@ -48,4 +48,5 @@ settle {
   segment_max_age     = "200ms"
   origin              = "tally.example/ledger"
   # audit_listen      = "127.0.0.1:7380"  # read-only audit API (docs/audit.md); off by default
+  # console_listen    = "127.0.0.1:7390"  # console API and web UI (docs/console.md); off by default
 }
