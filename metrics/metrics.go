@@ -42,6 +42,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	ack      prometheus.Histogram
 	fsync    *prometheus.HistogramVec
+	settled  *prometheus.CounterVec
 }
 
 // New returns a registry with the Go runtime and process collectors and the
@@ -63,11 +64,15 @@ func New() *Metrics {
 			Help:    "Duration of one durable write, by store: wal (group commit), index (settle batch commit), ledger (segment sealed).",
 			Buckets: latencyBuckets,
 		}, []string{"store"}),
+		settled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tally_settled_total",
+			Help: "Ledger entries this settle process committed (published and applied), by provider and currency. Entries taken over by catch-up are not counted.",
+		}, []string{"provider", "currency"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.ack, m.fsync,
+		m.requests, m.ack, m.fsync, m.settled,
 	)
 	return m
 }
@@ -105,6 +110,15 @@ func (m *Metrics) SyncObserver() func(store string, took time.Duration) {
 		return nil
 	}
 	return func(store string, took time.Duration) { m.fsync.WithLabelValues(store).Observe(took.Seconds()) }
+}
+
+// SettledObserver is the settle.Config.ObserveSettled hook; nil without
+// metrics.
+func (m *Metrics) SettledObserver() func(provider, currency string, n int) {
+	if m == nil {
+		return nil
+	}
+	return func(provider, currency string, n int) { m.settled.WithLabelValues(provider, currency).Add(float64(n)) }
 }
 
 type ingestObserver struct{ m *Metrics }

@@ -202,6 +202,9 @@ func TestMetricsScrape(t *testing.T) {
 		if got := sum(after, "tally_settled_entries_total"); got != accepted {
 			return fmt.Errorf("tally_settled_entries_total sums to %v, want %d", got, accepted)
 		}
+		if got := sum(after, "tally_settled_total"); got != accepted {
+			return fmt.Errorf("tally_settled_total sums to %v, want %d", got, accepted)
+		}
 		if v, _ := value(after, "tally_forward_backlog_records"); v != 0 {
 			return fmt.Errorf("forward backlog %v", v)
 		}
@@ -225,6 +228,8 @@ func TestMetricsScrape(t *testing.T) {
 		{"tally_ingest_requests_total", []string{"provider", "studio-a", "status", "duplicate"}, 2},
 		{"tally_ingest_requests_total", []string{"provider", "studio-a", "status", "rejected"}, 1},
 		{"tally_ingest_requests_total", []string{"provider", "studio-b", "status", "accepted"}, 3},
+		{"tally_settled_total", []string{"provider", "studio-a", "currency", "EUR"}, 5},
+		{"tally_settled_total", []string{"provider", "studio-b", "currency", "EUR"}, 3},
 		{"tally_ingest_requests_total", []string{"provider", "studio-b", "status", "rejected"}, 0},
 		{"tally_ingest_ack_seconds", nil, float64(len(reqs))}, // one observation per answered request
 		{"tally_ingest_rejected_total", []string{"code", "too_many_decimals"}, 1},

@@ -39,6 +39,9 @@ type Config struct {
 	Leases *LeaseConfig
 
 	ObserveSync func(store string, took time.Duration) // metrics: durable writes of "ledger" and "index" (observe.go); nil = none
+	// ObserveSettled: metrics, entries this process committed, per
+	// (provider, currency), once per commit (observe.go); nil = none.
+	ObserveSettled func(provider, currency string, n int)
 }
 
 // Node runs one worker per partition it owns over a shared index and ledger.

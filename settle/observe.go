@@ -3,6 +3,8 @@ package settle
 import (
 	"slices"
 	"time"
+
+	"github.com/tally-mesh/tally/store"
 )
 
 // PartitionStats is one partition's live view, for metrics.
@@ -43,6 +45,21 @@ func (n *Node) Running() bool {
 func (c Config) observeSync(store string, t time.Time) {
 	if c.ObserveSync != nil {
 		c.ObserveSync(store, time.Since(t))
+	}
+}
+
+// observeSettled reports a commit's entries per (provider, currency).
+func (c Config) observeSettled(entries []store.Entry) {
+	if c.ObserveSettled == nil || len(entries) == 0 {
+		return
+	}
+	type pc struct{ provider, currency string }
+	n := map[pc]int{}
+	for i := range entries {
+		n[pc{entries[i].Provider, entries[i].Tx.Currency.Code}]++
+	}
+	for k, v := range n {
+		c.ObserveSettled(k.provider, k.currency, v)
 	}
 }
 

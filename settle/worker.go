@@ -441,7 +441,11 @@ func (w *worker) advance(seq uint64, pr *store.Prepared, rec *stateRec) error {
 		}
 		entries, segs = pr.Entries, pr.Header.Number
 	}
-	return w.applied(seq, segs, entries, rec, pr != nil)
+	if err := w.applied(seq, segs, entries, rec, pr != nil); err != nil {
+		return err
+	}
+	w.n.cfg.observeSettled(entries) // this process's own commits only, not catch-up
+	return nil
 }
 
 // applied records a ledger message (its segment already in the files) in
