@@ -154,6 +154,7 @@ var (
 	descRejected      = prometheus.NewDesc("tally_ingest_rejected_total", "Transactions answered rejected by this ingest process, by stable rejection code (docs/ingest-errors.md).", []string{"code"}, nil)
 	descGCDeleted     = prometheus.NewDesc("tally_wal_retention_deleted_total", "Forwarded records deleted from the WAL by retention (this process).", nil, nil)
 	descLagBatches    = prometheus.NewDesc("tally_settle_lag_batches", "Forwarded batches (JetStream messages of up to ingest.forward_batch records) of this partition not yet settled: pending plus unacknowledged.", []string{"partition"}, nil)
+	descLagSeconds    = prometheus.NewDesc("tally_settle_lag_seconds", "How far behind real time this partition's settlement is: from the newest input of its last commit arriving in TALLY_TX to that commit being applied; 0 when nothing is pending.", []string{"partition"}, nil)
 	descEntries       = prometheus.NewDesc("tally_settled_entries_total", "Ledger entries committed in this partition (the index's persisted counter).", []string{"partition"}, nil)
 	descSegments      = prometheus.NewDesc("tally_settle_segments_total", "Ledger segments sealed in this partition.", []string{"partition"}, nil)
 	descSettleDup     = prometheus.NewDesc("tally_settle_duplicates_total", "Records found already settled with the same payload (provider, id), in this partition.", []string{"partition"}, nil)
@@ -162,7 +163,7 @@ var (
 	descGaps          = prometheus.NewDesc("tally_settle_gaps_total", "Gaps detected in an edge's sequence (batches held until it is replayed), in this partition.", []string{"partition"}, nil)
 	descOrphansHeld   = prometheus.NewDesc("tally_settle_orphans_held", "Reversals waiting for their parent, in this partition.", []string{"partition"}, nil)
 	descSettleRunning = prometheus.NewDesc("tally_settle_partitions", "Partitions this node settles.", nil, nil)
-	allSnapshotsDescs = []*prometheus.Desc{descWALBytes, descWALBudget, descBacklog, descOldest, descRejected, descGCDeleted, descLagBatches, descEntries, descSegments, descSettleDup, descConflicts, descExceptions, descGaps, descOrphansHeld, descSettleRunning}
+	allSnapshotsDescs = []*prometheus.Desc{descWALBytes, descWALBudget, descBacklog, descOldest, descRejected, descGCDeleted, descLagBatches, descLagSeconds, descEntries, descSegments, descSettleDup, descConflicts, descExceptions, descGaps, descOrphansHeld, descSettleRunning}
 )
 
 func (c *snapshots) Describe(ch chan<- *prometheus.Desc) {
@@ -193,6 +194,7 @@ func (c *snapshots) Collect(ch chan<- prometheus.Metric) {
 		for _, p := range parts {
 			l := strconv.Itoa(p.Partition)
 			gauge(descLagBatches, float64(p.Lag), l)
+			gauge(descLagSeconds, p.LagSeconds, l)
 			counter(descEntries, p.Entries, l)
 			counter(descSegments, p.Segments, l)
 			counter(descSettleDup, p.Duplicates, l)

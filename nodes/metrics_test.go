@@ -205,6 +205,14 @@ func TestMetricsScrape(t *testing.T) {
 		if got := sum(after, "tally_settled_total"); got != accepted {
 			return fmt.Errorf("tally_settled_total sums to %v, want %d", got, accepted)
 		}
+		// Caught up: the lag gauges come back to 0 (refreshed from the
+		// consumer's info, not its creation-time snapshot).
+		if _, ok := after["tally_settle_lag_seconds"]; !ok {
+			return fmt.Errorf("no tally_settle_lag_seconds family")
+		}
+		if lb, ls := sum(after, "tally_settle_lag_batches"), sum(after, "tally_settle_lag_seconds"); lb != 0 || ls != 0 {
+			return fmt.Errorf("lag %v batches, %v s after settling", lb, ls)
+		}
 		if v, _ := value(after, "tally_forward_backlog_records"); v != 0 {
 			return fmt.Errorf("forward backlog %v", v)
 		}

@@ -24,7 +24,8 @@ type batch struct {
 	orphansDel map[string]bool
 	exceptions []Exception
 	alerts     []alert
-	sideBytes  int // payload bytes of held reversals and exceptions: the state record's size
+	sideBytes  int       // payload bytes of held reversals and exceptions: the state record's size
+	newest     time.Time // TALLY_TX timestamp of the newest input processed
 	cnt        Counters
 	dirty      bool
 	records    int // records in the batch's messages (sizes the next fetch)

@@ -12,6 +12,9 @@ type PartitionStats struct {
 	Partition int
 	Counters         // last committed counters of this partition
 	Lag       uint64 // forwarded batches (JetStream messages) not yet settled: pending + unacked
+	// LagSeconds: how far behind real time the partition's last commit was
+	// (its newest input's arrival in TALLY_TX to the commit); 0 when caught up.
+	LagSeconds float64
 }
 
 // Partitions returns every partition's committed counters and lag, in the
@@ -20,7 +23,7 @@ func (n *Node) Partitions() []PartitionStats {
 	ws := n.workers()
 	out := make([]PartitionStats, 0, len(ws))
 	for _, w := range ws {
-		ps := PartitionStats{Partition: int(w.p), Lag: w.lag.Load()}
+		ps := PartitionStats{Partition: int(w.p), Lag: w.lag.Load(), LagSeconds: time.Duration(w.lagNanos.Load()).Seconds()}
 		if c := w.snap.Load(); c != nil {
 			ps.Counters = *c
 		}

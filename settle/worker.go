@@ -32,7 +32,9 @@ type worker struct {
 	cnt       Counters                 // owned by the worker goroutine
 	snap      atomic.Pointer[Counters] // last committed counters, for Stats
 	lag       atomic.Uint64
-	fenced    atomic.Bool // stepped down: another writer appended to the partition
+	lagNanos  atomic.Int64 // publish→settled delay of the last commit; 0 when caught up
+	lagAt     time.Time    // last consumer Info (worker goroutine only)
+	fenced    atomic.Bool  // stepped down: another writer appended to the partition
 	// guard says whether this node may still write the partition: nil with
 	// static ownership; with leases it returns ErrLeaseLost once the lease
 	// was not renewed in time (lease.go). Checked before every fetch and
@@ -286,14 +288,41 @@ func (w *worker) noteRecords(n int) {
 // default forward batch, so a first fetch under a backlog stays small.
 const firstRecsPerMsg = 500
 
+// updateLag refreshes the partition's lag from the consumer's info at most
+// every lagRefresh (CachedInfo alone is only what the last Info call saw).
+// Caught up, the lag age is 0.
 func (w *worker) updateLag() {
+	if time.Since(w.lagAt) >= lagRefresh {
+		w.lagAt = time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), publishAttempt)
+		w.cons.Info(ctx) //nolint:errcheck // on error CachedInfo keeps the last good value
+		cancel()
+	}
 	if ci := w.cons.CachedInfo(); ci != nil {
-		w.lag.Store(ci.NumPending + uint64(ci.NumAckPending))
+		n := ci.NumPending + uint64(ci.NumAckPending)
+		w.lag.Store(n)
+		if n == 0 {
+			w.lagNanos.Store(0)
+		}
+	}
+}
+
+// lagRefresh bounds how often a worker asks JetStream for its consumer's info.
+const lagRefresh = 500 * time.Millisecond
+
+// noteCommitted records how far behind real time the commit of b was: from
+// the newest input's arrival in TALLY_TX to now (tally_settle_lag_seconds).
+func (w *worker) noteCommitted(b *batch) {
+	if !b.newest.IsZero() {
+		w.lagNanos.Store(int64(time.Since(b.newest)))
 	}
 }
 
 // process handles one forwarded batch message.
 func (w *worker) process(b *batch, m jetstream.Msg) error {
+	if md, err := m.Metadata(); err == nil && md.Timestamp.After(b.newest) {
+		b.newest = md.Timestamp
+	}
 	h := m.Headers()
 	node, provider := h.Get(wire.HdrNode), h.Get(wire.HdrProvider)
 	body := m.Data()
@@ -365,6 +394,7 @@ func (w *worker) commit(ctx context.Context, b *batch) error {
 		snap := b.cnt
 		w.snap.Store(&snap)
 		w.ack(b)
+		w.noteCommitted(b)
 		return nil
 	}
 	pr, rec, err := w.prepare(b)
@@ -387,6 +417,7 @@ func (w *worker) commit(ctx context.Context, b *batch) error {
 		w.n.alert(a.kind, a.body)
 	}
 	w.ack(b)
+	w.noteCommitted(b)
 	return nil
 }
 
