@@ -143,15 +143,16 @@ func (n *Node) newWorker(p int, guard func() error) *worker {
 func (w *worker) prepareStart(ctx context.Context) error {
 	wait := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := w.catchUp(ctx)
+		err := w.startOnce(ctx)
 		if err == nil {
-			break
+			w.ready.Store(true)
+			return nil
 		}
 		if !transientJS(err) || ctx.Err() != nil {
 			return err
 		}
 		if attempt == 1 || attempt%10 == 0 {
-			w.log.Warn("JetStream not ready for catch-up; retrying", "attempt", attempt, "error", err)
+			w.log.Warn("JetStream not ready for this partition (the streams are created by the hub, or by a node with streams.create); retrying", "attempt", attempt, "error", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -159,6 +160,13 @@ func (w *worker) prepareStart(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// startOnce is one attempt of prepareStart.
+func (w *worker) startOnce(ctx context.Context) error {
+	if err := w.catchUp(ctx); err != nil {
+		return err
 	}
 	if err := w.check(); err != nil {
 		return err
@@ -168,7 +176,6 @@ func (w *worker) prepareStart(ctx context.Context) error {
 		return fmt.Errorf("consumer for partition %d: %w", w.p, err)
 	}
 	w.cons = cons
-	w.ready.Store(true)
 	return nil
 }
 
@@ -479,7 +486,11 @@ func transientJS(err error) bool {
 	switch {
 	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrTimeout),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoStreamResponse),
-		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected),
+		// A hub that is up but has not created the streams yet (it listens
+		// before it creates them), or a settle node started before the one
+		// with streams.create.
+		errors.Is(err, jetstream.ErrStreamNotFound):
 		return true
 	case errors.As(err, &apiErr):
 		// 503 JetStream not enabled / temporarily unavailable, cluster
