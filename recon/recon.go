@@ -112,11 +112,11 @@ type Result struct {
 	LedgerEntries int `json:"ledger_entries"` // the provider's entries in the period
 	Matched       int `json:"matched"`        // report ids equal to their ledger entry
 
-	Missing     []Item      `json:"missing"`      // in the report, not in the ledger
-	Extra       []Item      `json:"extra"`        // in the ledger (in the period), not in the report
-	Mismatched  []Mismatch  `json:"mismatched"`   // same id, other values
-	Duplicates  []Duplicate `json:"duplicates"`   // same id on several report rows
-	Rejected    []Rejection `json:"rejected"`     // rows the strict decoder refused
+	Missing     []Item      `json:"missing"`       // in the report, not in the ledger
+	Extra       []Item      `json:"extra"`         // in the ledger (in the period), not in the report
+	Mismatched  []Mismatch  `json:"mismatched"`    // same id, other values
+	Duplicates  []Duplicate `json:"duplicates"`    // same id on several report rows
+	Rejected    []Rejection `json:"rejected"`      // rows the strict decoder refused
 	OutOfPeriod []Item      `json:"out_of_period"` // report rows dated outside the period
 	Totals      []Total     `json:"totals"`
 }
