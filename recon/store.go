@@ -124,24 +124,7 @@ func Load(root, provider string, v note.Verifier) (*Chain, error) {
 // Open verifies a signed reconciliation note against v and returns its
 // result. The text must be exactly a canonical result and a newline.
 func Open(b []byte, v note.Verifier) (*Result, error) {
-	n, err := note.Open(b, note.VerifierList(v))
-	if err != nil {
-		return nil, fmt.Errorf("signature: %w", err)
-	}
-	text, ok := strings.CutSuffix(n.Text, "\n")
-	if !ok {
-		return nil, errors.New("note text does not end in a newline")
-	}
-	var r Result
-	dec := json.NewDecoder(strings.NewReader(text))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("not a reconciliation: %w", err)
-	}
-	if !bytes.Equal(r.Canonical(), []byte(text)) {
-		return nil, errors.New("not a canonical reconciliation")
-	}
-	return &r, nil
+	return store.OpenCanonical(b, v, "reconciliation", (*Result).Canonical)
 }
 
 // Keep links r to the chain's last result (sets Seq and Previous), signs it
@@ -160,7 +143,7 @@ func (c *Chain) Keep(r *Result, signer note.Signer) (Kept, error) {
 		r.Previous = last.Hash
 	}
 	text := r.Canonical()
-	b, err := note.Sign(&note.Note{Text: string(text) + "\n"}, signer)
+	b, err := store.SignCanonical(text, signer)
 	if err != nil {
 		return Kept{}, fmt.Errorf("sign reconciliation: %w", err)
 	}

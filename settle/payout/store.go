@@ -1,7 +1,6 @@
 package payout
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -83,20 +81,11 @@ func Load(root string, v note.Verifier) ([]Recorded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v: %w", path, err, ErrChain)
 		}
-		n, err := note.Open(b, note.VerifierList(v))
+		rp, err := store.OpenCanonical(b, v, "run record", (*Run).Canonical)
 		if err != nil {
-			return nil, fmt.Errorf("%s: signature: %v: %w", path, err, ErrChain)
-		}
-		text := strings.TrimSuffix(n.Text, "\n")
-		var r Run
-		dec := json.NewDecoder(strings.NewReader(text))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&r); err != nil {
 			return nil, fmt.Errorf("%s: %v: %w", path, err, ErrChain)
 		}
-		if !bytes.Equal(r.Canonical(), []byte(text)) {
-			return nil, fmt.Errorf("%s: not a canonical run record: %w", path, ErrChain)
-		}
+		r := *rp
 		if r.Seq != i+1 || r.Previous != prev {
 			return nil, fmt.Errorf("%s: seq %d previous %q, want %d and %q: %w", path, r.Seq, r.Previous, i+1, prev, ErrChain)
 		}
@@ -127,7 +116,7 @@ func Record(root string, prior []Recorded, r *Run, signer note.Signer) (Recorded
 	if len(prior) > 0 {
 		r.Previous = prior[len(prior)-1].Hash
 	}
-	b, err := note.Sign(&note.Note{Text: string(r.Canonical()) + "\n"}, signer)
+	b, err := store.SignCanonical(r.Canonical(), signer)
 	if err != nil {
 		return Recorded{}, fmt.Errorf("sign run: %w", err)
 	}

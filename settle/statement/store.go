@@ -1,7 +1,6 @@
 package statement
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -128,20 +127,11 @@ func Load(root, party string, v note.Verifier) (*Chain, error) {
 		if err != nil {
 			return nil, err
 		}
-		n, err := note.Open(b, note.VerifierList(v))
+		sp, err := store.OpenCanonical(b, v, "statement", (*Statement).Canonical)
 		if err != nil {
-			return nil, fmt.Errorf("%s: signature: %v: %w", path, err, ErrChain)
-		}
-		text := strings.TrimSuffix(n.Text, "\n")
-		var s Statement
-		dec := json.NewDecoder(strings.NewReader(text))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&s); err != nil {
 			return nil, fmt.Errorf("%s: %v: %w", path, err, ErrChain)
 		}
-		if !bytes.Equal(s.Canonical(), []byte(text)) {
-			return nil, fmt.Errorf("%s: not a canonical statement: %w", path, ErrChain)
-		}
+		s := *sp
 		if s.Provisional {
 			return nil, fmt.Errorf("%s: a provisional statement in the chain (provisional statements live under provisional/ and are never part of it): %w", path, ErrChain)
 		}
@@ -168,8 +158,7 @@ func (c *Chain) Issue(s *Statement, signer note.Signer) (Issued, error) {
 	if last := c.Last(); last != nil {
 		s.Previous = last.Hash
 	}
-	text := string(s.Canonical()) + "\n"
-	b, err := note.Sign(&note.Note{Text: text}, signer)
+	b, err := store.SignCanonical(s.Canonical(), signer)
 	if err != nil {
 		return Issued{}, fmt.Errorf("sign statement: %w", err)
 	}
