@@ -118,4 +118,3 @@ func TestLeafTLS(t *testing.T) {
 		return nil
 	})
 }
-
