@@ -48,15 +48,20 @@ func cmdDLQ(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	code := fs.String("code", "", "list: only this rejection code")
 	limit := fs.Int("limit", 50, "list: at most this many, newest first (0 = all)")
 	asJSON := fs.Bool("json", false, "list: one JSON object per line")
+	keyFile := atRestKeyFlag(fs)
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if *data == "" {
 		return usageError{"dlq needs --data DIR"}
 	}
-	d, err := ingest.OpenDeadLetters(filepath.Join(*data, "ingest", "wal"))
+	key, err := readAtRestKey(*keyFile)
 	if err != nil {
 		return err
+	}
+	d, err := ingest.OpenDeadLettersKey(filepath.Join(*data, "ingest", "wal"), key)
+	if err != nil {
+		return atRestHint(err, *keyFile)
 	}
 	defer d.Close()
 	if sub == "show" {

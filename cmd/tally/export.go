@@ -8,10 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/tally-mesh/tally/audit"
-	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/store"
 )
 
@@ -25,6 +22,7 @@ func cmdExport(args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "", "the node's data directory")
 	out := fs.String("out", "", "export directory to create (must not exist or be empty)")
 	noBal := fs.Bool("no-balances", false, "export without the settle index's balances (the node may be running; only signed segments are exported)")
+	keyFile := atRestKeyFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -41,7 +39,7 @@ func cmdExport(args []string, stdout, stderr io.Writer) error {
 		if _, err := os.Stat(idx); err != nil {
 			return fmt.Errorf("no settle index in %s (use --no-balances to export the ledger alone): %w", *data, err)
 		}
-		x, err := settle.OpenIndex(idx, hclog.NewNullLogger())
+		x, err := openIndexAt(idx, *keyFile)
 		if err != nil {
 			return fmt.Errorf("open the settle index: %w (stop the node, or use --no-balances)", err)
 		}

@@ -2,13 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tally-mesh/tally/config"
 	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/settle/rules"
 )
@@ -20,6 +23,7 @@ func cmdBalances(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	node := fs.String("node", "", "a running node's console URL: live balances over its API (console.go)")
 	token := fs.String("token", "", "with --node: an API token (default $TALLY_CONSOLE_TOKEN)")
+	keyFile := atRestKeyFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -33,7 +37,10 @@ func cmdBalances(args []string, stdout, stderr io.Writer) error {
 	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("no settlement index in %s: %w", *data, err)
 	}
-	idx, err := settle.OpenIndex(dir, hclog.NewNullLogger())
+	idx, err := openIndexAt(dir, *keyFile)
+	if errors.Is(err, badger.ErrEncryptionKeyMismatch) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%w (is a node still running on this directory?)", err)
 	}
@@ -97,4 +104,41 @@ func cmdRules(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "ok: %d rule set versions, %d fee contracts\n", len(book.Versions()), nfees)
 	return nil
+}
+
+// atRestKeyFlag adds --encryption-key-file to an offline command that opens
+// the settle index or the edge WAL: the node's encryption_key_file, without
+// which an encrypted store does not open (docs/security.md).
+func atRestKeyFlag(fs *flags) *string {
+	return fs.String("encryption-key-file", "", "the node's encryption_key_file: needed to open an encrypted settle index or WAL")
+}
+
+// readAtRestKey reads --encryption-key-file ("" = the store is plain).
+func readAtRestKey(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return config.ReadKey(path)
+}
+
+// openIndexAt opens a stopped node's settle index, with its encryption key
+// when keyFile is set. A key mismatch says which flag is missing or wrong.
+func openIndexAt(dir, keyFile string) (*settle.Index, error) {
+	key, err := readAtRestKey(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	x, err := settle.OpenIndexKey(dir, hclog.NewNullLogger(), key, 0)
+	return x, atRestHint(err, keyFile)
+}
+
+// atRestHint explains a Badger key mismatch in terms of the flag.
+func atRestHint(err error, keyFile string) error {
+	if !errors.Is(err, badger.ErrEncryptionKeyMismatch) {
+		return err
+	}
+	if keyFile == "" {
+		return fmt.Errorf("%w: the store is encrypted; pass --encryption-key-file with the node's encryption_key_file", err)
+	}
+	return fmt.Errorf("%w: %s is not this store's key (or the store is not encrypted)", err, keyFile)
 }

@@ -11,10 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/tally-mesh/tally/audit"
-	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/store/merkle"
 )
@@ -27,10 +24,10 @@ func init() {
 // proveTx proves (provider, id): through the settle index when dir is a
 // data directory whose node is stopped, else by scanning the ledger (an
 // export, or a node holding its index open).
-func proveTx(dir, ledgerDir string, r *store.Reader, provider, id string, stderr io.Writer) (audit.InclusionProof, error) {
+func proveTx(dir, ledgerDir, keyFile string, r *store.Reader, provider, id string, stderr io.Writer) (audit.InclusionProof, error) {
 	if idx := filepath.Join(dir, "settle", "index"); ledgerDir != dir {
 		if _, err := os.Stat(idx); err == nil {
-			x, err := settle.OpenIndex(idx, hclog.NewNullLogger())
+			x, err := openIndexAt(idx, keyFile)
 			if err == nil {
 				defer x.Close()
 				return audit.ProveID(r, x.Lookup, provider, id)
@@ -56,6 +53,7 @@ func cmdProve(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "also write BASE.tlog-proof (the receipt) and BASE.entry (the entry's bytes)")
 	key := fs.String("verifier-key", "", "the ledger's verifier key, or a file holding it (default: the ledger's verifier.key): the receipt's checkpoint is checked with it and the partition's key derived from it")
 	fs.alias("key", "verifier-key")
+	keyFile := atRestKeyFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -68,7 +66,7 @@ func cmdProve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer r.Close()
-	pr, err := proveTx(*data, ld, r, *provider, *id, stderr)
+	pr, err := proveTx(*data, ld, *keyFile, r, *provider, *id, stderr)
 	if errors.Is(err, audit.ErrBadProof) {
 		fmt.Fprintf(stderr, "the hash cache gave a proof that does not verify (%v); recomputing from the segments\n", err)
 		r2, err2 := store.OpenReader(ld, true)
@@ -76,7 +74,7 @@ func cmdProve(args []string, stdout, stderr io.Writer) error {
 			return err2
 		}
 		defer r2.Close()
-		pr, err = proveTx(*data, ld, r2, *provider, *id, stderr)
+		pr, err = proveTx(*data, ld, *keyFile, r2, *provider, *id, stderr)
 	}
 	if err != nil {
 		return err

@@ -2,16 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/tally-mesh/tally/config"
 	"github.com/tally-mesh/tally/internal/atrest"
+	"github.com/tally-mesh/tally/settle"
 )
 
 // TestRotateKeyCommand: tally rotate-key --dir moves an encrypted store to a
@@ -78,5 +82,52 @@ func TestJSONLogFormat(t *testing.T) {
 	newLoggerFormat("info", config.LogText, &buf).Info("x")
 	if json.Valid(bytes.TrimSpace(buf.Bytes())) {
 		t.Errorf("text format wrote JSON: %q", buf.String())
+	}
+}
+
+// TestOfflineToolsEncryptedStores: the offline commands open an encrypted
+// settle index and WAL with --encryption-key-file, and without it (or with
+// another key) fail saying which flag to pass, instead of Badger's bare
+// key-mismatch error.
+func TestOfflineToolsEncryptedStores(t *testing.T) {
+	data := t.TempDir()
+	key, other := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32)
+	keyFile, otherFile := filepath.Join(t.TempDir(), "at-rest.key"), filepath.Join(t.TempDir(), "other.key")
+	os.WriteFile(keyFile, key, 0o600)
+	os.WriteFile(otherFile, other, 0o600)
+	x, err := settle.OpenIndexKey(filepath.Join(data, "settle", "index"), hclog.NewNullLogger(), key, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.Close()
+	wal, err := badger.Open(atrest.Apply(badger.DefaultOptions(filepath.Join(data, "ingest", "wal")).WithLogger(nil), key, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal.Close()
+
+	for _, c := range []struct {
+		name string
+		run  func(extra ...string) error
+	}{
+		{"balances", func(extra ...string) error {
+			var out, errOut bytes.Buffer
+			return cmdBalances(append([]string{"--data", data}, extra...), &out, &errOut)
+		}},
+		{"dlq list", func(extra ...string) error {
+			var out, errOut bytes.Buffer
+			return cmdDLQ(context.Background(), append([]string{"list", "--data", data}, extra...), &out, &errOut)
+		}},
+	} {
+		err := c.run()
+		if err == nil || !strings.Contains(err.Error(), "--encryption-key-file") {
+			t.Errorf("%s without a key: %v, want a hint naming --encryption-key-file", c.name, err)
+		}
+		if err := c.run("--encryption-key-file", otherFile); err == nil || !strings.Contains(err.Error(), "is not this store's key") {
+			t.Errorf("%s with another key: %v", c.name, err)
+		}
+		if err := c.run("--encryption-key-file", keyFile); err != nil {
+			t.Errorf("%s with the key: %v", c.name, err)
+		}
 	}
 }

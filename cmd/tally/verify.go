@@ -10,11 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hashicorp/go-hclog"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tally-mesh/tally/audit"
-	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/store"
 )
 
@@ -52,7 +50,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // balancesOf finds the settle index's committed balances for dir: from the
 // data directory's Badger index (node stopped) or an export's balances.json.
 // It returns nil and the reason when there are none to check.
-func balancesOf(dir, ledgerDir, override string) (*audit.Balances, string) {
+func balancesOf(dir, ledgerDir, keyFile, override string) (*audit.Balances, string) {
 	if override != "" {
 		b, err := readBalancesFile(override)
 		if err != nil {
@@ -65,7 +63,7 @@ func balancesOf(dir, ledgerDir, override string) (*audit.Balances, string) {
 		if _, err := os.Stat(idx); err != nil {
 			return nil, "the data directory has no settle index"
 		}
-		x, err := settle.OpenIndex(idx, hclog.NewNullLogger())
+		x, err := openIndexAt(idx, keyFile)
 		if err != nil {
 			return nil, fmt.Sprintf("the settle index cannot be opened (is a node running on it?): %v", err)
 		}
@@ -108,6 +106,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	var trusted multiFlag
 	fs.Var(&trusted, "trusted", "a checkpoint FILE kept from an earlier audit; the ledger must still contain its tree (repeatable)")
 	balFile := fs.String("balances", "", "check these balances (a balances.json) instead of the data directory's index or the export's")
+	keyFile := atRestKeyFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -133,7 +132,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, s)
 		}
 	}
-	bals, why := balancesOf(dir, ld, *balFile)
+	bals, why := balancesOf(dir, ld, *keyFile, *balFile)
 	rep, err := audit.Verify(ld, audit.Options{Key: vkey, Progress: progress, Trusted: notes, Balances: bals})
 	if err != nil {
 		// Say it once, on stdout where the report goes; the exit code is 1.
