@@ -82,12 +82,12 @@ ruleset "plain" {
 
 func TestSettlementProblems(t *testing.T) {
 	for name, c := range map[string]struct{ block, want string }{
-		"currency":  {`settlement "a" { currency = "XYZ" }`, `"XYZ" is not a known ISO 4217`},
-		"rounding":  {"settlement \"a\" {\n currency = \"USD\"\n rounding = \"nearest\"\n}", `unknown rounding "nearest"`},
-		"twice":     {`settlement "a" { currency = "USD" }` + "\n" + `settlement "a" { currency = "GBP" }`, `settlement of "a" already defined`},
-		"fee":       {`settlement "a" { currency = "USD" }` + "\n" + "fee \"f\" {\n party = \"a\"\n currency = \"EUR\"\n period = \"month\"\n basis = \"ggr\"\n rounding = \"down\"\n mode = \"marginal\"\n carry_negative = false\n minimum = \"0\"\n tier {\n percent = \"10\"\n }\n}", `fee "f" of "a" is in EUR but the party is settled in USD`},
-		"payout":    {`settlement "a" { currency = "USD" }` + "\n" + "payout \"a\" {\n currency = \"EUR\"\n minimum = \"10\"\n}", `payout of "a" is in EUR but the party is settled in USD`},
-		"declared":  {`party "operator" {}` + "\n" + `settlement "typo" { currency = "USD" }`, `party "typo" is not declared`},
+		"currency": {`settlement "a" { currency = "XYZ" }`, `"XYZ" is not a known ISO 4217`},
+		"rounding": {"settlement \"a\" {\n currency = \"USD\"\n rounding = \"nearest\"\n}", `unknown rounding "nearest"`},
+		"twice":    {`settlement "a" { currency = "USD" }` + "\n" + `settlement "a" { currency = "GBP" }`, `settlement of "a" already defined`},
+		"fee":      {`settlement "a" { currency = "USD" }` + "\n" + "fee \"f\" {\n party = \"a\"\n currency = \"EUR\"\n period = \"month\"\n basis = \"ggr\"\n rounding = \"down\"\n mode = \"marginal\"\n carry_negative = false\n minimum = \"0\"\n tier {\n percent = \"10\"\n }\n}", `fee "f" of "a" is in EUR but the party is settled in USD`},
+		"payout":   {`settlement "a" { currency = "USD" }` + "\n" + "payout \"a\" {\n currency = \"EUR\"\n minimum = \"10\"\n}", `payout of "a" is in EUR but the party is settled in USD`},
+		"declared": {`party "operator" {}` + "\n" + `settlement "typo" { currency = "USD" }`, `party "typo" is not declared`},
 	} {
 		src := strings.Replace(plainRuleset, "rule \"all\"", c.block+"\n  rule \"all\"", 1)
 		_, err := Parse([]byte(src), "test.hcl")
