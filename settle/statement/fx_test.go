@@ -155,3 +155,40 @@ func TestFXNoRateRefused(t *testing.T) {
 		t.Fatalf("no rates: %v, want ErrNoRate", err)
 	}
 }
+
+// TestFXReportTotals totals the operator's November EUR and USD statements
+// of the worked example in EUR at the period-end rates: the USD closing via
+// the inverse of EUR/USD 1.12 (allowed explicitly), each line with its rate.
+func TestFXReportTotals(t *testing.T) {
+	book, err := rules.ParseFile(filepath.Join("..", "rules", "testdata", "fx-settlement.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := fxLedger(t, book, fxNovember...)
+	src := &statement.Source{Entries: l.entries, Book: book}
+	nov, _ := statement.ParsePeriod("2026-11")
+	var ss []*statement.Statement
+	for _, c := range []string{"USD", "EUR"} {
+		s, err := statement.Build(src, "operator", c, nov, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss = append(ss, s)
+	}
+	tb, err := fx.NewTable(l.entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := statement.Totals(ss, "EUR", tb, fx.Policy{Source: "ecb"}, "half_even"); !errors.Is(err, fx.ErrNoRate) {
+		t.Fatalf("USD→EUR without inverse: %v, want ErrNoRate", err)
+	}
+	r, err := statement.Totals(ss, "EUR", tb, fx.Policy{Source: "ecb", Inverse: true}, "half_even")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// EUR: 70% of 161.10 = 112.77; USD: 70.00 / 1.12 = 62.5 → 62.50.
+	if len(r.Lines) != 2 || r.Lines[0].Currency != "EUR" || r.Lines[0].Closing != "112.77" || r.Lines[0].Rate != "1" ||
+		r.Lines[1].Closing != "70.00" || r.Lines[1].Converted != "62.50" || !r.Lines[1].Inverse || r.Lines[1].Rate != "1.12" || r.Total != "175.27" {
+		t.Fatalf("report %+v", r)
+	}
+}
