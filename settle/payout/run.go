@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/settle/fx"
 	"github.com/tally-mesh/tally/settle/statement"
 )
 
@@ -48,6 +49,11 @@ type Item struct {
 	PaidBefore string    `json:"paid_before"`
 	Amount     string    `json:"amount"`
 	Creditor   Account   `json:"creditor"`
+	// With a settlement currency (fx.go): the statement's foreign balances
+	// revalued at the payout-time rate; Amount includes FXDifference
+	// (Σ FX[].Difference), PaidBefore never does.
+	FX           []ItemFX `json:"fx,omitempty"`
+	FXDifference string   `json:"fx_difference,omitempty"`
 }
 
 // Total is the count and sum of a run's items in one currency.
@@ -87,6 +93,9 @@ type Request struct {
 	Now        time.Time // the run's creation time
 	Execution  string    // YYYY-MM-DD; "" for Now's date (UTC)
 	Banks      *Banks
+	// Rates revalue a statement's foreign balances at Now (fx.go); a
+	// statement with FX lines is refused without them.
+	Rates *fx.Table
 }
 
 // Plan builds the next run after prior (the runs recorded so far, oldest
@@ -119,6 +128,9 @@ func Plan(prior []Run, cands []Candidate, req Request) (*Run, []Skip, error) {
 			paidBy[it.Statement] = r.Seq
 			k := [2]string{it.Party, it.Currency}
 			paid[k] = paid[k].Add(decimal.RequireFromString(it.Amount))
+			if it.FXDifference != "" {
+				paid[k] = paid[k].Sub(decimal.RequireFromString(it.FXDifference))
+			}
 			if it.End.After(lastPaid[k]) {
 				lastPaid[k] = it.End
 			}
@@ -193,11 +205,24 @@ func Plan(prior []Run, cands []Candidate, req Request) (*Run, []Skip, error) {
 		if err := acct.Validate(); err != nil {
 			return nil, nil, fmt.Errorf("party %s: %w", s.Party, err)
 		}
-		run.Items = append(run.Items, Item{
+		ifx, diff, err := revalue(s, req.Rates, req.Now)
+		if err != nil {
+			return nil, nil, fmt.Errorf("statement %s: %w", c.Hash, err)
+		}
+		if pay := amount.Add(diff); !pay.IsPositive() {
+			skip(fmt.Sprintf("due %s less the FX difference %s at payout is not positive", cur.Format(amount), cur.Format(diff)))
+			continue
+		}
+		it := Item{
 			EndToEndID: fmt.Sprintf("%s-%04d", run.ID, len(run.Items)+1), Party: s.Party, Currency: s.Currency, Period: s.Period, End: s.End.UTC(), Statement: c.Hash,
-			Due: cur.Format(due), PaidBefore: cur.Format(paid[k]), Amount: cur.Format(amount), Creditor: acct,
-		})
+			Due: cur.Format(due), PaidBefore: cur.Format(paid[k]), Amount: cur.Format(amount.Add(diff)), Creditor: acct, FX: ifx,
+		}
+		if len(ifx) > 0 {
+			it.FXDifference = cur.Format(diff)
+		}
+		run.Items = append(run.Items, it)
 		paid[k] = paid[k].Add(amount)
+		amount = amount.Add(diff)
 		lastPaid[k] = s.End
 		if totals[s.Currency] == nil {
 			totals[s.Currency] = &Total{Currency: s.Currency}

@@ -63,6 +63,8 @@ type versionSrc struct {
 	Overrides    []*overrideSrc  `hcl:"override,block" json:"overrides,omitempty"`
 	// Minimum payouts (payout.go); none encodes no key.
 	Payouts []*payoutSrc `hcl:"payout,block" json:"payouts,omitempty"`
+	// Settlement currencies (settlement.go); none encodes no key.
+	Settlements []*settlementSrc `hcl:"settlement,block" json:"settlements,omitempty"`
 
 	DefRange        hcl.Range `hcl:",def_range" json:"-"`
 	EffectiveRange  hcl.Range `hcl:"effective,attr_value_range" json:"-"`

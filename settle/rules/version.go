@@ -37,6 +37,8 @@ type Version struct {
 	canon    []byte
 	hash     [32]byte
 	pos      string // where it was defined, for error messages
+
+	settlements []Settlement // settlement currencies of parties (settlement.go)
 }
 
 type rule struct {
@@ -206,6 +208,7 @@ func compile(src *versionSrc, base string) (*Version, []Problem) {
 	v.declared = checkDeclared(&c, src, vpath)
 	v.payouts = compilePayouts(&c, src, vpath)
 	v.zones = checkZones(&c, src, vpath)
+	v.settlements = compileSettlements(&c, src, vpath, v)
 	if len(c.problems) > 0 {
 		return nil, c.problems
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/settle/fx"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/txn"
@@ -46,6 +47,7 @@ type Statement struct {
 	Fees        []Fee        `json:"fees"`
 	Adjustments []Adjustment `json:"adjustments"`
 	Overrides   []Override   `json:"overrides,omitempty"` // partner-tree overrides received (+) or deducted (−)
+	FX          []FXLine     `json:"fx,omitempty"`        // shares in other currencies, converted (fx.go)
 	Closing     string       `json:"closing"`
 	Payout      *Payout      `json:"payout,omitempty"` // with a minimum payout for the party and currency
 	Ledger      []Covered    `json:"ledger"`           // entries of the ledger this statement and its predecessors account for
@@ -166,6 +168,10 @@ type Covered struct {
 type Source struct {
 	Entries []store.Entry // every entry, in ledger order (partition, then leaf index)
 	Book    *rules.Book   // fee contracts: those of the version in force at a period's start; nil for none
+	Rates   *fx.Table     // exchange rates; nil: built from the fx_rate entries among Entries
+
+	rates    *fx.Table
+	ratesErr error
 
 	root []txn.Tx
 	size map[uint32]uint64
@@ -232,6 +238,13 @@ func Parties(src *Source, period Period) [][2]string {
 					seen[[2]string{f.Party, f.Currency.Code}] = true
 				}
 			}
+			// A party with a settlement currency has its statement in it.
+			for k := range seen {
+				if set, ok := v.Settlement(k[0]); ok && set.Currency.Code != k[1] {
+					delete(seen, k)
+					seen[[2]string{k[0], set.Currency.Code}] = true
+				}
+			}
 			// The partners above a party receive overrides on its commission.
 			if t := v.Tree(); t != nil {
 				for k := range seen {
@@ -277,6 +290,10 @@ func Build(src *Source, party, currency string, period Period, prior *Statement)
 		}
 	}
 	loc := period.Start.Location()
+	set, settles := src.settlementOf(party, period)
+	if settles && set.Currency.Code != currency {
+		return nil, fmt.Errorf("statement: %s is settled in %s: its shares in %s are on its %s statement", party, set.Currency.Code, currency, set.Currency.Code)
+	}
 	if prior != nil {
 		if prior.Party != party || prior.Currency != currency {
 			return nil, fmt.Errorf("statement: prior is for %s/%s, not %s/%s", prior.Party, prior.Currency, party, currency)
@@ -290,7 +307,7 @@ func Build(src *Source, party, currency string, period Period, prior *Statement)
 	// Replay from the first period with an entry of this currency.
 	first := period
 	for _, e := range src.Entries {
-		if e.Tx.Currency.Code == currency {
+		if e.Tx.Currency.Code == currency || settles {
 			if p := PeriodIn(period.Kind, e.Tx.OccurredAt, loc); p.Start.Before(first.Start) {
 				first = p
 			}
@@ -442,6 +459,15 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 		st.Overrides = append(st.Overrides, o)
 	}
 
+	if set, ok := src.settlementOf(party, period); ok && set.Currency.Code == cur.Code {
+		lines, sum, err := fxLines(src, cur, party, period, set, covered)
+		if err != nil {
+			return nil, err
+		}
+		st.FX = lines
+		total = total.Add(sum)
+	}
+
 	st.Opening = cur.Format(opening)
 	st.Closing = cur.Format(total)
 	if src.Book != nil {
@@ -483,7 +509,7 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 }
 
 // check asserts closing = opening + Σ activity + Σ adjustments + Σ fees +
-// Σ overrides.
+// Σ overrides + Σ FX lines.
 func (s *Statement) check(cur money.Currency) error {
 	sum := decimal.RequireFromString(s.Opening)
 	for _, l := range s.Activity {
@@ -497,6 +523,9 @@ func (s *Statement) check(cur money.Currency) error {
 	}
 	for _, o := range s.Overrides {
 		sum = sum.Add(decimal.RequireFromString(o.Amount))
+	}
+	for _, l := range s.FX {
+		sum = sum.Add(decimal.RequireFromString(l.Converted))
 	}
 	if !sum.Equal(decimal.RequireFromString(s.Closing)) {
 		return fmt.Errorf("statement: %s %s %s: opening + lines = %s, closing %s", s.Party, s.Currency, s.Period, cur.Format(sum), s.Closing)

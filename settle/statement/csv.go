@@ -62,6 +62,23 @@ func CSV(s *Statement) []byte {
 		row("override", o.Name, "", "", o.Base, o.Amount,
 			fmt.Sprintf("%s%% of %s's commission to %s, paid by %s, exact %s rounded %s, ruleset %s", o.Percent, o.Of, o.Party, o.PaidBy, o.Exact, o.Rounding, o.Ruleset))
 	}
+	for _, l := range s.FX {
+		rate := l.Pair + " " + l.Rate
+		if l.Inverse {
+			rate = "1 / " + rate
+		}
+		rate = fmt.Sprintf("%s (%s, as of %s, %s), rounded %s", rate, l.Source, l.AsOf.Format(time.RFC3339), l.RateID, l.Rounding)
+		if l.Kind == FXAccrual {
+			item := l.Type
+			if l.Of != "" {
+				item += " of " + l.Of
+			}
+			row("fx_accrual", item, l.Category, fmt.Sprint(l.Count), l.Currency+" "+l.Amount, l.Converted, "at the event's rate "+rate)
+			continue
+		}
+		row("fx_difference", l.Currency, "", "", l.Currency+" "+l.Amount, l.Converted,
+			fmt.Sprintf("settled %s at the close rate %s, accrued %s", l.Settled, rate, l.Accrued))
+	}
 	for _, a := range s.Adjustments {
 		item := a.Type
 		if a.Of != "" {
