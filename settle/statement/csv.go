@@ -62,6 +62,11 @@ func CSV(s *Statement) []byte {
 		row("override", o.Name, "", "", o.Base, o.Amount,
 			fmt.Sprintf("%s%% of %s's commission to %s, paid by %s, exact %s rounded %s, ruleset %s", o.Percent, o.Of, o.Party, o.PaidBy, o.Exact, o.Rounding, o.Ruleset))
 	}
+	for _, c := range s.Clawbacks {
+		row("cpa_clawback", c.Fee, "", "1", c.Net, c.Amount,
+			fmt.Sprintf("player %s first deposit %s/%s of %s at %s: net %s when paid, %s now (minimum %s, reversals within %d days), ruleset %s",
+				c.Player, c.Provider, c.Deposit, c.Period, c.OccurredAt.Format(time.RFC3339), c.PaidNet, c.Net, c.MinDeposit, c.ClawbackDays, c.Ruleset))
+	}
 	for _, a := range s.Adjustments {
 		item := a.Type
 		if a.Of != "" {
