@@ -316,7 +316,7 @@ not json
 func TestRulesEvalContract(t *testing.T) {
 	dir := filepath.Join("..", "..", "settle", "rules", "testdata")
 	out, err := runCLI(t, "rules", "check", filepath.Join(dir, "contract.hcl"))
-	if err != nil || !strings.Contains(out, `ruleset "2026-11 studio-a" effective 2026-11-01T00:00:00Z hash 6b7b33e18864e73b, 1 fee contracts`) || !strings.Contains(out, "ok: 1 rule set versions, 1 fee contracts") {
+	if err != nil || !strings.Contains(out, `ruleset "2026-11 studio-a" effective 2026-11-01T00:00:00Z hash dfc25197a97e6b43, 1 fee contracts`) || !strings.Contains(out, "ok: 1 rule set versions, 1 fee contracts") || strings.Contains(out, "warning") {
 		t.Errorf("rules check contract.hcl: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "rules", "eval", "--rules", filepath.Join(dir, "contract.hcl"), "--input", filepath.Join(dir, "contract.jsonl"), "--period", "2026-11")

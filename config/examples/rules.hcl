@@ -9,6 +9,12 @@ ruleset "2026-launch" {
   rounding   = "half_up"
   allocation = "largest_remainder"
 
+  # The parties this version names, declared so that a misspelt one fails to
+  # load. "${provider}" (any provider with credentials) and "${affiliate}"
+  # (the transaction's attribution) expand at run time and are not declared.
+  party "operator" {}
+  party "studio-1" {}
+
   rule "casino" {
     share "studio" {
       party   = "${provider}" # the provider the transaction came from
@@ -46,6 +52,12 @@ ruleset "2027-renegotiated" {
   effective  = "2027-01-01T00:00:00Z"
   rounding   = "half_up"
   allocation = "largest_remainder"
+
+  # The parties this version names, declared so that a misspelt one fails to
+  # load. "${provider}" (any provider with credentials) and "${affiliate}"
+  # (the transaction's attribution) expand at run time and are not declared.
+  party "operator" {}
+  party "studio-1" {}
 
   rule "casino" {
     share "studio" {

@@ -202,6 +202,20 @@ func Plan(prior []Run, cands []Candidate, req Request) (*Run, []Skip, error) {
 			skip(fmt.Sprintf("due %s already paid by earlier runs (%s)", cur.Format(due), cur.Format(paid[k])))
 			continue
 		}
+		// The minimum payout applies to what is paid, not to the balance:
+		// the statement's due is the whole balance since the party's first
+		// statement, of which earlier runs paid part. A remainder below the
+		// minimum stays withheld until it reaches it.
+		if s.Payout != nil && s.Payout.Minimum != "" {
+			minimum, err := decimal.NewFromString(s.Payout.Minimum)
+			if err != nil {
+				return nil, nil, fmt.Errorf("statement %s: minimum payout %q: %w", c.Hash, s.Payout.Minimum, err)
+			}
+			if amount.LessThan(minimum) {
+				skip(fmt.Sprintf("still owed %s (due %s less %s paid by earlier runs), below the minimum payout %s: withheld", cur.Format(amount), cur.Format(due), cur.Format(paid[k]), cur.Format(minimum)))
+				continue
+			}
+		}
 		if err := acct.Validate(); err != nil {
 			return nil, nil, fmt.Errorf("party %s: %w", s.Party, err)
 		}

@@ -87,30 +87,45 @@ func checkDeclared(c *checker, src *versionSrc, vpath string) map[string]bool {
 		}
 		decl[p.Name] = true
 	}
-	use := func(pos, key, party string) {
-		if party == "" || party == refProvider || party == refAffiliate || decl[party] {
-			return
+	// A templated party is checked against what it can expand to:
+	// "${provider}" in a rule with a providers condition can only be one of
+	// those providers, each of which must be declared. Without the
+	// condition it is any provider with credentials (the node's
+	// configuration, not the rule file), and "${affiliate}" is the
+	// transaction's attribution field, an open set of partners: neither
+	// can be listed here, so both are exempt.
+	use := func(pos, key, party string, providers []string) {
+		switch {
+		case party == "" || party == refAffiliate || decl[party]:
+		case party == refProvider:
+			for _, p := range providers {
+				if !decl[p] {
+					c.add(pos, key, fmt.Sprintf("party %s can be provider %q (the rule's providers), which is not declared", refProvider, p),
+						fmt.Sprintf(`this ruleset declares its parties: add party %q {}, or correct the providers list if it is a typo`, p))
+				}
+			}
+		default:
+			c.add(pos, key, fmt.Sprintf("party %q is not declared", party), fmt.Sprintf(`this ruleset declares its parties: add party %q {} if it is not a typo`, party))
 		}
-		c.add(pos, key, fmt.Sprintf("party %q is not declared", party), fmt.Sprintf(`this ruleset declares its parties: add party %q {} if it is not a typo`, party))
 	}
 	for _, r := range src.Rules {
 		rpath := fmt.Sprintf("%s rule %q", vpath, r.Name)
 		for _, s := range r.Shares {
-			use(at(fmt.Sprintf("%s share %q", rpath, s.Name), s.PartyRange, s.DefRange), "party", s.Party)
+			use(at(fmt.Sprintf("%s share %q", rpath, s.Name), s.PartyRange, s.DefRange), "party", s.Party, r.Providers)
 		}
 		for _, s := range r.Steps {
-			use(at(fmt.Sprintf("%s step %q", rpath, s.Name), s.PartyRange, s.DefRange), "party", s.Party)
+			use(at(fmt.Sprintf("%s step %q", rpath, s.Name), s.PartyRange, s.DefRange), "party", s.Party, r.Providers)
 		}
-		use(at(rpath, r.RemainderRange, r.DefRange), "remainder", r.Remainder)
+		use(at(rpath, r.RemainderRange, r.DefRange), "remainder", r.Remainder, nil)
 	}
 	for _, f := range src.FeeSet {
-		use(fmt.Sprintf("%s fee %q", vpath, f.Name), "party", f.Party)
+		use(fmt.Sprintf("%s fee %q", vpath, f.Name), "party", f.Party, nil)
 	}
 	for _, p := range src.Payouts {
-		use(at(fmt.Sprintf("%s payout %q", vpath, p.Party), p.DefRange), "payout", p.Party)
+		use(at(fmt.Sprintf("%s payout %q", vpath, p.Party), p.DefRange), "payout", p.Party, nil)
 	}
 	for _, o := range src.Overrides {
-		use(at(fmt.Sprintf("%s override %q", vpath, o.Name), o.PartyRange, o.DefRange), "party", o.Party)
+		use(at(fmt.Sprintf("%s override %q", vpath, o.Name), o.PartyRange, o.DefRange), "party", o.Party, nil)
 	}
 	return decl
 }
@@ -285,12 +300,24 @@ func (v *Version) lint() []Finding {
 				where[p] = pos
 			}
 		}
+		// A "${provider}" share of a rule with a providers condition names
+		// each of those providers (what it can expand to); otherwise a
+		// templated party names no party of the file (see checkDeclared).
+		expand := func(p string, r *rule) {
+			if p == refProvider {
+				for _, q := range r.providers {
+					count(q, r.pos)
+				}
+				return
+			}
+			count(p, r.pos)
+		}
 		for _, r := range v.rules {
 			for _, s := range r.shares {
-				count(s.party, r.pos)
+				expand(s.party, r)
 			}
 			for _, s := range r.steps {
-				count(s.party, r.pos)
+				expand(s.party, r)
 			}
 			count(r.remainder, r.pos)
 		}
@@ -320,7 +347,7 @@ func (v *Version) lint() []Finding {
 			}
 		}
 		if typos == 0 && len(names) > 0 {
-			add(true, v.pos, "party", fmt.Sprintf("ruleset %q does not declare its parties", v.Name), `add a party block for each party it names, such as party "operator" {}: a misspelt party then fails to load`)
+			add(true, v.pos, "party", fmt.Sprintf("ruleset %q does not declare its parties", v.Name), `add a party block for each party it names, such as party "operator" {}: a misspelt party then fails to load ("${provider}" and "${affiliate}" are not declared; a "${provider}" in a rule with providers = [...] needs each of those providers declared)`)
 		}
 	}
 	return out

@@ -224,3 +224,107 @@ ruleset "b" {
 		}
 	}
 }
+
+// TestCheckExampleDeclaresParties: the shipped example and every rule file
+// of the tests check clean (no warning: they declare their parties, and
+// "${provider}"/"${affiliate}" need no declaration), while a real typo in
+// the example is caught: a load error once parties are declared, a warning
+// "a typo?" in a ruleset that declares none, where a "${provider}" share of
+// a rule with a providers condition counts as naming those providers.
+func TestCheckExampleDeclaresParties(t *testing.T) {
+	example := filepath.Join("..", "..", "config", "examples", "rules.hcl")
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.hcl"))
+	vec, _ := filepath.Glob(filepath.Join("testdata", "vectors", "*.hcl"))
+	files = append(append([]string{example}, files...), vec...)
+	if len(files) < 10 {
+		t.Fatalf("only %d rule files found: %v", len(files), files)
+	}
+	for _, f := range files {
+		book, fs := CheckFiles(f)
+		if book == nil || len(fs) != 0 {
+			t.Errorf("%s: want no finding:\n%s", f, findingsText(fs))
+		}
+	}
+
+	src, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second version's remainder misspelt: the declarations catch it.
+	i := strings.LastIndex(string(src), `remainder = "operator"`)
+	typo := string(src[:i]) + `remainder = "opertor"` + string(src[i+len(`remainder = "operator"`):])
+	book, fs := checkSrc(t, typo)
+	if txt := findingsText(fs); book != nil || !strings.Contains(txt, `error: `) || !strings.Contains(txt, `remainder: party "opertor" is not declared`) {
+		t.Fatalf("typo in the example not caught:\n%s", txt)
+	}
+
+	// ${provider} expands to the rule's providers: each must be declared.
+	book, fs = checkSrc(t, checkHead+`
+  rule "r" {
+    providers = ["studio", "studoi"]
+    share "st" {
+      party   = "${provider}"
+      percent = "10"
+    }
+    remainder = "operator"
+  }
+}
+`)
+	if txt := findingsText(fs); book != nil || len(fs) != 1 || !strings.Contains(txt, `party ${provider} can be provider "studoi" (the rule's providers), which is not declared`) {
+		t.Fatalf("undeclared expansion of ${provider}:\n%s", txt)
+	}
+
+	// Without declarations: the fee's party "studio-l" is a typo of
+	// "studio-1", which the rule names only through ${provider}.
+	undeclared := func(feeParty string) string {
+		return `ruleset "v" {
+  effective  = "2026-01-01T00:00:00Z"
+  rounding   = "half_up"
+  allocation = "largest_remainder"
+  rule "r" {
+    providers = ["studio-1"]
+    games     = ["slot-1"]
+    share "st" {
+      party   = "${provider}"
+      percent = "12"
+    }
+    remainder = "operator"
+  }
+  rule "r2" {
+    providers = ["studio-1"]
+    share "st" {
+      party   = "${provider}"
+      percent = "10"
+    }
+    remainder = "operator"
+  }
+  rule "other" {
+    share "op" {
+      party   = "operator"
+      percent = "100"
+    }
+  }
+  fee "f" {
+    party          = "` + feeParty + `"
+    basis          = "ggr"
+    period         = "month"
+    currency       = "EUR"
+    mode           = "marginal"
+    minimum        = "0"
+    carry_negative = false
+    tier {
+      percent = "1"
+    }
+  }
+}
+`
+	}
+	book, fs = checkSrc(t, undeclared("studio-l"))
+	if txt := findingsText(fs); book == nil || len(fs) != 1 || !strings.Contains(txt, `warning: `) || !strings.Contains(txt, `party "studio-l" is named once in ruleset "v", next to the similar "studio-1": a typo?`) {
+		t.Fatalf("typo warning missing:\n%s", txt)
+	}
+	book, fs = checkSrc(t, undeclared("studio-1"))
+	if txt := findingsText(fs); book == nil || len(fs) != 1 || !strings.Contains(txt, `ruleset "v" does not declare its parties`) {
+		t.Fatalf("want only the no-declaration warning:\n%s", txt)
+	}
+}

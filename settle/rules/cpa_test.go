@@ -95,3 +95,42 @@ func TestCPAQualifies(t *testing.T) {
 		}
 	}
 }
+
+// TestCPAClawbackParse: clawback_days is part of the rule and of the
+// canonical form (absent without it, so older versions keep their hash),
+// round-trips through ParseCanonical, and is a whole number of days; a
+// reversal counts when it occurred at most that many days after the
+// deposit (bound inclusive).
+func TestCPAClawbackParse(t *testing.T) {
+	src := strings.Replace(cpaFee, `within_days = "30"`, "within_days = \"30\"\n      clawback_days = \"90\"", 1)
+	book, err := Parse([]byte(src), "test.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := book.Versions()[0]
+	if c := v.Fees()[0].CPA; c == nil || c.ClawbackDays != 90 {
+		t.Fatalf("cpa %+v", c)
+	}
+	if !strings.Contains(string(v.Canonical()), `"cpa":{"amount":"50","min_deposit":"20","within_days":30,"clawback_days":90}`) {
+		t.Errorf("canonical form lacks clawback_days: %s", v.Canonical())
+	}
+	back, err := ParseCanonical(v.Canonical())
+	if err != nil || back.Hash() != v.Hash() || back.Fees()[0].CPA.ClawbackDays != 90 {
+		t.Fatalf("canonical round trip: %v", err)
+	}
+	plain, err := Parse([]byte(cpaFee), "test.hcl")
+	if err != nil || strings.Contains(string(plain.Versions()[0].Canonical()), "clawback") {
+		t.Fatalf("a fee without clawback_days encodes one: %v", err)
+	}
+	for _, bad := range []string{`"0"`, `"090"`, `"x"`, `"36601"`} {
+		_, err := ParseFees([]byte(strings.Replace(src, `clawback_days = "90"`, "clawback_days = "+bad, 1)), "test.hcl")
+		if err == nil || !strings.Contains(err.Error(), "clawback_days: "+bad+" is not a whole number from 1 to 36600") {
+			t.Errorf("clawback_days = %s: %v", bad, err)
+		}
+	}
+	dep := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	c := CPA{ClawbackDays: 30}
+	if !c.Counts(dep, dep.Add(30*24*time.Hour)) || c.Counts(dep, dep.Add(30*24*time.Hour+time.Second)) || !(CPA{}).Counts(dep, dep.AddDate(5, 0, 0)) {
+		t.Error("Counts: the window is 30 × 24 h, inclusive; without one every reversal counts")
+	}
+}

@@ -87,19 +87,40 @@ const (
 // selected by the fee's conditions, its amount net of its reversals is at
 // least MinDeposit and, with WithinDays > 0, it occurred at most WithinDays
 // × 24 hours after the player's first transaction of any type (first seen).
+//
+// With ClawbackDays > 0, a CPA already paid is clawed back when the first
+// deposit is later reversed (refunds and rollbacks occurring at most
+// ClawbackDays × 24 hours after the deposit) so far that it no longer
+// reaches the minimum; a reversal later than that window never affects the
+// CPA, neither its qualification nor a clawback.
 type CPA struct {
-	Amount     decimal.Decimal // paid per qualifying player, in the fee's currency
-	MinDeposit decimal.Decimal // the first deposit's minimum, in the fee's currency; 0: any
-	WithinDays int             // 0: no window
+	Amount       decimal.Decimal // paid per qualifying player, in the fee's currency
+	MinDeposit   decimal.Decimal // the first deposit's minimum, in the fee's currency; 0: any
+	WithinDays   int             // 0: no window
+	ClawbackDays int             // 0: no clawback (and every reversal counts)
 }
 
 // Qualifies applies the rule to a first deposit: its amount net of
 // reversals, when it occurred and when the player was first seen.
 func (c CPA) Qualifies(net decimal.Decimal, at, firstSeen time.Time) bool {
-	if !net.IsPositive() || net.LessThan(c.MinDeposit) {
+	if !c.NetQualifies(net) {
 		return false
 	}
 	return c.WithinDays == 0 || !at.After(firstSeen.Add(time.Duration(c.WithinDays)*24*time.Hour))
+}
+
+// NetQualifies is the amount part of the rule: a first deposit net of its
+// reversals that is positive and at least MinDeposit.
+func (c CPA) NetQualifies(net decimal.Decimal) bool {
+	return net.IsPositive() && !net.LessThan(c.MinDeposit)
+}
+
+// Counts reports whether a reversal of a first deposit made at deposit,
+// occurring at reversal, counts against the deposit: always without a
+// clawback window, else when it occurred at most ClawbackDays × 24 hours
+// after the deposit (bound inclusive).
+func (c CPA) Counts(deposit, reversal time.Time) bool {
+	return c.ClawbackDays == 0 || !reversal.After(deposit.Add(time.Duration(c.ClawbackDays)*24*time.Hour))
 }
 
 // ErrFeeInput means Compute was given a basis or carry it cannot use: more
@@ -428,6 +449,9 @@ func (c FeeContract) issues(bad map[string]bool) []feeIssue {
 		if a.WithinDays < 0 || a.WithinDays > MaxWithinDays {
 			add("cpa", -1, fmt.Sprintf("within_days %d is not from 0 to %d", a.WithinDays, MaxWithinDays), `days from the player's first transaction, such as within_days = "30"`)
 		}
+		if a.ClawbackDays < 0 || a.ClawbackDays > MaxWithinDays {
+			add("cpa", -1, fmt.Sprintf("clawback_days %d is not from 0 to %d", a.ClawbackDays, MaxWithinDays), `days after the first deposit in which its reversal claws the CPA back, such as clawback_days = "90"`)
+		}
 	}
 	if m := c.MaximumFee; m != nil && !bad["maximum"] {
 		switch {
@@ -533,11 +557,15 @@ type cpaSrc struct {
 	Amount     string `hcl:"amount"`
 	MinDeposit string `hcl:"min_deposit"`
 	WithinDays string `hcl:"within_days,optional"`
+	// ClawbackDays: a reversal of the first deposit within this many days
+	// after it claws a paid CPA back (CPA.ClawbackDays).
+	ClawbackDays string `hcl:"clawback_days,optional"`
 
 	DefRange    hcl.Range `hcl:",def_range"`
 	AmountR     hcl.Range `hcl:"amount,attr_value_range"`
 	MinDepR     hcl.Range `hcl:"min_deposit,attr_value_range"`
 	WithinDaysR hcl.Range `hcl:"within_days,attr_value_range"`
+	ClawbackR   hcl.Range `hcl:"clawback_days,attr_value_range"`
 }
 
 type tierSrc struct {
@@ -723,6 +751,13 @@ func compileFee(rsName, name string, def hcl.Range, fs *feeSrc, setRounding stri
 				cp.WithinDays = d
 			}
 		}
+		if cs.ClawbackDays != "" {
+			if d, err := strconv.Atoi(cs.ClawbackDays); err != nil || d < 1 || d > MaxWithinDays || strconv.Itoa(d) != cs.ClawbackDays {
+				c.add(at(pos, cs.ClawbackR, cs.DefRange), "clawback_days", fmt.Sprintf("%q is not a whole number from 1 to %d", cs.ClawbackDays, MaxWithinDays), `days after the first deposit in which its reversal claws the CPA back, such as clawback_days = "90"; leave it out for no clawback`)
+			} else {
+				cp.ClawbackDays = d
+			}
+		}
 		fc.CPA = cp
 	}
 	for i, ts := range fs.Tiers {
@@ -800,6 +835,8 @@ type cpaCanon struct {
 	Amount     string `json:"amount"`
 	MinDeposit string `json:"min_deposit"`
 	WithinDays int    `json:"within_days,omitempty"`
+	// Absent without a clawback, so older versions keep their hash.
+	ClawbackDays int `json:"clawback_days,omitempty"`
 }
 
 type tierCanon struct {
@@ -818,7 +855,7 @@ func canonFee(fc FeeContract) *feeCanon {
 		f.Maximum = fc.MaximumFee.String()
 	}
 	if fc.CPA != nil {
-		f.CPA = &cpaCanon{Amount: fc.CPA.Amount.String(), MinDeposit: fc.CPA.MinDeposit.String(), WithinDays: fc.CPA.WithinDays}
+		f.CPA = &cpaCanon{Amount: fc.CPA.Amount.String(), MinDeposit: fc.CPA.MinDeposit.String(), WithinDays: fc.CPA.WithinDays, ClawbackDays: fc.CPA.ClawbackDays}
 	}
 	for _, t := range fc.Tiers {
 		tc := tierCanon{Percent: t.Percent.String()}
@@ -863,7 +900,7 @@ func (f *feeCanon) contract(c *checker, ruleset, path string) (FeeContract, bool
 		fc.MaximumFee = &m
 	}
 	if f.CPA != nil {
-		cp := &CPA{WithinDays: f.CPA.WithinDays}
+		cp := &CPA{WithinDays: f.CPA.WithinDays, ClawbackDays: f.CPA.ClawbackDays}
 		if f.CPA.Amount, cp.Amount, ok = checkDecimal(c, path, "cpa.amount", f.CPA.Amount); !ok {
 			bad["cpa.amount"] = true
 		}

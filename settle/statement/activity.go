@@ -118,12 +118,12 @@ func (g *Gaming) Basis(basis string) decimal.Decimal {
 // transaction's player field; entries without one are not players.
 type firstDeposits struct {
 	entry     map[string]int // player → index of its first deposit
-	net       map[int]decimal.Decimal
+	revs      map[int][]int  // deposit index → indices of its reversals, in ledger order
 	firstSeen map[string]time.Time
 }
 
 func findFirstDeposits(entries []store.Entry) *firstDeposits {
-	fd := &firstDeposits{entry: map[string]int{}, net: map[int]decimal.Decimal{}, firstSeen: map[string]time.Time{}}
+	fd := &firstDeposits{entry: map[string]int{}, revs: map[int][]int{}, firstSeen: map[string]time.Time{}}
 	rootIdx := make(map[[2]string]int, len(entries))
 	root := make([]int, len(entries))
 	for i, e := range entries {
@@ -145,13 +145,28 @@ func findFirstDeposits(entries []store.Entry) *firstDeposits {
 			}
 		}
 	}
-	for i, e := range entries {
-		if r := root[i]; entries[r].Tx.Type == txn.Deposit {
-			fd.net[r] = fd.net[r].Add(e.Net)
+	for i := range entries {
+		if r := root[i]; r != i && entries[r].Tx.Type == txn.Deposit {
+			fd.revs[r] = append(fd.revs[r], i)
 		}
 	}
 	return fd
 }
+
+// net is deposit d's amount net of its reversals that count under rule c
+// (all of them without a clawback window, else those within it) and that
+// in selects (the ledger a statement saw).
+func (fd *firstDeposits) net(entries []store.Entry, d int, c rules.CPA, in func(store.Entry) bool) decimal.Decimal {
+	n := entries[d].Net
+	for _, i := range fd.revs[d] {
+		if r := entries[i]; in(r) && c.Counts(entries[d].Tx.OccurredAt, r.Tx.OccurredAt) {
+			n = n.Add(r.Net)
+		}
+	}
+	return n
+}
+
+func anyEntry(store.Entry) bool { return true }
 
 // qualifies reports whether entry i is the first deposit of its player and
 // qualifies under rule c.
@@ -160,5 +175,5 @@ func (fd *firstDeposits) qualifies(entries []store.Entry, i int, c rules.CPA) bo
 	if e.Tx.Type != txn.Deposit || e.Tx.Player == "" || fd.entry[e.Tx.Player] != i {
 		return false
 	}
-	return c.Qualifies(fd.net[i], e.Tx.OccurredAt, fd.firstSeen[e.Tx.Player])
+	return c.Qualifies(fd.net(entries, i, c, anyEntry), e.Tx.OccurredAt, fd.firstSeen[e.Tx.Player])
 }

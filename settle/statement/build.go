@@ -48,6 +48,7 @@ type Statement struct {
 	Adjustments []Adjustment `json:"adjustments"`
 	Overrides   []Override   `json:"overrides,omitempty"` // partner-tree overrides received (+) or deducted (−)
 	FX          []FXLine     `json:"fx,omitempty"`        // shares in other currencies, converted (fx.go)
+	Clawbacks   []Clawback   `json:"clawbacks,omitempty"` // CPAs of earlier statements taken back (clawback.go)
 	Closing     string       `json:"closing"`
 	Payout      *Payout      `json:"payout,omitempty"` // with a minimum payout for the party and currency
 	Ledger      []Covered    `json:"ledger"`           // entries of the ledger this statement and its predecessors account for
@@ -458,6 +459,11 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 		total = total.Add(decimal.RequireFromString(o.Amount))
 		st.Overrides = append(st.Overrides, o)
 	}
+	st.Clawbacks = clawbacks(src, cur, party, period, prior)
+	for _, c := range st.Clawbacks {
+		ruleSets[c.RuleSet] = true
+	}
+	total = total.Add(clawbackTotal(st.Clawbacks))
 
 	if set, ok := src.settlementOf(party, period); ok && set.Currency.Code == cur.Code {
 		lines, sum, err := fxLines(src, cur, party, period, set, covered)
@@ -509,7 +515,7 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 }
 
 // check asserts closing = opening + Σ activity + Σ adjustments + Σ fees +
-// Σ overrides + Σ FX lines.
+// Σ overrides + Σ FX lines + Σ clawbacks.
 func (s *Statement) check(cur money.Currency) error {
 	sum := decimal.RequireFromString(s.Opening)
 	for _, l := range s.Activity {
@@ -527,6 +533,7 @@ func (s *Statement) check(cur money.Currency) error {
 	for _, l := range s.FX {
 		sum = sum.Add(decimal.RequireFromString(l.Converted))
 	}
+	sum = sum.Add(clawbackTotal(s.Clawbacks))
 	if !sum.Equal(decimal.RequireFromString(s.Closing)) {
 		return fmt.Errorf("statement: %s %s %s: opening + lines = %s, closing %s", s.Party, s.Currency, s.Period, cur.Format(sum), s.Closing)
 	}

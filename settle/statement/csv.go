@@ -79,6 +79,11 @@ func CSV(s *Statement) []byte {
 		row("fx_difference", l.Currency, "", "", l.Currency+" "+l.Amount, l.Converted,
 			fmt.Sprintf("settled %s at the close rate %s, accrued %s", l.Settled, rate, l.Accrued))
 	}
+	for _, c := range s.Clawbacks {
+		row("cpa_clawback", c.Fee, "", "1", c.Net, c.Amount,
+			fmt.Sprintf("player %s first deposit %s/%s of %s at %s: net %s when paid, %s now (minimum %s, reversals within %d days), ruleset %s",
+				c.Player, c.Provider, c.Deposit, c.Period, c.OccurredAt.Format(time.RFC3339), c.PaidNet, c.Net, c.MinDeposit, c.ClawbackDays, c.Ruleset))
+	}
 	for _, a := range s.Adjustments {
 		item := a.Type
 		if a.Of != "" {

@@ -7,6 +7,11 @@ ruleset "2026-11 studio-a" {
   rounding   = "half_up"
   allocation = "largest_remainder"
 
+  # Declared parties: a misspelt party name fails to load. "${affiliate}" is
+  # the transaction's attribution and is not declared.
+  party "operator" {}
+  party "studio-a" {}
+
   # Per transaction: the affiliate who brought the player earns 25% of what
   # the operator wins on studio-a's slots and bears 25% of what it pays out.
   rule "studio-a slots" {

@@ -7,6 +7,8 @@ ruleset "2026-11" {
   rounding   = "half_up"
   allocation = "largest_remainder"
 
+  party "operator" {} # "${provider}" and "${affiliate}" expand at run time: not declared
+
   rule "casino" {
     share "studio" {
       party   = "${provider}" # the provider the transaction came from
@@ -24,6 +26,8 @@ ruleset "2026-12" {
   effective  = "2026-12-01T00:00:00Z"
   rounding   = "half_up"
   allocation = "largest_remainder"
+
+  party "operator" {} # "${provider}" and "${affiliate}" expand at run time: not declared
 
   rule "casino" {
     share "studio" {

@@ -6,6 +6,10 @@ ruleset "vectors" {
   rounding   = "half_up"
   allocation = "largest_remainder"
 
+  party "A" {}
+  party "B" {}
+  party "C" {}
+
   rule "lr-80-8-12" {
     games = ["lr-80-8-12"]
     share "A" {

@@ -9,6 +9,9 @@ ruleset "dirty-stream" {
   rounding   = "half_up"
   allocation = "largest_remainder"
 
+  party "P" {} # what "${provider}" can be in rule "P casino" (providers = ["P"])
+  party "operator" {}
+
   rule "P casino" {
     providers = ["P"]
     types     = ["bet", "win"]

@@ -8,6 +8,9 @@ ruleset "tiers" {
   rounding   = "half_up" # the fees inherit it
   allocation = "largest_remainder"
 
+  party "operator" {}
+  party "provider" {}
+
   rule "default" {
     share "op" {
       party   = "operator"

@@ -5,6 +5,10 @@ ruleset "waterfall" {
   rounding   = "half_up"
   allocation = "largest_remainder" # not used by steps: each step is rounded on its own
 
+  party "tax" {} # "${provider}" and "${affiliate}" expand at run time: not declared
+  party "bonus" {}
+  party "operator" {}
+
   rule "jpy-waterfall" {
     currencies = ["JPY"] # the fixed bonus cost is in yen
     step "gaming tax" {
