@@ -240,7 +240,7 @@ func TestReconcileUpload(t *testing.T) {
 		{admin, "prov-a", "2026-11", "big.jsonl", bytes.Repeat([]byte(plantedReport), 20), false, 413, "bad_request"},
 	} {
 		st, body := c.who.upload(c.provider, c.period, c.name, c.report, c.noCSRF)
-		if st != c.status || !strings.Contains(string(body), `"code": "`+c.code+`"`) {
+		if st != c.status || !strings.Contains(string(body), `"code":"`+c.code+`"`) {
 			t.Errorf("%+v: %d %s", c.provider+" "+c.period+" "+c.name, st, body)
 		}
 	}
