@@ -381,7 +381,7 @@ func (s *simulation) close() {
 }
 
 // demoOrphanTimeout is the demo's settle.orphan_timeout.
-const demoOrphanTimeout = 15 * time.Second
+var demoOrphanTimeout = 15 * time.Second // tests shorten it
 
 // plantExceptions sends, in order, one of each exception the console's
 // queue works on (docs/console.md "Trying it"), by the first provider: an
