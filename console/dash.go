@@ -338,6 +338,31 @@ type Chart struct {
 	SVG   template.HTML
 }
 
+// fillHours adds the hours of [from, to) that have no value, as zeros, for
+// each currency, so a day's chart shows the whole day (periods of up to
+// two days; longer ones are charted as they are).
+func fillHours(hs []HourValue, from, to time.Time) []HourValue {
+	if to.Sub(from) > 48*time.Hour {
+		return hs
+	}
+	have := map[string]bool{}
+	curs := map[string]bool{}
+	for _, h := range hs {
+		have[h.Currency+" "+h.Hour] = true
+		curs[h.Currency] = true
+	}
+	out := append([]HourValue(nil), hs...)
+	for cur := range curs {
+		for t := from.UTC(); t.Before(to); t = t.Add(time.Hour) {
+			if k := t.Format(time.RFC3339); !have[cur+" "+k] {
+				out = append(out, HourValue{Hour: k, Currency: cur, Amount: formatAmount(cur, decimal.Zero)})
+			}
+		}
+	}
+	sortHours(out)
+	return out
+}
+
 // charts splits hourly values by currency into one chart each.
 func charts(prefix string, hs []HourValue) []Chart {
 	by := map[string][]HourValue{}
@@ -382,7 +407,9 @@ func (c *Console) dashData(r *http.Request, id Identity, data map[string]any) {
 		g, _ = c.ggrFor(&http.Request{URL: &url.URL{}}) // today
 	}
 	data["GGR"] = g
-	data["GGRCharts"] = charts("GGR by hour (UTC)", g.Hours)
+	from, _ := time.Parse(time.RFC3339, g.From)
+	to, _ := time.Parse(time.RFC3339, g.To)
+	data["GGRCharts"] = charts("GGR by hour (UTC)", fillHours(g.Hours, from, to))
 	data["Alerts"] = c.firingAlerts()
 	s, err := c.slaFor(r.Context(), r)
 	if err != nil {
