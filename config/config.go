@@ -159,10 +159,12 @@ type Settle struct {
 	Leases            bool          // share the partitions with other settle nodes by leases (settle/lease.go); false = static
 	LeaseTTL          time.Duration // lease lifetime (TALLY_OWNERS bucket TTL)
 
-	AuditTLS      ServerTLS    // HTTPS on audit_listen; off = plain HTTP
-	AuditTokens   []AuditToken // bearer tokens of the audit API; none = open (loopback only)
-	ConsoleListen string       // host:port of the console (API and web UI, docs/console.md); "" = off
-	ConsoleUsers  string       // the console's users file; "" = <data>/console/users.json
+	AuditTLS         ServerTLS    // HTTPS on audit_listen; off = plain HTTP
+	AuditTokens      []AuditToken // bearer tokens of the audit API; none = open (loopback only)
+	ConsoleListen    string       // host:port of the console (API and web UI, docs/console.md); "" = off
+	ConsoleUsers     string       // the console's users file; "" = <data>/console/users.json
+	ConsoleTLS       ServerTLS    // HTTPS on console_listen; off = plain HTTP
+	ConsoleMaxUpload int64        // largest provider report the console accepts for reconciliation (bytes)
 }
 
 // Default returns the built-in defaults: every role, an embedded hub on a
@@ -205,6 +207,7 @@ func Default() Config {
 			SigningKey:        "",
 			AuditListen:       "", // off unless asked for
 			AuditMaxEntries:   1000,
+			ConsoleMaxUpload:  DefaultConsoleMaxUpload,
 			LeaseTTL:          6 * time.Second,
 		},
 		LogFormat:  LogText,
@@ -242,6 +245,13 @@ func (c Config) ConsoleUsersPath() string {
 
 // StatementsDir is where `tally statements` writes.
 func (c Config) StatementsDir() string { return c.Path("statements") }
+
+// ReconciliationsDir holds the kept reconciliations (recon.Store), written by
+// `tally reconcile` and the console's upload.
+func (c Config) ReconciliationsDir() string { return c.Path("reconciliations") }
+
+// DefaultConsoleMaxUpload is settle.console_max_upload's default.
+const DefaultConsoleMaxUpload = 32 << 20
 
 // KeyPath is the ledger signing key file.
 func (c Config) KeyPath() string {
@@ -351,6 +361,9 @@ func (c Config) check(bad func(key, val, fix string)) {
 		if _, _, err := splitHostPort(c.Settle.ConsoleListen); err != nil {
 			bad("settle.console_listen", c.Settle.ConsoleListen, `use host:port such as "127.0.0.1:7390" (port 0 picks one), or "" for off`)
 		}
+	}
+	if c.Settle.ConsoleMaxUpload < 1<<10 || c.Settle.ConsoleMaxUpload > 1<<30 {
+		bad("settle.console_max_upload", fmt.Sprint(c.Settle.ConsoleMaxUpload), `use a size from "1KiB" to "1GiB"`)
 	}
 	if c.Settle.AuditMaxEntries < 1 || c.Settle.AuditMaxEntries > 100000 {
 		bad("settle.audit_max_entries", fmt.Sprint(c.Settle.AuditMaxEntries), "use 1-100000")

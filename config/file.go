@@ -135,6 +135,8 @@ type SettleFile struct {
 	AuditTLS    *ServerTLSFile   `hcl:"audit_tls,block"`   // HTTPS on audit_listen
 	AuditTokens []AuditTokenFile `hcl:"audit_token,block"` // bearer tokens with scopes
 	// Console (issue 13, docs/console.md).
-	ConsoleListen *string `hcl:"console_listen,optional"`
-	ConsoleUsers  *string `hcl:"console_users,optional"`
+	ConsoleListen    *string        `hcl:"console_listen,optional"`
+	ConsoleUsers     *string        `hcl:"console_users,optional"`
+	ConsoleMaxUpload *string        `hcl:"console_max_upload,optional"` // size of a report upload
+	ConsoleTLS       *ServerTLSFile `hcl:"console_tls,block"`           // HTTPS on console_listen
 }

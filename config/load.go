@@ -352,6 +352,7 @@ func (l *loader) apply(f *File) {
 		if s.ConsoleUsers != nil {
 			c.Settle.ConsoleUsers = l.path(*s.ConsoleUsers)
 		}
+		l.size("settle.console_max_upload", s.ConsoleMaxUpload, &c.Settle.ConsoleMaxUpload)
 	}
 }
 

@@ -174,6 +174,7 @@ func (l *loader) applySecurity(f *File) {
 	}
 	if s := f.Settle; s != nil {
 		c.Settle.AuditTLS = l.serverTLS(s.AuditTLS)
+		c.Settle.ConsoleTLS = l.serverTLS(s.ConsoleTLS)
 		for _, t := range s.AuditTokens {
 			c.Settle.AuditTokens = append(c.Settle.AuditTokens, AuditToken(t))
 		}
@@ -248,6 +249,7 @@ func (c Config) checkSecurity(bad func(key, val, fix string)) {
 	}
 	checkServerTLS("ingest.http_tls", c.Ingest.HTTPTLS, false, bad)
 	checkServerTLS("settle.audit_tls", c.Settle.AuditTLS, false, bad)
+	checkServerTLS("settle.console_tls", c.Settle.ConsoleTLS, false, bad)
 	checkTLS("nats.tls", c.NATS.TLS, bad)
 	mapped := c.Hub.TLS.ClientAuth == ClientAuthVerifyAndMap || (c.Leaf != nil && c.Leaf.ClientTLS.ClientAuth == ClientAuthVerifyAndMap)
 	for _, p := range c.Providers {

@@ -25,7 +25,7 @@ import (
 // apiRoutes is every /v1 route; openapi.yaml describes exactly these
 // (TestOpenAPIMatchesRoutes).
 func apiRoutes() []route {
-	return []route{
+	return append([]route{
 		{"POST", "/v1/login", true, (*Console).login},
 		{"POST", "/v1/logout", false, (*Console).logout},
 		{"GET", "/v1/me", false, (*Console).me},
@@ -40,7 +40,7 @@ func apiRoutes() []route {
 		{"GET", "/v1/transactions/{provider}/{id}", false, (*Console).transaction},
 		{"GET", "/v1/users", false, (*Console).listUsers},
 		{"GET", "/v1/openapi.json", true, (*Console).openAPI},
-	}
+	}, dashRoutes()...)
 }
 
 // loginRequest is POST /v1/login's body.

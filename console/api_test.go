@@ -110,6 +110,18 @@ func TestPartnerScope(t *testing.T) {
 		{"GET /v1/transactions/{provider}/{id}", "GET", "/v1/transactions/prov-b/b-1", []int{404}},
 		{"GET /v1/transactions/{provider}/{id}", "GET", "/v1/transactions/prov-b/no-such-id", []int{404}},
 		{"GET /v1/users", "GET", "/v1/users", []int{403}},
+		// dash.go and reconcile.go (TestDashScope covers the posts and pages)
+		{"GET /v1/ggr", "GET", "/v1/ggr", []int{403}},
+		{"GET /v1/ggr", "GET", "/v1/ggr?provider=prov-b", []int{403}},
+		{"GET /v1/revenue", "GET", "/v1/revenue?party=prov-b", []int{404}},
+		{"GET /v1/revenue", "GET", "/v1/revenue?party=prov-b&period=2026-11", []int{404}},
+		{"GET /v1/revenue", "GET", "/v1/revenue", []int{200}},
+		{"GET /v1/revenue", "GET", "/v1/revenue?period=2026-11-01", []int{200}},
+		{"GET /v1/alerts", "GET", "/v1/alerts", []int{403}},
+		{"GET /v1/sla", "GET", "/v1/sla", []int{403}},
+		{"GET /v1/reconciliations", "GET", "/v1/reconciliations?provider=prov-b", []int{403}},
+		{"POST /v1/reconciliations", "", "", nil}, // TestDashScope
+		{"GET /v1/reconciliations/{provider}/{seq}/{format}", "GET", "/v1/reconciliations/prov-b/1/note", []int{403}},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

@@ -62,6 +62,7 @@ type Options struct {
 	Logger        hclog.Logger
 	FeedInterval  time.Duration // how often the live feed polls the node (default 500 ms)
 	Now           func() time.Time
+	Dash          DashOptions // GGR, revenue by hour, alerts, SLA, reconciliation (dash.go)
 }
 
 // Console serves the API and the UI.
@@ -83,6 +84,7 @@ type Console struct {
 	quit     chan struct{} // closed by StopStreams
 	quitOnce sync.Once
 	now      func() time.Time
+	dash     *dash
 }
 
 // route is one API route; the OpenAPI test walks apiRoutes.
@@ -117,6 +119,7 @@ func New(o Options) (*Console, error) {
 		c.verifier = v
 	}
 	c.feed = newFeed(o.Ledger, o.FeedInterval, o.Logger.Named("feed"))
+	c.dash = newDash(c)
 	c.mux = http.NewServeMux()
 	for _, rt := range apiRoutes() {
 		c.mux.HandleFunc(rt.method+" "+rt.path, c.api(rt))
@@ -133,6 +136,7 @@ func (c *Console) StopStreams() { c.quitOnce.Do(func() { close(c.quit) }) }
 func (c *Console) Close() {
 	c.StopStreams()
 	c.feed.close()
+	c.dash.rev.close()
 }
 
 // ServeHTTP adds the security headers and the access log.

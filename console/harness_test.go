@@ -74,6 +74,13 @@ func (s *syncBuffer) String() string {
 
 func start(t *testing.T) *env {
 	t.Helper()
+	return startWith(t, nil)
+}
+
+// startWith is start with the config changed by set (nil: none) before the
+// node starts.
+func startWith(t *testing.T, set func(*config.Config)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "rules.hcl")
 	if err := os.WriteFile(rules, []byte(testRules), 0o644); err != nil {
@@ -87,6 +94,9 @@ func start(t *testing.T) *env {
 	c.Settle.SegmentMaxAge = 20 * time.Millisecond
 	c.Settle.ConsoleListen = "127.0.0.1:0"
 	c.Roles = []string{config.RoleHub, config.RoleIngest, config.RoleSettle}
+	if set != nil {
+		set(&c)
+	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +126,7 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	return &env{t: t, node: n, base: "http://" + n.ConsoleAddr(), nc: nc, dir: dir, cfg: c, logs: logs}
+	return &env{t: t, node: n, base: n.ConsoleURL(), nc: nc, dir: dir, cfg: c, logs: logs}
 }
 
 // send sends one bet of provider and waits for its answer.

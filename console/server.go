@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -23,17 +24,21 @@ type Server struct {
 	err  error
 }
 
-// Listen serves c on addr (host:port; port 0 picks one). Timeouts are
-// explicit; the live feed extends its own write deadline per event.
-func Listen(addr string, c *Console, log hclog.Logger) (*Server, error) {
+// Listen serves c on addr (host:port; port 0 picks one), over TLS when tc
+// is not nil (settle.console_tls). Timeouts are explicit; the live feed
+// extends its own write deadline per event.
+func Listen(addr string, c *Console, log hclog.Logger, tc *tls.Config) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("console listen %s: %w", addr, err)
 	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
 	s := &Server{c: c, ln: ln, done: make(chan error, 1), srv: &http.Server{
 		Handler:           c,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
+		ReadTimeout:       60 * time.Second, // a report upload (settle.console_max_upload)
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,

@@ -38,6 +38,7 @@ func (c *Console) uiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", c.page(c.home))
 	mux.HandleFunc("GET /check", c.page(c.checkPage))
 	mux.HandleFunc("GET /statements/{party}/{seq}", c.page(c.statementPage))
+	c.reconcileUI(mux)
 }
 
 // page wraps a UI page: a session (else to /login) and, for a form post,
@@ -137,6 +138,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, id Identity, csrf
 		recent[i], recent[j] = recent[j], recent[i]
 	}
 	data := map[string]any{"Me": id, "CSRF": csrf, "Balances": bs, "Recent": recent, "Now": c.now().UTC().Format(time.RFC3339)}
+	c.dashData(r, id, data)
 	if id.Partner() {
 		parties, _ := c.statementParties(id, "")
 		var items []StatementItem

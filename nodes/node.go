@@ -31,16 +31,17 @@ type Node struct {
 	cfg config.Config
 	log hclog.Logger
 
-	hub     *server.Server
-	hubPwd  string // internal user's password when the hub requires credentials
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	ingest  *ingest.Node
-	index   *settle.Index
-	ledger  *store.Ledger
-	settle  *settle.Node
-	audit   *audit.Server   // read-only audit API (settle.audit_listen)
-	console *console.Server // console API and UI (settle.console_listen, console.go)
+	hub      *server.Server
+	hubPwd   string // internal user's password when the hub requires credentials
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	ingest   *ingest.Node
+	index    *settle.Index
+	ledger   *store.Ledger
+	settle   *settle.Node
+	audit    *audit.Server   // read-only audit API (settle.audit_listen)
+	console  *console.Server // console API and UI (settle.console_listen, console.go)
+	consoleC *console.Console
 
 	stop       chan struct{} // closed by Close: ends background start-up work
 	bg         sync.WaitGroup
@@ -149,6 +150,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 		return nil, err
 	}
 	n.startOps()
+	n.consoleAlerts()
 	return n, nil
 }
 
@@ -303,7 +305,7 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 		}
 		n.log.Info("audit api listening", "url", n.AuditURL()+"/v1/audit/partitions", "tokens", len(cfg.Settle.AuditTokens))
 	}
-	return n.startConsole(vkey)
+	return n.startConsole(vkey, signer, book)
 }
 
 // AuditAddr is the audit API's address ("" when it is off).

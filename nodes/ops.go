@@ -470,6 +470,7 @@ func watchedCerts(cfg config.Config) []string {
 	add(cfg.NATS.TLS.Cert)
 	add(cfg.Ingest.HTTPTLS.Cert)
 	add(cfg.Settle.AuditTLS.Cert)
+	add(cfg.Settle.ConsoleTLS.Cert)
 	if c := cfg.Hub.Cluster; c != nil {
 		add(c.TLS.Cert)
 	}

@@ -23,9 +23,10 @@ import (
 // security is what Start derives once from the config: the at-rest key and
 // the TLS configs of the HTTP listeners.
 type security struct {
-	key      []byte      // master key of the WAL and the index; nil = plain
-	httpTLS  *tls.Config // ingest.http_tls
-	auditTLS *tls.Config // settle.audit_tls
+	key        []byte      // master key of the WAL and the index; nil = plain
+	httpTLS    *tls.Config // ingest.http_tls
+	auditTLS   *tls.Config // settle.audit_tls
+	consoleTLS *tls.Config // settle.console_tls
 }
 
 func loadSecurity(c config.Config) (security, error) {
@@ -41,6 +42,9 @@ func loadSecurity(c config.Config) (security, error) {
 	}
 	if s.auditTLS, err = serverTLS(c.Settle.AuditTLS); err != nil {
 		return s, fmt.Errorf("settle.audit_tls: %w", err)
+	}
+	if s.consoleTLS, err = serverTLS(c.Settle.ConsoleTLS); err != nil {
+		return s, fmt.Errorf("settle.console_tls: %w", err)
 	}
 	return s, nil
 }

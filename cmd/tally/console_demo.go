@@ -37,11 +37,11 @@ func demoConsole(cfg *config.Config, listen string) (demoLogins, error) {
 }
 
 func demoConsoleHelp(w io.Writer, node *nodes.Node, l demoLogins) {
-	addr := node.ConsoleAddr()
-	if !l.on || addr == "" {
+	url := node.ConsoleURL()
+	if !l.on || url == "" {
 		return
 	}
-	fmt.Fprintf(w, "console at http://%s/ (docs/console.md)\n", addr)
+	fmt.Fprintf(w, "console at %s/ (docs/console.md)\n", url)
 	fmt.Fprintf(w, "  operator: ops / %s\n", l.opsPw)
 	fmt.Fprintf(w, "  partner:  %s / %s (sees only party %s)\n", l.partner, l.partnerPw, l.partyName)
 }

@@ -103,6 +103,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer sim.close()
 
+	if len(sim.providers) > 0 {
+		over, conflict, orphan := sim.plantExceptions()
+		fmt.Fprintf(stdout, "planted for the console's exception queue: over-reversal %s, orphan %s (after %s); and a conflicting resend of %s (refused at the edge: `tally dlq`)\n",
+			over, orphan, demoOrphanTimeout, conflict)
+	}
 	runCtx, stop := context.WithTimeout(ctx, *duration)
 	defer stop()
 	var wg sync.WaitGroup
@@ -230,6 +235,10 @@ func demoConfig(dir, logLevel string) (config.Config, error) {
 	cfg.Hub.Port = 0 // any free loopback port
 	cfg.Settle.Rules = rulesPath
 	cfg.Settle.Origin = "tally.demo/ledger"
+	// Short, so the orphan the simulation plants (plantExceptions) becomes
+	// an exception while the demo runs; the early rollbacks it sends on
+	// purpose meet their bets within milliseconds.
+	cfg.Settle.OrphanTimeout = demoOrphanTimeout
 	return cfg, cfg.Validate()
 }
 
@@ -369,6 +378,37 @@ func (s *simulation) close() {
 	for _, nc := range s.conns {
 		nc.Close()
 	}
+}
+
+// demoOrphanTimeout is the demo's settle.orphan_timeout.
+var demoOrphanTimeout = 15 * time.Second // tests shorten it
+
+// plantExceptions sends, in order, one of each exception the console's
+// queue works on (docs/console.md "Trying it"), by the first provider: an
+// over-reversal (a bet rolled back twice) and an orphan (a rollback whose
+// bet never comes: an exception after demoOrphanTimeout); and a conflict
+// (the bet's id again with another amount), which the edge itself refuses
+// (dead letter, code conflict): a conflict reaches the settle queue only
+// when two edges accept the same id. It returns their ids.
+func (s *simulation) plantExceptions() (overReversal, conflict, orphan string) {
+	p := s.providers[0]
+	bet := p.fresh("bet")
+	s.send(p.name, p.remember(bet))
+	s.send(p.name, mustJSON(p.reversal(bet)))
+	second := p.reversal(bet)
+	s.send(p.name, mustJSON(second))
+	again := clone(bet)
+	again["amount"] = "999.99"
+	if bet["currency"] == "JPY" {
+		again["amount"] = "99999"
+	}
+	s.send(p.name, mustJSON(again))
+	s.conflicts.Add(1)
+	p.next++
+	lost := fmt.Sprintf("%s-r%d-never-%d", p.name, p.run, p.next)
+	rb := p.reversal(map[string]any{"id": lost, "amount": bet["amount"], "currency": bet["currency"]})
+	s.send(p.name, mustJSON(rb))
+	return second["id"].(string), bet["id"].(string), rb["id"].(string)
 }
 
 // run offers `rate` transactions per second in total, open loop, until ctx ends.
