@@ -12,6 +12,11 @@ import (
 	"github.com/tally-mesh/tally/money"
 )
 
+// OpsID is the reserved edge node and provider of operator entries
+// (wire.OpsNode, wire.OpsProvider): only a record of (OpsID, OpsID) may
+// carry an operator type, and it may carry nothing else.
+const OpsID = "_tally"
+
 // Meta keys of the operator types (docs/ledger-format.md, "Operator entries").
 const (
 	MetaException         = "exception"          // correction: the exception id it resolves

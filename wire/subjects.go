@@ -3,6 +3,8 @@ package wire
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tally-mesh/tally/txn"
 )
 
 // DefaultPrefix is the first token of every tally subject and the stem of stream names.
@@ -27,8 +29,8 @@ const (
 // operator log forwards them as records of (_tally, _tally). config refuses
 // any configured node or provider id starting with "_".
 const (
-	OpsNode     = "_tally"
-	OpsProvider = "_tally"
+	OpsNode     = txn.OpsID
+	OpsProvider = txn.OpsID
 )
 
 // Subjects derives every subject and stream name from one prefix.
