@@ -172,31 +172,43 @@ func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
 }
 
 // operator settles a correction (shares = its lines, net = Σ lines) or an
-// fx_rate (no shares, net 0). The entry is checked exactly as the store and
-// `tally verify` check it; one that would not pass becomes an exception.
+// fx_rate (no shares, net 0). One that would not pass the store's and
+// `tally verify`'s checks becomes an exception instead.
 func (g Engine) operator(st State, out Sink, cnt *Counters, in Input, tx txn.Tx, hash [32]byte) error {
-	e := store.Entry{Partition: g.Partition, EdgeNode: in.EdgeNode, EdgeSeq: in.EdgeSeq, Provider: in.Provider, Tx: tx,
-		Rule: string(tx.Type), Net: decimal.Zero, SettledAt: in.Now.UTC()}
-	var err error
-	if tx.Type == txn.Correction {
-		var c txn.CorrectionMeta
-		if c, err = txn.ParseCorrection(tx); err == nil {
-			e.Shares, e.Net = c.Lines, c.Net()
-		}
-	}
-	if err == nil {
-		_, err = e.MarshalBinary()
-	}
-	if err == nil {
-		err = e.Validate()
-	}
+	e, err := OperatorEntry(tx, in.Now)
 	if err != nil {
 		g.exception(out, cnt, in, ExcUndecodable, fmt.Sprintf("%s %s is not a valid operator entry: %v", tx.Type, tx.ID, err), tx.ID)
 		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
 		return nil
 	}
+	e.Partition, e.EdgeNode, e.EdgeSeq, e.Provider = g.Partition, in.EdgeNode, in.EdgeSeq, in.Provider
 	g.entry(st, out, cnt, e, hash, in.Now)
 	return nil
+}
+
+// OperatorEntry is the entry an operator transaction (correction, fx_rate)
+// settles as, from (_tally, _tally) at now: a correction's shares are its
+// meta.lines in order and its net their sum, an fx_rate has no shares and net
+// 0; rule = the type, rule set zero. It fails unless the entry encodes and
+// passes store validation exactly as the ledger and `tally verify` will check
+// it, so settle/oplog refuses to post what the engine would not settle.
+func OperatorEntry(tx txn.Tx, now time.Time) (store.Entry, error) {
+	e := store.Entry{EdgeNode: txn.OpsID, Provider: txn.OpsID, Tx: tx, Rule: string(tx.Type), Net: decimal.Zero, SettledAt: now.UTC()}
+	switch tx.Type {
+	case txn.Correction:
+		c, err := txn.ParseCorrection(tx)
+		if err != nil {
+			return e, err
+		}
+		e.Shares, e.Net = c.Lines, c.Net()
+	case txn.FXRate:
+	default:
+		return e, fmt.Errorf("type %s is not an operator type", tx.Type)
+	}
+	if _, err := e.MarshalBinary(); err != nil {
+		return e, err
+	}
+	return e, e.Validate()
 }
 
 // reverse applies a rollback or refund against its parent's recorded shares.
