@@ -17,6 +17,7 @@ import (
 	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
+	"github.com/tally-mesh/tally/txn"
 )
 
 // RulesDir is the directory, inside a ledger directory or an export, holding
@@ -53,6 +54,11 @@ type Report struct {
 	RuleSets  int    // recorded rule-set versions loaded
 	Splits    uint64 // entries whose split was recomputed and matched
 	Reversals uint64 // reversals recomputed from their parent and matched
+	// Corrections and FXRates count the operator entries (approved
+	// adjustments, FX rates) recomputed from their meta (store
+	// Entry.Validate: lines, approvers; pair, rate).
+	Corrections uint64
+	FXRates     uint64
 	// BalancesChecked lists the partitions whose index balances were
 	// compared with the entries; empty when no balances were given.
 	BalancesChecked []uint32
@@ -82,6 +88,7 @@ func Verify(dir string, o Options) (Report, error) {
 	sr, err := store.VerifyWith(dir, store.VerifyOptions{Key: o.Key, Progress: progress, Trusted: o.Trusted, Entry: rp.entry})
 	rep.Report = sr
 	rep.Splits, rep.Reversals = rp.splits, rp.reversals
+	rep.Corrections, rep.FXRates = rp.corrections, rp.fxRates
 	if err != nil {
 		return rep, err
 	}
@@ -164,6 +171,7 @@ type applied struct {
 	left      []money.Share // shares not yet reversed
 	reversed  decimal.Decimal
 	ruleSet   [32]byte
+	operator  bool // a correction or fx_rate: never a parent
 }
 
 // replay re-runs settlement over the ledger's entries, in order.
@@ -174,7 +182,8 @@ type replay struct {
 	upTo     map[uint32]uint64                        // committed segments per partition (balances check)
 	sums     map[uint32]map[[2]string]decimal.Decimal // Σ shares up to upTo, per (party, currency)
 
-	splits, reversals uint64
+	splits, reversals    uint64
+	corrections, fxRates uint64
 }
 
 func (r *replay) entry(seg uint64, e *store.Entry) error {
@@ -183,9 +192,19 @@ func (r *replay) entry(seg uint64, e *store.Entry) error {
 		return fmt.Errorf("(provider, id) %s/%s is settled twice: first at partition %d entry %d", e.Provider, e.Tx.ID, prev.partition, prev.index)
 	}
 	var err error
-	if e.Tx.Type.Reversal() {
+	switch {
+	case e.Tx.Type.Operator():
+		// store.VerifyWith ran Entry.Validate on it: recomputed from its
+		// meta already (lines, approvers; pair, rate).
+		if e.Tx.Type == txn.Correction {
+			r.corrections++
+		} else {
+			r.fxRates++
+		}
+		r.seen[key] = &applied{partition: e.Partition, index: e.Index, currency: e.Tx.Currency.Code, net: e.Net, left: e.Shares, operator: true}
+	case e.Tx.Type.Reversal():
 		err = r.reverse(e)
-	} else {
+	default:
 		err = r.split(e)
 	}
 	if err != nil {
@@ -246,6 +265,8 @@ func (r *replay) reverse(e *store.Entry) (err error) {
 	switch {
 	case parent == nil:
 		return fmt.Errorf("%s/%s reverses %s, which is not in the ledger before it", e.Provider, e.Tx.ID, e.Tx.Parent)
+	case parent.operator:
+		return fmt.Errorf("%s/%s reverses %s, an operator entry: those are never reversed (a new correction corrects them)", e.Provider, e.Tx.ID, e.Tx.Parent)
 	case parent.currency != e.Tx.Currency.Code:
 		return fmt.Errorf("%s/%s is in %s, its parent %s in %s", e.Provider, e.Tx.ID, e.Tx.Currency.Code, e.Tx.Parent, parent.currency)
 	case e.RuleSet != parent.ruleSet:

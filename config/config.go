@@ -287,6 +287,8 @@ func (c Config) Validate() error {
 func (c Config) check(bad func(key, val, fix string)) {
 	if !wire.ValidToken(c.NodeID) {
 		bad("node_id", c.NodeID, "use 1-64 characters from a-z A-Z 0-9 - _")
+	} else if reserved(c.NodeID) {
+		bad("node_id", c.NodeID, `ids starting with "_" are reserved for the system (`+wire.OpsNode+` posts approved adjustments and FX rates); rename the node`)
 	}
 	if !wire.ValidToken(c.Prefix) {
 		bad("prefix", c.Prefix, "use 1-64 characters from a-z A-Z 0-9 - _")
@@ -420,6 +422,8 @@ func (c Config) checkIdentity(bad func(key, val, fix string)) {
 		key := "provider." + p.Name
 		if !wire.ValidToken(p.Name) {
 			bad(key, strconv.Quote(p.Name), "name a provider with 1-64 characters from a-z A-Z 0-9 - _ (it is a subject token)")
+		} else if reserved(p.Name) {
+			bad(key, strconv.Quote(p.Name), `provider names starting with "_" are reserved for the system (`+wire.OpsProvider+` posts approved adjustments and FX rates); rename the provider`)
 		}
 		if seen[p.Name] {
 			bad(key, strconv.Quote(p.Name), "each provider once")
@@ -486,3 +490,7 @@ func (c Config) checkLimits(bad func(key, val, fix string)) {
 
 // amount parses a decimal string for a limit.
 func amount(s string) (decimal.Decimal, error) { return decimal.NewFromString(s) }
+
+// reserved reports an id the system keeps for itself: anything starting
+// with "_" (wire.OpsNode, wire.OpsProvider and any future one).
+func reserved(id string) bool { return strings.HasPrefix(id, "_") }

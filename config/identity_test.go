@@ -89,3 +89,21 @@ settle { rules = "r.hcl" }
 		}
 	}
 }
+
+// TestReservedIDs: "_tally" (wire.OpsNode, wire.OpsProvider) posts the
+// system's own entries; no configured node or provider may start with "_".
+func TestReservedIDs(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"node_id = \"_tally\"\nprovider \"p1\" {}\n", "node_id"},
+		{"node_id = \"n1\"\nprovider \"_tally\" {}\n", "provider._tally"},
+		{"node_id = \"n1\"\nprovider \"_x\" {}\n", "provider._x"},
+	} {
+		_, err := Parse([]byte(tc.src), "r.hcl")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("Parse(%q) = %v, want a reserved-id problem at %s", tc.src, err, tc.want)
+		}
+	}
+	if _, err := Parse([]byte("node_id = \"n_1\"\nroles = [\"hub\"]\nprovider \"p_1\" {}\n"), "ok.hcl"); err != nil {
+		t.Errorf("an inner underscore is fine: %v", err)
+	}
+}

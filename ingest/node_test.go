@@ -122,6 +122,8 @@ func TestRejectCodes(t *testing.T) {
 		{"missing field", "p1", sub(`"currency":"EUR",`, ``), txn.CodeMissingField},
 		{"invalid id", "p1", sub(`"p-1"`, `""`), txn.CodeInvalidID},
 		{"invalid type", "p1", sub(`"bet"`, `"gift"`), txn.CodeInvalidType},
+		{"reserved type correction", "p1", sub(`"bet"`, `"correction"`), txn.CodeReservedType},
+		{"reserved type fx_rate", "p1", sub(`"bet"`, `"fx_rate"`), txn.CodeReservedType},
 		{"json number", "p1", sub(`"10.00"`, `10.00`), txn.CodeAmountNotString},
 		{"invalid amount", "p1", sub(`"10.00"`, `"1e3"`), txn.CodeInvalidAmount},
 		{"negative", "p1", sub(`"10.00"`, `"-1"`), txn.CodeNegativeAmount},

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tally-mesh/tally/settle/oplog"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/wire"
@@ -42,6 +43,10 @@ type Config struct {
 	// ObserveSettled: metrics, entries this process committed, per
 	// (provider, currency), once per commit (observe.go); nil = none.
 	ObserveSettled func(provider, currency string, n int)
+
+	// Oplog tunes this node's operator-log forwarder and replay responder
+	// (settle/oplog; docs/settle.md, "Operator log").
+	Oplog oplog.Options
 }
 
 // Node runs one worker per partition it owns over a shared index and ledger.
@@ -57,7 +62,8 @@ type Node struct {
 	js   jetstream.JetStream
 
 	replay replayer
-	leases *leaser // nil with static ownership
+	leases *leaser        // nil with static ownership
+	ops    *oplog.Service // operator log forwarder and replay responder
 
 	mu      sync.Mutex
 	parts   map[int]*part // running (or stopped but not yet reaped) partition workers
@@ -113,7 +119,7 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 		n.lcancel = lcancel
 		n.lwg.Add(1)
 		go func() { defer n.lwg.Done(); l.run(lctx) }()
-		return nil
+		return n.startOplog()
 	}
 	var ws []*worker
 	for _, p := range n.cfg.Partitions {
@@ -129,6 +135,18 @@ func (n *Node) Start(ctx context.Context, nc *nats.Conn, js jetstream.JetStream)
 	for _, w := range ws {
 		n.launch(w, false)
 	}
+	return n.startOplog()
+}
+
+// startOplog runs the operator log's forwarder and replay responder on
+// every settle node, whatever partitions it owns: (_tally, _tally) is one
+// more edge whose records the owner of its partition settles.
+func (n *Node) startOplog() error {
+	ops, err := oplog.Start(n.nc, n.js, n.cfg.Subjects, n.log, n.cfg.Oplog)
+	if err != nil {
+		return fmt.Errorf("operator log: %w", err)
+	}
+	n.ops = ops
 	return nil
 }
 
@@ -420,6 +438,7 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	n.ops.Close()
 	n.cancel()
 	n.wg.Wait()
 	if n.leases != nil {

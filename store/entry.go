@@ -69,7 +69,8 @@ func (e *Entry) appendBinary(dst []byte) (out []byte, balanced bool, err error) 
 	if e.Tx.Type.Sign() < 0 {
 		signed = -amount
 	}
-	balanced = sum == net && (net == amount || net == -amount) && (e.Tx.Type.Reversal() || net == signed)
+	balanced = sum == net && (net == amount || net == -amount) && (e.Tx.Type.Reversal() || net == signed) &&
+		!e.Tx.Type.Operator() && e.Provider != txn.OpsID && e.EdgeNode != txn.OpsID // operator entries: Validate recomputes them
 	return out, balanced, nil
 }
 
@@ -293,8 +294,9 @@ func (e *Entry) LeafHash() [32]byte {
 
 // Validate checks what the encoding cannot: the shares sum exactly to Net
 // (ErrUnbalanced), |Net| == Tx.Amount, and for a transaction that is not a
-// reversal, Net carries the sign of its type (ErrInvalidEntry). Seal calls it
-// on every entry; Verify on every decoded one.
+// reversal, Net carries the sign of its type (ErrInvalidEntry). An operator
+// entry (correction, fx_rate) is recomputed from its meta (validateOperator).
+// Seal calls it on every entry; Verify on every decoded one.
 func (e *Entry) Validate() error {
 	if sum := money.Sum(e.Shares); !sum.Equal(e.Net) {
 		return fmt.Errorf("shares sum to %s, net is %s: %w", sum, e.Net, ErrUnbalanced)
@@ -302,8 +304,59 @@ func (e *Entry) Validate() error {
 	if !e.Net.Abs().Equal(e.Tx.Amount) {
 		return fmt.Errorf("net %s is not ±amount %s: %w", e.Net, e.Tx.Amount, ErrInvalidEntry)
 	}
+	if e.Tx.Type.Operator() || e.Provider == txn.OpsID || e.EdgeNode == txn.OpsID {
+		return e.validateOperator()
+	}
 	if !e.Tx.Type.Reversal() && !e.Net.Equal(e.Tx.Signed()) {
 		return fmt.Errorf("net %s does not carry the sign of %s (want %s): %w", e.Net, e.Tx.Type, e.Tx.Signed(), ErrInvalidEntry)
+	}
+	return nil
+}
+
+// validateOperator recomputes an operator entry (docs/ledger-format.md,
+// "Operator entries"): it comes from (_tally, _tally) and nothing else does;
+// rule set zero and rule = its type; a correction's meta parses strictly
+// (txn.ParseCorrection: approvers distinct, none the proposer, enough of
+// them, lines in canonical form) and its shares are its lines in order, so
+// net = Σ lines; an fx_rate's meta parses (txn.ParseFXRate) and it has no
+// shares and net 0.
+func (e *Entry) validateOperator() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%s %s: %s: %w", e.Tx.Type, e.Tx.ID, fmt.Sprintf(format, args...), ErrInvalidEntry)
+	}
+	switch {
+	case !e.Tx.Type.Operator():
+		return bad("edge node %q, provider %q are reserved for operator entries (correction, fx_rate)", e.EdgeNode, e.Provider)
+	case e.Provider != txn.OpsID || e.EdgeNode != txn.OpsID:
+		return bad("an operator entry must come from edge node and provider %q, not %q, %q", txn.OpsID, e.EdgeNode, e.Provider)
+	case e.RuleSet != [32]byte{}:
+		return bad("rule set %x; an operator entry has none (all zero)", e.RuleSet[:8])
+	case e.Rule != string(e.Tx.Type):
+		return bad("rule %q, want %q", e.Rule, e.Tx.Type)
+	}
+	if e.Tx.Type == txn.FXRate {
+		if _, err := txn.ParseFXRate(e.Tx); err != nil {
+			return bad("%v", err)
+		}
+		if len(e.Shares) != 0 || !e.Net.IsZero() {
+			return bad("an fx_rate has no shares and net 0, this one %d shares and net %s", len(e.Shares), e.Net)
+		}
+		return nil
+	}
+	c, err := txn.ParseCorrection(e.Tx)
+	if err != nil {
+		return bad("%v", err)
+	}
+	if len(e.Shares) != len(c.Lines) {
+		return bad("%d shares, meta.lines has %d", len(e.Shares), len(c.Lines))
+	}
+	for i, l := range c.Lines {
+		if s := e.Shares[i]; s.Party != l.Party || !s.Amount.Equal(l.Amount) {
+			return bad("share %d is %s %s, meta.lines says %s %s", i, s.Party, s.Amount, l.Party, l.Amount)
+		}
+	}
+	if !e.Net.Equal(c.Net()) {
+		return bad("net %s, Σ lines is %s", e.Net, c.Net())
 	}
 	return nil
 }

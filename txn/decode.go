@@ -21,6 +21,9 @@ type Limits struct {
 	MetaKeys     int             // most meta entries
 	MetaBytes    int             // most bytes across meta keys and values
 	AmountMax    decimal.Decimal // largest amount in major units
+	// Operator admits the operator types (correction, fx_rate). Only the
+	// settle engine's limits set it: every edge refuses them (reserved_type).
+	Operator bool
 }
 
 // DefaultLimits are the limits used when a config leaves them unset.
@@ -250,6 +253,9 @@ func (r *rawTx) check(lim Limits) (Tx, *Error) {
 	t := Tx{ID: *r.ID, Type: Type(*r.Type), Seq: r.Seq}
 	if !t.Type.Valid() {
 		return Tx{}, reject(CodeInvalidType, "type %q is not one of bet, win, rollback, refund, purchase, adjustment, fee, bonus_cost, jackpot_contribution, jackpot_win, tax, deposit", clip(*r.Type))
+	}
+	if t.Type.Operator() && !lim.Operator {
+		return Tx{}, reject(CodeReservedType, "type %q is reserved for the system's own entries (approved adjustments, FX rates); a provider cannot send it", t.Type)
 	}
 	cur, ok := money.Lookup(*r.Currency)
 	if !ok {

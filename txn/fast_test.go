@@ -18,6 +18,13 @@ func sameDecode(t *testing.T, b []byte) {
 	if len(b) > lim.PayloadBytes {
 		return
 	}
+	sameDecodeLimits(t, b, lim)
+	lim.Operator = true // the settle engine's reading: operator types admitted
+	sameDecodeLimits(t, b, lim)
+}
+
+func sameDecodeLimits(t *testing.T, b []byte, lim Limits) {
+	t.Helper()
 	fast, fe := Decode(b, lim)
 	slow, se := decodeJSON(b, lim)
 	switch {

@@ -32,6 +32,13 @@ const (
 	// part of GGR or NGR: it is the basis of deposit fees and of CPA deals
 	// (a flat amount per qualifying first deposit, docs/fees.md).
 	Deposit Type = "deposit"
+
+	// Correction is an approved adjustment (maker-checker), posted by the
+	// system through the operator log (settle/oplog): operator-only.
+	Correction Type = "correction"
+	// FXRate is an exchange rate entered into the ledger through the
+	// operator log: operator-only, moves no money.
+	FXRate Type = "fx_rate"
 )
 
 // types maps each type to the sign of its effect on the operator's revenue:
@@ -41,13 +48,20 @@ var types = map[Type]int{
 	Bet: +1, Purchase: +1, JackpotContribution: +1, Adjustment: +1, Deposit: +1,
 	Win: -1, Fee: -1, BonusCost: -1, JackpotWin: -1, Tax: -1,
 	Rollback: 0, Refund: 0,
+	Correction: 0, FXRate: 0, // operator types: a correction's net has any sign, an fx_rate none
 }
 
 // Valid reports whether t is in the catalog.
 func (t Type) Valid() bool { _, ok := types[t]; return ok }
 
-// Sign is +1 for money in, -1 for money out, 0 for reversals (sign of the parent, negated).
+// Sign is +1 for money in, -1 for money out, 0 for reversals (sign of the
+// parent, negated) and for the operator types (a correction's net is the sum
+// of its lines, an fx_rate's zero).
 func (t Type) Sign() int { return types[t] }
+
+// Operator reports whether t is one of the system's own types (correction,
+// fx_rate): txn.Decode refuses them (reserved_type) unless Limits.Operator.
+func (t Type) Operator() bool { return t == Correction || t == FXRate }
 
 // Reversal reports whether t reverses a parent transaction.
 func (t Type) Reversal() bool { return t == Rollback || t == Refund }

@@ -20,7 +20,7 @@ type StreamOptions struct {
 	MaxMsgBytes     int32         // largest forwarded batch
 }
 
-// EnsureStreams creates TALLY_TX and TALLY_LEDGER, or checks that existing ones
+// EnsureStreams creates TALLY_TX, TALLY_LEDGER and TALLY_OPLOG, or checks that existing ones
 // have the same partitioning. It never changes an existing stream's subjects.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects, o StreamOptions) error {
 	if o.Partitions < 1 {
@@ -73,7 +73,24 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects, o St
 		DenyPurge:   true,
 		AllowDirect: true,
 	}
-	return ensure(ctx, js, led, nil)
+	if err := ensure(ctx, js, led, nil); err != nil {
+		return err
+	}
+	// The operator log: no age or size limit, its stream sequence is the
+	// edge sequence of the (_tally, _tally) records, so it is never trimmed.
+	ops := jetstream.StreamConfig{
+		Name:        s.OplogStream(),
+		Subjects:    []string{s.Oplog()},
+		Storage:     jetstream.FileStorage,
+		Replicas:    o.Replicas,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		Duplicates:  o.DuplicateWindow,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		AllowDirect: true,
+	}
+	return ensure(ctx, js, ops, nil)
 }
 
 func ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, check func(jetstream.StreamConfig) error) error {

@@ -3,6 +3,8 @@ package wire
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tally-mesh/tally/txn"
 )
 
 // DefaultPrefix is the first token of every tally subject and the stem of stream names.
@@ -20,6 +22,15 @@ const (
 	HdrReplay    = "Tally-Replay"                        // "1" on batches the edge published again for a replay request
 	HdrPartition = "Tally-Partition"                     // ledger partition of a segment
 	HdrSegment   = "Tally-Segment"                       // segment number within the partition
+)
+
+// OpsNode and OpsProvider are the reserved edge node and provider of the
+// system's own entries (approved adjustments, FX rates): the settle node's
+// operator log forwards them as records of (_tally, _tally). config refuses
+// any configured node or provider id starting with "_".
+const (
+	OpsNode     = txn.OpsID
+	OpsProvider = txn.OpsID
 )
 
 // Subjects derives every subject and stream name from one prefix.
@@ -74,6 +85,18 @@ func (s Subjects) Replay(node string) string { return s.Prefix + ".edge." + node
 
 // Alert is where alerts of a kind are published.
 func (s Subjects) Alert(kind string) string { return s.Prefix + ".alert." + kind }
+
+// Oplog is the subject of the operator log: canonical operator
+// transactions posted by the console or the CLI (settle/oplog).
+func (s Subjects) Oplog() string { return s.Prefix + ".oplog" }
+
+// OplogStream is the JetStream stream of the operator log. Its stream
+// sequence is the edge sequence of the (_tally, _tally) records.
+func (s Subjects) OplogStream() string { return strings.ToUpper(s.Prefix) + "_OPLOG" }
+
+// OplogConsumer is the durable pull consumer, shared by every settle node,
+// that forwards the operator log to Tx(OpsNode, OpsProvider).
+func (s Subjects) OplogConsumer() string { return "oplog-fwd" }
 
 // TxStream is the JetStream stream holding forwarded transaction batches.
 func (s Subjects) TxStream() string { return strings.ToUpper(s.Prefix) + "_TX" }

@@ -22,7 +22,9 @@ import (
 
 // Limits decode forwarded records. They are wider than any edge's limits:
 // a record the edge accepted must never be refused here for size.
-var Limits = txn.Limits{PayloadBytes: 1 << 20, IDLen: 1024, FieldLen: 1024, MetaKeys: 1024, MetaBytes: 1 << 20, AmountMax: decimal.New(1, 15)}
+// They alone admit the operator types (Operator): whether a record may carry
+// one is decided by its (edge node, provider), below.
+var Limits = txn.Limits{PayloadBytes: 1 << 20, IDLen: 1024, FieldLen: 1024, MetaKeys: 1024, MetaBytes: 1 << 20, AmountMax: decimal.New(1, 15), Operator: true}
 
 // Engine makes the per-record settlement decisions of one partition: decode,
 // (provider, id) dedup and conflict check, orphan hold and release, rules for
@@ -108,6 +110,18 @@ func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
 		}
 		return nil
 	}
+	ops := in.Provider == txn.OpsID && in.EdgeNode == txn.OpsID
+	if tx.Type.Operator() != ops || (!ops && (in.Provider == txn.OpsID || in.EdgeNode == txn.OpsID)) {
+		// Only the operator log speaks as (_tally, _tally), and it posts
+		// only operator types. A reversal from it would name an operator
+		// entry as parent: refused here too.
+		g.exception(out, cnt, in, ExcReserved, fmt.Sprintf("type %s from edge node %q, provider %q: operator types come only from (%s, %s), which sends nothing else", tx.Type, in.EdgeNode, in.Provider, txn.OpsID, txn.OpsID), tx.ID)
+		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
+		return nil
+	}
+	if ops {
+		return g.operator(st, out, cnt, in, tx, hash)
+	}
 	if tx.Type.Reversal() {
 		parent, err := st.Dedup(in.Provider, tx.Parent)
 		if err != nil {
@@ -155,6 +169,46 @@ func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
 		}
 	}
 	return nil
+}
+
+// operator settles a correction (shares = its lines, net = Σ lines) or an
+// fx_rate (no shares, net 0). One that would not pass the store's and
+// `tally verify`'s checks becomes an exception instead.
+func (g Engine) operator(st State, out Sink, cnt *Counters, in Input, tx txn.Tx, hash [32]byte) error {
+	e, err := OperatorEntry(tx, in.Now)
+	if err != nil {
+		g.exception(out, cnt, in, ExcUndecodable, fmt.Sprintf("%s %s is not a valid operator entry: %v", tx.Type, tx.ID, err), tx.ID)
+		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
+		return nil
+	}
+	e.Partition, e.EdgeNode, e.EdgeSeq, e.Provider = g.Partition, in.EdgeNode, in.EdgeSeq, in.Provider
+	g.entry(st, out, cnt, e, hash, in.Now)
+	return nil
+}
+
+// OperatorEntry is the entry an operator transaction (correction, fx_rate)
+// settles as, from (_tally, _tally) at now: a correction's shares are its
+// meta.lines in order and its net their sum, an fx_rate has no shares and net
+// 0; rule = the type, rule set zero. It fails unless the entry encodes and
+// passes store validation exactly as the ledger and `tally verify` will check
+// it, so settle/oplog refuses to post what the engine would not settle.
+func OperatorEntry(tx txn.Tx, now time.Time) (store.Entry, error) {
+	e := store.Entry{EdgeNode: txn.OpsID, Provider: txn.OpsID, Tx: tx, Rule: string(tx.Type), Net: decimal.Zero, SettledAt: now.UTC()}
+	switch tx.Type {
+	case txn.Correction:
+		c, err := txn.ParseCorrection(tx)
+		if err != nil {
+			return e, err
+		}
+		e.Shares, e.Net = c.Lines, c.Net()
+	case txn.FXRate:
+	default:
+		return e, fmt.Errorf("type %s is not an operator type", tx.Type)
+	}
+	if _, err := e.MarshalBinary(); err != nil {
+		return e, err
+	}
+	return e, e.Validate()
 }
 
 // reverse applies a rollback or refund against its parent's recorded shares.
@@ -383,6 +437,10 @@ const (
 	ExcOverReversal = "over_reversal" // reversal larger than what is left of its parent
 	ExcCurrency     = "currency"      // reversal currency differs from its parent
 	ExcOrphanTimout = "orphan_timeout"
+	// ExcReserved: an operator type (correction, fx_rate) from anyone but
+	// (_tally, _tally), or anything else from it (a reversal of an
+	// operator entry included).
+	ExcReserved = "reserved"
 )
 
 // EntryRecord is the (provider, id) record an entry implies: what the engine

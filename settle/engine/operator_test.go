@@ -1,0 +1,102 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tally-mesh/tally/txn"
+	"github.com/tally-mesh/tally/wire"
+)
+
+const (
+	opCorrection = `{"id":"adj-exc-7-1","type":"correction","amount":"2.50","currency":"EUR","occurred_at":"2026-12-03T10:00:00Z","meta":{"approvals_required":"1","approved_by":"bob","exception":"exc-7","lines":"studio-a=12.50;operator=-10.00","proposed_by":"alice","reason":"late rollback credited twice"}}`
+	opFX         = `{"id":"fx-ecb-EURUSD-1764756000","type":"fx_rate","amount":"0.00","currency":"EUR","occurred_at":"2025-12-03T10:00:00Z","meta":{"pair":"EUR/USD","posted_by":"alice","rate":"1.0842","source":"ecb"}}`
+)
+
+func (h *harness) sendFrom(node, provider, payload string) {
+	h.t.Helper()
+	h.now = h.now.Add(1e9)
+	if err := h.eng.Apply(h.st, h.out, &h.cnt, Input{Provider: provider, EdgeNode: node, Payload: []byte(payload), Now: h.now}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func TestOpsIDIsWire(t *testing.T) {
+	for _, id := range []string{wire.OpsNode, wire.OpsProvider} {
+		if id != txn.OpsID {
+			t.Fatalf("wire id %q, txn.OpsID %q", id, txn.OpsID)
+		}
+	}
+}
+
+// TestOperatorEntries: a correction settles its lines as shares (net = Σ,
+// any sign), an fx_rate settles with no shares; both only from (_tally,
+// _tally); a repeat is a duplicate.
+func TestOperatorEntries(t *testing.T) {
+	h := newHarness(t)
+	ops := txn.OpsID
+	h.sendFrom(ops, ops, opCorrection)
+	h.sendFrom(ops, ops, opFX)
+	h.sendFrom(ops, ops, opCorrection) // the same action posted again
+	if len(h.out.entries) != 2 || len(h.out.exceptions) != 0 || h.cnt.Duplicates != 1 {
+		t.Fatalf("entries %d, exceptions %v, duplicates %d", len(h.out.entries), h.out.kinds(), h.cnt.Duplicates)
+	}
+	c, f := h.out.entries[0], h.out.entries[1]
+	if c.Rule != "correction" || c.Net.String() != "2.5" || len(c.Shares) != 2 || c.Shares[0].Party != "studio-a" || c.Shares[1].Amount.String() != "-10" || c.RuleSet != [32]byte{} {
+		t.Fatalf("correction entry %+v", c)
+	}
+	if f.Rule != "fx_rate" || !f.Net.IsZero() || len(f.Shares) != 0 {
+		t.Fatalf("fx entry %+v", f)
+	}
+	for _, e := range h.out.entries {
+		if err := e.Validate(); err != nil {
+			t.Errorf("store validation of %s: %v", e.Tx.ID, err)
+		}
+	}
+	if b := h.balances(); b["studio-a"] != "12.5" || b["operator"] != "-10" {
+		t.Fatalf("balances %v", b)
+	}
+}
+
+func TestOperatorReserved(t *testing.T) {
+	ops := txn.OpsID
+	bet := txJSON("1", "bet", "10.00", "EUR", "", "")
+	// another correction than the one applied first (the same one from
+	// provider _tally would be its duplicate, whatever the node)
+	corr2 := strings.Replace(opCorrection, `"adj-exc-7-1"`, `"adj-exc-7-2"`, 1)
+	for _, tc := range []struct {
+		name, node, provider, payload string
+	}{
+		{"correction from a provider", "edge-1", "p1", corr2},
+		{"fx_rate from a provider", "edge-1", "p1", opFX},
+		{"correction from _tally node, other provider", ops, "p1", corr2},
+		{"correction from _tally provider, other node", "edge-1", ops, corr2},
+		{"bet from (_tally,_tally)", ops, ops, bet},
+		{"bet from _tally provider", "edge-1", ops, bet},
+		{"rollback of a correction", ops, ops, txJSON("r1", "rollback", "2.50", "EUR", "adj-exc-7-1", "")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.sendFrom(ops, ops, opCorrection)
+			h.sendFrom(tc.node, tc.provider, tc.payload)
+			if len(h.out.entries) != 1 || strings.Join(h.out.kinds(), ",") != ExcReserved {
+				t.Fatalf("entries %d, exceptions %v; want 1 entry and one %q exception", len(h.out.entries), h.out.kinds(), ExcReserved)
+			}
+			h.sendFrom(tc.node, tc.provider, tc.payload) // recorded: a resend is a duplicate
+			if len(h.out.exceptions) != 1 || h.cnt.Duplicates != 1 {
+				t.Fatalf("resend: exceptions %v, duplicates %d", h.out.kinds(), h.cnt.Duplicates)
+			}
+		})
+	}
+}
+
+// TestOperatorInvalid: an operator payload whose meta does not hold (here
+// lines that do not sum to the amount) is never settled.
+func TestOperatorInvalid(t *testing.T) {
+	h := newHarness(t)
+	bad := strings.Replace(opCorrection, "operator=-10.00", "operator=-10.01", 1)
+	h.sendFrom(txn.OpsID, txn.OpsID, bad)
+	if len(h.out.entries) != 0 || strings.Join(h.out.kinds(), ",") != ExcUndecodable {
+		t.Fatalf("entries %d, exceptions %v", len(h.out.entries), h.out.kinds())
+	}
+}
