@@ -163,6 +163,9 @@ type Settle struct {
 	AuditTokens   []AuditToken // bearer tokens of the audit API; none = open (loopback only)
 	ConsoleListen string       // host:port of the console (API and web UI, docs/console.md); "" = off
 	ConsoleUsers  string       // the console's users file; "" = <data>/console/users.json
+	// ConsoleDualApprovalAbove: an adjustment larger than this (in its
+	// currency's units) needs two approvers (docs/console.md).
+	ConsoleDualApprovalAbove decimal.Decimal
 }
 
 // Default returns the built-in defaults: every role, an embedded hub on a
@@ -206,6 +209,8 @@ func Default() Config {
 			AuditListen:       "", // off unless asked for
 			AuditMaxEntries:   1000,
 			LeaseTTL:          6 * time.Second,
+
+			ConsoleDualApprovalAbove: decimal.NewFromInt(10000),
 		},
 		LogFormat:  LogText,
 		Encryption: Encryption{Rotation: DefaultKeyRotation},
@@ -351,6 +356,9 @@ func (c Config) check(bad func(key, val, fix string)) {
 		if _, _, err := splitHostPort(c.Settle.ConsoleListen); err != nil {
 			bad("settle.console_listen", c.Settle.ConsoleListen, `use host:port such as "127.0.0.1:7390" (port 0 picks one), or "" for off`)
 		}
+	}
+	if c.Settle.ConsoleDualApprovalAbove.IsNegative() {
+		bad("settle.console_dual_approval_above", c.Settle.ConsoleDualApprovalAbove.String(), `use a decimal string ≥ 0 such as "10000"`)
 	}
 	if c.Settle.AuditMaxEntries < 1 || c.Settle.AuditMaxEntries > 100000 {
 		bad("settle.audit_max_entries", fmt.Sprint(c.Settle.AuditMaxEntries), "use 1-100000")

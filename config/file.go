@@ -137,4 +137,6 @@ type SettleFile struct {
 	// Console (issue 13, docs/console.md).
 	ConsoleListen *string `hcl:"console_listen,optional"`
 	ConsoleUsers  *string `hcl:"console_users,optional"`
+	// An adjustment larger than this needs two approvers (decimal string).
+	ConsoleDualApprovalAbove *string `hcl:"console_dual_approval_above,optional"`
 }

@@ -143,6 +143,9 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, id Identity, csrf
 		for _, p := range parties {
 			if ch, err := c.chain(p); err == nil {
 				for _, is := range ch.Issued {
+					if !c.released(p, is.Seq, is.Hash) { // issued statements only (statements_review.go)
+						continue
+					}
 					s := is.Statement
 					base := "/v1/statements/" + url.PathEscape(p) + "/" + strconv.Itoa(is.Seq) + "/"
 					items = append(items, StatementItem{Party: p, Seq: is.Seq, Period: s.Period, Currency: s.Currency,

@@ -24,6 +24,10 @@ func (n *Node) startConsole(vkey string) error {
 	if err != nil {
 		return err
 	}
+	if err := n.enableWorkflow(c); err != nil { // console_workflow.go
+		c.Close()
+		return err
+	}
 	if n.console, err = console.Listen(cfg.Settle.ConsoleListen, c, log); err != nil {
 		c.Close()
 		return err
