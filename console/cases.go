@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -198,6 +199,24 @@ var _ exceptionReader = (*settle.Node)(nil)
 type workflow struct {
 	WorkflowOptions
 	exceptions exceptionReader
+	poster     atomic.Pointer[posterBox] // Poster, replaceable while serving (SetPoster)
+}
+
+type posterBox struct{ p Poster }
+
+// SetPoster wires (or replaces) the Poster of a running console's
+// workflow; a console without the workflow ignores it.
+func (c *Console) SetPoster(p Poster) {
+	if c.wf != nil {
+		c.wf.poster.Store(&posterBox{p})
+	}
+}
+
+func (w *workflow) getPoster() Poster {
+	if b := w.poster.Load(); b != nil {
+		return b.p
+	}
+	return nil
 }
 
 // EnableWorkflow turns on the exception queue's workflow and the statement
@@ -218,6 +237,7 @@ func (c *Console) EnableWorkflow(o WorkflowOptions) error {
 		return errors.New("console: dual approval threshold below zero")
 	}
 	c.wf = &workflow{WorkflowOptions: o, exceptions: er}
+	c.wf.poster.Store(&posterBox{o.Poster})
 	return nil
 }
 
@@ -558,11 +578,12 @@ func (c *Console) putCase(ctx context.Context, cs *Case) error {
 // commit path; reads show in_ledger when it has). A failure is recorded as
 // post_error and the case stays approved.
 func (c *Console) post(ctx context.Context, who Identity, cs *Case) error {
-	if c.wf.Poster == nil {
+	poster := c.wf.getPoster()
+	if poster == nil {
 		return refuse(503, CodeUnavailable, "case %s is approved; this node has no poster wired to the ledger, so it is not posted yet", cs.ID)
 	}
 	corr := correctionOf(cs)
-	seq, perr := c.wf.Poster.PostCorrection(ctx, corr)
+	seq, perr := poster.PostCorrection(ctx, corr)
 	now := c.now().UTC()
 	if perr != nil {
 		c.log.Error("post correction", "case", cs.ID, "correction", corr.ID, "error", perr)

@@ -24,3 +24,11 @@ func (n *Node) enableWorkflow(c *console.Console) error {
 	return c.EnableWorkflow(console.WorkflowOptions{KV: kv, JS: n.js, AnomalyStream: anomaly.StreamName(wire.NewSubjects(n.cfg.Prefix)),
 		ReconDir: n.cfg.Path("reconciliations"), DualApprovalAbove: n.cfg.Settle.ConsoleDualApprovalAbove})
 }
+
+// SetCorrectionPoster wires the console's Poster (approved adjustments to
+// the ledger); a node without the console ignores it.
+func (n *Node) SetCorrectionPoster(p console.Poster) {
+	if n.console != nil {
+		n.console.Console().SetPoster(p)
+	}
+}
