@@ -38,6 +38,7 @@ func (c *Console) uiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", c.page(c.home))
 	mux.HandleFunc("GET /check", c.page(c.checkPage))
 	mux.HandleFunc("GET /statements/{party}/{seq}", c.page(c.statementPage))
+	c.caseUIRoutes(mux) // cases_ui.go
 }
 
 // page wraps a UI page: a session (else to /login) and, for a form post,
