@@ -265,6 +265,10 @@ var caseIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)
 
 func caseKey(id string) string { return "case." + id }
 
+// StatementReviewKey is the workflow bucket's key of party's statement
+// seq (its value: a StatementReview).
+func StatementReviewKey(party string, seq int) string { return stmtKey(party, seq) }
+
 // stmtKey is a statement's key: parties may hold any character, so base64url.
 func stmtKey(party string, seq int) string {
 	return "stmt." + base64.RawURLEncoding.EncodeToString([]byte(party)) + "." + strconv.Itoa(seq)
