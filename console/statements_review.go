@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -162,7 +163,7 @@ func (c *Console) review(ctx context.Context, who Identity, party string, seq in
 	rv.History = addEvent(rv.History, Event{At: c.now().UTC(), By: who.Name, Action: action, From: from, To: rv.State, Note: note})
 	stored := *rv
 	rev, err := c.wf.store(ctx, stmtKey(party, seq), rv.Revision, &stored)
-	if err == errStale {
+	if errors.Is(err, errStale) {
 		return nil, refuse(409, CodeStale, "statement %s %d changed meanwhile (another request won): reload it", party, seq)
 	}
 	if err != nil {
@@ -196,7 +197,7 @@ func (c *Console) released(party string, seq int, hash string) bool {
 // payouts run` calls it for every statement it would pay.
 func StatementPayable(ctx context.Context, kv jetstream.KeyValue, party string, seq int, hash string) (ok bool, state string, err error) {
 	e, err := kv.Get(ctx, stmtKey(party, seq))
-	if err == jetstream.ErrKeyNotFound {
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return false, ReviewUnsubmitted, nil
 	}
 	if err != nil {
