@@ -16,6 +16,9 @@ import (
 
 	"github.com/tally-mesh/tally/console"
 	"github.com/tally-mesh/tally/internal/natstest"
+	"github.com/tally-mesh/tally/ops/anomaly"
+	"github.com/tally-mesh/tally/recon"
+	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/wire"
 )
 
@@ -563,4 +566,87 @@ func casesKV(t *testing.T, e *env) jetstream.KeyValue {
 		t.Fatal(err)
 	}
 	return kv
+}
+
+// TestCaseSources: reconciliation breaks (a kept, signed reconciliation
+// under <data>/reconciliations; only a period's latest run counts) and
+// anomaly records (TALLY_ANOMALIES) are cases like exceptions: listed with
+// stable ids, readable by id, worked by the same workflow.
+func TestCaseSources(t *testing.T) {
+	e, _ := workflowEnv(t)
+	// Reconciliation: run 1 has two missing rows, run 2 (the same period,
+	// after the provider corrected its report) one.
+	signer, _, err := store.LoadOrCreateKey(e.cfg.KeyPath(), e.cfg.Settle.Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := recon.Load(e.cfg.Path("reconciliations"), "prov-a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ids := range [][]string{{"m-1", "m-2"}, {"m-2"}} {
+		r := &recon.Result{Provider: "prov-a", Period: "2026-11", Start: "2026-11-01T00:00:00Z", End: "2026-12-01T00:00:00Z",
+			CreatedAt: "2026-12-02T09:00:00Z", LedgerSizes: map[string]uint64{}, Extra: []recon.Item{}, Mismatched: []recon.Mismatch{},
+			Duplicates: []recon.Duplicate{}, Rejected: []recon.Rejection{}, OutOfPeriod: []recon.Item{}, Totals: []recon.Total{}}
+		for i, id := range ids {
+			r.Missing = append(r.Missing, recon.Item{ID: id, Type: "bet", Amount: "5.00", Currency: "EUR", OccurredAt: "2026-11-03T10:00:00Z", Row: i + 1})
+		}
+		if _, err := ch.Keep(r, signer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Anomaly: one record as the detector publishes it.
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := wire.NewSubjects("")
+	if err := anomaly.EnsureStream(context.Background(), js, subj, 1); err != nil {
+		t.Fatal(err)
+	}
+	det := anomaly.Detection{Provider: "prov-b", Series: anomaly.SeriesVolume, Direction: "drop_to_zero", At: time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC), Summary: "prov-b volume dropped to zero"}
+	if err := anomaly.Publish(context.Background(), js, subj, "node-1", det); err != nil {
+		t.Fatal(err)
+	}
+
+	viewer, olga := e.login("viewer"), e.login("olga")
+	var rc []console.Case
+	viewer.getJSON("/v1/cases?source=reconciliation", &rc)
+	if len(rc) != 1 || rc[0].ID != "r-2-missing-1-prov-a" || rc[0].TxID != "m-2" || rc[0].Kind != "missing" || rc[0].Provider != "prov-a" {
+		t.Fatalf("reconciliation cases %+v", rc)
+	}
+	var an []console.Case
+	viewer.getJSON("/v1/cases?source=anomaly", &an)
+	if len(an) != 1 || an[0].ID != "a-1" || an[0].Provider != "prov-b" || an[0].Kind != "volume_drop_to_zero" || an[0].Summary != det.Summary {
+		t.Fatalf("anomaly cases %+v", an)
+	}
+	var one console.Case
+	viewer.getJSON("/v1/cases/r-2-missing-1-prov-a", &one)
+	if one.TxID != "m-2" || one.State != console.StateOpen {
+		t.Fatalf("by id: %+v", one)
+	}
+	// r-1-…: a superseded run's break is not listed, but an old link to it
+	// still reads it.
+	viewer.getJSON("/v1/cases/r-1-missing-1-prov-a", &one)
+	if one.TxID != "m-1" {
+		t.Fatalf("superseded break by id: %+v", one)
+	}
+	for _, missing := range []string{"r-2-missing-2-prov-a", "r-3-missing-1-prov-a", "a-2", "a-01", "r-2-missing-1-prov-b"} {
+		if st, b := viewer.get("/v1/cases/" + missing); st != 404 {
+			t.Errorf("%s: %d %s", missing, st, b)
+		}
+	}
+	cs := olga.act("r-2-missing-1-prov-a", "dismiss", `{"reason":"the provider re-sent m-2; the edge replayed it"}`, 200)
+	if cs.State != console.StateDismissed || cs.Source != console.SourceReconciliation || cs.TxID != "m-2" {
+		t.Fatalf("dismissed break %+v", cs)
+	}
+	cs = olga.act("a-1", "dismiss", `{"reason":"planned maintenance at prov-b"}`, 200)
+	if cs.State != console.StateDismissed || cs.Source != console.SourceAnomaly {
+		t.Fatalf("dismissed anomaly %+v", cs)
+	}
+	var dismissed []console.Case
+	viewer.getJSON("/v1/cases?state=dismissed", &dismissed)
+	if len(dismissed) != 2 {
+		t.Fatalf("dismissed %+v", dismissed)
+	}
 }
