@@ -165,6 +165,9 @@ type Settle struct {
 	ConsoleUsers     string       // the console's users file; "" = <data>/console/users.json
 	ConsoleTLS       ServerTLS    // HTTPS on console_listen; off = plain HTTP
 	ConsoleMaxUpload int64        // largest provider report the console accepts for reconciliation (bytes)
+	// ConsoleDualApprovalAbove: an adjustment larger than this (in its
+	// currency's units) needs two approvers (docs/console.md).
+	ConsoleDualApprovalAbove decimal.Decimal
 }
 
 // Default returns the built-in defaults: every role, an embedded hub on a
@@ -209,6 +212,8 @@ func Default() Config {
 			AuditMaxEntries:   1000,
 			ConsoleMaxUpload:  DefaultConsoleMaxUpload,
 			LeaseTTL:          6 * time.Second,
+
+			ConsoleDualApprovalAbove: decimal.NewFromInt(10000),
 		},
 		LogFormat:  LogText,
 		Encryption: Encryption{Rotation: DefaultKeyRotation},
@@ -366,6 +371,9 @@ func (c Config) check(bad func(key, val, fix string)) {
 	}
 	if c.Settle.ConsoleMaxUpload < 1<<10 || c.Settle.ConsoleMaxUpload > 1<<30 {
 		bad("settle.console_max_upload", fmt.Sprint(c.Settle.ConsoleMaxUpload), `use a size from "1KiB" to "1GiB"`)
+	}
+	if c.Settle.ConsoleDualApprovalAbove.IsNegative() {
+		bad("settle.console_dual_approval_above", c.Settle.ConsoleDualApprovalAbove.String(), `use a decimal string ≥ 0 such as "10000"`)
 	}
 	if c.Settle.AuditMaxEntries < 1 || c.Settle.AuditMaxEntries > 100000 {
 		bad("settle.audit_max_entries", fmt.Sprint(c.Settle.AuditMaxEntries), "use 1-100000")

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,6 +164,26 @@ func TestLimits(t *testing.T) {
 		var errs Errors
 		if !errors.As(err, &errs) || len(errs) == 0 || errs[0].Key != tc.bad {
 			t.Errorf("%s: %v, want a problem with %s", tc.name, err, tc.bad)
+		}
+	}
+}
+
+// TestConsoleDualApprovalAbove: the default, a configured value, and the
+// refusals of a negative or malformed one.
+func TestConsoleDualApprovalAbove(t *testing.T) {
+	base := "roles = [\"hub\", \"settle\"]\nsettle {\n  rules = \"r.hcl\"\n%s}\n"
+	c, err := Parse([]byte(fmt.Sprintf(base, "")), "a.hcl")
+	if err != nil || c.Settle.ConsoleDualApprovalAbove.String() != "10000" {
+		t.Fatalf("default %v, %v", c.Settle.ConsoleDualApprovalAbove, err)
+	}
+	c, err = Parse([]byte(fmt.Sprintf(base, "  console_dual_approval_above = \"2500.50\"\n")), "a.hcl")
+	if err != nil || c.Settle.ConsoleDualApprovalAbove.String() != "2500.5" {
+		t.Fatalf("2500.50: %v, %v", c.Settle.ConsoleDualApprovalAbove, err)
+	}
+	for _, bad := range []string{"-1", "ten", "1e3x"} {
+		_, err := Parse([]byte(fmt.Sprintf(base, "  console_dual_approval_above = \""+bad+"\"\n")), "a.hcl")
+		if err == nil || !strings.Contains(err.Error(), "settle.console_dual_approval_above") {
+			t.Errorf("%q: %v", bad, err)
 		}
 	}
 }

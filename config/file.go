@@ -139,4 +139,6 @@ type SettleFile struct {
 	ConsoleUsers     *string        `hcl:"console_users,optional"`
 	ConsoleMaxUpload *string        `hcl:"console_max_upload,optional"` // size of a report upload
 	ConsoleTLS       *ServerTLSFile `hcl:"console_tls,block"`           // HTTPS on console_listen
+	// An adjustment larger than this needs two approvers (decimal string).
+	ConsoleDualApprovalAbove *string `hcl:"console_dual_approval_above,optional"`
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/shopspring/decimal"
 )
 
 // Problem is one configuration error: where, which key, what value, how to fix it.
@@ -353,6 +354,14 @@ func (l *loader) apply(f *File) {
 			c.Settle.ConsoleUsers = l.path(*s.ConsoleUsers)
 		}
 		l.size("settle.console_max_upload", s.ConsoleMaxUpload, &c.Settle.ConsoleMaxUpload)
+		if s.ConsoleDualApprovalAbove != nil {
+			d, err := decimal.NewFromString(*s.ConsoleDualApprovalAbove)
+			if err != nil {
+				l.bad("settle.console_dual_approval_above", *s.ConsoleDualApprovalAbove, `use a decimal string ≥ 0 such as "10000"`)
+			} else {
+				c.Settle.ConsoleDualApprovalAbove = d
+			}
+		}
 	}
 }
 

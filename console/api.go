@@ -40,7 +40,7 @@ func apiRoutes() []route {
 		{"GET", "/v1/transactions/{provider}/{id}", false, (*Console).transaction},
 		{"GET", "/v1/users", false, (*Console).listUsers},
 		{"GET", "/v1/openapi.json", true, (*Console).openAPI},
-	}, dashRoutes()...)
+	}, append(dashRoutes(), caseRoutes()...)...) // dash.go, cases_api.go
 }
 
 // loginRequest is POST /v1/login's body.
@@ -303,6 +303,9 @@ func (c *Console) statements(w http.ResponseWriter, r *http.Request, id Identity
 			return
 		}
 		for _, is := range ch.Issued {
+			if id.Partner() && !c.released(p, is.Seq, is.Hash) { // partners see issued statements only (statements_review.go)
+				continue
+			}
 			s := is.Statement
 			base := fmt.Sprintf("/v1/statements/%s/%d/", url.PathEscape(p), is.Seq)
 			out = append(out, StatementItem{Party: p, Seq: is.Seq, Period: s.Period, Currency: s.Currency,
@@ -325,7 +328,7 @@ func (c *Console) issued(w http.ResponseWriter, r *http.Request, id Identity) (*
 		c.internal(w, err)
 		return nil, false
 	}
-	if seq > len(ch.Issued) {
+	if seq > len(ch.Issued) || (id.Partner() && !c.released(party, seq, ch.Issued[seq-1].Hash)) {
 		notFound(w, "statement")
 		return nil, false
 	}

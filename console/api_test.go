@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"regexp"
@@ -51,9 +52,32 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 }
 
-// issueStatement writes a signed statement for party the way `tally
-// statements` does (statement.Chain.Issue with the ledger key).
+// issueStatement signs a statement for party (signStatement) and takes it
+// through the console's review to issued (admin submits, the approver
+// "reviewer" approves, admin issues), so partners see it.
 func issueStatement(t *testing.T, e *env, party string) {
+	t.Helper()
+	signStatement(t, e, party)
+	_ = console.AddUser(e.cfg.ConsoleUsersPath(), "reviewer", console.RoleApprover, nil, pw) // once per env
+	admin, reviewer := e.login("admin"), e.login("reviewer")
+	var rs []console.StatementReview
+	admin.getJSON("/v1/statement-reviews?party="+party+"&state=unsubmitted", &rs)
+	for _, r := range rs {
+		base := fmt.Sprintf("/v1/statement-reviews/%s/%d/", party, r.Seq)
+		for _, step := range []struct {
+			c      *client
+			action string
+		}{{admin, "submit"}, {reviewer, "approve"}, {admin, "issue"}} {
+			if st, b := step.c.post(base+step.action, `{}`); st != http.StatusOK {
+				t.Fatalf("%s %s: %d %s", step.action, base, st, b)
+			}
+		}
+	}
+}
+
+// signStatement writes a signed statement for party the way `tally
+// statements` does (statement.Chain.Issue with the ledger key).
+func signStatement(t *testing.T, e *env, party string) {
 	t.Helper()
 	signer, _, err := store.LoadOrCreateKey(e.cfg.KeyPath(), e.cfg.Settle.Origin)
 	if err != nil {
@@ -122,6 +146,12 @@ func TestPartnerScope(t *testing.T) {
 		{"GET /v1/reconciliations", "GET", "/v1/reconciliations?provider=prov-b", []int{403}},
 		{"POST /v1/reconciliations", "", "", nil}, // TestDashScope
 		{"GET /v1/reconciliations/{provider}/{seq}/{format}", "GET", "/v1/reconciliations/prov-b/1/note", []int{403}},
+		// The workflow (cases_test.go TestCaseScope covers every action).
+		{"GET /v1/cases", "GET", "/v1/cases", []int{404}},
+		{"GET /v1/cases/{id}", "GET", "/v1/cases/x-0-0-0", []int{404}},
+		{"POST /v1/cases/{id}/{action}", "", "", nil},
+		{"GET /v1/statement-reviews", "GET", "/v1/statement-reviews?party=prov-b", []int{404}},
+		{"POST /v1/statement-reviews/{party}/{seq}/{action}", "", "", nil},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

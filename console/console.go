@@ -78,6 +78,7 @@ type Console struct {
 	feed     *feed
 	streams  chan struct{} // live feed slots
 	mux      *http.ServeMux
+	wf       *workflow  // exception and statement workflow (cases.go); nil = off
 	balMu    sync.Mutex // guards balAt, bal: one index scan serves every open feed
 	balAt    time.Time
 	bal      []settle.Balance

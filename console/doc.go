@@ -4,7 +4,10 @@
 // assets (assets/). It reads the running node's state — the settle index
 // through read transactions, the ledger through its own snapshot reads, the
 // statements directory that `tally statements` writes — and never writes any
-// of them.
+// of them. The one thing it writes is the workflow's state (cases.go,
+// statements_review.go): exception cases and statement reviews in the
+// JetStream KV bucket <PREFIX>_CASES, by compare-and-set; an approved
+// adjustment reaches the ledger only through its Poster.
 //
 // Identities: operator accounts (roles viewer, operator, approver, admin) see
 // every party; partner accounts see only their own parties, in every route.

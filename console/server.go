@@ -54,6 +54,9 @@ func Listen(addr string, c *Console, log hclog.Logger, tc *tls.Config) (*Server,
 	return s, nil
 }
 
+// Console is the console s serves.
+func (s *Server) Console() *Console { return s.c }
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 

@@ -39,6 +39,7 @@ func (c *Console) uiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /check", c.page(c.checkPage))
 	mux.HandleFunc("GET /statements/{party}/{seq}", c.page(c.statementPage))
 	c.reconcileUI(mux)
+	c.caseUIRoutes(mux) // cases_ui.go
 }
 
 // page wraps a UI page: a session (else to /login) and, for a form post,
@@ -145,6 +146,9 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, id Identity, csrf
 		for _, p := range parties {
 			if ch, err := c.chain(p); err == nil {
 				for _, is := range ch.Issued {
+					if !c.released(p, is.Seq, is.Hash) { // issued statements only (statements_review.go)
+						continue
+					}
 					s := is.Statement
 					base := "/v1/statements/" + url.PathEscape(p) + "/" + strconv.Itoa(is.Seq) + "/"
 					items = append(items, StatementItem{Party: p, Seq: is.Seq, Period: s.Period, Currency: s.Currency,

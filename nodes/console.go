@@ -54,6 +54,10 @@ func (n *Node) startConsole(vkey string, signer note.Signer, book *rules.Book) e
 	if err != nil {
 		return err
 	}
+	if err := n.enableWorkflow(c); err != nil { // console_workflow.go
+		c.Close()
+		return err
+	}
 	if n.console, err = console.Listen(cfg.Settle.ConsoleListen, c, log, n.sec.consoleTLS); err != nil {
 		c.Close()
 		return err

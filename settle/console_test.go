@@ -67,3 +67,35 @@ func TestRecentExceptions(t *testing.T) {
 		}
 	}
 }
+
+// TestExceptionByID: an exception's id (RecentExceptionRefs) reads it back;
+// malformed, non-canonical and unknown ids find nothing.
+func TestExceptionByID(t *testing.T) {
+	idx, err := OpenIndex(t.TempDir(), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	at := time.Date(2026, 11, 1, 0, 0, 0, 5, time.UTC)
+	e := Exception{Kind: "conflict", ID: "tx-1", Provider: "p", At: at, Partition: 2}
+	if err := idx.db.Update(func(txn *badger.Txn) error { return setJSON(txn, keyException(2, at, 1), e) }); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := idx.RecentExceptionRefs(10)
+	if err != nil || len(refs) != 1 {
+		t.Fatalf("refs %v, %v", refs, err)
+	}
+	want := fmt.Sprintf("x-2-%d-1", at.UnixNano())
+	if refs[0].ID != want || refs[0].Exception.ID != "tx-1" {
+		t.Fatalf("ref %+v, want id %s", refs[0], want)
+	}
+	got, found, err := idx.ExceptionByID(want)
+	if err != nil || !found || got.ID != "tx-1" {
+		t.Fatalf("ExceptionByID(%s) = %+v %v %v", want, got, found, err)
+	}
+	for _, bad := range []string{"", "x-2", "x-02-" + fmt.Sprint(at.UnixNano()) + "-1", want + "x", "x-2-1-1", "y-2-1-1"} {
+		if _, found, err := idx.ExceptionByID(bad); found || err != nil {
+			t.Fatalf("ExceptionByID(%q) found %v err %v", bad, found, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,7 +22,7 @@ import (
 func init() {
 	register(command{"console", "users add --data DIR --name N --role R [--parties P,Q] [--password-file F] | tokens add --data DIR --user N --name T",
 		"console accounts (argon2id) and API tokens (docs/console.md)", 85, cmdConsole})
-	register(command{"exceptions", "--node URL [--token T] [--kind K] [--limit N] [--json]", "the exception queue of a running node (console API)", 46,
+	register(command{"exceptions", "[cases|show|propose|approve|reject|dismiss|post] --node URL [--token T] ...", "the exception queue of a running node and its workflow (console API)", 46,
 		func(ctx context.Context, a []string, o, e io.Writer) error { return cmdExceptions(ctx, a, o, e) }})
 }
 
@@ -97,6 +98,12 @@ func cmdConsole(_ context.Context, args []string, stdout, stderr io.Writer) erro
 // consoleGet GETs path from a node's console with an API token (--token or
 // $TALLY_CONSOLE_TOKEN) and decodes the JSON answer into v.
 func consoleGet(ctx context.Context, node, token, path string, v any) error {
+	return consoleDo(ctx, http.MethodGet, node, token, path, nil, v)
+}
+
+// consoleDo sends a request (body: JSON, or nil) to a node's console with
+// an API token and decodes the JSON answer into v.
+func consoleDo(ctx context.Context, method, node, token, path string, body []byte, v any) error {
 	if token == "" {
 		token = os.Getenv("TALLY_CONSOLE_TOKEN")
 	}
@@ -109,28 +116,35 @@ func consoleGet(ctx context.Context, node, token, path string, v any) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(node, "/")+path, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(node, "/")+path, rd)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
+	answer, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
 	if err != nil {
 		return err
 	}
 	if res.StatusCode != http.StatusOK {
 		var e struct{ Code, Reason string }
-		if json.Unmarshal(body, &e) == nil && e.Code != "" {
+		if json.Unmarshal(answer, &e) == nil && e.Code != "" {
 			return fmt.Errorf("%s: %s: %s", node, e.Code, e.Reason)
 		}
 		return fmt.Errorf("%s: %s", node, res.Status)
 	}
-	return json.Unmarshal(body, v)
+	return json.Unmarshal(answer, v)
 }
 
 // balancesLive is `tally balances --node URL`: the running node's balances.
@@ -152,6 +166,9 @@ func balancesLive(node, token string, asJSON bool, stdout io.Writer) error {
 }
 
 func cmdExceptions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && caseCommands[args[0]] { // cases.go
+		return cmdCase(ctx, args[0], args[1:], stdout, stderr)
+	}
 	fs := newFlags("exceptions", stdout, stderr)
 	node := fs.String("node", "", "the node's console URL (settle.console_listen)")
 	token := fs.String("token", "", "an API token (default $TALLY_CONSOLE_TOKEN)")

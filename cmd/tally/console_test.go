@@ -25,18 +25,7 @@ import (
 // issued by `tally statements` while it runs are listed and downloadable
 // over the console API, scoped to the partner.
 func TestConsoleCommandsOnARunningNode(t *testing.T) {
-	dir := t.TempDir()
-	c := config.Default()
-	c.DataDir = dir
-	c.Hub.Port = -1
-	c.Hub.SyncAlways = false
-	rules, _ := filepath.Abs(filepath.Join(vectorDir, "dirty-stream.hcl"))
-	c.Settle.Rules = rules
-	c.Settle.SegmentMaxAge = 50 * time.Millisecond
-	c.Settle.ConsoleListen = "127.0.0.1:0"
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	n, dir, url := runningConsoleNode(t)
 	t.Setenv("TALLY_CONSOLE_PASSWORD", "a long enough password")
 	if out, err := runCLI(t, "console", "users", "add", "--data", dir, "--name", "ops", "--role", "viewer"); err != nil {
 		t.Fatal(err, out)
@@ -57,12 +46,30 @@ func TestConsoleCommandsOnARunningNode(t *testing.T) {
 		t.Fatal(err, pTok)
 	}
 	pTok = strings.TrimSpace(strings.Split(pTok, "\n")[0])
+	consoleCommandsChecks(t, n, dir, url, opsTok, pTok)
+}
 
+// runningConsoleNode runs a node with the console on, fed the
+// dirty-stream vector (7 entries, exceptions among the rest).
+func runningConsoleNode(t *testing.T) (*nodes.Node, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	c := config.Default()
+	c.DataDir = dir
+	c.Hub.Port = -1
+	c.Hub.SyncAlways = false
+	rules, _ := filepath.Abs(filepath.Join(vectorDir, "dirty-stream.hcl"))
+	c.Settle.Rules = rules
+	c.Settle.SegmentMaxAge = 50 * time.Millisecond
+	c.Settle.ConsoleListen = "127.0.0.1:0"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	n, err := nodes.Start(context.Background(), c, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
+	t.Cleanup(func() { n.Close() })
 	nc, err := nats.Connect(n.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +90,10 @@ func TestConsoleCommandsOnARunningNode(t *testing.T) {
 		}
 		return nil
 	})
-	url := "http://" + n.ConsoleAddr()
+	return n, dir, "http://" + n.ConsoleAddr()
+}
+
+func consoleCommandsChecks(t *testing.T, n *nodes.Node, dir, url, opsTok, pTok string) {
 	if _, err := runCLI(t, "balances", "--data", dir); err == nil {
 		t.Fatal("balances --data on a running node's directory worked; the test expects Badger's lock")
 	}
@@ -115,12 +125,18 @@ func TestConsoleCommandsOnARunningNode(t *testing.T) {
 	if out, err := runCLI(t, "statements", "--data", dir, "--period", "2026-11"); err != nil {
 		t.Fatal(err, out)
 	}
-	var items []struct{ Party, Period, Note, CSV string }
-	if err := consoleGet(context.Background(), url, pTok, "/v1/statements", &items); err != nil {
+	var items []struct{ Party string }
+	if err := consoleGet(context.Background(), url, pTok, "/v1/statements", &items); err != nil || len(items) != 0 {
+		t.Fatalf("partner's statements before their review: %+v %v", items, err)
+	}
+	// The console's review: submitted, approved by another identity, issued.
+	reviewStatements(t, url, consoleToken(t, dir, "mk", "operator"), consoleToken(t, dir, "ck", "approver"))
+	var issued []struct{ Party, Period, Note, CSV string }
+	if err := consoleGet(context.Background(), url, pTok, "/v1/statements", &issued); err != nil {
 		t.Fatal(err)
 	}
-	if len(items) != 1 || items[0].Party != "P" || items[0].Period != "2026-11" {
-		t.Fatalf("partner's statements: %+v", items)
+	if len(issued) != 1 || issued[0].Party != "P" || issued[0].Period != "2026-11" {
+		t.Fatalf("partner's statements: %+v", issued)
 	}
 	var all []struct{ Party string }
 	if err := consoleGet(context.Background(), url, opsTok, "/v1/statements", &all); err != nil {
@@ -134,7 +150,7 @@ func TestConsoleCommandsOnARunningNode(t *testing.T) {
 		t.Fatalf("partner downloads operator's statement: %v %v", err, x)
 	}
 	var st map[string]any
-	if err := consoleGet(context.Background(), url, pTok, strings.TrimSuffix(items[0].Note, "note")+"json", &st); err != nil || st["party"] != "P" {
+	if err := consoleGet(context.Background(), url, pTok, strings.TrimSuffix(issued[0].Note, "note")+"json", &st); err != nil || st["party"] != "P" {
 		t.Fatalf("partner's statement json: %v %v", err, st)
 	}
 }

@@ -7,16 +7,21 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/tally-mesh/tally/console"
 	"github.com/tally-mesh/tally/settle/payout"
 	"github.com/tally-mesh/tally/settle/statement"
 	"github.com/tally-mesh/tally/store"
+	"github.com/tally-mesh/tally/wire"
 )
 
 func init() {
-	register(command{"payouts", "run --data DIR --period P --banks FILE --created-by A --approve-by B [--out DIR] | list --data DIR", "pay final statements: pain.001 XML and CSV, a signed run record", 46,
+	register(command{"payouts", "run --data DIR --period P --banks FILE --created-by A --approve-by B (--nats URL | --unreviewed) [--out DIR] | list --data DIR", "pay final statements: pain.001 XML and CSV, a signed run record", 46,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdPayouts(a, o, e) }})
 }
 
@@ -80,11 +85,17 @@ func cmdPayoutsRun(args []string, stdout, stderr io.Writer) error {
 	outDir := fs.String("out", "", "also write the pain.001 XML and CSV here")
 	execDate := fs.String("execution-date", "", "requested execution date YYYY-MM-DD (default: today, UTC)")
 	keyFile := fs.String("signing-key", "", "ledger signing key file (default <data>/keys/ledger.key)")
+	natsURL := fs.String("nats", "", "the hub's NATS URL: pay only statements approved in the console's review (<PREFIX>_CASES)")
+	prefix := fs.String("prefix", wire.DefaultPrefix, "with --nats: the deployment's subject prefix")
+	unreviewed := fs.Bool("unreviewed", false, "pay without checking the console's statement review (nodes without the console)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *data == "" || *periodArg == "" || *banksFile == "" || *createdBy == "" || *approveBy == "" {
 		return usageError{"payouts run needs --data DIR, --period P, --banks FILE, --created-by A and --approve-by B"}
+	}
+	if (*natsURL == "") == !*unreviewed {
+		return usageError{"payouts run needs --nats URL (pay only statements approved in the console) or, without the console, --unreviewed"}
 	}
 	if *createdBy == *approveBy {
 		return fmt.Errorf("--approve-by %q is --created-by: %w", *approveBy, payout.ErrMakerChecker)
@@ -113,6 +124,7 @@ func cmdPayoutsRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var cands []payout.Candidate
+	var seqs []int // each candidate's number in its party's chain
 	for _, p := range parties {
 		chain, err := statement.Load(root, p, verifier)
 		if err != nil {
@@ -121,7 +133,20 @@ func cmdPayoutsRun(args []string, stdout, stderr io.Writer) error {
 		for _, is := range chain.Issued {
 			if is.Statement.Period == period.String() {
 				cands = append(cands, payout.Candidate{Hash: is.Hash, Statement: is.Statement})
+				seqs = append(seqs, is.Seq)
 			}
+		}
+	}
+	var unapproved []payout.Skip
+	if *natsURL != "" && len(cands) > 0 {
+		if cands, unapproved, err = reviewedOnly(context.Background(), *natsURL, *prefix, cands, seqs); err != nil {
+			return err
+		}
+		if len(cands) == 0 {
+			for _, s := range unapproved {
+				fmt.Fprintf(stderr, "skipped %s %s %s: %s\n", s.Party, s.Currency, s.Period, s.Reason)
+			}
+			return fmt.Errorf("no statement of %s is approved in the console's review: %w", period, payout.ErrNothingToPay)
 		}
 	}
 	if len(cands) == 0 {
@@ -140,6 +165,7 @@ func cmdPayoutsRun(args []string, stdout, stderr io.Writer) error {
 	run, skips, err := payout.Plan(payout.Runs(recs), cands, payout.Request{
 		Period: period.String(), CreatedBy: *createdBy, ApprovedBy: *approveBy, Now: statementsClock(), Execution: *execDate, Banks: banks,
 	})
+	skips = append(unapproved, skips...)
 	if err != nil {
 		for _, s := range skips {
 			fmt.Fprintf(stderr, "skipped %s %s %s: %s\n", s.Party, s.Currency, s.Period, s.Reason)
@@ -209,4 +235,41 @@ func cmdPayoutsList(args []string, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// reviewedOnly keeps the candidates approved (or issued) in the console's
+// statement review (console.StatementPayable, read from the hub's
+// <PREFIX>_CASES bucket) and returns the others as skips.
+func reviewedOnly(ctx context.Context, natsURL, prefix string, cands []payout.Candidate, seqs []int) ([]payout.Candidate, []payout.Skip, error) {
+	nc, err := nats.Connect(natsURL, nats.Timeout(10*time.Second))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--nats %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, console.CasesBucket(prefix))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the console's review bucket %s: %w", console.CasesBucket(prefix), err)
+	}
+	var keep []payout.Candidate
+	var skips []payout.Skip
+	for i, c := range cands {
+		s := c.Statement
+		ok, state, err := console.StatementPayable(ctx, kv, s.Party, seqs[i], c.Hash)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			keep = append(keep, c)
+			continue
+		}
+		skips = append(skips, payout.Skip{Party: s.Party, Currency: s.Currency, Period: s.Period, Statement: c.Hash,
+			Reason: "statement review is " + state + ": approve it in the console first"})
+	}
+	return keep, skips, nil
 }

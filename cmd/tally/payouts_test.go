@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -10,10 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-mesh/tally/console"
+	"github.com/tally-mesh/tally/internal/natstest"
 	"github.com/tally-mesh/tally/settle/payout"
 	"github.com/tally-mesh/tally/settle/rules"
+	"github.com/tally-mesh/tally/settle/statement"
+	"github.com/tally-mesh/tally/wire"
 )
 
 const payoutBanks = `
@@ -74,14 +81,25 @@ func TestPayoutsCommand(t *testing.T) {
 	if err := os.WriteFile(banks, []byte(payoutBanks), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"payouts", "run", "--data", data, "--period", "2026-11", "--banks", banks, "--created-by", "alice"}
+	// The console's statement review on a real nats-server: nothing is
+	// paid before its statement is approved there.
+	ns := natstest.Run(t)
+	kv := reviewBucket(t, ns)
+	args := []string{"payouts", "run", "--data", data, "--period", "2026-11", "--banks", banks, "--created-by", "alice", "--nats", ns.ClientURL()}
+	if _, err := runCLI(t, "payouts", "run", "--data", data, "--period", "2026-11", "--banks", banks, "--created-by", "alice", "--approve-by", "bob"); err == nil || !strings.Contains(err.Error(), "--unreviewed") {
+		t.Fatalf("payouts run without --nats or --unreviewed: %v", err)
+	}
+	if out, err := runCLI(t, append(args, "--approve-by", "bob")...); !errors.Is(err, payout.ErrNothingToPay) || !strings.Contains(out, "statement review is unsubmitted") {
+		t.Fatalf("a run before the review: %v\n%s", err, out)
+	}
+	approveReviews(t, kv, data)
 
 	if _, err := runCLI(t, append(args, "--approve-by", "alice")...); !errors.Is(err, payout.ErrMakerChecker) {
 		t.Fatalf("equal maker and checker: %v", err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.hcl")
 	os.WriteFile(bad, []byte(strings.Replace(payoutBanks, "NL91ABNA0417164300", "NL91ABNA0417164310", 1)), 0o644)
-	if _, err := runCLI(t, "payouts", "run", "--data", data, "--period", "2026-11", "--banks", bad, "--created-by", "alice", "--approve-by", "bob"); !errors.Is(err, payout.ErrBankDetails) {
+	if _, err := runCLI(t, "payouts", "run", "--data", data, "--period", "2026-11", "--banks", bad, "--created-by", "alice", "--approve-by", "bob", "--unreviewed"); !errors.Is(err, payout.ErrBankDetails) {
 		t.Fatalf("bad IBAN: %v", err)
 	}
 
@@ -144,7 +162,49 @@ func TestPayoutsCommand(t *testing.T) {
 	if len(prov) != 1 || prov[0].Status != "provisional" {
 		t.Fatalf("december %+v", prov)
 	}
-	if _, err := runCLI(t, "payouts", "run", "--data", data, "--period", "2026-12", "--banks", banks, "--created-by", "alice", "--approve-by", "bob"); !errors.Is(err, payout.ErrNothingToPay) {
+	if _, err := runCLI(t, "payouts", "run", "--data", data, "--period", "2026-12", "--banks", banks, "--created-by", "alice", "--approve-by", "bob", "--unreviewed"); !errors.Is(err, payout.ErrNothingToPay) {
 		t.Fatalf("provisional december paid: %v", err)
+	}
+}
+
+// reviewBucket creates the console's workflow bucket on ns.
+func reviewBucket(t *testing.T, ns *server.Server) jetstream.KeyValue {
+	t.Helper()
+	js, err := jetstream.New(natstest.Connect(t, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := console.OpenCasesBucket(context.Background(), js, wire.DefaultPrefix, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+// approveReviews records every statement under data as approved in the
+// console's review, as the console stores it (console/statements_review.go;
+// the review's transitions are tested in console/cases_test.go).
+func approveReviews(t *testing.T, kv jetstream.KeyValue, data string) {
+	t.Helper()
+	_, verifier, err := ledgerKeys(data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(data, "statements")
+	parties, err := statement.StoredParties(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range parties {
+		ch, err := statement.Load(root, p, verifier)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, is := range ch.Issued {
+			b, _ := json.Marshal(console.StatementReview{Party: p, Seq: is.Seq, Hash: is.Hash, State: console.ReviewApproved, CreatedBy: "mk", ApprovedBy: "ck"})
+			if _, err := kv.Put(context.Background(), console.StatementReviewKey(p, is.Seq), b); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
