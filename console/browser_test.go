@@ -73,19 +73,27 @@ func loginUI(name string) chromedp.Action[chromedp.Void] {
 // waitText polls sel's text until ok holds (bounded by ctx).
 func waitText(ctx context.Context, sel string, ok func(string) bool) (string, error) {
 	var s string
+	var last error
 	for i := 0; i < 400; i++ {
-		var err error
-		if s, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel))); err != nil {
-			return s, err
+		// A read that races a form's navigation fails with "No node with
+		// given id found" (the element belonged to the page being left):
+		// read again on the next page instead of failing.
+		t, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err == nil {
+			s = t
+			if ok(s) {
+				return s, nil
+			}
 		}
-		if ok(s) {
-			return s, nil
-		}
+		last = err
 		select {
 		case <-ctx.Done():
 			return s, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+	if last != nil {
+		return s, fmt.Errorf("%s: %w", sel, last)
 	}
 	return s, fmt.Errorf("%s is still %q", sel, s)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tally-mesh/tally/console"
 	"github.com/tally-mesh/tally/internal/natstest"
+	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
 
@@ -52,8 +54,8 @@ func reviewStatements(t *testing.T, url, maker, checker string) {
 
 // TestExceptionsCaseCommands: `tally exceptions cases|propose|approve|show`
 // over a running node's console API with API tokens; the maker cannot
-// check. The node wires no Poster yet (the operator log lands with
-// SEAM.md), so the approved case stays approved and says why.
+// check; the checker's approval posts the correction through the operator
+// log, it settles as its own entry, and tally verify recomputes it.
 func TestExceptionsCaseCommands(t *testing.T) {
 	n, dir, url := runningConsoleNode(t)
 	mk, ck := consoleToken(t, dir, "mk", console.RoleApprover), consoleToken(t, dir, "ck", console.RoleApprover)
@@ -97,11 +99,44 @@ func TestExceptionsCaseCommands(t *testing.T) {
 	if out, err := runCLI(t, "exceptions", "approve", "--node", url, "--token", mk, id); err == nil || !strings.Contains(err.Error(), console.CodeMakerChecker) {
 		t.Fatalf("the maker approved: %v\n%s", err, out)
 	}
-	if out, err := runCLI(t, "exceptions", "approve", "--node", url, "--token", ck, id); err == nil || !strings.Contains(err.Error(), "no poster") {
-		t.Fatalf("approve without a poster wired: %v\n%s", err, out)
+	if out, err := runCLI(t, "exceptions", "approve", "--node", url, "--token", ck, id); err != nil || !strings.Contains(out, "posted") {
+		t.Fatalf("approve by the checker: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "exceptions", "show", "--node", url, "--token", ck, id)
-	if err != nil || !strings.Contains(out, "case "+id+": approved") || !strings.Contains(out, "1 of 1 approvals") {
+	if err != nil || !strings.Contains(out, "case "+id+": posted") || !strings.Contains(out, "1 of 1 approvals") {
 		t.Fatalf("show: %v\n%s", err, out)
 	}
+	// The approved adjustment is a correction entry of its own in the
+	// ledger, through the operator log and the settle commit path.
+	var pos *console.LedgerPos
+	natstest.Eventually(t, 20*time.Second, func() error {
+		var c console.Case
+		if err := consoleGet(context.Background(), url, ck, "/v1/cases/"+id, &c); err != nil {
+			return err
+		}
+		if c.InLedger == nil {
+			return fmt.Errorf("case %s is %s, not in the ledger yet", id, c.State)
+		}
+		pos = c.InLedger
+		return nil
+	})
+	n.Close()
+	ids, err := ledgerIDs(filepath.Join(dir, "ledger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := ids[txn.OpsID+"/adj-"+id+"-1"]; c != 1 {
+		t.Fatalf("correction adj-%s-1 in the ledger %d times, want 1 (at %+v)", id, c, *pos)
+	}
+	out, err = runCLI(t, "verify", dir)
+	if err != nil || !strings.Contains(out+err2s(err), "1 correction") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+}
+
+func err2s(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
