@@ -184,13 +184,17 @@ func (r *revenue) add(e store.Entry, floor int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.entries++
-	k := ggrKey{q, e.Provider, game, cur}
-	g := r.ggr[k]
-	if g == nil {
-		g = &statement.Gaming{}
-		r.ggr[k] = g
+	// Operator entries (corrections, FX rates) are no provider's gaming: they
+	// make no GGR row; a correction's shares still count for its parties.
+	if !e.Tx.Type.Operator() {
+		k := ggrKey{q, e.Provider, game, cur}
+		g := r.ggr[k]
+		if g == nil {
+			g = &statement.Gaming{}
+			r.ggr[k] = g
+		}
+		g.Add(base.Type, e)
 	}
-	g.Add(base.Type, e)
 	for _, s := range e.Shares {
 		pk := partyKey{q, s.Party, cur}
 		a := r.party[pk]
