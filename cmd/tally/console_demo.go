@@ -14,20 +14,26 @@ import (
 type demoLogins struct {
 	on                 bool
 	opsPw, partnerPw   string
+	checkerPw          string // the second pair of eyes: an approver
 	partner, partyName string
 }
 
 // demoConsole turns the console on at listen ("" = off) with an operator
-// account (admin) and a partner account for the first simulated provider.
+// account (admin), an approver account (so an adjustment the operator
+// proposes can be approved by someone else: maker-checker) and a partner
+// account for the first simulated provider.
 func demoConsole(cfg *config.Config, listen string) (demoLogins, error) {
 	if listen == "" || len(cfg.Providers) == 0 {
 		return demoLogins{}, nil
 	}
 	cfg.Settle.ConsoleListen = listen
 	party := cfg.Providers[0].Name // the example rules give each provider a share under its own name
-	l := demoLogins{on: true, opsPw: "ops-" + secret(), partnerPw: "partner-" + secret(), partner: party, partyName: party}
+	l := demoLogins{on: true, opsPw: "ops-" + secret(), checkerPw: "checker-" + secret(), partnerPw: "partner-" + secret(), partner: party, partyName: party}
 	path := cfg.ConsoleUsersPath()
 	if err := console.AddUser(path, "ops", console.RoleAdmin, nil, l.opsPw); err != nil {
+		return l, err
+	}
+	if err := console.AddUser(path, "checker", console.RoleApprover, nil, l.checkerPw); err != nil {
 		return l, err
 	}
 	if err := console.AddUser(path, party, console.RolePartner, []string{party}, l.partnerPw); err != nil {
@@ -42,6 +48,7 @@ func demoConsoleHelp(w io.Writer, node *nodes.Node, l demoLogins) {
 		return
 	}
 	fmt.Fprintf(w, "console at %s/ (docs/console.md)\n", url)
-	fmt.Fprintf(w, "  operator: ops / %s\n", l.opsPw)
+	fmt.Fprintf(w, "  operator: ops / %s (proposes adjustments under Exceptions)\n", l.opsPw)
+	fmt.Fprintf(w, "  approver: checker / %s (approves what ops proposed)\n", l.checkerPw)
 	fmt.Fprintf(w, "  partner:  %s / %s (sees only party %s)\n", l.partner, l.partnerPw, l.partyName)
 }

@@ -19,7 +19,7 @@ func TestDemoPlantsExceptions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
-	for _, s := range []string{"console at http://127.0.0.1:", "  operator: ops / ops-", "  partner:  studio-1 / partner-",
+	for _, s := range []string{"console at http://127.0.0.1:", "  operator: ops / ops-", "  approver: checker / checker-", "  partner:  studio-1 / partner-",
 		"planted for the console's exception queue: over-reversal studio-1-r1-rb-", "rejected: conflict", " exceptions 2 "} {
 		if !strings.Contains(out, s) {
 			t.Errorf("the demo's output lacks %q:\n%s", s, out)
