@@ -108,7 +108,14 @@ func cmdAlerts(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// first transition arrives, the ordered consumer is recreated from the
 	// same time and misses nothing stored meanwhile (deliver-new would).
 	start := time.Now().Add(-*since)
-	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start}
+	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start,
+		// nats.go leaves an ordered consumer on the server for 5 minutes after
+		// its client is gone; a script (or a test) reading with --no-follow in
+		// a loop would pile up consumers to the stream's limit (1,000).
+		InactiveThreshold: 30 * time.Second}
+	if *noFollow {
+		cc.InactiveThreshold = 5 * time.Second
+	}
 	var stream jetstream.Stream
 	for {
 		stream, err = js.Stream(ctx, alerts.StreamName(subj))
