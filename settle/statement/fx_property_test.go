@@ -167,7 +167,9 @@ func TestPropertyFXStatements(t *testing.T) {
 			return best.rate
 		}
 		usd, _ := money.Lookup("USD")
-		conv := func(amount, rate decimal.Decimal) decimal.Decimal { return money.Round(amount.Mul(rate), usd.Exponent, mode) }
+		conv := func(amount, rate decimal.Decimal) decimal.Decimal {
+			return money.Round(amount.Mul(rate), usd.Exponent, mode)
+		}
 		byID := map[string]store.Entry{}
 		for _, e := range l.entries {
 			byID[e.Tx.ID] = e
