@@ -37,6 +37,18 @@ ruleset "fx-property" {
       percent = "100"
     }
   }
+  fee "studio-rs" {
+    party          = "studio"
+    basis          = "ggr"
+    period         = "month"
+    currency       = "USD"
+    mode           = "marginal"
+    minimum        = "0"
+    carry_negative = false
+    tier {
+      percent = "10"
+    }
+  }
   settlement "studio" {
     currency = "USD"
     rounding = "%s"
@@ -65,9 +77,11 @@ type postedRate struct {
 //     settled = round(balance × close rate), converted = settled − accrued;
 //   - closing = opening + USD activity + Σ accruals + Σ FX differences,
 //     exactly;
+//   - the studio's USD fee has a GGR basis of every bet and win, the
+//     foreign ones converted at their root event's rate;
 //   - when every foreign transaction is reversed by the end of December,
 //     the accruals of both statements sum to exactly 0 and the USD
-//     closing is the USD activity plus the posted FX differences: no minor
+//     closing is the USD activity and fees plus the posted FX differences: no minor
 //     unit is created or lost by converting and reversing.
 func TestPropertyFXStatements(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2026, 15))
@@ -176,7 +190,7 @@ func TestPropertyFXStatements(t *testing.T) {
 		}
 		src := &statement.Source{Entries: l.entries, Book: book}
 		var prior *statement.Statement
-		accruedTotal, diffTotal, usdTotal := decimal.Zero, decimal.Zero, decimal.Zero
+		accruedTotal, diffTotal, usdTotal, feeTotal := decimal.Zero, decimal.Zero, decimal.Zero, decimal.Zero
 		for _, p := range []statement.Period{nov, dec} {
 			s, err := statement.Build(src, "studio", "USD", p, prior)
 			if err != nil {
@@ -185,10 +199,19 @@ func TestPropertyFXStatements(t *testing.T) {
 			// Independent figures of the period.
 			wantAcc := map[string]decimal.Decimal{}
 			balance := map[string]decimal.Decimal{}
-			usdAct := decimal.Zero
+			usdAct, ggr := decimal.Zero, decimal.Zero
 			for _, e := range l.entries {
-				if e.Tx.OccurredAt.Before(p.Start) || !e.Tx.OccurredAt.Before(p.End()) {
+				if e.Tx.OccurredAt.Before(p.Start) || !e.Tx.OccurredAt.Before(p.End()) || e.Provider != "p" {
 					continue
+				}
+				root := e
+				if e.Tx.Parent != "" {
+					root = byID[e.Tx.Parent]
+				}
+				if code := e.Tx.Currency.Code; code == "USD" { // the fee's basis: every bet and win, converted
+					ggr = ggr.Add(e.Net)
+				} else {
+					ggr = ggr.Add(conv(e.Net, rateAt(code, root.Tx.OccurredAt)))
 				}
 				for _, sh := range e.Shares {
 					if sh.Party != "studio" {
@@ -199,10 +222,6 @@ func TestPropertyFXStatements(t *testing.T) {
 						usdAct = usdAct.Add(sh.Amount)
 						continue
 					}
-					root := e
-					if e.Tx.Parent != "" {
-						root = byID[e.Tx.Parent]
-					}
 					wantAcc[code] = wantAcc[code].Add(conv(sh.Amount, rateAt(code, root.Tx.OccurredAt)))
 					balance[code] = balance[code].Add(sh.Amount)
 				}
@@ -212,10 +231,18 @@ func TestPropertyFXStatements(t *testing.T) {
 			for _, a := range s.Activity {
 				sum = sum.Add(decimal.RequireFromString(a.Amount))
 			}
-			if act := sum.Sub(decimal.RequireFromString(s.Opening)); !act.Equal(usdAct) || len(s.Adjustments) != 0 || len(s.Fees) != 0 {
+			if act := sum.Sub(decimal.RequireFromString(s.Opening)); !act.Equal(usdAct) || len(s.Adjustments) != 0 || len(s.Fees) != 1 {
 				t.Fatalf("iter %d %s: USD activity %s, oracle %s", iter, p, act, usdAct)
 			}
 			usdTotal = usdTotal.Add(usdAct)
+			// The fee's GGR basis holds every bet and win, the foreign ones
+			// converted at their (root) event's rate.
+			fee := s.Fees[0]
+			if !decimal.RequireFromString(fee.GGR).Equal(ggr) {
+				t.Fatalf("iter %d %s: fee GGR %s, oracle %s", iter, p, fee.GGR, ggr)
+			}
+			sum = sum.Add(decimal.RequireFromString(fee.Fee))
+			feeTotal = feeTotal.Add(decimal.RequireFromString(fee.Fee))
 			diffs := 0
 			for _, fl := range s.FX {
 				c := decimal.RequireFromString(fl.Converted)
@@ -254,8 +281,8 @@ func TestPropertyFXStatements(t *testing.T) {
 			if !accruedTotal.IsZero() {
 				t.Fatalf("iter %d: every foreign share reversed, yet accruals sum to %s", iter, accruedTotal)
 			}
-			if c := decimal.RequireFromString(prior.Closing); !c.Equal(usdTotal.Add(diffTotal)) {
-				t.Fatalf("iter %d: closing %s, want USD activity %s + FX differences %s", iter, c, usdTotal, diffTotal)
+			if c := decimal.RequireFromString(prior.Closing); !c.Equal(usdTotal.Add(diffTotal).Add(feeTotal)) {
+				t.Fatalf("iter %d: closing %s, want USD activity %s + FX differences %s + fees %s", iter, c, usdTotal, diffTotal, feeTotal)
 			}
 		}
 	}
