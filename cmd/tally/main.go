@@ -82,7 +82,7 @@ func init() {
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdVerify(a, o, e) }})
 	register(command{"balances", "--data DIR [--json] | --node URL [--token T]", "balances per party and currency (node stopped, or live over the console API)", 40,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdBalances(a, o, e) }})
-	register(command{"rules", "check FILE... | eval --rules FILE --input TX.jsonl [--period P]", "check rule files; run transactions through the settle engine", 30,
+	register(command{"rules", "check FILE... | eval --rules FILE --input TX.jsonl [--period P] [--rates RATES.jsonl]", "check rule files; run transactions through the settle engine", 30,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdRules(a, o, e) }})
 	register(command{"keygen", "[--name ORIGIN] [--out FILE] [--show FILE [--partition P]]", "create a ledger signing key, print the verifier key", 90,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdKeygen(a, o, e) }})

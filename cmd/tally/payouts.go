@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tally-mesh/tally/console"
+	"github.com/tally-mesh/tally/settle/fx"
 	"github.com/tally-mesh/tally/settle/payout"
 	"github.com/tally-mesh/tally/settle/statement"
 	"github.com/tally-mesh/tally/store"
@@ -162,8 +163,22 @@ func cmdPayoutsRun(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	// A statement with foreign balances (a party with a settlement
+	// currency) is paid at the rate in force now: the rates are the fx_rate
+	// entries of the ledger, read only when a candidate needs them.
+	var rates *fx.Table
+	for _, c := range cands {
+		for _, l := range c.Statement.FX {
+			if l.Kind == statement.FXDifference && rates == nil {
+				if rates, err = ledgerRates(filepath.Join(*data, "ledger")); err != nil {
+					return fmt.Errorf("fx rates for the payout of %s %s %s: %w", c.Statement.Party, c.Statement.Currency, c.Statement.Period, err)
+				}
+			}
+		}
+	}
 	run, skips, err := payout.Plan(payout.Runs(recs), cands, payout.Request{
 		Period: period.String(), CreatedBy: *createdBy, ApprovedBy: *approveBy, Now: statementsClock(), Execution: *execDate, Banks: banks,
+		Rates: rates,
 	})
 	skips = append(unapproved, skips...)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tally-mesh/tally/money"
 	"github.com/tally-mesh/tally/settle"
+	"github.com/tally-mesh/tally/settle/fx"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/settle/statement"
 	"github.com/tally-mesh/tally/store"
@@ -33,6 +34,7 @@ type evalReport struct {
 	Totals       []settle.Balance       `json:"totals"`
 	Gaming       []evalGaming           `json:"gaming"`
 	Statements   []*statement.Statement `json:"statements"`
+	Rates        []fxRateOut            `json:"rates,omitempty"` // --rates: the exchange rates statements convert with
 }
 
 type evalVersion struct {
@@ -114,11 +116,12 @@ func cmdRulesEval(args []string, stdout, stderr io.Writer) error {
 	provider := fs.String("provider", "", "provider of lines without a provider key")
 	period := fs.String("period", "", "statement period: 2026-11, 2026-W45 or 2026-11-05 (default: every month of the input)")
 	orphanTimeout := fs.Duration("orphan-timeout", 24*time.Hour, "a reversal held longer than this (in event time) becomes an exception, like settle.orphan_timeout")
+	ratesFile := fs.String("rates", "", "exchange rates, one fx_rate entry (the ledger's payload shape) a line, for contracts with a settlement currency")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *rulesFile == "" || *input == "" {
-		return usageError{"usage: tally rules eval --rules FILE --input TX.jsonl [--provider P] [--period P]"}
+		return usageError{"usage: tally rules eval --rules FILE --input TX.jsonl [--provider P] [--period P] [--rates RATES.jsonl]"}
 	}
 	book, err := rules.ParseFile(*rulesFile)
 	if err != nil {
@@ -132,12 +135,18 @@ func cmdRulesEval(args []string, stdout, stderr io.Writer) error {
 		}
 		periods = []statement.Period{p}
 	}
+	var rates []store.Entry
+	if *ratesFile != "" {
+		if rates, err = readRates(*ratesFile); err != nil {
+			return err
+		}
+	}
 	f, err := os.Open(*input)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	rep, err := evaluate(book, f, *provider, periods, *orphanTimeout)
+	rep, err := evaluate(book, f, *provider, periods, *orphanTimeout, rates...)
 	if err != nil {
 		return err
 	}
@@ -150,7 +159,11 @@ func cmdRulesEval(args []string, stdout, stderr io.Writer) error {
 // the default ingest limits, as an edge does) and then through
 // settle.Engine over a settle.MemState: the settle node's own code path,
 // with the transaction's occurred_at as the clock.
-func evaluate(book *rules.Book, in io.Reader, defProvider string, periods []statement.Period, orphanTimeout time.Duration) (*evalReport, error) {
+//
+// rates are fx_rate entries (readRates): the rate table statements of a
+// party with a settlement currency convert with. Without them such a
+// statement is refused (fx.ErrNoRate), as on a node whose ledger has none.
+func evaluate(book *rules.Book, in io.Reader, defProvider string, periods []statement.Period, orphanTimeout time.Duration, rates ...store.Entry) (*evalReport, error) {
 	rep := &evalReport{Transactions: []evalOutcome{}, Exceptions: []settle.Exception{}, Totals: []settle.Balance{}, Gaming: []evalGaming{}, Statements: []*statement.Statement{}}
 	names := map[[32]byte]string{}
 	for _, v := range book.Versions() {
@@ -290,7 +303,14 @@ func evaluate(book *rules.Book, in io.Reader, defProvider string, periods []stat
 			periods = all
 		}
 	}
-	src := &statement.Source{Entries: sink.entries, Book: book}
+	tb, err := fx.NewTable(rates)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range tb.Rates() {
+		rep.Rates = append(rep.Rates, fxRateOut{r.Pair(), r.Rate.String(), r.AsOf, r.Source, r.PostedBy, r.ID, r.Partition, r.Index})
+	}
+	src := &statement.Source{Entries: sink.entries, Book: book, Rates: tb}
 	prior := map[[2]string]*statement.Statement{}
 	for _, p := range periods {
 		for _, pc := range statement.Parties(src, p) {
@@ -303,6 +323,36 @@ func evaluate(book *rules.Book, in io.Reader, defProvider string, periods []stat
 		}
 	}
 	return rep, nil
+}
+
+// readRates reads a rates file for rules eval: one fx_rate payload a line
+// (fx.ParseLine), blank lines and lines starting with # skipped. A line
+// that is not a well-formed rate is an error naming it: never skipped.
+func readRates(name string) ([]store.Entry, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []store.Entry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), maxEvalLine)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		e, err := fx.ParseLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", name, n, err)
+		}
+		e.Index = uint64(len(out)) // file order is ledger order: a later line wins a tie
+		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return out, nil
 }
 
 // splitProvider takes an optional "provider" key out of a line. The

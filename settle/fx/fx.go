@@ -167,6 +167,29 @@ func (t *Table) Len() int {
 	return n
 }
 
+// Rates returns every rate of the table, by pair (BASE/QUOTE), then as-of,
+// then ledger order: the order Table.At reads them in.
+func (t *Table) Rates() []Rate {
+	if t == nil {
+		return nil
+	}
+	keys := make([][2]string, 0, len(t.pairs))
+	for k := range t.pairs {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i][0] != keys[j][0] {
+			return keys[i][0] < keys[j][0]
+		}
+		return keys[i][1] < keys[j][1]
+	})
+	var out []Rate
+	for _, k := range keys {
+		out = append(out, t.pairs[k]...)
+	}
+	return out
+}
+
 // Policy is what a contract allows the table to use.
 type Policy struct {
 	Source  string // only rates of this source; "" for any

@@ -173,13 +173,20 @@ type FeeContract struct {
 // Selects reports whether a transaction from provider counts in the fee's
 // basis: same currency and every given condition list holds its value.
 func (c FeeContract) Selects(provider string, tx txn.Tx) bool {
+	return tx.Currency.Code == c.Currency.Code && c.SelectsAnyCurrency(provider, tx)
+}
+
+// SelectsAnyCurrency is Selects without the currency condition: for the
+// fees of a party settled in the fee's currency, whose basis counts entries
+// of other currencies converted (settle/statement).
+func (c FeeContract) SelectsAnyCurrency(provider string, tx txn.Tx) bool {
 	in := func(set []string, s string) bool { return len(set) == 0 || slices.Contains(set, s) }
 	for k, vals := range c.Meta {
 		if v, ok := tx.Meta[k]; !ok || !slices.Contains(vals, v) {
 			return false
 		}
 	}
-	return tx.Currency.Code == c.Currency.Code && in(c.Providers, provider) && in(c.Games, tx.Game) &&
+	return in(c.Providers, provider) && in(c.Games, tx.Game) &&
 		in(c.Categories, tx.Category) && in(c.Jurisdictions, tx.Jurisdiction) && in(c.Brands, tx.Brand) &&
 		in(c.Affiliates, tx.Affiliate)
 }

@@ -66,7 +66,10 @@ type settlementSrc struct {
 
 // compileSettlements runs after fees, payouts and declared parties: a party
 // settled in one currency has its period fees and payout terms in that
-// currency (fees in another currency are not converted: not yet built).
+// currency. A fee's basis then counts the entries of every currency, those
+// in another currency converted at their event's rate (settle/statement);
+// a fee's own figures (tiers, minimum, cap, CPA amount) are never
+// converted, so they must be written in the settlement currency.
 func compileSettlements(c *checker, src *versionSrc, vpath string, v *Version) []Settlement {
 	sort.SliceStable(src.Settlements, func(i, j int) bool { return src.Settlements[i].Party < src.Settlements[j].Party })
 	var out []Settlement
@@ -107,7 +110,7 @@ func compileSettlements(c *checker, src *versionSrc, vpath string, v *Version) [
 		for _, f := range v.fees {
 			if f.Party == ss.Party && f.Currency.Code != cur.Code {
 				c.add(pos, "currency", fmt.Sprintf("fee %q of %q is in %s but the party is settled in %s", f.Name, ss.Party, f.Currency.Code, cur.Code),
-					"write the party's fees in its settlement currency (fees in another currency are not converted)")
+					"write the party's fees in its settlement currency: tiers, minimum, cap and CPA amounts are not converted (the basis is: its entries in other currencies count at their event's rate)")
 			}
 		}
 		for _, p := range v.payouts {

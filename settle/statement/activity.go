@@ -169,11 +169,16 @@ func (fd *firstDeposits) net(entries []store.Entry, d int, c rules.CPA, in func(
 func anyEntry(store.Entry) bool { return true }
 
 // qualifies reports whether entry i is the first deposit of its player and
-// qualifies under rule c.
-func (fd *firstDeposits) qualifies(entries []store.Entry, i int, c rules.CPA) bool {
+// qualifies under rule c; conv turns the deposit's net (in its currency)
+// into the rule's currency.
+func (fd *firstDeposits) qualifies(entries []store.Entry, i int, c rules.CPA, conv func(decimal.Decimal) (decimal.Decimal, error)) (bool, error) {
 	e := entries[i]
 	if e.Tx.Type != txn.Deposit || e.Tx.Player == "" || fd.entry[e.Tx.Player] != i {
-		return false
+		return false, nil
 	}
-	return c.Qualifies(fd.net(entries, i, c, anyEntry), e.Tx.OccurredAt, fd.firstSeen[e.Tx.Player])
+	net, err := conv(fd.net(entries, i, c, anyEntry))
+	if err != nil {
+		return false, err
+	}
+	return c.Qualifies(net, e.Tx.OccurredAt, fd.firstSeen[e.Tx.Player]), nil
 }

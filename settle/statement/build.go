@@ -108,8 +108,11 @@ type Fee struct {
 	// base dropped at the start of this period ("0.00" when none).
 	CarryReset   string `json:"carry_reset,omitempty"`
 	CarryDropped string `json:"carry_dropped,omitempty"`
-	Entries      int    `json:"entries"`                  // entries counted in the basis
-	Effective    string `json:"effective_rate,omitempty"` // Computed / Base, 4 decimals of a percent
+	Entries      int    `json:"entries"` // entries counted in the basis
+	// A party settled in the fee's currency: the basis entries in other
+	// currencies, each converted at its event's rate (fee_basis lines).
+	FX        []FXLine `json:"fx,omitempty"`
+	Effective string   `json:"effective_rate,omitempty"` // Computed / Base, 4 decimals of a percent
 }
 
 // CPALine is a cpa fee's rule and the first deposits that qualified in the
@@ -440,7 +443,8 @@ func build(src *Source, cur money.Currency, party string, period Period, prior *
 		}
 		return decimal.Zero, nil
 	}
-	fees, own, notes, err := periodFees(src, cur, party, period, carryOf, counted)
+	inPeriod := func(e store.Entry) bool { return e.Tx.OccurredAt.Before(end) && !covered(e) }
+	fees, own, notes, err := periodFees(src, cur, party, period, carryOf, inPeriod)
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,10 @@ func CSV(s *Statement) []byte {
 		if f.CarryReset != "" {
 			row("fee_carry_dropped", f.Name, "", "", "", f.CarryDropped, "negative base dropped: carry resets every "+f.CarryReset)
 		}
+		for _, l := range f.FX {
+			row("fee_basis_fx", f.Name, "", fmt.Sprint(l.Count), l.Currency+" "+l.Amount, "",
+				fmt.Sprintf("basis entries counted as %s %s at the event's rate %s", s.Currency, l.Converted, describeRate(l)))
+		}
 		row("fee", f.Name, "", "", "", f.Fee, "carry out "+f.CarryOut)
 	}
 	for _, o := range s.Overrides {
@@ -63,11 +67,7 @@ func CSV(s *Statement) []byte {
 			fmt.Sprintf("%s%% of %s's commission to %s, paid by %s, exact %s rounded %s, ruleset %s", o.Percent, o.Of, o.Party, o.PaidBy, o.Exact, o.Rounding, o.Ruleset))
 	}
 	for _, l := range s.FX {
-		rate := l.Pair + " " + l.Rate
-		if l.Inverse {
-			rate = "1 / " + rate
-		}
-		rate = fmt.Sprintf("%s (%s, as of %s, %s), rounded %s", rate, l.Source, l.AsOf.Format(time.RFC3339), l.RateID, l.Rounding)
+		rate := describeRate(l)
 		if l.Kind == FXAccrual {
 			item := l.Type
 			if l.Of != "" {
@@ -109,4 +109,13 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// describeRate is the rate of an FX line as the CSV shows it.
+func describeRate(l FXLine) string {
+	rate := l.Pair + " " + l.Rate
+	if l.Inverse {
+		rate = "1 / " + rate
+	}
+	return fmt.Sprintf("%s (%s, as of %s, %s), rounded %s", rate, l.Source, l.AsOf.Format(time.RFC3339), l.RateID, l.Rounding)
 }

@@ -194,3 +194,98 @@ func rateLine(kind, code string, q fx.Quote, mode money.Rounding) *FXLine {
 	return &FXLine{Kind: kind, Currency: code, Pair: q.Rate.Pair(), Rate: q.Rate.Rate.String(), Inverse: q.Inverse,
 		Source: q.Rate.Source, AsOf: q.Rate.AsOf, RateID: q.Rate.ID, Rounding: string(mode)}
 }
+
+// FXFeeBasis is the kind of a fee's FX line: basis entries in another
+// currency, converted (Fee.FX).
+const FXFeeBasis = "fee_basis"
+
+// feeFX converts the basis of a settled party's period fees: a fee is in
+// the settlement currency (rules checks it), and an entry of its basis in
+// another currency counts with its net converted at the rate in force at
+// its event (a reversal at its parent's, so it cancels its parent
+// exactly), rounded on its own with the settlement's rounding. The fee is
+// then computed, and fixed, in the settlement currency: a fee has no FX
+// difference.
+type feeFX struct {
+	src    *Source
+	cur    money.Currency
+	party  string
+	period Period
+	set    rules.Settlement
+}
+
+type feeFXKey struct {
+	code, rate string
+	inverse    bool
+}
+
+// feeBasisFX collects one fee's conversions by currency and rate.
+type feeBasisFX struct {
+	f     *feeFX
+	lines map[feeFXKey]*FXLine
+	sums  map[feeFXKey][2]decimal.Decimal
+}
+
+func (f *feeFX) basis() *feeBasisFX {
+	return &feeBasisFX{f: f, lines: map[feeFXKey]*FXLine{}, sums: map[feeFXKey][2]decimal.Decimal{}}
+}
+
+// convert converts amount, a figure of entry i (in its currency), at the
+// rate in force at the entry's root event and records it.
+func (b *feeBasisFX) convert(i int, e store.Entry, amount decimal.Decimal) (decimal.Decimal, error) {
+	f := b.f
+	tb, err := f.src.table()
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("statement: %s %s fee basis: rates: %w", f.party, f.period, err)
+	}
+	code := e.Tx.Currency.Code
+	at := f.src.root[i].OccurredAt
+	q, err := tb.At(code, f.cur.Code, at, fx.Policy{Source: f.set.Source, Inverse: f.set.Inverse})
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("statement: %s %s fee basis: %s/%s at %s: %w", f.party, f.period, e.Provider, e.Tx.ID, at.Format(time.RFC3339), err)
+	}
+	c, err := q.Convert(amount, f.set.Rounding)
+	if err != nil {
+		return decimal.Zero, err
+	}
+	k := feeFXKey{code, q.Rate.ID, q.Inverse}
+	if b.lines[k] == nil {
+		b.lines[k] = rateLine(FXFeeBasis, code, q, f.set.Rounding)
+	}
+	b.lines[k].Count++
+	s := b.sums[k]
+	b.sums[k] = [2]decimal.Decimal{s[0].Add(amount), s[1].Add(c)}
+	return c, nil
+}
+
+// FXLines returns the fee's FX lines by currency, then rate as-of.
+func (b *feeBasisFX) FXLines() []FXLine {
+	if len(b.lines) == 0 {
+		return nil
+	}
+	keys := make([]feeFXKey, 0, len(b.lines))
+	for k := range b.lines {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, c := keys[i], keys[j]
+		if a.code != c.code {
+			return a.code < c.code
+		}
+		if ta, tc := b.lines[a].AsOf, b.lines[c].AsOf; !ta.Equal(tc) {
+			return ta.Before(tc)
+		}
+		if a.rate != c.rate {
+			return a.rate < c.rate
+		}
+		return !a.inverse && c.inverse
+	})
+	out := make([]FXLine, 0, len(keys))
+	for _, k := range keys {
+		l := *b.lines[k]
+		from, _ := money.Lookup(k.code)
+		l.Amount, l.Converted = from.Format(b.sums[k][0]), b.f.cur.Format(b.sums[k][1])
+		out = append(out, l)
+	}
+	return out
+}

@@ -192,3 +192,90 @@ func TestFXReportTotals(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 }
+
+// TestFXFeeBasis asserts the worked example of docs/fees.md "Fees of a
+// party settled in another currency" (testdata fx-fees.hcl): aff-u is
+// settled in USD; the EUR entries of its fee bases count at the rate in
+// force at their events (a rollback at its parent's), each rounded half to
+// even, and every conversion is on the fee line with its rate.
+func TestFXFeeBasis(t *testing.T) {
+	book, err := rules.ParseFile(filepath.Join("..", "rules", "testdata", "fx-fees.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := fxLedger(t, book,
+		`{"provider":"p","id":"d1","type":"deposit","amount":"20.00","currency":"EUR","occurred_at":"2026-11-03T09:00:00Z","player":"p1","affiliate":"aff-u"}`,
+		`{"provider":"p","id":"b1","type":"bet","amount":"1000.00","currency":"EUR","occurred_at":"2026-11-03T10:00:00Z","player":"p1","affiliate":"aff-u"}`,
+		`{"provider":"p","id":"w1","type":"win","amount":"400.00","currency":"EUR","occurred_at":"2026-11-16T10:00:00Z","player":"p1","affiliate":"aff-u"}`,
+		`{"provider":"p","id":"d2","type":"deposit","amount":"30.00","currency":"EUR","occurred_at":"2026-11-16T11:00:00Z","player":"p2","affiliate":"aff-u"}`,
+		`{"provider":"p","id":"b3","type":"bet","amount":"33.34","currency":"EUR","occurred_at":"2026-11-20T10:00:00Z","player":"p2","affiliate":"aff-u"}`,
+		`{"provider":"p","id":"u1","type":"bet","amount":"200.00","currency":"USD","occurred_at":"2026-11-21T10:00:00Z","player":"p2","affiliate":"aff-u"}`,
+		`{"provider":"p","id":"r3","type":"rollback","amount":"33.34","currency":"EUR","occurred_at":"2026-12-02T10:00:00Z","parent":"b3"}`,
+	)
+	src := &statement.Source{Entries: l.entries, Book: book}
+	nov, _ := statement.ParsePeriod("2026-11")
+	dec, _ := statement.ParsePeriod("2026-12")
+	n, err := statement.Build(src, "aff-u", "USD", nov, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fees := map[string]statement.Fee{}
+	for _, f := range n.Fees {
+		fees[f.Name] = f
+	}
+	// GGR in USD: 1000.00 × 1.08 = 1080.00, −400.00 × 1.10 = −440.00,
+	// 33.34 × 1.10 = 36.674 → 36.67, and 200.00 USD: 876.67; 25% =
+	// 219.1675 → 219.17 (the fee's half_up).
+	rs := fees["aff-u-revshare"]
+	if rs.Stakes != "1316.67" || rs.Wins != "440.00" || rs.GGR != "876.67" || rs.Fee != "219.17" || rs.Entries != 6 {
+		t.Errorf("revshare %+v", rs)
+	}
+	// Every entry the fee selects is converted, deposits too (they count
+	// in its entries, not in GGR): at 1.08 b1 and d1, 1000.00 + 20.00 →
+	// 1080.00 + 21.60; at 1.10 w1, d2 and b3, −400.00 + 30.00 + 33.34 →
+	// −440.00 + 33.00 + 36.67.
+	type row struct{ kind, cur, amount, rate, converted string }
+	want := []row{
+		{"fee_basis", "EUR", "1020.00", "1.08", "1101.60"},
+		{"fee_basis", "EUR", "-336.66", "1.1", "-370.33"},
+	}
+	if len(rs.FX) != len(want) {
+		t.Fatalf("revshare fx %+v", rs.FX)
+	}
+	for i, fl := range rs.FX {
+		if g := (row{fl.Kind, fl.Currency, fl.Amount, fl.Rate, fl.Converted}); g != want[i] || fl.Rounding != "half_even" || fl.Source != "ecb" {
+			t.Errorf("revshare fx %d = %+v, want %+v", i, fl, want[i])
+		}
+	}
+	// CPA: p1's first deposit 20.00 EUR × 1.08 = 21.60 USD < 25.00; p2's
+	// 30.00 EUR × 1.10 = 33.00 qualifies: 1 × 40.00.
+	cpa := fees["aff-u-cpa"]
+	if cpa.Fee != "40.00" || cpa.CPA == nil || cpa.CPA.Qualified != 1 || cpa.CPA.Players[0] != "p2" || len(cpa.FX) != 2 {
+		t.Errorf("cpa %+v %+v", cpa, cpa.CPA)
+	}
+	if n.Closing != "259.17" || len(n.FX) != 0 {
+		t.Errorf("november closing %s fx %+v", n.Closing, n.FX)
+	}
+	csv := string(statement.CSV(n))
+	if !strings.Contains(csv, `aff-u,USD,2026-11,fee_basis_fx,aff-u-revshare,,2,EUR 1020.00,,"basis entries counted as USD 1101.60 at the event's rate EUR/USD 1.08 (ecb, as of 2026-11-01T00:00:00Z, fx-ecb-EURUSD-1793491200), rounded half_even"`) {
+		t.Errorf("csv lacks the fee's FX line:\n%s", csv)
+	}
+	// December: the rollback of b3 takes back 36.67 at b3's rate, not
+	// December's: GGR −36.67, no fee (no carry).
+	d, err := statement.Build(src, "aff-u", "USD", dec, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := d.Fees[0]; f.Name != "aff-u-revshare" && d.Fees[1].Name == "aff-u-revshare" {
+		d.Fees[0], d.Fees[1] = d.Fees[1], d.Fees[0]
+	}
+	if f := d.Fees[0]; f.GGR != "-36.67" || f.Fee != "0.00" || len(f.FX) != 1 || f.FX[0].Rate != "1.1" || f.FX[0].Converted != "-36.67" {
+		t.Errorf("december revshare %+v", f)
+	}
+	// A foreign basis entry without a rate in force is refused.
+	l2 := fxLedger(t, book, `{"provider":"p","id":"early","type":"bet","amount":"10.00","currency":"EUR","occurred_at":"2026-10-31T12:00:00Z","player":"p9","affiliate":"aff-u"}`)
+	oct, _ := statement.ParsePeriod("2026-10")
+	if _, err := statement.Build(&statement.Source{Entries: l2.entries, Book: book}, "aff-u", "USD", oct, nil); !errors.Is(err, fx.ErrNoRate) {
+		t.Errorf("basis entry without a rate: %v, want ErrNoRate", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/settle/fx"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
 )
@@ -30,12 +31,18 @@ type Override struct {
 
 // periodFees computes party's fee contracts for period (those in force at
 // its start): the statement lines, their total (the party's own
-// commission) and notes. carryOf gives a fee's carried-in amount; counted
-// selects the entries of the basis.
-func periodFees(src *Source, cur money.Currency, party string, period Period, carryOf func(string) (decimal.Decimal, error), counted func(store.Entry) bool) ([]Fee, decimal.Decimal, []string, error) {
+// commission) and notes. carryOf gives a fee's carried-in amount; inPeriod
+// selects the entries of the basis by time and coverage, of any currency:
+// the basis holds those in cur, and for a party settled in cur also those
+// in other currencies, each converted at its event's rate (feeFX).
+func periodFees(src *Source, cur money.Currency, party string, period Period, carryOf func(string) (decimal.Decimal, error), inPeriod func(store.Entry) bool) ([]Fee, decimal.Decimal, []string, error) {
 	fees, vhash, notes := src.fees(period, party, cur.Code)
 	own := decimal.Zero
 	out := make([]Fee, 0, len(fees))
+	var conv *feeFX
+	if set, ok := src.settlementOf(party, period); ok && set.Currency.Code == cur.Code && len(fees) > 0 {
+		conv = &feeFX{src: src, cur: cur, party: party, period: period, set: set}
+	}
 	for _, fc := range fees {
 		var basis Gaming
 		n := 0
@@ -43,16 +50,40 @@ func periodFees(src *Source, cur money.Currency, party string, period Period, ca
 		if fc.Basis == rules.BasisCPA && fc.CPA != nil {
 			cpa = &CPALine{Amount: cur.Format(fc.CPA.Amount), MinDeposit: cur.Format(fc.CPA.MinDeposit), WithinDays: fc.CPA.WithinDays, Players: []string{}}
 		}
+		var fxb *feeBasisFX
+		if conv != nil {
+			fxb = conv.basis()
+		}
 		for i, e := range src.Entries {
-			if !counted(e) || !fc.Selects(e.Provider, src.root[i]) {
+			foreign := e.Tx.Currency.Code != cur.Code
+			if foreign && fxb == nil || string(e.Tx.Type) == fx.EntryType || !inPeriod(e) || !fc.SelectsAnyCurrency(e.Provider, src.root[i]) {
 				continue
 			}
 			if cpa != nil {
-				if src.fd != nil && src.fd.qualifies(src.Entries, i, *fc.CPA) {
+				if src.fd == nil {
+					continue
+				}
+				ok, err := src.fd.qualifies(src.Entries, i, *fc.CPA, func(net decimal.Decimal) (decimal.Decimal, error) {
+					if !foreign {
+						return net, nil
+					}
+					return fxb.convert(i, e, net) // the deposit, net of its reversals, at its own rate
+				})
+				if err != nil {
+					return nil, decimal.Zero, nil, err
+				}
+				if ok {
 					cpa.Players = append(cpa.Players, e.Tx.Player)
 					n++
 				}
 				continue
+			}
+			if foreign {
+				c, err := fxb.convert(i, e, e.Net)
+				if err != nil {
+					return nil, decimal.Zero, nil, err
+				}
+				e.Net = c
 			}
 			basis.Add(src.root[i].Type, e)
 			n++
@@ -94,6 +125,9 @@ func periodFees(src *Source, cur money.Currency, party string, period Period, ca
 			f.CPA = cpa
 		case fc.Basis == rules.BasisDeposits:
 			f.Deposits = cur.Format(basis.Deposits)
+		}
+		if fxb != nil {
+			f.FX = fxb.FXLines()
 		}
 		if fc.MaximumFee != nil {
 			f.Maximum = cur.Format(*fc.MaximumFee)
@@ -171,8 +205,10 @@ func overrides(src *Source, cur money.Currency, party string, period Period, own
 // every statement before had been issued at its period's end.
 func replayOwn(src *Source, cur money.Currency, party string, period Period) (decimal.Decimal, error) {
 	first := period
+	set, settles := src.settlementOf(party, period)
+	settles = settles && set.Currency.Code == cur.Code
 	for _, e := range src.Entries {
-		if e.Tx.Currency.Code == cur.Code {
+		if e.Tx.Currency.Code == cur.Code || settles {
 			if p := PeriodIn(period.Kind, e.Tx.OccurredAt, period.Start.Location()); p.Start.Before(first.Start) {
 				first = p
 			}
@@ -185,10 +221,10 @@ func replayOwn(src *Source, cur money.Currency, party string, period Period) (de
 			return decimal.Zero, fmt.Errorf("statement: more than %d periods before %s to replay", MaxReplayPeriods, period)
 		}
 		start, end, isFirst := p.Start, p.End(), p.Start.Equal(first.Start)
-		counted := func(e store.Entry) bool {
-			return e.Tx.Currency.Code == cur.Code && e.Tx.OccurredAt.Before(end) && (isFirst || !e.Tx.OccurredAt.Before(start))
+		inPeriod := func(e store.Entry) bool {
+			return e.Tx.OccurredAt.Before(end) && (isFirst || !e.Tx.OccurredAt.Before(start))
 		}
-		fees, own, _, err := periodFees(src, cur, party, p, carryOf, counted)
+		fees, own, _, err := periodFees(src, cur, party, p, carryOf, inPeriod)
 		if err != nil {
 			return decimal.Zero, err
 		}
