@@ -30,9 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"regexp"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -42,9 +40,8 @@ import (
 	"github.com/tally-mesh/tally/txn"
 )
 
-// EntryType is the transaction type of a rate entry. (The lead switches it
-// to txn.FXRate when the operator-entry types land.)
-const EntryType = "fx_rate"
+// EntryType is the transaction type of a rate entry.
+const EntryType = string(txn.FXRate)
 
 // DefaultRounding is the rounding of a conversion whose contract names none:
 // half to even (banker's), which does not bias a long series of conversions
@@ -61,9 +58,6 @@ var (
 	// meta is incomplete or inconsistent with the entry.
 	ErrBadRate = errors.New("malformed fx_rate entry")
 )
-
-// rateRE is the only accepted rate notation: plain, ≤ 12 decimals.
-var rateRE = regexp.MustCompile(`^[0-9]{1,24}(\.[0-9]{1,12})?$`)
 
 // Rate is one posted rate: Quote units per 1 Base, from AsOf.
 type Rate struct {
@@ -87,46 +81,24 @@ type Table struct {
 	pairs map[[2]string][]Rate
 }
 
-// ParseRate reads the rate of one fx_rate entry and checks it against the
-// shape of the seam: currency = base; meta source, pair (BASE/QUOTE with
-// BASE the entry's currency, QUOTE another known currency), rate (plain
-// decimal > 0, ≤ 12 decimals), posted_by; no shares, amount 0; id
-// fx-<source>-<BASE><QUOTE>-<as_of unix seconds>.
+// ParseRate reads the rate of one fx_rate entry with the same strict
+// parser the settle engine, the store and `tally verify` use
+// (txn.ParseFXRate: currency = base; meta source, pair, rate, posted_by and
+// nothing else; rate a plain decimal > 0 with at most 12 decimals; amount
+// 0; id fx-<source>-<BASE><QUOTE>-<as_of unix seconds>), and checks that
+// the entry moves no money (net 0, no shares).
 func ParseRate(e store.Entry) (Rate, error) {
 	bad := func(format string, a ...any) (Rate, error) {
 		return Rate{}, fmt.Errorf("%s/%s (partition %d index %d): %s: %w", e.Provider, e.Tx.ID, e.Partition, e.Index, fmt.Sprintf(format, a...), ErrBadRate)
 	}
-	if string(e.Tx.Type) != EntryType {
-		return bad("type %q is not %s", e.Tx.Type, EntryType)
+	m, err := txn.ParseFXRate(e.Tx)
+	if err != nil {
+		return bad("%v", err)
 	}
-	m := e.Tx.Meta
-	for _, k := range []string{"source", "pair", "rate", "posted_by"} {
-		if m[k] == "" {
-			return bad("meta %q is missing", k)
-		}
+	if len(e.Shares) > 0 || !e.Net.IsZero() {
+		return bad("an fx_rate entry has net 0 and no shares")
 	}
-	base, quote, ok := strings.Cut(m["pair"], "/")
-	if !ok || base != e.Tx.Currency.Code {
-		return bad("pair %q does not start with the entry's currency %s", m["pair"], e.Tx.Currency.Code)
-	}
-	if _, known := money.Lookup(quote); !known || quote == base {
-		return bad("pair %q: quote %q is not another known currency", m["pair"], quote)
-	}
-	if !rateRE.MatchString(m["rate"]) {
-		return bad("rate %q is not a plain decimal with at most 12 decimals", m["rate"])
-	}
-	r := decimal.RequireFromString(m["rate"])
-	if !r.IsPositive() {
-		return bad("rate %s is not positive", m["rate"])
-	}
-	if !e.Tx.Amount.IsZero() || len(e.Shares) > 0 || !e.Net.IsZero() {
-		return bad("an fx_rate entry has amount 0, net 0 and no shares")
-	}
-	asOf := e.Tx.OccurredAt.UTC()
-	if want := fmt.Sprintf("fx-%s-%s%s-%d", m["source"], base, quote, asOf.Unix()); e.Tx.ID != want || !asOf.Equal(asOf.Truncate(time.Second)) {
-		return bad("id %q, want %q for as-of %s", e.Tx.ID, want, asOf.Format(time.RFC3339Nano))
-	}
-	return Rate{ID: e.Tx.ID, Source: m["source"], Base: base, Quote: quote, Rate: r, AsOf: asOf, PostedBy: m["posted_by"],
+	return Rate{ID: e.Tx.ID, Source: m.Source, Base: m.Base.Code, Quote: m.Quote.Code, Rate: m.Rate, AsOf: e.Tx.OccurredAt.UTC(), PostedBy: m.PostedBy,
 		Partition: e.Partition, Index: e.Index}, nil
 }
 
@@ -333,7 +305,7 @@ func Entry(source, base, quote, rate string, asOf time.Time, postedBy string) st
 	return store.Entry{
 		EdgeNode: "_tally", Provider: "_tally",
 		Tx: txn.Tx{
-			ID: fmt.Sprintf("fx-%s-%s%s-%d", source, base, quote, asOf.Unix()), Type: EntryType, Amount: decimal.Zero,
+			ID: fmt.Sprintf("fx-%s-%s%s-%d", source, base, quote, asOf.Unix()), Type: txn.FXRate, Amount: decimal.Zero,
 			Currency: cur, OccurredAt: asOf,
 			Meta: map[string]string{"source": source, "pair": base + "/" + quote, "rate": rate, "posted_by": postedBy},
 		},

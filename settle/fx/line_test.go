@@ -22,7 +22,7 @@ func TestParseLine(t *testing.T) {
 		"wrong id":        strings.Replace(good, "1793491200", "1793491201", 1),
 		"unknown field":   strings.Replace(good, `"amount":"0"`, `"amount":"0","x":1`, 1),
 		"duplicate key":   strings.Replace(good, `"amount":"0"`, `"amount":"0","amount":"0"`, 1),
-		"amount not 0":    strings.Replace(good, `"amount":"0"`, `"amount":"0.00"`, 1),
+		"amount not 0":    strings.Replace(good, `"amount":"0"`, `"amount":"1.00"`, 1),
 		"amount number":   strings.Replace(good, `"amount":"0"`, `"amount":0`, 1),
 		"other type":      strings.Replace(good, `"fx_rate"`, `"bet"`, 1),
 		"missing id":      strings.Replace(good, `"id":"fx-ecb-EURUSD-1793491200",`, ``, 1),
