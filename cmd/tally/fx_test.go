@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tally-mesh/tally/config"
+	"github.com/tally-mesh/tally/internal/natstest"
+	"github.com/tally-mesh/tally/nodes"
 	"github.com/tally-mesh/tally/settle/fx"
 	"github.com/tally-mesh/tally/settle/payout"
 	"github.com/tally-mesh/tally/settle/rules"
@@ -221,5 +227,59 @@ party "studio-b" {
 	}
 	if _, err := runCLI(t, "payouts", "run", "--data", data, "--period", "2026-11", "--banks", banks, "--created-by", "alice", "--approve-by", "carol", "--unreviewed"); !errors.Is(err, payout.ErrNothingToPay) {
 		t.Errorf("second run: %v", err)
+	}
+}
+
+// TestFXPostCommand: `tally fx post` puts a rate into a running node's
+// ledger through the operator log; posting it again keeps one entry; a
+// different rate under the same id is a conflict exception, never applied;
+// `tally fx rates` then lists the one rate and `tally verify` counts it.
+func TestFXPostCommand(t *testing.T) {
+	dir := t.TempDir()
+	c := config.Default()
+	c.DataDir = dir
+	c.Hub.Port = -1
+	c.Hub.SyncAlways = false
+	rules, _ := filepath.Abs(filepath.Join(vectorDir, "dirty-stream.hcl"))
+	c.Settle.Rules = rules
+	c.Settle.SegmentMaxAge = 50 * time.Millisecond
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := nodes.Start(context.Background(), c, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	post := func(rate string) (string, error) {
+		return runCLI(t, "fx", "post", "--nats", n.ClientURL(), "--source", "ECB", "--pair", "EUR/USD", "--rate", rate,
+			"--as-of", "2026-11-02T16:00:00Z", "--posted-by", "treasury")
+	}
+	for range 2 {
+		if out, err := post("1.0823"); err != nil || !strings.Contains(out, "posted fx-ECB-EURUSD-1793635200") {
+			t.Fatalf("fx post: %v\n%s", err, out)
+		}
+	}
+	if out, err := post("1.0900"); err != nil {
+		t.Fatalf("fx post of another rate: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "fx", "post", "--nats", n.ClientURL(), "--source", "ECB", "--pair", "EUR/EUR", "--rate", "1",
+		"--as-of", "2026-11-02T16:00:00Z", "--posted-by", "treasury"); err == nil {
+		t.Fatalf("a pair of one currency was posted: %s", out)
+	}
+	natstest.Eventually(t, 20*time.Second, func() error {
+		s := n.Stats().Settle
+		if s.Entries != 1 || s.Exceptions != 1 {
+			return fmt.Errorf("%d entries, %d exceptions; want the rate once and the other rate a conflict", s.Entries, s.Exceptions)
+		}
+		return nil
+	})
+	n.Close()
+	out, err := runCLI(t, "fx", "rates", "--data", dir)
+	if err != nil || !strings.Contains(out, "EUR/USD") || !strings.Contains(out, "1.0823") || strings.Contains(out, "1.09") {
+		t.Fatalf("fx rates: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "verify", dir); err != nil || !strings.Contains(out, "1 fx rate") {
+		t.Fatalf("verify: %v\n%s", err, out)
 	}
 }
