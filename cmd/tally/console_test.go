@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 
 	"github.com/tally-mesh/tally/config"
@@ -53,23 +52,7 @@ func TestConsoleCommandsOnARunningNode(t *testing.T) {
 // dirty-stream vector (7 entries, exceptions among the rest).
 func runningConsoleNode(t *testing.T) (*nodes.Node, string, string) {
 	t.Helper()
-	dir := t.TempDir()
-	c := config.Default()
-	c.DataDir = dir
-	c.Hub.Port = -1
-	c.Hub.SyncAlways = false
-	rules, _ := filepath.Abs(filepath.Join(vectorDir, "dirty-stream.hcl"))
-	c.Settle.Rules = rules
-	c.Settle.SegmentMaxAge = 50 * time.Millisecond
-	c.Settle.ConsoleListen = "127.0.0.1:0"
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	n, err := nodes.Start(context.Background(), c, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
+	n, dir := startVectorNode(t, func(c *config.Config) { c.Settle.ConsoleListen = "127.0.0.1:0" })
 	nc, err := nats.Connect(n.ClientURL())
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,11 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/tally-mesh/tally/config"
 	"github.com/tally-mesh/tally/internal/natstest"
-	"github.com/tally-mesh/tally/nodes"
 	"github.com/tally-mesh/tally/settle/fx"
 	"github.com/tally-mesh/tally/settle/payout"
 	"github.com/tally-mesh/tally/settle/rules"
@@ -235,22 +230,7 @@ party "studio-b" {
 // different rate under the same id is a conflict exception, never applied;
 // `tally fx rates` then lists the one rate and `tally verify` counts it.
 func TestFXPostCommand(t *testing.T) {
-	dir := t.TempDir()
-	c := config.Default()
-	c.DataDir = dir
-	c.Hub.Port = -1
-	c.Hub.SyncAlways = false
-	rules, _ := filepath.Abs(filepath.Join(vectorDir, "dirty-stream.hcl"))
-	c.Settle.Rules = rules
-	c.Settle.SegmentMaxAge = 50 * time.Millisecond
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	n, err := nodes.Start(context.Background(), c, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n, dir := startVectorNode(t, nil)
 	post := func(rate string) (string, error) {
 		return runCLI(t, "fx", "post", "--nats", n.ClientURL(), "--source", "ECB", "--pair", "EUR/USD", "--rate", rate,
 			"--as-of", "2026-11-02T16:00:00Z", "--posted-by", "treasury")

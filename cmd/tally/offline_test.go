@@ -25,21 +25,7 @@ import (
 // --json) and statements issued from the node's own data directory, with the
 // rule sets it recorded.
 func TestBalancesAndStatementsFromANode(t *testing.T) {
-	dir := t.TempDir()
-	c := config.Default()
-	c.DataDir = dir
-	c.Hub.Port = -1
-	c.Hub.SyncAlways = false
-	rules, _ := filepath.Abs(filepath.Join(vectorDir, "dirty-stream.hcl"))
-	c.Settle.Rules = rules
-	c.Settle.SegmentMaxAge = 50 * time.Millisecond
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	n, err := nodes.Start(context.Background(), c, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, dir := startVectorNode(t, nil)
 	defer n.Close()
 	nc, err := nats.Connect(n.ClientURL())
 	if err != nil {
@@ -95,4 +81,32 @@ func TestBalancesAndStatementsFromANode(t *testing.T) {
 	if out, err := runCLI(t, "verify", dir); err != nil {
 		t.Errorf("verify after statements: %v\n%s", err, out)
 	}
+}
+
+// startVectorNode starts an in-process node (embedded hub on a free port,
+// ingest, settle) in a temp data directory, settling with the dirty-stream
+// vector's rules; edit adjusts the config first (nil: none). It is closed
+// at the end of the test; closing it earlier is fine.
+func startVectorNode(t *testing.T, edit func(*config.Config)) (*nodes.Node, string) {
+	t.Helper()
+	dir := t.TempDir()
+	c := config.Default()
+	c.DataDir = dir
+	c.Hub.Port = -1
+	c.Hub.SyncAlways = false
+	rules, _ := filepath.Abs(filepath.Join(vectorDir, "dirty-stream.hcl"))
+	c.Settle.Rules = rules
+	c.Settle.SegmentMaxAge = 50 * time.Millisecond
+	if edit != nil {
+		edit(&c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := nodes.Start(context.Background(), c, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n, dir
 }
