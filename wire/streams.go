@@ -61,9 +61,23 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects, o St
 	}); err != nil {
 		return err
 	}
-	led := jetstream.StreamConfig{
-		Name:        s.LedgerStream(),
-		Subjects:    []string{s.LedgerAll()},
+	// The ledger, and the operator log: no age or size limit (the operator
+	// log's stream sequence is the edge sequence of the (_tally, _tally)
+	// records, so it is never trimmed).
+	for _, name := range [][2]string{{s.LedgerStream(), s.LedgerAll()}, {s.OplogStream(), s.Oplog()}} {
+		if err := ensure(ctx, js, keptForever(name[0], name[1], o), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keptForever is a stream that keeps every message: no limits, no delete
+// or purge, a full store refuses new messages rather than dropping old ones.
+func keptForever(name, subject string, o StreamOptions) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        name,
+		Subjects:    []string{subject},
 		Storage:     jetstream.FileStorage,
 		Replicas:    o.Replicas,
 		Retention:   jetstream.LimitsPolicy,
@@ -73,24 +87,6 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects, o St
 		DenyPurge:   true,
 		AllowDirect: true,
 	}
-	if err := ensure(ctx, js, led, nil); err != nil {
-		return err
-	}
-	// The operator log: no age or size limit, its stream sequence is the
-	// edge sequence of the (_tally, _tally) records, so it is never trimmed.
-	ops := jetstream.StreamConfig{
-		Name:        s.OplogStream(),
-		Subjects:    []string{s.Oplog()},
-		Storage:     jetstream.FileStorage,
-		Replicas:    o.Replicas,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardNew,
-		Duplicates:  o.DuplicateWindow,
-		DenyDelete:  true,
-		DenyPurge:   true,
-		AllowDirect: true,
-	}
-	return ensure(ctx, js, ops, nil)
 }
 
 func ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, check func(jetstream.StreamConfig) error) error {
