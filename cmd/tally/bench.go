@@ -10,6 +10,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -153,8 +155,16 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keep := fs.Bool("keep", false, "keep the data directory")
 	logLevel := fs.String("log-level", "error", "trace, debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the peak phase (load window and drain) to this file (go tool pprof)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060) for the whole run, to profile a soak minute")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		stop, err := servePprof(*pprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	rate := 0
 	if *rateFlag != "max" {
@@ -1057,4 +1067,24 @@ func startBenchNodes(ctx context.Context, cfg config.Config, peers []config.Conf
 		return nil, func() {}, errors.Join(append(errs, err)...)
 	}
 	return node, stop, nil
+}
+
+// servePprof serves the runtime profiles (CPU, heap, goroutines) on addr, a
+// loopback address only: the bench's --pprof, for profiling a soak minute.
+func servePprof(addr string) (func(), error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || (host != "127.0.0.1" && host != "::1" && host != "localhost") {
+		return nil, usageError{"--pprof takes a loopback address, e.g. 127.0.0.1:6060"}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
 }
