@@ -84,7 +84,17 @@ type benchSoakMinute struct {
 	LedgerP99Ms float64 `json:"ledger_p99_ms"`
 	WALBytes    int64   `json:"wal_bytes"`   // allocated on disk at the end of the minute
 	IndexBytes  int64   `json:"index_bytes"` // settle index, same
+	HubBytes    int64   `json:"hub_bytes"`   // the hub's JetStream store, same
 	MaxRSSBytes int64   `json:"max_rss_bytes"`
+	// Mechanism measures, less sensitive to a busy machine than latency:
+	// the whole process's CPU and bytes written to disk (Linux
+	// /proc/self/io write_bytes: stores, compactions, logs) per settled
+	// transaction this minute, and the resident set at its end split into
+	// anonymous memory and mmapped file pages (RssAnon, RssFile).
+	CPUSecondsPer1k   float64 `json:"cpu_s_per_1000_tx"`
+	WrittenBytesPerTx float64 `json:"written_bytes_per_tx"`
+	RSSAnonBytes      int64   `json:"rss_anon_bytes"`
+	RSSFileBytes      int64   `json:"rss_file_bytes"`
 }
 
 // benchTarget is one DESIGN.md §11 target next to what this run measured.
@@ -300,17 +310,24 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		for m, left := 1, *soakFor; left > 0; m++ {
 			d := min(left, time.Minute)
 			left -= d
+			proc0 := readProc()
 			ph, err := run.phase(ctx, fmt.Sprintf("soak%d", m), d, rate, *batch, *window)
 			if err != nil {
 				return err
 			}
+			proc := readProc()
 			row := benchSoakMinute{Minute: m, Rate: ph.Rate, AcceptedTxS: ph.AcceptedTxS, NotAccepted: ph.NotAccepted, Settled: ph.Settled,
 				AckP50Ms: ph.AckP50Ms, AckP99Ms: ph.AckP99Ms, LedgerP50Ms: ph.LedgerP50Ms, LedgerP99Ms: ph.LedgerP99Ms,
-				WALBytes: diskBytes(cfg.WALDir()), IndexBytes: diskBytes(cfg.IndexDir()), MaxRSSBytes: maxRSSBytes()}
+				WALBytes: diskBytes(cfg.WALDir()), IndexBytes: diskBytes(cfg.IndexDir()), HubBytes: diskBytes(cfg.HubDir()), MaxRSSBytes: maxRSSBytes(),
+				CPUSecondsPer1k: ph.CPUSecondsPer1k, RSSAnonBytes: proc.RSSAnon, RSSFileBytes: proc.RSSFile}
+			if ph.Settled > 0 {
+				row.WrittenBytesPerTx = float64(proc.WriteBytes-proc0.WriteBytes) / float64(ph.Settled)
+			}
 			res.Soak = append(res.Soak, row)
-			fmt.Fprintf(progressTo, "soak minute %d: accepted %.0f/s (%d not accepted)  ack p50 %.2f p99 %.2f ms  ledger p50 %.1f p99 %.1f ms  wal %s  index %s  max rss %s\n",
+			fmt.Fprintf(progressTo, "soak minute %d: accepted %.0f/s (%d not accepted)  ack p50 %.2f p99 %.2f ms  ledger p50 %.1f p99 %.1f ms  wal %s  index %s  hub %s  max rss %s (anon %s, file %s)  cpu %.3f s/1k tx  written %.0f B/tx\n",
 				m, row.AcceptedTxS, row.NotAccepted, row.AckP50Ms, row.AckP99Ms, row.LedgerP50Ms, row.LedgerP99Ms,
-				byteSize(uint64(row.WALBytes)), byteSize(uint64(row.IndexBytes)), byteSize(uint64(row.MaxRSSBytes)))
+				byteSize(uint64(row.WALBytes)), byteSize(uint64(row.IndexBytes)), byteSize(uint64(row.HubBytes)), byteSize(uint64(row.MaxRSSBytes)),
+				byteSize(uint64(row.RSSAnonBytes)), byteSize(uint64(row.RSSFileBytes)), row.CPUSecondsPer1k, row.WrittenBytesPerTx)
 		}
 	}
 	res.SettledTotal = node.Stats().Settle.Entries
@@ -549,8 +566,9 @@ func benchTable(w io.Writer, r benchResult) {
 	row("settled (peak) / raw default", fmt.Sprintf("%.2f", r.RatioToRawDefault))
 	row("max RSS (whole process)", byteSize(uint64(r.MaxRSSBytes)))
 	for _, m := range r.Soak {
-		row(fmt.Sprintf("soak minute %d", m.Minute), fmt.Sprintf("%.0f tx/s, ack p50/p99 %.2f/%.2f ms, ledger p50/p99 %.1f/%.1f ms, wal %s, index %s",
-			m.AcceptedTxS, m.AckP50Ms, m.AckP99Ms, m.LedgerP50Ms, m.LedgerP99Ms, byteSize(uint64(m.WALBytes)), byteSize(uint64(m.IndexBytes))))
+		row(fmt.Sprintf("soak minute %d", m.Minute), fmt.Sprintf("%.0f tx/s, ack p50/p99 %.2f/%.2f ms, ledger p50/p99 %.1f/%.1f ms, wal %s, index %s, rss anon %s file %s, %.3f cpu-s/1k tx, %.0f written B/tx",
+			m.AcceptedTxS, m.AckP50Ms, m.AckP99Ms, m.LedgerP50Ms, m.LedgerP99Ms, byteSize(uint64(m.WALBytes)), byteSize(uint64(m.IndexBytes)),
+			byteSize(uint64(m.RSSAnonBytes)), byteSize(uint64(m.RSSFileBytes)), m.CPUSecondsPer1k, m.WrittenBytesPerTx))
 	}
 	row("ledger verified", fmt.Sprintf("%v (%d entries)", r.Verified, r.VerifiedEntries))
 	if r.DataDir != "" {
