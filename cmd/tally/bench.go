@@ -159,6 +159,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	singleWindow := fs.Int("single-window", 64, "single phase: requests each provider keeps outstanding")
 	rawFor := fs.Duration("raw", 0, "how long to run each raw JetStream publish (default: duration/4, 3s-20s)")
 	soakFor := fs.Duration("soak", 0, "after the other phases: open loop at half of the peak for this long, reporting ack and publish→ledger p50/p99 and WAL/index sizes per minute (0 skips)")
+	soakRate := fs.Int("soak-rate", 0, "offered tx/s in the --soak phase (default 0: half of the peak's accepted rate); fixed, so runs on a busy machine stay comparable")
 	cluster := fs.Bool("cluster", false, "run on a 3-hub loopback NATS cluster (all in this process) with R3 streams instead of one embedded hub")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of a table")
 	data := fs.String("data", "", "data directory (default: a new temporary directory, removed at the end)")
@@ -184,7 +185,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		rate = r
 	}
-	if *providers < 1 || *providers > 256 || *batch < 1 || *batch > 1000 || *window < 1 || *window > 1024 || *singleWindow < 1 || *singleWindow > 1024 || *duration <= 0 || *duration > 24*time.Hour || *soakFor < 0 || *soakFor > 24*time.Hour {
+	if *providers < 1 || *providers > 256 || *batch < 1 || *batch > 1000 || *window < 1 || *window > 1024 || *singleWindow < 1 || *singleWindow > 1024 || *duration <= 0 || *duration > 24*time.Hour || *soakFor < 0 || *soakFor > 24*time.Hour || *soakRate < 0 || *soakRate > 10_000_000 {
 		return usageError{"--providers 1-256, --batch 1-1000, --window and --single-window 1-1024 and --duration up to 24h, please"}
 	}
 	quarter := min(max(*duration/4, 3*time.Second), 20*time.Second)
@@ -305,8 +306,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Soak: half of the peak, minute by minute, so a stall or a drift as the
 	// stores grow shows. Each minute is its own phase (it ends by waiting for
 	// its answers and settlement, a pause of well under a second at this load).
-	if *soakFor > 0 && peak.AcceptedTxS >= 2 {
+	if *soakFor > 0 && (peak.AcceptedTxS >= 2 || *soakRate > 0) {
 		rate := int(peak.AcceptedTxS / 2)
+		if *soakRate > 0 {
+			rate = *soakRate
+		}
 		for m, left := 1, *soakFor; left > 0; m++ {
 			d := min(left, time.Minute)
 			left -= d
