@@ -79,7 +79,11 @@ func OpenIndexWith(dir string, log hclog.Logger, o IndexOptions) (*Index, error)
 		WithSyncWrites(true). // the index commit is what lets us ack inputs: it must be on disk
 		WithLogger(badgerlog.New(log.Named("badger"))).
 		WithNumVersionsToKeep(1).
-		WithValueThreshold(1 << 10)
+		WithValueThreshold(1 << 10).
+		// Two compactors, not Badger's four: on a node of two cores more do
+		// not run in parallel, and each holds its table builders' buffers
+		// (several MiB) while it works; measured in docs/performance.md.
+		WithNumCompactors(2)
 	opts = mem.Apply(opts)
 	if o.tune != nil {
 		opts = o.tune(opts)
