@@ -13,7 +13,9 @@ import (
 
 	"github.com/tally-mesh/tally/ingest"
 	"github.com/tally-mesh/tally/ingest/adapter"
+	"github.com/tally-mesh/tally/internal/badgermem"
 	"github.com/tally-mesh/tally/ops/sla"
+	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -141,6 +143,11 @@ type Ingest struct {
 	ReplayMax          int
 
 	HTTPTLS ServerTLS // HTTPS on http_listen; off = plain HTTP
+
+	// WALMemory bounds the WAL's Badger memtables and caches
+	// (ingest.wal_memtable_bytes, wal_memtables, wal_block_cache_bytes,
+	// wal_index_cache_bytes).
+	WALMemory badgermem.Memory
 }
 
 // Settle configures the settle role.
@@ -168,6 +175,11 @@ type Settle struct {
 	// ConsoleDualApprovalAbove: an adjustment larger than this (in its
 	// currency's units) needs two approvers (docs/console.md).
 	ConsoleDualApprovalAbove decimal.Decimal
+
+	// IndexMemory bounds the index's Badger memtables and caches
+	// (settle.index_memtable_bytes, index_memtables, index_block_cache_bytes,
+	// index_index_cache_bytes).
+	IndexMemory badgermem.Memory
 }
 
 // Default returns the built-in defaults: every role, an embedded hub on a
@@ -199,11 +211,13 @@ func Default() Config {
 			GCInterval:     ingest.DefaultGCInterval,
 			GCBatch:        ingest.DefaultGCBatch,
 			ReplayMax:      ingest.DefaultReplayMax,
+			WALMemory:      ingest.DefaultWALMemory,
 		},
 		Settle: Settle{
 			SegmentMaxEntries: 2000,
 			SegmentMaxAge:     200 * time.Millisecond,
 			FetchBatch:        256,
+			IndexMemory:       settle.DefaultIndexMemory,
 			OrphanTimeout:     24 * time.Hour,
 			AckWait:           60 * time.Second,
 			Origin:            "tally.example/ledger",
@@ -342,6 +356,8 @@ func (c Config) check(bad func(key, val, fix string)) {
 	if q := c.Ingest.QueueMax; q != 0 && q < c.Ingest.GroupMax {
 		bad("ingest.queue_max", fmt.Sprint(q), fmt.Sprintf("use 0 (8 × ingest.group_max) or at least ingest.group_max (%d)", c.Ingest.GroupMax))
 	}
+	checkMemory(bad, "ingest.wal_", c.Ingest.WALMemory, 16<<20)
+	checkMemory(bad, "settle.index_", c.Settle.IndexMemory, badgermem.MinMemTableBytes)
 	if c.Ingest.BudgetBytes < 1<<20 {
 		bad("ingest.budget_bytes", fmt.Sprint(c.Ingest.BudgetBytes), `use at least "1MiB"`)
 	}
@@ -502,3 +518,20 @@ func amount(s string) (decimal.Decimal, error) { return decimal.NewFromString(s)
 // reserved reports an id the system keeps for itself: anything starting
 // with "_" (wire.OpsNode, wire.OpsProvider and any future one).
 func reserved(id string) bool { return strings.HasPrefix(id, "_") }
+
+// checkMemory reports each field of a Badger memory budget outside its
+// limits (internal/badgermem) under its key prefix+field.
+func checkMemory(bad func(key, val, fix string), prefix string, m badgermem.Memory, minMemTable int64) {
+	if m.MemTableBytes < minMemTable || m.MemTableBytes > badgermem.MaxMemTableBytes {
+		bad(prefix+"memtable_bytes", fmt.Sprint(m.MemTableBytes), fmt.Sprintf("use a size from %d bytes to \"1GiB\", such as \"32MiB\"", minMemTable))
+	}
+	if m.MemTables < 2 || m.MemTables > badgermem.MaxMemTables {
+		bad(prefix+"memtables", fmt.Sprint(m.MemTables), fmt.Sprintf("use 2 to %d", badgermem.MaxMemTables))
+	}
+	if m.BlockCacheBytes < badgermem.MinCacheBytes {
+		bad(prefix+"block_cache_bytes", fmt.Sprint(m.BlockCacheBytes), `use at least "1MiB", such as "16MiB"`)
+	}
+	if m.IndexCacheBytes < badgermem.MinCacheBytes {
+		bad(prefix+"index_cache_bytes", fmt.Sprint(m.IndexCacheBytes), `use at least "1MiB", such as "16MiB"`)
+	}
+}

@@ -187,3 +187,45 @@ func TestConsoleDualApprovalAbove(t *testing.T) {
 		}
 	}
 }
+
+// TestBadgerMemoryKeys: the stores' Badger memory is read from the file,
+// defaults apply to what is not set, and a value outside the limits is a
+// problem named by its key.
+func TestBadgerMemoryKeys(t *testing.T) {
+	c, err := Parse([]byte(`
+ingest {
+  wal_memtable_bytes = "64MiB"
+  wal_memtables = 4
+}
+settle {
+  rules = "r.hcl"
+  index_block_cache_bytes = "32MiB"
+  index_index_cache_bytes = "48MiB"
+}
+`), "m.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, x := c.Ingest.WALMemory, c.Settle.IndexMemory
+	if w.MemTableBytes != 64<<20 || w.MemTables != 4 || w.BlockCacheBytes != 16<<20 || w.IndexCacheBytes != 16<<20 {
+		t.Errorf("ingest WAL memory %+v", w)
+	}
+	if x.MemTableBytes != 16<<20 || x.MemTables != 5 || x.BlockCacheBytes != 32<<20 || x.IndexCacheBytes != 48<<20 {
+		t.Errorf("settle index memory %+v", x)
+	}
+	_, err = Parse([]byte(`
+ingest {
+  wal_memtable_bytes = "8MiB"
+}
+settle {
+  rules = "r.hcl"
+  index_memtables = 1
+  index_index_cache_bytes = "0"
+}
+`), "bad.hcl")
+	for _, k := range []string{"ingest.wal_memtable_bytes", "settle.index_memtables", "settle.index_index_cache_bytes"} {
+		if err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("Parse = %v, want a problem with %s", err, k)
+		}
+	}
+}

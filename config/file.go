@@ -112,6 +112,12 @@ type IngestFile struct {
 	ReplayMax          *int    `hcl:"replay_max,optional"`
 
 	HTTPTLS *ServerTLSFile `hcl:"http_tls,block"` // HTTPS on http_listen
+
+	// The WAL's Badger memory (internal/badgermem).
+	WALMemtableBytes   *string `hcl:"wal_memtable_bytes,optional"`
+	WALMemtables       *int    `hcl:"wal_memtables,optional"`
+	WALBlockCacheBytes *string `hcl:"wal_block_cache_bytes,optional"`
+	WALIndexCacheBytes *string `hcl:"wal_index_cache_bytes,optional"`
 }
 
 // SettleFile configures the settle role.
@@ -141,4 +147,10 @@ type SettleFile struct {
 	ConsoleTLS       *ServerTLSFile `hcl:"console_tls,block"`           // HTTPS on console_listen
 	// An adjustment larger than this needs two approvers (decimal string).
 	ConsoleDualApprovalAbove *string `hcl:"console_dual_approval_above,optional"`
+
+	// The index's Badger memory (internal/badgermem).
+	IndexMemtableBytes   *string `hcl:"index_memtable_bytes,optional"`
+	IndexMemtables       *int    `hcl:"index_memtables,optional"`
+	IndexBlockCacheBytes *string `hcl:"index_block_cache_bytes,optional"`
+	IndexIndexCacheBytes *string `hcl:"index_index_cache_bytes,optional"`
 }

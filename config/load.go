@@ -317,6 +317,10 @@ func (l *loader) apply(f *File) {
 		setInt(i.GCBatch, &c.Ingest.GCBatch)
 		l.size("ingest.retention_high_water", i.RetentionHighWater, &c.Ingest.RetentionHighWater)
 		setInt(i.ReplayMax, &c.Ingest.ReplayMax)
+		l.size("ingest.wal_memtable_bytes", i.WALMemtableBytes, &c.Ingest.WALMemory.MemTableBytes)
+		setInt(i.WALMemtables, &c.Ingest.WALMemory.MemTables)
+		l.size("ingest.wal_block_cache_bytes", i.WALBlockCacheBytes, &c.Ingest.WALMemory.BlockCacheBytes)
+		l.size("ingest.wal_index_cache_bytes", i.WALIndexCacheBytes, &c.Ingest.WALMemory.IndexCacheBytes)
 	}
 	for _, p := range f.Providers {
 		pr := Provider{Name: p.Name}
@@ -337,6 +341,10 @@ func (l *loader) apply(f *File) {
 		setInt(s.SegmentMaxEntries, &c.Settle.SegmentMaxEntries)
 		l.dur("settle.segment_max_age", s.SegmentMaxAge, &c.Settle.SegmentMaxAge)
 		setInt(s.FetchBatch, &c.Settle.FetchBatch)
+		l.size("settle.index_memtable_bytes", s.IndexMemtableBytes, &c.Settle.IndexMemory.MemTableBytes)
+		setInt(s.IndexMemtables, &c.Settle.IndexMemory.MemTables)
+		l.size("settle.index_block_cache_bytes", s.IndexBlockCacheBytes, &c.Settle.IndexMemory.BlockCacheBytes)
+		l.size("settle.index_index_cache_bytes", s.IndexIndexCacheBytes, &c.Settle.IndexMemory.IndexCacheBytes)
 		l.dur("settle.orphan_timeout", s.OrphanTimeout, &c.Settle.OrphanTimeout)
 		l.dur("settle.ack_wait", s.AckWait, &c.Settle.AckWait)
 		setStr(s.Origin, &c.Settle.Origin)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tally-mesh/tally/ingest/adapter"
+	"github.com/tally-mesh/tally/internal/badgermem"
 	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -58,7 +59,22 @@ type Config struct {
 	EncryptionKey []byte
 	KeyRotation   time.Duration
 	HTTPTLS       *tls.Config // HTTPS on HTTPListen; nil = plain HTTP
+
+	// WALMemory bounds the WAL's Badger memory: memtables and caches
+	// (default DefaultWALMemory; a zero field takes its default).
+	WALMemory badgermem.Memory
 }
+
+// DefaultWALMemory is the WAL's Badger memory by default, 128 MiB at most:
+// 3 memtables of 32 MiB (a commit may hold 15% of one, 4.8 MiB, room for a
+// full group of large records), 16 MiB of block cache (the forwarder reads
+// recent groups, mostly still in memtables) and 16 MiB of index cache
+// (indices and bloom filters of the SSTs, which hold the dedup keys).
+var DefaultWALMemory = badgermem.Memory{MemTableBytes: 32 << 20, MemTables: 3, BlockCacheBytes: 16 << 20, IndexCacheBytes: 16 << 20}
+
+// minWALMemTable: a record of the largest payload (maxPayloadBytes) must fit
+// in half of a Badger transaction (15% of a memtable, see wal.txnBytesMax).
+const minWALMemTable = 16 << 20
 
 // Provider is one provider's settings on an ingest node.
 type Provider struct {
@@ -157,7 +173,25 @@ func (c Config) withDefaults() Config {
 	if c.ReplayMax <= 0 {
 		c.ReplayMax = DefaultReplayMax
 	}
+	c.WALMemory = memoryDefaults(c.WALMemory, DefaultWALMemory)
 	return c
+}
+
+// memoryDefaults fills the zero fields of m from d.
+func memoryDefaults(m, d badgermem.Memory) badgermem.Memory {
+	if m.MemTableBytes <= 0 {
+		m.MemTableBytes = d.MemTableBytes
+	}
+	if m.MemTables <= 0 {
+		m.MemTables = d.MemTables
+	}
+	if m.BlockCacheBytes <= 0 {
+		m.BlockCacheBytes = d.BlockCacheBytes
+	}
+	if m.IndexCacheBytes <= 0 {
+		m.IndexCacheBytes = d.IndexCacheBytes
+	}
+	return m
 }
 
 // validate reports every problem at once.
@@ -186,6 +220,11 @@ func (c Config) validate() error {
 	}
 	if c.RequestBytes > maxRequestBytes {
 		bad("request bytes %d is above the ceiling %d (NATS max_payload must stay within 64 MiB)", c.RequestBytes, maxRequestBytes)
+	}
+	if err := c.WALMemory.Check("ingest.wal_"); err != nil {
+		bad("%v", err)
+	} else if c.WALMemory.MemTableBytes < minWALMemTable {
+		bad("ingest.wal_memtable_bytes %d: use at least 16MiB (a record of the largest payload must fit in one Badger transaction)", c.WALMemory.MemTableBytes)
 	}
 	if c.RetentionHighWater > c.BudgetBytes {
 		bad("retention high water %d is above the budget %d", c.RetentionHighWater, c.BudgetBytes)

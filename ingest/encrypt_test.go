@@ -22,7 +22,7 @@ const secretMarker = "player-7f3e-secret-marker"
 func commitMarked(t *testing.T, dir, id string, key []byte, rotation time.Duration) {
 	t.Helper()
 	cfg := Config{NodeID: testNode, WALDir: dir, EncryptionKey: key, KeyRotation: rotation}.withDefaults()
-	db, err := openDB(dir, hclog.NewNullLogger(), key, rotation)
+	db, err := openDB(dir, hclog.NewNullLogger(), key, rotation, DefaultWALMemory)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func rawContains(t *testing.T, dir, s string) bool {
 // readsMarker opens the WAL with key and reports whether a value holds the marker.
 func readsMarker(t *testing.T, dir string, key []byte) (bool, error) {
 	t.Helper()
-	db, err := openDB(dir, hclog.NewNullLogger(), key, 0)
+	db, err := openDB(dir, hclog.NewNullLogger(), key, 0, DefaultWALMemory)
 	if err != nil {
 		return false, err
 	}

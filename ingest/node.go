@@ -149,7 +149,7 @@ func New(cfg Config, log hclog.Logger) (*Node, error) {
 	if err := os.MkdirAll(cfg.WALDir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal dir: %w", err)
 	}
-	db, err := openDB(cfg.WALDir, log.Named("badger"), cfg.EncryptionKey, cfg.KeyRotation)
+	db, err := openDB(cfg.WALDir, log.Named("badger"), cfg.EncryptionKey, cfg.KeyRotation, cfg.WALMemory)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tally-mesh/tally/internal/atrest"
 	"github.com/tally-mesh/tally/internal/badgerlog"
+	"github.com/tally-mesh/tally/internal/badgermem"
 	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -38,7 +39,7 @@ const valueThreshold = 64
 const keyDLQ = "m/dlq" // first ‖ next dead-letter numbers (2 × 8B BE)
 
 // openDB opens the WAL with every option that matters set explicitly.
-func openDB(dir string, log hclog.Logger, key []byte, rotation time.Duration) (*badger.DB, error) {
+func openDB(dir string, log hclog.Logger, key []byte, rotation time.Duration, mem badgermem.Memory) (*badger.DB, error) {
 	opts := badger.DefaultOptions(dir).
 		// DefaultOptions has SyncWrites=false: Badger would only write to the
 		// mmap and survive a process crash, not an OS crash or power loss. The
@@ -50,14 +51,6 @@ func openDB(dir string, log hclog.Logger, key []byte, rotation time.Duration) (*
 		// One goroutine writes q/d/s/x/m (the committer) and each provider's
 		// forwarder writes only its own c/ key, so conflict tracking is overhead.
 		WithDetectConflicts(false).
-		// An edge node is small: 3 × 32 MiB memtables instead of 5 × 64 MiB. A
-		// Badger txn may hold 15% of a memtable (4.8 MiB), room for a full group.
-		WithMemTableSize(32 << 20).
-		WithNumMemtables(3).
-		// The forwarder reads recent records in key order, mostly from memtables.
-		WithBlockCacheSize(16 << 20).
-		// Bound table-index and bloom-filter memory as SSTs accumulate.
-		WithIndexCacheSize(16 << 20).
 		// Record bodies stay out of the LSM: a commit's records are one packed
 		// group value (keys.go), which goes to the value log, so memtable
 		// flushes and compactions move only keys, dedup entries (40 B) and
@@ -71,6 +64,10 @@ func openDB(dir string, log hclog.Logger, key []byte, rotation time.Duration) (*
 		// We keep our own byte accounting (m/bytes); Badger's expvar metrics are unused.
 		WithMetricsEnabled(false).
 		WithLogger(badgerlog.New(log))
+	// Memtables and caches: Config.WALMemory (DefaultWALMemory: an edge node
+	// is small, 3 × 32 MiB memtables instead of Badger's 5 × 64 MiB; both
+	// caches bounded, as SSTs accumulate with the dedup keys).
+	opts = mem.Apply(opts)
 	opts = atrest.Apply(opts, key, rotation) // encryption at rest when a key is set (docs/security.md)
 	db, err := badger.Open(opts)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tally-mesh/tally/internal/badgermem"
 	"github.com/tally-mesh/tally/wire"
 )
 
@@ -15,7 +16,7 @@ import (
 func openWAL(tb testing.TB, cfg Config) *wal {
 	tb.Helper()
 	cfg = cfg.withDefaults()
-	db, err := openDB(cfg.WALDir, hclog.NewNullLogger(), cfg.EncryptionKey, cfg.KeyRotation)
+	db, err := openDB(cfg.WALDir, hclog.NewNullLogger(), cfg.EncryptionKey, cfg.KeyRotation, cfg.WALMemory)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,5 +79,28 @@ func BenchmarkWALGroupCommit(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
 		})
+	}
+}
+
+// TestWALMemory: Config.WALMemory reaches Badger (zero fields take
+// DefaultWALMemory's), and a memtable too small for a largest record is a
+// config error.
+func TestWALMemory(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.WALMemory = badgermem.Memory{MemTableBytes: 16 << 20, MemTables: 2}
+	n, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	o := n.wal.db.Opts()
+	if o.MemTableSize != 16<<20 || o.NumMemtables != 2 || o.BlockCacheSize != DefaultWALMemory.BlockCacheBytes || o.IndexCacheSize != DefaultWALMemory.IndexCacheBytes {
+		t.Errorf("WAL opened with memtable %d × %d, block cache %d, index cache %d", o.MemTableSize, o.NumMemtables, o.BlockCacheSize, o.IndexCacheSize)
+	}
+	cfg = testConfig(t.TempDir())
+	cfg.WALMemory.MemTableBytes = 8 << 20
+	if n, err := New(cfg, testLogger(t)); err == nil {
+		n.Close()
+		t.Error("a WAL with 8 MiB memtables was accepted")
 	}
 }

@@ -131,6 +131,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 			GCBatch: cfg.Ingest.GCBatch, RetentionHighWater: cfg.Ingest.RetentionHighWater, ReplayMax: cfg.Ingest.ReplayMax,
 			Observer:      n.ingestObserver(),
 			EncryptionKey: n.sec.key, KeyRotation: cfg.Encryption.Rotation, HTTPTLS: n.sec.httpTLS,
+			WALMemory: cfg.Ingest.WALMemory,
 		}, log)
 		if err != nil {
 			return nil, err
@@ -274,7 +275,9 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 	if err := saveRuleSets(cfg.LedgerDir(), book); err != nil {
 		return err
 	}
-	if n.index, err = settle.OpenIndexKey(cfg.IndexDir(), n.log, n.sec.key, cfg.Encryption.Rotation); err != nil {
+	if n.index, err = settle.OpenIndexWith(cfg.IndexDir(), n.log, settle.IndexOptions{
+		Key: n.sec.key, Rotation: cfg.Encryption.Rotation, Memory: cfg.Settle.IndexMemory,
+	}); err != nil {
 		return err
 	}
 	if n.ledger, err = store.Open(store.Options{Dir: cfg.LedgerDir(), Origin: cfg.Settle.Origin, Signer: signer, Logger: n.log.Named("ledger")}); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tally-mesh/tally/internal/atrest"
 	"github.com/tally-mesh/tally/internal/badgerlog"
+	"github.com/tally-mesh/tally/internal/badgermem"
 	"github.com/tally-mesh/tally/money"
 	"github.com/tally-mesh/tally/store"
 )
@@ -26,22 +27,68 @@ type Index struct {
 }
 
 // OpenIndex opens (or creates) the index in dir.
-func OpenIndex(dir string, log hclog.Logger) (*Index, error) { return OpenIndexKey(dir, log, nil, 0) }
+func OpenIndex(dir string, log hclog.Logger) (*Index, error) {
+	return OpenIndexWith(dir, log, IndexOptions{})
+}
 
 // OpenIndexKey is OpenIndex for an index encrypted at rest with key (16, 24
 // or 32 bytes; nil = plain); Badger makes a new data key every rotation (0 =
 // its 10-day default). A wrong or missing key fails the open. Badger needs an
 // index cache with encryption (set below). docs/security.md.
 func OpenIndexKey(dir string, log hclog.Logger, key []byte, rotation time.Duration) (*Index, error) {
+	return OpenIndexWith(dir, log, IndexOptions{Key: key, Rotation: rotation})
+}
+
+// IndexOptions are how a node opens its index.
+type IndexOptions struct {
+	Key      []byte        // encryption at rest (OpenIndexKey); nil = plain
+	Rotation time.Duration // data-key rotation; 0 = Badger's 10 days
+	// Memory bounds the index's Badger memory (config settle.index_*); a
+	// zero field takes DefaultIndexMemory's.
+	Memory badgermem.Memory
+
+	tune func(badger.Options) badger.Options // benchmarks only: try other LSM options
+}
+
+// DefaultIndexMemory is the index's Badger memory by default, 112 MiB at
+// most: 5 memtables of 16 MiB (one being written, the others waiting for
+// their flush while compaction catches up), 16 MiB of block cache (dedup
+// lookups of duplicates, balances) and 16 MiB of index cache (SST indices and
+// bloom filters: every new transaction's dedup lookup misses through them).
+var DefaultIndexMemory = badgermem.Memory{MemTableBytes: 16 << 20, MemTables: 5, BlockCacheBytes: 16 << 20, IndexCacheBytes: 16 << 20}
+
+// OpenIndexWith opens (or creates) the index in dir with o.
+func OpenIndexWith(dir string, log hclog.Logger, o IndexOptions) (*Index, error) {
+	mem := o.Memory
+	if mem.MemTableBytes <= 0 {
+		mem.MemTableBytes = DefaultIndexMemory.MemTableBytes
+	}
+	if mem.MemTables <= 0 {
+		mem.MemTables = DefaultIndexMemory.MemTables
+	}
+	if mem.BlockCacheBytes <= 0 {
+		mem.BlockCacheBytes = DefaultIndexMemory.BlockCacheBytes
+	}
+	if mem.IndexCacheBytes <= 0 {
+		mem.IndexCacheBytes = DefaultIndexMemory.IndexCacheBytes
+	}
+	if err := mem.Check("settle.index_"); err != nil {
+		return nil, fmt.Errorf("open settle index: %w", err)
+	}
 	opts := badger.DefaultOptions(dir).
 		WithSyncWrites(true). // the index commit is what lets us ack inputs: it must be on disk
 		WithLogger(badgerlog.New(log.Named("badger"))).
 		WithNumVersionsToKeep(1).
-		WithMemTableSize(16 << 20).
-		WithBlockCacheSize(16 << 20).
-		WithIndexCacheSize(16 << 20).
-		WithValueThreshold(1 << 10)
-	opts = atrest.Apply(opts, key, rotation) // encryption at rest when a key is set
+		WithValueThreshold(1 << 10).
+		// Two compactors, not Badger's four: on a node of two cores more do
+		// not run in parallel, and each holds its table builders' buffers
+		// (several MiB) while it works; measured in docs/performance.md.
+		WithNumCompactors(2)
+	opts = mem.Apply(opts)
+	if o.tune != nil {
+		opts = o.tune(opts)
+	}
+	opts = atrest.Apply(opts, o.Key, o.Rotation) // encryption at rest when a key is set
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open settle index: %w", err)

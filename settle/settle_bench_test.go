@@ -2,14 +2,20 @@ package settle
 
 import (
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tally-mesh/tally/config/examples"
+	"github.com/tally-mesh/tally/internal/badgermem"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/wire"
@@ -17,7 +23,10 @@ import (
 
 // benchWorker is a partition worker on a real index and ledger in temp dirs,
 // without NATS: apply and persist are the whole per-record path of settle.
-func benchWorker(tb testing.TB) *worker {
+func benchWorker(tb testing.TB) *worker { return benchWorkerIn(tb, tb.TempDir()) }
+
+// benchWorkerIn is benchWorker with the index in idxDir.
+func benchWorkerIn(tb testing.TB, idxDir string) *worker {
 	tb.Helper()
 	src, err := examples.FS.ReadFile("rules.hcl")
 	if err != nil {
@@ -28,7 +37,7 @@ func benchWorker(tb testing.TB) *worker {
 		tb.Fatal(err)
 	}
 	log := hclog.NewNullLogger()
-	idx, err := OpenIndex(tb.TempDir(), log)
+	idx, err := OpenIndexWith(idxDir, log, IndexOptions{tune: benchIndexTune(tb)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -52,6 +61,47 @@ func benchWorker(tb testing.TB) *worker {
 		tb.Fatal(err)
 	}
 	return w
+}
+
+// benchIndexTune reads TALLY_BENCH_INDEX, index options to compare in a
+// benchmark (comma-separated): memtable64 (64 MiB memtables), l0=N (L0
+// tables before compaction, stall at 2N), vlog (values over 64 B in the
+// value log), zstd (ZSTD instead of Snappy), mult=N (level size multiplier).
+func benchIndexTune(tb testing.TB) func(badger.Options) badger.Options {
+	spec := os.Getenv("TALLY_BENCH_INDEX")
+	if spec == "" {
+		return nil
+	}
+	var fs []func(badger.Options) badger.Options
+	for _, f := range strings.Split(spec, ",") {
+		name, arg, _ := strings.Cut(f, "=")
+		n, _ := strconv.Atoi(arg)
+		switch {
+		case name == "memtable64":
+			fs = append(fs, func(o badger.Options) badger.Options { return o.WithMemTableSize(64 << 20) })
+		case name == "l0" && n > 0:
+			fs = append(fs, func(o badger.Options) badger.Options {
+				return o.WithNumLevelZeroTables(n).WithNumLevelZeroTablesStall(2 * n)
+			})
+		case name == "vlog":
+			fs = append(fs, func(o badger.Options) badger.Options {
+				return o.WithValueThreshold(64).WithValueLogFileSize(256 << 20)
+			})
+		case name == "zstd":
+			fs = append(fs, func(o badger.Options) badger.Options { return o.WithCompression(options.ZSTD) })
+		case name == "mult" && n > 1:
+			fs = append(fs, func(o badger.Options) badger.Options { return o.WithLevelSizeMultiplier(n) })
+		default:
+			tb.Fatalf("TALLY_BENCH_INDEX: unknown %q", f)
+		}
+	}
+	tb.Logf("index options: %s", spec)
+	return func(o badger.Options) badger.Options {
+		for _, f := range fs {
+			o = f(o)
+		}
+		return o
+	}
 }
 
 // benchPayload is one canonical transaction like the ones `tally bench` sends.
@@ -152,4 +202,21 @@ func (w *worker) persist(b *batch) (*store.Prepared, *stateRec, error) {
 		return nil, nil, err
 	}
 	return pr, rec, w.advance(0, pr, rec)
+}
+
+// TestIndexMemory: the memory budget given reaches Badger, and one outside
+// the limits fails the open.
+func TestIndexMemory(t *testing.T) {
+	x, err := OpenIndexWith(t.TempDir(), hclog.NewNullLogger(), IndexOptions{Memory: badgermem.Memory{MemTableBytes: 8 << 20, MemTables: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	o := x.db.Opts()
+	if o.MemTableSize != 8<<20 || o.NumMemtables != 2 || o.BlockCacheSize != DefaultIndexMemory.BlockCacheBytes || o.IndexCacheSize != DefaultIndexMemory.IndexCacheBytes {
+		t.Errorf("index opened with memtable %d × %d, block cache %d, index cache %d", o.MemTableSize, o.NumMemtables, o.BlockCacheSize, o.IndexCacheSize)
+	}
+	if _, err := OpenIndexWith(t.TempDir(), hclog.NewNullLogger(), IndexOptions{Memory: badgermem.Memory{MemTables: 1}}); err == nil {
+		t.Error("an index with one memtable opened")
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -82,7 +84,17 @@ type benchSoakMinute struct {
 	LedgerP99Ms float64 `json:"ledger_p99_ms"`
 	WALBytes    int64   `json:"wal_bytes"`   // allocated on disk at the end of the minute
 	IndexBytes  int64   `json:"index_bytes"` // settle index, same
+	HubBytes    int64   `json:"hub_bytes"`   // the hub's JetStream store, same
 	MaxRSSBytes int64   `json:"max_rss_bytes"`
+	// Mechanism measures, less sensitive to a busy machine than latency:
+	// the whole process's CPU and bytes written to disk (Linux
+	// /proc/self/io write_bytes: stores, compactions, logs) per settled
+	// transaction this minute, and the resident set at its end split into
+	// anonymous memory and mmapped file pages (RssAnon, RssFile).
+	CPUSecondsPer1k   float64 `json:"cpu_s_per_1000_tx"`
+	WrittenBytesPerTx float64 `json:"written_bytes_per_tx"`
+	RSSAnonBytes      int64   `json:"rss_anon_bytes"`
+	RSSFileBytes      int64   `json:"rss_file_bytes"`
 }
 
 // benchTarget is one DESIGN.md §11 target next to what this run measured.
@@ -147,14 +159,23 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	singleWindow := fs.Int("single-window", 64, "single phase: requests each provider keeps outstanding")
 	rawFor := fs.Duration("raw", 0, "how long to run each raw JetStream publish (default: duration/4, 3s-20s)")
 	soakFor := fs.Duration("soak", 0, "after the other phases: open loop at half of the peak for this long, reporting ack and publish→ledger p50/p99 and WAL/index sizes per minute (0 skips)")
+	soakRate := fs.Int("soak-rate", 0, "offered tx/s in the --soak phase (default 0: half of the peak's accepted rate); fixed, so runs on a busy machine stay comparable")
 	cluster := fs.Bool("cluster", false, "run on a 3-hub loopback NATS cluster (all in this process) with R3 streams instead of one embedded hub")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of a table")
 	data := fs.String("data", "", "data directory (default: a new temporary directory, removed at the end)")
 	keep := fs.Bool("keep", false, "keep the data directory")
 	logLevel := fs.String("log-level", "error", "trace, debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the peak phase (load window and drain) to this file (go tool pprof)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060) for the whole run, to profile a soak minute")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		stop, err := servePprof(*pprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	rate := 0
 	if *rateFlag != "max" {
@@ -164,7 +185,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		rate = r
 	}
-	if *providers < 1 || *providers > 256 || *batch < 1 || *batch > 1000 || *window < 1 || *window > 1024 || *singleWindow < 1 || *singleWindow > 1024 || *duration <= 0 || *duration > 24*time.Hour || *soakFor < 0 || *soakFor > 24*time.Hour {
+	if *providers < 1 || *providers > 256 || *batch < 1 || *batch > 1000 || *window < 1 || *window > 1024 || *singleWindow < 1 || *singleWindow > 1024 || *duration <= 0 || *duration > 24*time.Hour || *soakFor < 0 || *soakFor > 24*time.Hour || *soakRate < 0 || *soakRate > 10_000_000 {
 		return usageError{"--providers 1-256, --batch 1-1000, --window and --single-window 1-1024 and --duration up to 24h, please"}
 	}
 	quarter := min(max(*duration/4, 3*time.Second), 20*time.Second)
@@ -285,22 +306,32 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Soak: half of the peak, minute by minute, so a stall or a drift as the
 	// stores grow shows. Each minute is its own phase (it ends by waiting for
 	// its answers and settlement, a pause of well under a second at this load).
-	if *soakFor > 0 && peak.AcceptedTxS >= 2 {
+	if *soakFor > 0 && (peak.AcceptedTxS >= 2 || *soakRate > 0) {
 		rate := int(peak.AcceptedTxS / 2)
+		if *soakRate > 0 {
+			rate = *soakRate
+		}
 		for m, left := 1, *soakFor; left > 0; m++ {
 			d := min(left, time.Minute)
 			left -= d
+			proc0 := readProc()
 			ph, err := run.phase(ctx, fmt.Sprintf("soak%d", m), d, rate, *batch, *window)
 			if err != nil {
 				return err
 			}
+			proc := readProc()
 			row := benchSoakMinute{Minute: m, Rate: ph.Rate, AcceptedTxS: ph.AcceptedTxS, NotAccepted: ph.NotAccepted, Settled: ph.Settled,
 				AckP50Ms: ph.AckP50Ms, AckP99Ms: ph.AckP99Ms, LedgerP50Ms: ph.LedgerP50Ms, LedgerP99Ms: ph.LedgerP99Ms,
-				WALBytes: diskBytes(cfg.WALDir()), IndexBytes: diskBytes(cfg.IndexDir()), MaxRSSBytes: maxRSSBytes()}
+				WALBytes: diskBytes(cfg.WALDir()), IndexBytes: diskBytes(cfg.IndexDir()), HubBytes: diskBytes(cfg.HubDir()), MaxRSSBytes: maxRSSBytes(),
+				CPUSecondsPer1k: ph.CPUSecondsPer1k, RSSAnonBytes: proc.RSSAnon, RSSFileBytes: proc.RSSFile}
+			if ph.Settled > 0 {
+				row.WrittenBytesPerTx = float64(proc.WriteBytes-proc0.WriteBytes) / float64(ph.Settled)
+			}
 			res.Soak = append(res.Soak, row)
-			fmt.Fprintf(progressTo, "soak minute %d: accepted %.0f/s (%d not accepted)  ack p50 %.2f p99 %.2f ms  ledger p50 %.1f p99 %.1f ms  wal %s  index %s  max rss %s\n",
+			fmt.Fprintf(progressTo, "soak minute %d: accepted %.0f/s (%d not accepted)  ack p50 %.2f p99 %.2f ms  ledger p50 %.1f p99 %.1f ms  wal %s  index %s  hub %s  max rss %s (anon %s, file %s)  cpu %.3f s/1k tx  written %.0f B/tx\n",
 				m, row.AcceptedTxS, row.NotAccepted, row.AckP50Ms, row.AckP99Ms, row.LedgerP50Ms, row.LedgerP99Ms,
-				byteSize(uint64(row.WALBytes)), byteSize(uint64(row.IndexBytes)), byteSize(uint64(row.MaxRSSBytes)))
+				byteSize(uint64(row.WALBytes)), byteSize(uint64(row.IndexBytes)), byteSize(uint64(row.HubBytes)), byteSize(uint64(row.MaxRSSBytes)),
+				byteSize(uint64(row.RSSAnonBytes)), byteSize(uint64(row.RSSFileBytes)), row.CPUSecondsPer1k, row.WrittenBytesPerTx)
 		}
 	}
 	res.SettledTotal = node.Stats().Settle.Entries
@@ -539,8 +570,9 @@ func benchTable(w io.Writer, r benchResult) {
 	row("settled (peak) / raw default", fmt.Sprintf("%.2f", r.RatioToRawDefault))
 	row("max RSS (whole process)", byteSize(uint64(r.MaxRSSBytes)))
 	for _, m := range r.Soak {
-		row(fmt.Sprintf("soak minute %d", m.Minute), fmt.Sprintf("%.0f tx/s, ack p50/p99 %.2f/%.2f ms, ledger p50/p99 %.1f/%.1f ms, wal %s, index %s",
-			m.AcceptedTxS, m.AckP50Ms, m.AckP99Ms, m.LedgerP50Ms, m.LedgerP99Ms, byteSize(uint64(m.WALBytes)), byteSize(uint64(m.IndexBytes))))
+		row(fmt.Sprintf("soak minute %d", m.Minute), fmt.Sprintf("%.0f tx/s, ack p50/p99 %.2f/%.2f ms, ledger p50/p99 %.1f/%.1f ms, wal %s, index %s, rss anon %s file %s, %.3f cpu-s/1k tx, %.0f written B/tx",
+			m.AcceptedTxS, m.AckP50Ms, m.AckP99Ms, m.LedgerP50Ms, m.LedgerP99Ms, byteSize(uint64(m.WALBytes)), byteSize(uint64(m.IndexBytes)),
+			byteSize(uint64(m.RSSAnonBytes)), byteSize(uint64(m.RSSFileBytes)), m.CPUSecondsPer1k, m.WrittenBytesPerTx))
 	}
 	row("ledger verified", fmt.Sprintf("%v (%d entries)", r.Verified, r.VerifiedEntries))
 	if r.DataDir != "" {
@@ -1057,4 +1089,24 @@ func startBenchNodes(ctx context.Context, cfg config.Config, peers []config.Conf
 		return nil, func() {}, errors.Join(append(errs, err)...)
 	}
 	return node, stop, nil
+}
+
+// servePprof serves the runtime profiles (CPU, heap, goroutines) on addr, a
+// loopback address only: the bench's --pprof, for profiling a soak minute.
+func servePprof(addr string) (func(), error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || (host != "127.0.0.1" && host != "::1" && host != "localhost") {
+		return nil, usageError{"--pprof takes a loopback address, e.g. 127.0.0.1:6060"}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
 }
