@@ -54,6 +54,31 @@ func freePort(t *testing.T) int {
 type child struct {
 	cmd *exec.Cmd
 	out *os.File
+
+	once sync.Once
+	done chan struct{} // closed when the process has been waited for
+	err  error         // cmd.Wait's result, valid once done is closed
+}
+
+// exitCh waits for the process exactly once (cmd.Wait must not run twice:
+// a test's own wait and the cleanup's kill would race) and is closed when
+// it has exited; c.err is then Wait's result.
+func (c *child) exitCh() <-chan struct{} {
+	c.once.Do(func() {
+		c.done = make(chan struct{})
+		go func() { c.err = c.cmd.Wait(); close(c.done) }()
+	})
+	return c.done
+}
+
+// waitFor waits up to within for the process to exit by itself.
+func (c *child) waitFor(within time.Duration) (err error, exited bool) {
+	select {
+	case <-c.exitCh():
+		return c.err, true
+	case <-time.After(within):
+		return nil, false
+	}
 }
 
 // waitLedger waits until the ledger in dir holds at least want distinct ids.
@@ -98,9 +123,11 @@ func startChildLog(t *testing.T, path string, flag int, args ...string) *child {
 }
 
 func (c *child) kill() {
-	if c.cmd.ProcessState == nil {
+	select {
+	case <-c.exitCh():
+	default:
 		c.cmd.Process.Signal(syscall.SIGKILL)
-		c.cmd.Wait()
+		<-c.exitCh()
 	}
 }
 
@@ -108,15 +135,12 @@ func (c *child) kill() {
 func (c *child) stop(t *testing.T) {
 	t.Helper()
 	c.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("node exited with %v", err)
-		}
-	case <-time.After(60 * time.Second):
+	err, exited := c.waitFor(60 * time.Second)
+	if !exited {
 		t.Fatal("node did not drain within 60s")
+	}
+	if err != nil {
+		t.Fatalf("node exited with %v", err)
 	}
 }
 

@@ -210,15 +210,10 @@ ingest {
 
 	// A third edge claiming p1 (served by edge-a) must refuse to start.
 	c := startChild(t, dir, "node", "--config", edgeCfg("edge-c", "p1"))
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("edge-c claiming p1 started")
-		}
-	case <-time.After(30 * time.Second):
+	if err, exited := c.waitFor(30 * time.Second); !exited {
 		t.Fatal("edge-c claiming p1 did not exit")
+	} else if err == nil {
+		t.Fatal("edge-c claiming p1 started")
 	}
 	logb, _ := os.ReadFile(filepath.Join(dir, "child.log"))
 	if want := `provider p1 is already served by edge node "edge-a"`; !bytes.Contains(logb, []byte(want)) {

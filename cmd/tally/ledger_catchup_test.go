@@ -56,15 +56,10 @@ func betPayloads(n int) [][]byte {
 // waitExit waits for c to exit by itself and returns its exit code.
 func waitExit(t *testing.T, c *child, within time.Duration) int {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case <-done:
-		return c.cmd.ProcessState.ExitCode()
-	case <-time.After(within):
+	if _, exited := c.waitFor(within); !exited {
 		t.Fatalf("process did not exit within %v", within)
-		return 0
 	}
+	return c.cmd.ProcessState.ExitCode()
 }
 
 // TestCrashAfterPubAck kills the settle node between the ledger stream's
@@ -84,18 +79,34 @@ func TestCrashAfterPubAck(t *testing.T) {
 	payloads := betPayloads(60)
 	// Answers come from the edge's WAL; settlement publishes the first
 	// commit and the process exits on its PubAck.
+	// Send (the same ids again, harmlessly) until the process exits: a node
+	// slow to start on a loaded machine would otherwise miss one pass.
+	stopSend := make(chan struct{})
+	sendDone := make(chan struct{})
 	go func() {
-		defer func() { recover() }() // the node may die under the requests; the test does not depend on them
-		nc, err := nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(50))
+		defer close(sendDone)
+		nc, err := nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 		if err != nil {
 			return
 		}
 		defer nc.Close()
-		for _, p := range payloads {
-			nc.Request(wire.NewSubjects("").In("prov-0"), p, time.Second)
+		for round := 0; round < 1000; round++ {
+			for _, p := range payloads {
+				select {
+				case <-stopSend:
+					return
+				default:
+				}
+				if _, err := nc.Request(wire.NewSubjects("").In("prov-0"), p, time.Second); err != nil {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
 		}
 	}()
-	if code := waitExit(t, node, 60*time.Second); code != 3 {
+	code := waitExit(t, node, 90*time.Second)
+	close(stopSend)
+	<-sendDone
+	if code != 3 {
 		b, _ := os.ReadFile(logPath)
 		t.Fatalf("exit code %d, want 3 (the hook)\n%s", code, tail(b, 3000))
 	}

@@ -42,9 +42,9 @@ func waitReady(t *testing.T, c *child, logPath string) {
 			return
 		}
 		if exited(c) {
-			c.cmd.Wait()
+			c.waitFor(10 * time.Second)
 			b, _ := os.ReadFile(logPath)
-			t.Fatalf("settle node exited before ready (%v):\n%s", c.cmd.ProcessState, tail(b, 3000))
+			t.Fatalf("settle node exited before ready (%v):\n%s", c.err, tail(b, 3000))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
