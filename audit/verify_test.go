@@ -297,3 +297,94 @@ func TestVerifyRuleFiles(t *testing.T) {
 		t.Fatalf("Verify with a misnamed rule file = %v", err)
 	}
 }
+
+// TestVerifyNewEntryKinds: the kinds of entry issue 15 added are recomputed
+// by Verify. A deposit and a tax are split by the rules like any
+// transaction (and a refund of the deposit replays its shares), so a moved
+// share is caught by the recomputation; a correction's shares are its
+// approved lines and an fx_rate has none (store.Entry.Validate, run on
+// every entry Verify reads). The report counts each: splits, reversals,
+// corrections, fx rates.
+func TestVerifyNewEntryKinds(t *testing.T) {
+	operator := func(r *ruled) (store.Entry, store.Entry) {
+		eur, _ := money.Lookup("EUR")
+		at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+		c := store.Entry{Partition: 1, EdgeNode: txn.OpsID, EdgeSeq: 100, Provider: txn.OpsID, Rule: "correction",
+			Tx: txn.Tx{ID: "adj-exc-1-1", Type: txn.Correction, Amount: eur.FromMinor(250), Currency: eur, OccurredAt: at, Meta: map[string]string{
+				"exception": "exc-1", "proposed_by": "alice", "approved_by": "bob", "approvals_required": "1",
+				"reason": "missed credit", "lines": "acme=12.50;operator=-10.00"}},
+			Shares: []money.Share{{Party: "acme", Amount: eur.FromMinor(1250)}, {Party: "operator", Amount: eur.FromMinor(-1000)}},
+			Net:    eur.FromMinor(250)}
+		asOf := time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC)
+		f := store.Entry{Partition: 1, EdgeNode: txn.OpsID, EdgeSeq: 101, Provider: txn.OpsID, Rule: "fx_rate", Net: eur.FromMinor(0),
+			Tx: txn.Tx{ID: fmt.Sprintf("fx-ecb-EURUSD-%d", asOf.Unix()), Type: txn.FXRate, Amount: eur.FromMinor(0), Currency: eur, OccurredAt: asOf,
+				Meta: map[string]string{"source": "ecb", "pair": "EUR/USD", "rate": "1.12", "posted_by": "treasury"}}}
+		return c, f
+	}
+	newKinds := func(r *ruled) (dep store.Entry) {
+		dep = r.split(r.tx(txn.Deposit, "50.00", "EUR", 18))
+		tax := r.split(r.tx(txn.Tax, "7.77", "EUR", 19))
+		c, f := operator(r)
+		r.seal(dep, tax, c, f)
+		return dep
+	}
+
+	r := newRuled(t)
+	r.good()
+	newKinds(r)
+	r.seal(r.reverse(txn.Refund, "t6", "20.00")) // t6: the deposit
+	rep, err := Verify(r.dir, Options{Key: r.vkey, Balances: r.balances()})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if rep.Splits != 7 || rep.Reversals != 4 || rep.Corrections != 1 || rep.FXRates != 1 || rep.Entries != 13 {
+		t.Fatalf("report: %d splits, %d reversals, %d corrections, %d fx rates, %d entries; want 7, 4, 1, 1, 13",
+			rep.Splits, rep.Reversals, rep.Corrections, rep.FXRates, rep.Entries)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		build  func(r *ruled)
+		index  int64
+		reason string
+	}{
+		{"deposit shares moved between parties", func(r *ruled) {
+			r.good()
+			e := r.split(r.tx(txn.Deposit, "50.00", "EUR", 18))
+			e.Shares[0].Amount = e.Shares[0].Amount.Add(decimal.RequireFromString("0.01"))
+			e.Shares[1].Amount = e.Shares[1].Amount.Sub(decimal.RequireFromString("0.01"))
+			r.seal(e)
+		}, 8, "recorded shares differ from rule \"casino\""},
+		{"tax split by another rule set", func(r *ruled) {
+			r.good()
+			tx := r.tx(txn.Tax, "7.77", "EUR", 19)
+			v1, _ := r.book.At(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+			res, _ := v1.Split("acme", tx)
+			r.seal(store.Entry{Partition: 1, EdgeNode: "e", Provider: "acme", Tx: tx, RuleSet: v1.Hash(), Rule: res.Rule, Net: tx.Signed(), Shares: res.Shares})
+		}, 8, "but \"v2\""},
+		{"refund of a deposit off its recorded shares", func(r *ruled) {
+			r.good()
+			newKinds(r)
+			e := r.reverse(txn.Refund, "t6", "20.00")
+			e.Shares[0].Amount, e.Shares[1].Amount = e.Shares[0].Amount.Add(decimal.RequireFromString("0.01")), e.Shares[1].Amount.Sub(decimal.RequireFromString("0.01"))
+			r.seal(e)
+		}, 12, "differ from the reversal of t6"},
+		{"correction settled twice", func(r *ruled) {
+			r.good()
+			newKinds(r)
+			c, _ := operator(r)
+			c.EdgeSeq = 102
+			r.seal(c)
+		}, 12, "_tally/adj-exc-1-1 is settled twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRuled(t)
+			tc.build(r)
+			_, err := Verify(r.dir, Options{Key: r.vkey})
+			var ce *store.CorruptError
+			if !errors.As(err, &ce) || ce.Index != tc.index || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("Verify = %v, want entry %d: %q", err, tc.index, tc.reason)
+			}
+		})
+	}
+}

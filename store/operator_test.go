@@ -99,6 +99,20 @@ func TestForgedOperatorEntryFailsVerify(t *testing.T) {
 	}{
 		{"approved by the proposer", func(e *Entry) { e.Tx.Meta["approved_by"] = "alice,carol" }, "cannot approve"},
 		{"lines not summing", func(e *Entry) { e.Tx.Meta["lines"] = "studio-a=12.50;operator=-9.00" }, "|Σ lines|"},
+		// An fx_rate forged in its place: recomputed from its meta too.
+		{"fx_rate with a zero rate", func(e *Entry) {
+			_, f := operatorEntries(t)
+			f.EdgeSeq, f.Tx.ID = e.EdgeSeq, "fx-ecb-EURUSD-1764759600"
+			f.Tx.OccurredAt = time.Unix(1764759600, 0).UTC()
+			f.Tx.Meta["rate"] = "0"
+			*e = f
+		}, "> 0"},
+		{"fx_rate moving money", func(e *Entry) {
+			_, f := operatorEntries(t)
+			f.EdgeSeq = e.EdgeSeq
+			f.Shares = []money.Share{{Party: "a", Amount: f.Tx.Currency.FromMinor(1)}, {Party: "b", Amount: f.Tx.Currency.FromMinor(-1)}}
+			*e = f
+		}, "no shares"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tl := &testLedger{dir: t.TempDir(), key: newKey(t, testOrigin)}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -132,15 +133,11 @@ settle {
 // real nodes in nodes/TestDirtyStreamEndToEnd; the deducted hierarchy case
 // also in TestHierarchyThroughNode.
 func TestVectorsThroughNode(t *testing.T) {
-	for _, v := range []struct{ rules, input string }{
-		{"allocation", "allocation"},
-		{"waterfall-jpy", "waterfall-jpy"},
-		{"tiers", "tiers"},
-		{"hierarchy-on-top", "hierarchy"},
-		{"hierarchy-deducted", "hierarchy"},
-		{"hierarchy-on-top", "hierarchy-negative"},
-		{"hierarchy-on-top", "hierarchy-tiny"},
-	} {
+	var runs []vectorRun
+	for _, name := range sortedKeys(vectorNodeRuns) {
+		runs = append(runs, vectorNodeRuns[name]...)
+	}
+	for _, v := range runs {
 		t.Run(v.rules+"+"+v.input, func(t *testing.T) {
 			out, err := runCLI(t, "rules", "eval", "--rules", filepath.Join(vectorDir, v.rules+".hcl"), "--input", filepath.Join(vectorDir, v.input+".jsonl"))
 			if err != nil {
@@ -217,5 +214,102 @@ func TestVectorsThroughNode(t *testing.T) {
 				t.Errorf("node issued %d of eval's %d statements", checked, len(want))
 			}
 		})
+	}
+}
+
+// vectorRun is one rule file and one transaction file of testdata/vectors.
+type vectorRun struct{ rules, input string }
+
+// vectorNodeRuns maps each public vector to the runs that play it through
+// `tally rules eval` and a real node in TestVectorsThroughNode (for
+// hierarchy.json, case i of the vector is run i, as TestRulesEvalHierarchy
+// reads them). dirty-stream.json goes through real nodes in
+// nodes/TestDirtyStreamEndToEnd instead (its duplicates and conflict need
+// several edges). TestVectorsAllCovered keeps this list complete.
+var vectorNodeRuns = map[string][]vectorRun{
+	"allocation.json":    {{"allocation", "allocation"}},
+	"waterfall-jpy.json": {{"waterfall-jpy", "waterfall-jpy"}},
+	"tiers.json":         {{"tiers", "tiers"}},
+	"hierarchy.json": {
+		{"hierarchy-on-top", "hierarchy"},
+		{"hierarchy-deducted", "hierarchy"},
+		{"hierarchy-on-top", "hierarchy-negative"},
+		{"hierarchy-on-top", "hierarchy-tiny"},
+	},
+}
+
+// vectorEvalTests names the test asserting each public vector's figures
+// through `tally rules eval` (rules_eval_test.go).
+var vectorEvalTests = map[string]string{
+	"allocation.json":    "TestRulesEvalAllocation",
+	"waterfall-jpy.json": "TestRulesEvalWaterfall",
+	"tiers.json":         "TestRulesEvalTiers",
+	"hierarchy.json":     "TestRulesEvalHierarchy",
+	"dirty-stream.json":  "TestRulesEvalDirtyStream",
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// TestVectorsAllCovered: every public vector (the testdata copies, which
+// settle/rules TestVectorCopies keeps equal to ../shared/vectors) is
+// asserted through `tally rules eval` by a test that exists, and goes
+// through a real node: by TestVectorsThroughNode, with a run per case of a
+// vector that has cases, or (dirty-stream.json) by
+// nodes/TestDirtyStreamEndToEnd. A vector added without both fails here.
+func TestVectorsAllCovered(t *testing.T) {
+	names, err := filepath.Glob(filepath.Join(vectorDir, "*.json"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no vectors in %s: %v", vectorDir, err)
+	}
+	evalSrc, err := os.ReadFile("rules_eval_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodesSrc, err := os.ReadFile(filepath.Join("..", "..", "nodes", "dirty_stream_test.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		base := filepath.Base(n)
+		if tn, ok := vectorEvalTests[base]; !ok || !bytes.Contains(evalSrc, []byte("func "+tn+"(")) || !bytes.Contains(evalSrc, []byte(`"`+base+`"`)) {
+			t.Errorf("%s: no rules eval test reads it (vectorEvalTests %q)", base, tn)
+		}
+		if base == "dirty-stream.json" {
+			if !bytes.Contains(nodesSrc, []byte("func TestDirtyStreamEndToEnd(")) || !bytes.Contains(nodesSrc, []byte(`"dirty-stream.json"`)) {
+				t.Errorf("%s: nodes/TestDirtyStreamEndToEnd does not read it", base)
+			}
+			continue
+		}
+		runs, ok := vectorNodeRuns[base]
+		if !ok {
+			t.Errorf("%s goes through no node: add its runs to vectorNodeRuns", base)
+			continue
+		}
+		var v struct {
+			Cases []json.RawMessage `json:"cases"`
+		}
+		readJSON(t, n, &v)
+		if base == "hierarchy.json" && len(v.Cases) != len(runs) {
+			t.Errorf("%s has %d cases, vectorNodeRuns %d runs", base, len(v.Cases), len(runs))
+		}
+		for _, r := range runs {
+			for _, f := range []string{r.rules + ".hcl", r.input + ".jsonl"} {
+				if _, err := os.Stat(filepath.Join(vectorDir, f)); err != nil {
+					t.Errorf("%s: %v", base, err)
+				}
+			}
+		}
+	}
+	for base := range vectorNodeRuns {
+		if _, err := os.Stat(filepath.Join(vectorDir, base)); err != nil {
+			t.Errorf("vectorNodeRuns lists %s: %v", base, err)
+		}
 	}
 }

@@ -389,12 +389,7 @@ func TestRulesEvalHierarchy(t *testing.T) {
 		} `json:"cases"`
 	}
 	readJSON(t, filepath.Join(vectorDir, "hierarchy.json"), &v)
-	runs := []struct{ rules, input string }{ // vector case i → rule and transaction files
-		{"hierarchy-on-top", "hierarchy"},
-		{"hierarchy-deducted", "hierarchy"},
-		{"hierarchy-on-top", "hierarchy-negative"},
-		{"hierarchy-on-top", "hierarchy-tiny"},
-	}
+	runs := vectorNodeRuns["hierarchy.json"] // vector case i → rule and transaction files
 	if len(v.Cases) != len(runs) {
 		t.Fatalf("hierarchy.json has %d cases, the test maps %d: map the new ones", len(v.Cases), len(runs))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,13 +16,15 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/settle/fx"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/settle/statement"
 	"github.com/tally-mesh/tally/store"
 )
 
 func init() {
-	register(command{"statements", "--data DIR --period 2026-11 [--party X] [--csv] [--dry-run]", "issue signed period statements per party and currency", 45,
+	register(command{"statements", "--data DIR --period 2026-11 [--party X] [--csv] [--dry-run] [--report-currency EUR]", "issue signed period statements per party and currency", 45,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdStatements(a, o, e) }})
 }
 
@@ -51,11 +54,28 @@ func cmdStatements(args []string, stdout, stderr io.Writer) error {
 	fs.alias("key", "signing-key")
 	asCSV := fs.Bool("csv", false, "print CSV instead of JSON")
 	dryRun := fs.Bool("dry-run", false, "compute and print, issue nothing")
+	reportCur := fs.String("report-currency", "", "also total the statements printed in this currency at period-end rates, each line with its rate (a view: not signed, not paid)")
+	reportSource := fs.String("report-source", "", "with --report-currency: only rates of this source (default any)")
+	reportInverse := fs.Bool("report-inverse", false, "with --report-currency: a rate of the opposite pair may be used, as 1 ÷ rate")
+	reportRounding := fs.String("report-rounding", string(money.HalfEven), "with --report-currency: the rounding of every conversion (half_up, half_even, down)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *data == "" || *periodArg == "" {
 		return usageError{"statements needs --data DIR and --period P"}
+	}
+	roundingSet := false
+	fs.Visit(func(f *flag.Flag) { roundingSet = roundingSet || f.Name == "report-rounding" })
+	if *reportCur == "" && (*reportSource != "" || *reportInverse || roundingSet) {
+		return usageError{"--report-source, --report-inverse and --report-rounding go with --report-currency"}
+	}
+	if *reportCur != "" {
+		if _, ok := money.Lookup(*reportCur); !ok {
+			return usageError{fmt.Sprintf("--report-currency: %q is not a known ISO 4217 currency code", *reportCur)}
+		}
+		if !money.Rounding(*reportRounding).Valid() {
+			return usageError{fmt.Sprintf("--report-rounding: unknown rounding %q (use half_up, half_even or down)", *reportRounding)}
+		}
 	}
 	period, err := statement.ParsePeriod(*periodArg)
 	if err != nil {
@@ -101,6 +121,12 @@ func cmdStatements(args []string, stdout, stderr io.Writer) error {
 	}
 	root := filepath.Join(*data, "statements")
 	var outs []statementOut
+	type toIssue struct {
+		i           int
+		chain       *statement.Chain
+		provisional bool
+	}
+	var pending []toIssue
 	chains := map[string]*statement.Chain{}
 	if verifier != nil {
 		// Issued statements are final: a period before the last issued one
@@ -165,22 +191,46 @@ func cmdStatements(args []string, stdout, stderr io.Writer) error {
 			outs = append(outs, statementOut{"dry_run", "", fmt.Sprintf("%x", h), s})
 			continue
 		}
-		if provisional {
-			is, err := chain.IssueProvisional(s, signer)
-			if err != nil {
-				return err
-			}
-			outs = append(outs, statementOut{"provisional", is.Path, is.Hash, is.Statement})
-			continue
-		}
-		is, err := chain.Issue(s, signer)
-		if err != nil {
-			return err
-		}
-		outs = append(outs, statementOut{"issued", is.Path, is.Hash, is.Statement})
+		// Issued below, after the report (if asked for) is computed: a
+		// report that cannot be made issues nothing.
+		pending = append(pending, toIssue{len(outs), chain, provisional})
+		outs = append(outs, statementOut{Statement: s})
 	}
 	if *party != "" && len(outs) == 0 {
 		return fmt.Errorf("party %q has no entries before the end of %s and no fee contract for it", *party, period)
+	}
+	// The report is computed before anything is issued or printed: a
+	// statement whose closing has no rate in force at its period's end
+	// fails the command (fx.ErrNoRate) and nothing is issued.
+	var report *statement.Report
+	if *reportCur != "" {
+		rates, err := fx.NewTable(src.Entries)
+		if err != nil {
+			return err
+		}
+		ss := make([]*statement.Statement, len(outs))
+		for i, o := range outs {
+			ss[i] = o.Statement
+		}
+		if report, err = statement.Totals(ss, *reportCur, rates, fx.Policy{Source: *reportSource, Inverse: *reportInverse}, money.Rounding(*reportRounding)); err != nil {
+			return err
+		}
+	}
+	for _, p := range pending {
+		s := outs[p.i].Statement
+		if p.provisional {
+			is, err := p.chain.IssueProvisional(s, signer)
+			if err != nil {
+				return err
+			}
+			outs[p.i] = statementOut{"provisional", is.Path, is.Hash, is.Statement}
+			continue
+		}
+		is, err := p.chain.Issue(s, signer)
+		if err != nil {
+			return err
+		}
+		outs[p.i] = statementOut{"issued", is.Path, is.Hash, is.Statement}
 	}
 	if *asCSV {
 		for i, o := range outs {
@@ -192,6 +242,12 @@ func cmdStatements(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		if report != nil {
+			b := statement.ReportCSV(report, len(outs) == 0)
+			if _, err := stdout.Write(b); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	if outs == nil {
@@ -199,7 +255,18 @@ func cmdStatements(args []string, stdout, stderr io.Writer) error {
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
+	if report != nil {
+		return enc.Encode(statementsReportOut{Statements: outs, Report: report})
+	}
 	return enc.Encode(outs)
+}
+
+// statementsReportOut is the JSON of `tally statements --report-currency`:
+// the statements as without the flag, and their total in the reporting
+// currency.
+type statementsReportOut struct {
+	Statements []statementOut    `json:"statements"`
+	Report     *statement.Report `json:"report"`
 }
 
 // statementBook is the rule book whose fee contracts statements apply: a

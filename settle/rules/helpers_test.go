@@ -87,8 +87,8 @@ var vectorFiles = map[string]string{
 	"dirty-stream.json":  "dirty-stream.json",
 	"tiers.json":         "tiers.json",
 	"waterfall-jpy.json": "waterfall-jpy.json",
-	// hierarchy.json (partner trees) is copied for the issue that builds
-	// them; no test here evaluates it yet.
+	// hierarchy.json (partner trees): evaluated by cmd/tally
+	// TestRulesEvalHierarchy and TestVectorsThroughNode.
 	"hierarchy.json": "hierarchy.json",
 	"README.md":      "vectors-README.md",
 }

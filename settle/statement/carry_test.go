@@ -131,3 +131,78 @@ func TestTurnoverBasis(t *testing.T) {
 		t.Fatalf("turnover fee %+v, want stakes and base 1500.00, fee 7.50", f)
 	}
 }
+
+// TestFeeMetaWorkedExample asserts the worked example of docs/fees.md
+// "Conditions on player attributes": aff is paid 25% of the GGR of the
+// cash-funded play of its players (meta.funds = "cash"); bonus-funded
+// play and play whose funds are not stated are not in the basis. November:
+// cash bet 1,000.00, cash win 300.00, bonus bet 400.00, bonus win 900.00,
+// a bet of 100.00 without meta: stakes 1,000.00, wins 300.00, GGR 700.00
+// from 2 entries, fee 175.00. Without the condition the GGR would be
+// 300.00 and the fee 75.00 (also asserted).
+func TestFeeMetaWorkedExample(t *testing.T) {
+	src := `ruleset "m" {
+  effective  = "2026-01-01T00:00:00Z"
+  rounding   = "half_up"
+  allocation = "largest_remainder"
+  party "operator" {}
+  party "aff" {}
+  rule "default" {
+    share "op" {
+      party   = "operator"
+      percent = "100"
+    }
+  }
+  fee "aff cash revenue share" {
+    party          = "aff"
+    basis          = "ggr"
+    affiliates     = ["aff"]
+    meta           = { funds = ["cash"] }
+    period         = "month"
+    currency       = "EUR"
+    mode           = "marginal"
+    minimum        = "0"
+    carry_negative = false
+    tier {
+      percent = "25"
+    }
+  }
+}
+`
+	lines := []string{
+		`{"provider":"p","id":"c1","type":"bet","amount":"1000.00","currency":"EUR","occurred_at":"2026-11-05T10:00:00Z","affiliate":"aff","meta":{"funds":"cash"}}`,
+		`{"provider":"p","id":"c2","type":"win","amount":"300.00","currency":"EUR","occurred_at":"2026-11-05T10:05:00Z","affiliate":"aff","meta":{"funds":"cash"}}`,
+		`{"provider":"p","id":"x1","type":"bet","amount":"400.00","currency":"EUR","occurred_at":"2026-11-06T10:00:00Z","affiliate":"aff","meta":{"funds":"bonus"}}`,
+		`{"provider":"p","id":"x2","type":"win","amount":"900.00","currency":"EUR","occurred_at":"2026-11-06T10:05:00Z","affiliate":"aff","meta":{"funds":"bonus"}}`,
+		`{"provider":"p","id":"n1","type":"bet","amount":"100.00","currency":"EUR","occurred_at":"2026-11-07T10:00:00Z","affiliate":"aff"}`,
+	}
+	nov, _ := statement.ParsePeriod("2026-11")
+	for _, c := range []struct {
+		name, src                 string
+		stakes, wins, ggr, fee, n string
+	}{
+		{"cash only", src, "1000.00", "300.00", "700.00", "175.00", "2"},
+		{"no condition", strings.Replace(src, `meta           = { funds = ["cash"] }`, "", 1), "1500.00", "1200.00", "300.00", "75.00", "5"},
+	} {
+		book, err := rules.Parse([]byte(c.src), "m.hcl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &ledger{t: t, eng: settle.Engine{Book: book}, st: settle.NewMemState()}
+		for _, line := range lines {
+			l.apply([]byte(line))
+		}
+		s, err := statement.Build(&statement.Source{Entries: l.entries, Book: book}, "aff", "EUR", nov, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Fees) != 1 {
+			t.Fatalf("%s: fees %+v", c.name, s.Fees)
+		}
+		f := s.Fees[0]
+		if f.Stakes != c.stakes || f.Wins != c.wins || f.GGR != c.ggr || f.Fee != c.fee || fmt.Sprint(f.Entries) != c.n || s.Closing != c.fee {
+			t.Errorf("%s: stakes %s wins %s GGR %s entries %d fee %s closing %s; want %s %s %s %s %s %s",
+				c.name, f.Stakes, f.Wins, f.GGR, f.Entries, f.Fee, s.Closing, c.stakes, c.wins, c.ggr, c.n, c.fee, c.fee)
+		}
+	}
+}

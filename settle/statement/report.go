@@ -1,6 +1,8 @@
 package statement
 
 import (
+	"bytes"
+	"encoding/csv"
 	"fmt"
 	"sort"
 	"time"
@@ -80,4 +82,37 @@ func Totals(stmts []*Statement, currency string, rates *fx.Table, p fx.Policy, m
 	})
 	r.Total = rc.Format(total)
 	return r, nil
+}
+
+// ReportCSV renders r as rows of the statement CSV's columns (CSVHeader;
+// with header, the header row first): one `report` row per statement
+// (party, the reporting currency, period, item = the statement's currency,
+// volume = its closing, amount = converted, detail = the rate used and the
+// rounding) and a `report_total` row.
+func ReportCSV(r *Report, header bool) []byte {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	if header {
+		_ = w.Write(CSVHeader)
+	}
+	period := ""
+	for _, l := range r.Lines {
+		rate := l.Currency + "/" + r.Currency + " 1"
+		if l.Pair != "" {
+			rate = fmt.Sprintf("%s %s (%s, as of %s, %s)", l.Pair, l.Rate, l.Source, l.AsOf.Format(time.RFC3339), l.RateID)
+			if l.Inverse {
+				rate = "1 / " + rate
+			}
+		}
+		_ = w.Write([]string{l.Party, r.Currency, l.Period, "report", l.Currency, "", "", l.Currency + " " + l.Closing, l.Converted,
+			"closing at the period-end rate " + rate + ", rounding " + r.Rounding})
+		if period == "" {
+			period = l.Period
+		} else if period != l.Period {
+			period = "mixed"
+		}
+	}
+	_ = w.Write([]string{"", r.Currency, period, "report_total", "", "", fmt.Sprint(len(r.Lines)), "", r.Total, "Σ of the converted closings"})
+	w.Flush()
+	return buf.Bytes()
 }
