@@ -328,7 +328,6 @@ func TestDemoBrowserWalk(t *testing.T) {
 				t.Errorf("the partner's portal shows %q:\n%s", other, body)
 			}
 		}
-		shot(t, ctx, shots, "console-partner.png")
 		if err := chromedp.Do(ctx,
 			chromedp.SendKeys(chromedp.CSS(`form[action="/check"] input[name="provider"]`), "studio-1"),
 			chromedp.SendKeys(chromedp.CSS(`form[action="/check"] input[name="id"]`), d.conflictBet),
@@ -425,6 +424,7 @@ func TestDemoBrowserWalk(t *testing.T) {
 		if s, err := pollText(partner, "#statements", func(s string) bool { return strings.Contains(s, day) }); err != nil || !strings.Contains(s, "studio-1") {
 			t.Fatalf("the partner's statements after issue: %q: %v", s, err)
 		}
+		shot(t, partner, shots, "console-partner.png")
 	})
 
 	t.Run("reconciliation: the report's planted breaks are listed", func(t *testing.T) {
