@@ -429,6 +429,10 @@ func TestDemoBrowserWalk(t *testing.T) {
 		if s, err := pollText(partner, "#statements", func(s string) bool { return strings.Contains(s, day) }); err != nil || !strings.Contains(s, "studio-1") {
 			t.Fatalf("the partner's statements after issue: %q: %v", s, err)
 		}
+		// Tall enough that the picture shows the issued statement too.
+		if err := chromedp.Do(partner, chromedp.EmulateViewport(1280, 1000)); err != nil {
+			t.Fatal(err)
+		}
 		shot(t, partner, shots, "console-partner.png")
 	})
 
