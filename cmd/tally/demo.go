@@ -94,7 +94,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if addr := node.MetricsAddr(); addr != "" {
 		fmt.Fprintf(stdout, "metrics at http://%s/metrics (readiness: http://%s/readyz; docs/metrics.md)\n", addr, addr)
 	}
-	demoConsoleHelp(stdout, node, logins)
+	demoConsoleHelp(stdout, node, logins, *duration)
 	demoSendHelp(stdout, node, cfg)
 
 	sim, err := newSimulation(node.ClientURL(), cfg, wire.NewSubjects(cfg.Prefix), *providers, *seed, run)
