@@ -43,7 +43,7 @@ func demoConsole(cfg *config.Config, listen string) (demoLogins, error) {
 	return l, cfg.Validate()
 }
 
-func demoConsoleHelp(w io.Writer, node *nodes.Node, l demoLogins, duration time.Duration) {
+func demoConsoleHelp(w io.Writer, node *nodes.Node, l demoLogins, duration time.Duration, staying bool) {
 	url := node.ConsoleURL()
 	if !l.on || url == "" {
 		return
@@ -52,7 +52,9 @@ func demoConsoleHelp(w io.Writer, node *nodes.Node, l demoLogins, duration time.
 	fmt.Fprintf(w, "  operator: ops / %s (proposes adjustments under Exceptions)\n", l.opsPw)
 	fmt.Fprintf(w, "  approver: checker / %s (approves what ops proposed)\n", l.checkerPw)
 	fmt.Fprintf(w, "  partner:  %s / %s (sees only party %s)\n", l.partner, l.partnerPw, l.partyName)
-	if duration < 5*time.Minute {
+	if staying {
+		fmt.Fprintf(w, "  the console stays up after the %s of traffic until Ctrl-C (--stay no: exit then)\n", duration)
+	} else if duration < 5*time.Minute {
 		// The console ends with the demo: too soon to walk docs/console.md by hand.
 		fmt.Fprintf(w, "  the console closes when the demo ends, in %s: run with --duration 10m (and --rate 50) to work through it by hand\n", duration)
 	}

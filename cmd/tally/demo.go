@@ -38,11 +38,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	httpListen := fs.String("http", "127.0.0.1:0", "ingest HTTP endpoint address (port 0 picks a free one; \"\" for none)")
 	metricsListen := fs.String("metrics", "127.0.0.1:0", "Prometheus /metrics, /healthz, /readyz address (port 0 picks a free one; \"\" for none)")
 	consoleListen := fs.String("console", "127.0.0.1:0", "console address: web UI and /v1 API (port 0 picks a free one; \"\" for none; console_demo.go)")
+	stay := fs.String("stay", "auto", "after the traffic, keep the node and console up until Ctrl-C: yes, no, or auto (yes when the output is a terminal and the console is on)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *providers < 1 || *providers > 64 || *rate < 1 || *rate > 1_000_000 || *duration <= 0 {
 		return usageError{"--providers 1-64, --rate 1-1000000 and a positive --duration, please"}
+	}
+	if *stay != "auto" && *stay != "yes" && *stay != "no" {
+		return usageError{"--stay is yes, no or auto"}
 	}
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
@@ -94,7 +98,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if addr := node.MetricsAddr(); addr != "" {
 		fmt.Fprintf(stdout, "metrics at http://%s/metrics (readiness: http://%s/readyz; docs/metrics.md)\n", addr, addr)
 	}
-	demoConsoleHelp(stdout, node, logins, *duration)
+	staying := *stay == "yes" || *stay == "auto" && isTerminal(stdout) && node.ConsoleURL() != ""
+	demoConsoleHelp(stdout, node, logins, *duration, staying)
 	demoSendHelp(stdout, node, cfg)
 
 	sim, err := newSimulation(node.ClientURL(), cfg, wire.NewSubjects(cfg.Prefix), *providers, *seed, run)
@@ -166,6 +171,16 @@ loop:
 		}
 	}
 	progress(true)
+	if staying && ctx.Err() == nil {
+		// A newcomer works through the console by hand (docs/console.md):
+		// the node stays up, with no more simulated traffic, until Ctrl-C.
+		fmt.Fprintf(stdout, "traffic done; the node and the console at %s/ stay up until Ctrl-C\n", node.ConsoleURL())
+		select {
+		case <-ctx.Done():
+		case <-node.Failed():
+			return fmt.Errorf("node stopped: %w", node.Err())
+		}
+	}
 	st := node.Stats()
 	balances, err := node.Balances()
 	if err != nil {

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tally-mesh/tally/internal/natstest"
 )
 
 // TestDemoPlantsExceptions: the demo's simulated providers leave an
@@ -24,5 +31,42 @@ func TestDemoPlantsExceptions(t *testing.T) {
 		if !strings.Contains(out, s) {
 			t.Errorf("the demo's output lacks %q:\n%s", s, out)
 		}
+	}
+}
+
+// TestDemoStaysUntilInterrupt: with --stay yes (the default on a terminal)
+// the demo keeps its node and console up after the traffic, answering on the
+// console, until SIGINT; then it drains, prints its summary and exits 0.
+func TestDemoStaysUntilInterrupt(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "demo.log")
+	c := startChildLog(t, logPath, os.O_TRUNC, "demo", "--duration", "1s", "--rate", "50", "--providers", "1", "--stay", "yes", "--data", filepath.Join(dir, "demo"))
+	var url string
+	natstest.Eventually(t, 60*time.Second, func() error {
+		b, _ := os.ReadFile(logPath)
+		m := regexp.MustCompile(`the node and the console at (\S+)/ stay up until Ctrl-C`).FindSubmatch(b)
+		if m == nil {
+			return fmt.Errorf("not staying yet:\n%s", tail(b, 2000))
+		}
+		url = string(m[1])
+		return nil
+	})
+	time.Sleep(1500 * time.Millisecond) // well past --duration: still up
+	resp, err := http.Get(url + "/login")
+	if err != nil {
+		t.Fatalf("console after the traffic: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("console after the traffic: %s", resp.Status)
+	}
+	c.cmd.Process.Signal(os.Interrupt)
+	err, exited := c.waitFor(60 * time.Second)
+	if !exited || err != nil {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("after SIGINT: exited %v, %v\n%s", exited, err, tail(b, 2000))
+	}
+	if b, _ := os.ReadFile(logPath); !bytes.Contains(b, []byte("== settlement")) {
+		t.Fatalf("no summary after SIGINT:\n%s", tail(b, 2000))
 	}
 }
