@@ -112,6 +112,9 @@ func TestPayoutsCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	if !res.Ledger.Recorded || res.Ledger.OplogSeq != 1 || res.Ledger.ID != "payout-RUN-000001" {
+		t.Fatalf("ledger %+v, want the payout_run posted as operator log #1", res.Ledger)
+	}
 	paid := map[string]string{}
 	for _, it := range res.Run.Items {
 		paid[it.Party] = it.Amount
@@ -147,6 +150,12 @@ func TestPayoutsCommand(t *testing.T) {
 	if out, err := runCLI(t, append(args, "--approve-by", "carol")...); !errors.Is(err, payout.ErrNothingToPay) || !strings.Contains(out, "already paid by RUN-000001") {
 		t.Fatalf("second run: %v\n%s", err, out)
 	}
+	// No settle node here commits it: the second run posted RUN-000001
+	// again (not in the ledger file yet), under the same message id, stored once.
+	oplogJS, _ := jetstream.New(natstest.Connect(t, ns))
+	if st, err := oplogJS.Stream(context.Background(), wire.NewSubjects(wire.DefaultPrefix).OplogStream()); err != nil || st.CachedInfo().State.Msgs != 1 {
+		t.Fatalf("operator log: %v, want the one run once", err)
+	}
 	list, err := runCLI(t, "payouts", "list", "--data", data)
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +181,10 @@ func reviewBucket(t *testing.T, ns *server.Server) jetstream.KeyValue {
 	t.Helper()
 	js, err := jetstream.New(natstest.Connect(t, ns))
 	if err != nil {
+		t.Fatal(err)
+	}
+	// and the streams a node creates: the run is posted to its operator log
+	if err := wire.EnsureStreams(context.Background(), js, wire.NewSubjects(wire.DefaultPrefix), wire.StreamOptions{Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	kv, err := console.OpenCasesBucket(context.Background(), js, wire.DefaultPrefix, 1)
