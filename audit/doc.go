@@ -15,6 +15,9 @@
 //   - every reversal is recomputed with rules.Reverse from its parent's
 //     recorded shares, less what earlier reversals of the same parent took,
 //     exactly as the settle worker applies them;
+//   - operator entries are recomputed from their meta (store Entry.Validate),
+//     and no statement is paid by two payout_run entries (ErrPaidTwice): a
+//     balance never pays twice, checked from the ledger alone;
 //   - balances: Σ shares per party and currency over the segments the settle
 //     index committed equal the index's balances (from the node's data
 //     directory, or balances.json in an export).

@@ -59,6 +59,11 @@ type Report struct {
 	// Entry.Validate: lines, approvers; pair, rate).
 	Corrections uint64
 	FXRates     uint64
+	// PayoutRuns counts the payout_run entries (txn.ParsePayoutRun) and
+	// PaidStatements the statements they pay; no statement is paid by two
+	// of them (ErrPaidTwice otherwise).
+	PayoutRuns     uint64
+	PaidStatements uint64
 	// BalancesChecked lists the partitions whose index balances were
 	// compared with the entries; empty when no balances were given.
 	BalancesChecked []uint32
@@ -79,7 +84,7 @@ func Verify(dir string, o Options) (Report, error) {
 	}
 	rep.RuleSets = len(versions)
 	progress(fmt.Sprintf("rules: %d recorded rule-set versions", len(versions)))
-	rp := &replay{versions: versions, book: book, seen: map[[2]string]*applied{}, sums: map[uint32]map[[2]string]decimal.Decimal{}, upTo: map[uint32]uint64{}}
+	rp := &replay{versions: versions, book: book, seen: map[[2]string]*applied{}, paid: map[string]paidBy{}, sums: map[uint32]map[[2]string]decimal.Decimal{}, upTo: map[uint32]uint64{}}
 	if o.Balances != nil {
 		for _, pb := range o.Balances.Partitions {
 			rp.upTo[pb.Partition] = pb.Segments
@@ -89,6 +94,7 @@ func Verify(dir string, o Options) (Report, error) {
 	rep.Report = sr
 	rep.Splits, rep.Reversals = rp.splits, rp.reversals
 	rep.Corrections, rep.FXRates = rp.corrections, rp.fxRates
+	rep.PayoutRuns, rep.PaidStatements = rp.payoutRuns, uint64(len(rp.paid))
 	if err != nil {
 		return rep, err
 	}
@@ -174,6 +180,26 @@ type applied struct {
 	operator  bool // a correction or fx_rate: never a parent
 }
 
+// payoutRun records the statements a payout_run entry pays and fails when
+// an earlier one (in verification order) paid any of them already: the
+// never-pay-twice check, from the ledger alone.
+func (r *replay) payoutRun(seg uint64, e *store.Entry) error {
+	p, err := txn.ParsePayoutRun(e.Tx) // Entry.Validate parsed it already: cannot fail here
+	if err != nil {
+		return fmt.Errorf("payout_run %s at partition %d entry %d: %w", e.Tx.ID, e.Partition, e.Index, err)
+	}
+	r.payoutRuns++
+	for _, h := range p.Statements {
+		if prev, ok := r.paid[h]; ok {
+			return &store.CorruptError{Partition: e.Partition, Segment: seg, Index: int64(e.Index), Err: ErrPaidTwice,
+				Reason: fmt.Sprintf("statement %s is paid by %s (partition %d entry %d) and again by %s (partition %d entry %d)",
+					h, prev.run, prev.partition, prev.index, p.Run, e.Partition, e.Index)}
+		}
+		r.paid[h] = paidBy{run: p.Run, partition: e.Partition, index: e.Index}
+	}
+	return nil
+}
+
 // replay re-runs settlement over the ledger's entries, in order.
 type replay struct {
 	versions map[[32]byte]*rules.Version
@@ -182,9 +208,23 @@ type replay struct {
 	upTo     map[uint32]uint64                        // committed segments per partition (balances check)
 	sums     map[uint32]map[[2]string]decimal.Decimal // Σ shares up to upTo, per (party, currency)
 
+	paid map[string]paidBy // statement hash → the payout_run entry that pays it
+
 	splits, reversals    uint64
 	corrections, fxRates uint64
+	payoutRuns           uint64
 }
+
+// paidBy is the payout_run entry that pays a statement.
+type paidBy struct {
+	run       string
+	partition uint32
+	index     uint64
+}
+
+// ErrPaidTwice means two payout_run entries of the ledger pay the same
+// statement: a balance paid twice.
+var ErrPaidTwice = errors.New("statement paid twice")
 
 func (r *replay) entry(seg uint64, e *store.Entry) error {
 	key := [2]string{e.Provider, e.Tx.ID}
@@ -195,11 +235,16 @@ func (r *replay) entry(seg uint64, e *store.Entry) error {
 	switch {
 	case e.Tx.Type.Operator():
 		// store.VerifyWith ran Entry.Validate on it: recomputed from its
-		// meta already (lines, approvers; pair, rate).
-		if e.Tx.Type == txn.Correction {
+		// meta already (lines, approvers; pair, rate; statements, maker-checker).
+		switch e.Tx.Type {
+		case txn.Correction:
 			r.corrections++
-		} else {
+		case txn.FXRate:
 			r.fxRates++
+		case txn.PayoutRun:
+			if err := r.payoutRun(seg, e); err != nil {
+				return err
+			}
 		}
 		r.seen[key] = &applied{partition: e.Partition, index: e.Index, currency: e.Tx.Currency.Code, net: e.Net, left: e.Shares, operator: true}
 	case e.Tx.Type.Reversal():

@@ -388,3 +388,47 @@ func TestVerifyNewEntryKinds(t *testing.T) {
 		})
 	}
 }
+
+// payoutRunEntry is a payout_run entry as the engine settles it: run seq,
+// paying the given statement hashes.
+func payoutRunEntry(seq int, edgeSeq uint64, statements ...string) store.Entry {
+	eur, _ := money.Lookup("EUR")
+	run := fmt.Sprintf("RUN-%06d", seq)
+	return store.Entry{Partition: 1, EdgeNode: txn.OpsID, EdgeSeq: edgeSeq, Provider: txn.OpsID, Rule: "payout_run", Net: eur.FromMinor(0),
+		Tx: txn.Tx{ID: txn.PayoutRunID(run), Type: txn.PayoutRun, Amount: eur.FromMinor(0), Currency: eur,
+			OccurredAt: time.Date(2026, 12, 2, 9, seq, 0, 0, time.UTC), Meta: map[string]string{
+				"run": run, "run_hash": strings.Repeat(fmt.Sprintf("%x", seq%16), 64), "statements": strings.Join(statements, ";"),
+				"created_by": "alice", "approved_by": "bob", "totals": "EUR=201.13"}}}
+}
+
+// TestVerifyPayoutRunsNeverPayTwice: payout_run entries are counted with
+// the statements they pay; a ledger in which two payout_run entries — each
+// valid on its own, signed and chained like any entry — pay the same
+// statement fails verification at the second, with ErrPaidTwice: a
+// balance paid twice is visible from the ledger alone.
+func TestVerifyPayoutRunsNeverPayTwice(t *testing.T) {
+	h1, h2, h3 := strings.Repeat("a1", 32), strings.Repeat("b2", 32), strings.Repeat("c3", 32)
+
+	r := newRuled(t)
+	r.good()
+	r.seal(payoutRunEntry(1, 200, h1, h2))
+	r.seal(payoutRunEntry(2, 201, h3))
+	rep, err := Verify(r.dir, Options{Key: r.vkey, Balances: r.balances()})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if rep.PayoutRuns != 2 || rep.PaidStatements != 3 || rep.Entries != 10 {
+		t.Fatalf("report: %d payout runs paying %d statements, %d entries; want 2, 3, 10", rep.PayoutRuns, rep.PaidStatements, rep.Entries)
+	}
+
+	r = newRuled(t)
+	r.good()
+	r.seal(payoutRunEntry(1, 200, h1, h2))
+	r.seal(payoutRunEntry(2, 201, h3, h2)) // pays h2 again
+	_, err = Verify(r.dir, Options{Key: r.vkey})
+	var ce *store.CorruptError
+	if !errors.Is(err, ErrPaidTwice) || !errors.As(err, &ce) || ce.Index != 9 ||
+		!strings.Contains(err.Error(), "statement "+h2+" is paid by RUN-000001 (partition 1 entry 8) and again by RUN-000002") {
+		t.Fatalf("Verify = %v, want ErrPaidTwice at entry 9 naming both runs", err)
+	}
+}

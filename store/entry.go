@@ -295,7 +295,8 @@ func (e *Entry) LeafHash() [32]byte {
 // Validate checks what the encoding cannot: the shares sum exactly to Net
 // (ErrUnbalanced), |Net| == Tx.Amount, and for a transaction that is not a
 // reversal, Net carries the sign of its type (ErrInvalidEntry). An operator
-// entry (correction, fx_rate) is recomputed from its meta (validateOperator).
+// entry (correction, fx_rate, payout_run) is recomputed from its meta
+// (validateOperator).
 // Seal calls it on every entry; Verify on every decoded one.
 func (e *Entry) Validate() error {
 	if sum := money.Sum(e.Shares); !sum.Equal(e.Net) {
@@ -318,15 +319,17 @@ func (e *Entry) Validate() error {
 // rule set zero and rule = its type; a correction's meta parses strictly
 // (txn.ParseCorrection: approvers distinct, none the proposer, enough of
 // them, lines in canonical form) and its shares are its lines in order, so
-// net = Σ lines; an fx_rate's meta parses (txn.ParseFXRate) and it has no
-// shares and net 0.
+// net = Σ lines; an fx_rate's meta parses (txn.ParseFXRate), a payout_run's
+// (txn.ParsePayoutRun: statements each once, maker ≠ checker), and they have
+// no shares and net 0. That no two payout_run entries pay one statement is a
+// check across entries: `tally verify` (audit) makes it.
 func (e *Entry) validateOperator() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%s %s: %s: %w", e.Tx.Type, e.Tx.ID, fmt.Sprintf(format, args...), ErrInvalidEntry)
 	}
 	switch {
 	case !e.Tx.Type.Operator():
-		return bad("edge node %q, provider %q are reserved for operator entries (correction, fx_rate)", e.EdgeNode, e.Provider)
+		return bad("edge node %q, provider %q are reserved for operator entries (correction, fx_rate, payout_run)", e.EdgeNode, e.Provider)
 	case e.Provider != txn.OpsID || e.EdgeNode != txn.OpsID:
 		return bad("an operator entry must come from edge node and provider %q, not %q, %q", txn.OpsID, e.EdgeNode, e.Provider)
 	case e.RuleSet != [32]byte{}:
@@ -334,12 +337,19 @@ func (e *Entry) validateOperator() error {
 	case e.Rule != string(e.Tx.Type):
 		return bad("rule %q, want %q", e.Rule, e.Tx.Type)
 	}
-	if e.Tx.Type == txn.FXRate {
-		if _, err := txn.ParseFXRate(e.Tx); err != nil {
+	switch e.Tx.Type {
+	case txn.FXRate, txn.PayoutRun:
+		var err error
+		if e.Tx.Type == txn.FXRate {
+			_, err = txn.ParseFXRate(e.Tx)
+		} else {
+			_, err = txn.ParsePayoutRun(e.Tx)
+		}
+		if err != nil {
 			return bad("%v", err)
 		}
 		if len(e.Shares) != 0 || !e.Net.IsZero() {
-			return bad("an fx_rate has no shares and net 0, this one %d shares and net %s", len(e.Shares), e.Net)
+			return bad("an %s has no shares and net 0, this one %d shares and net %s", e.Tx.Type, len(e.Shares), e.Net)
 		}
 		return nil
 	}

@@ -32,6 +32,22 @@ func operatorEntries(t *testing.T) (Entry, Entry) {
 	return c, f
 }
 
+const payStmt = "5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592"
+
+// payoutEntry is a valid payout_run entry as the engine settles it.
+func payoutEntry(t *testing.T) Entry {
+	t.Helper()
+	eur := mustCur(t, "EUR")
+	e := Entry{EdgeNode: txn.OpsID, EdgeSeq: 3, Provider: txn.OpsID, Rule: "payout_run", SettledAt: time.Date(2026, 12, 3, 10, 0, 1, 0, time.UTC), Net: eur.FromMinor(0),
+		Tx: txn.Tx{ID: "payout-RUN-000001", Type: txn.PayoutRun, Amount: eur.FromMinor(0), Currency: eur, OccurredAt: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC),
+			Meta: map[string]string{"run": "RUN-000001", "run_hash": strings.Repeat("ab", 32), "statements": payStmt,
+				"created_by": "alice", "approved_by": "bob", "totals": "EUR=201.13"}}}
+	if err := e.Validate(); err != nil {
+		t.Fatalf("valid payout_run: %v", err)
+	}
+	return e
+}
+
 // TestOperatorEntryValidate: Validate (run by Seal and on every entry by
 // Verify) recomputes operator entries from their meta.
 func TestOperatorEntryValidate(t *testing.T) {
@@ -72,6 +88,15 @@ func TestOperatorEntryValidate(t *testing.T) {
 			e.Shares = []money.Share{{Party: "a", Amount: eur.FromMinor(1)}, {Party: "b", Amount: eur.FromMinor(-1)}}
 			return e
 		}(), "no shares"},
+		{"payout run approved by its creator", meta(payoutEntry(t), "approved_by", "alice"), "cannot approve"},
+		{"payout run paying a statement twice", meta(payoutEntry(t), "statements", payStmt+";"+payStmt), "twice"},
+		{"payout run with shares", func() Entry {
+			e := payoutEntry(t)
+			e.Shares = []money.Share{{Party: "a", Amount: eur.FromMinor(1)}, {Party: "b", Amount: eur.FromMinor(-1)}}
+			return e
+		}(), "no shares"},
+		{"payout run from a provider", func() Entry { e := payoutEntry(t); e.Provider = "p1"; return e }(), "must come from"},
+		{"payout run rule", func() Entry { e := payoutEntry(t); e.Rule = "fx_rate"; return e }(), "rule"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.e.Validate()

@@ -21,7 +21,7 @@ type Limits struct {
 	MetaKeys     int             // most meta entries
 	MetaBytes    int             // most bytes across meta keys and values
 	AmountMax    decimal.Decimal // largest amount in major units
-	// Operator admits the operator types (correction, fx_rate). Only the
+	// Operator admits the operator types (correction, fx_rate, payout_run). Only the
 	// settle engine's limits set it: every edge refuses them (reserved_type).
 	Operator bool
 }
@@ -255,7 +255,7 @@ func (r *rawTx) check(lim Limits) (Tx, *Error) {
 		return Tx{}, reject(CodeInvalidType, "type %q is not one of bet, win, rollback, refund, purchase, adjustment, fee, bonus_cost, jackpot_contribution, jackpot_win, tax, deposit", clip(*r.Type))
 	}
 	if t.Type.Operator() && !lim.Operator {
-		return Tx{}, reject(CodeReservedType, "type %q is reserved for the system's own entries (approved adjustments, FX rates); a provider cannot send it", t.Type)
+		return Tx{}, reject(CodeReservedType, "type %q is reserved for the system's own entries (approved adjustments, FX rates, payout runs); a provider cannot send it", t.Type)
 	}
 	cur, ok := money.Lookup(*r.Currency)
 	if !ok {

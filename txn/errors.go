@@ -30,7 +30,7 @@ const (
 	CodeConflict        Code = "conflict"          // same (provider, id) seen before with a different payload
 	CodeBufferFull      Code = "buffer_full"       // ingest node at its disk budget: retry later
 	CodeUnavailable     Code = "unavailable"       // node shutting down or storage error: retry later
-	CodeReservedType    Code = "reserved_type"     // correction or fx_rate: types only the system posts (operator log)
+	CodeReservedType    Code = "reserved_type"     // correction, fx_rate or payout_run: types only the system posts (operator log)
 
 	// Codes of the request as a whole (HTTP endpoint and dialects).
 	CodeUnsupportedMedia Code = "unsupported_media_type" // a content type the provider's dialect does not read

@@ -29,6 +29,11 @@ const (
 	MetaPair              = "pair"               // fx_rate: BASE/QUOTE
 	MetaRate              = "rate"               // fx_rate: quote units per 1 base
 	MetaPostedBy          = "posted_by"          // fx_rate: who posted it
+	MetaRun               = "run"                // payout_run: the run's id, RUN-<seq, 6 digits>
+	MetaRunHash           = "run_hash"           // payout_run: hex SHA-256 of the signed run record's canonical JSON
+	MetaStatements        = "statements"         // payout_run: hex SHA-256 of each statement paid, ";"-joined, each once
+	MetaCreatedBy         = "created_by"         // payout_run: who created the run
+	MetaTotals            = "totals"             // payout_run: CUR=sum;CUR=sum, by currency code
 )
 
 // MaxApprovals bounds approvals_required and the number of approvers.
@@ -191,6 +196,171 @@ func Party(p string) error {
 	return nil
 }
 
+// PayoutRunMeta is what a payout_run's meta says, parsed strictly.
+type PayoutRunMeta struct {
+	Run        string   // RUN-<seq, 6 digits>
+	Seq        int      // the run's sequence number, ≥ 1
+	RunHash    string   // 64 lowercase hex digits
+	Statements []string // 64 lowercase hex digits each, in the run's order, each once
+	CreatedBy  string
+	ApprovedBy string
+	Totals     []PayoutTotal // ascending by currency code, each once
+}
+
+// PayoutTotal is what a payout run pays in one currency.
+type PayoutTotal struct {
+	Currency money.Currency
+	Sum      decimal.Decimal // > 0
+}
+
+// MaxPayoutStatements bounds the statements one payout_run names (each
+// takes 65 bytes of meta; the engine's limits allow 1 MiB).
+const MaxPayoutStatements = 10000
+
+// PayoutRunID is the id of a payout_run: payout-<run id>.
+func PayoutRunID(run string) string { return "payout-" + run }
+
+// ParsePayoutRun checks a payout_run transaction completely — meta run,
+// run_hash, statements, created_by, approved_by and totals present and
+// nothing else; run RUN-<seq, 6 digits> with seq ≥ 1 and the id
+// payout-<run>; run_hash and every statement 64 lowercase hex digits, the
+// statements ";"-joined, at least one, each once; created_by and
+// approved_by identities that differ (maker-checker); totals CUR=sum joined
+// by ";" in ascending currency order, each currency once, every sum > 0
+// written with exactly the currency's decimals, and currency == the first
+// of them; amount 0; occurred_at a whole second (the run's created_at); no
+// parent — and returns its meta. A payout run moves no balance: statements
+// are computed from the ledger, a payout is an instruction to the bank.
+func ParsePayoutRun(t Tx) (PayoutRunMeta, error) {
+	var p PayoutRunMeta
+	if t.Type != PayoutRun {
+		return p, fmt.Errorf("type is %q, not %q", t.Type, PayoutRun)
+	}
+	if err := operatorCommon(t, MetaRun, MetaRunHash, MetaStatements, MetaCreatedBy, MetaApprovedBy, MetaTotals); err != nil {
+		return p, err
+	}
+	m := t.Meta
+	p.Run, p.RunHash, p.CreatedBy, p.ApprovedBy = m[MetaRun], m[MetaRunHash], m[MetaCreatedBy], m[MetaApprovedBy]
+	if n, ok := strings.CutPrefix(p.Run, "RUN-"); ok && len(n) <= 9 && canonicalCount(strings.TrimLeft(n, "0")) {
+		p.Seq, _ = strconv.Atoi(n)
+	}
+	if p.Seq < 1 || fmt.Sprintf("RUN-%06d", p.Seq) != p.Run {
+		return p, fmt.Errorf("meta.run %q is not RUN-<seq ≥ 1, at least 6 digits>", clip(p.Run))
+	}
+	if want := PayoutRunID(p.Run); t.ID != want {
+		return p, fmt.Errorf("id %q is not %q", clip(t.ID), want)
+	}
+	if !hexHash(p.RunHash) {
+		return p, fmt.Errorf("meta.run_hash %q is not 64 lowercase hex digits", clip(p.RunHash))
+	}
+	for _, f := range []struct{ k, v string }{{MetaCreatedBy, p.CreatedBy}, {MetaApprovedBy, p.ApprovedBy}} {
+		if err := identity(f.k, f.v); err != nil {
+			return p, err
+		}
+	}
+	if p.CreatedBy == p.ApprovedBy {
+		return p, fmt.Errorf("meta.approved_by: %q created the run and cannot approve it", clip(p.ApprovedBy))
+	}
+	sts, err := ParseStatementHashes(m[MetaStatements])
+	if err != nil {
+		return p, err
+	}
+	p.Statements = sts
+	if p.Totals, err = parseTotals(m[MetaTotals]); err != nil {
+		return p, err
+	}
+	if t.Currency.Code != p.Totals[0].Currency.Code {
+		return p, fmt.Errorf("currency %s is not the first of meta.totals, %s", t.Currency.Code, p.Totals[0].Currency.Code)
+	}
+	if !t.Amount.IsZero() {
+		return p, fmt.Errorf("amount is %s; a payout_run moves no balance, amount must be 0", t.Amount)
+	}
+	if t.OccurredAt.Nanosecond() != 0 {
+		return p, fmt.Errorf("occurred_at %s is not a whole second (a run's created_at)", t.OccurredAt.Format(time.RFC3339Nano))
+	}
+	return p, nil
+}
+
+// ParseStatementHashes parses a payout_run's meta.statements strictly: 64
+// lowercase hex digits each, joined by ";", at least one, each once.
+func ParseStatementHashes(s string) ([]string, error) {
+	if s == "" {
+		return nil, fmt.Errorf("meta.statements is empty")
+	}
+	parts := strings.Split(s, ";")
+	if len(parts) > MaxPayoutStatements {
+		return nil, fmt.Errorf("meta.statements names %d statements, at most %d", len(parts), MaxPayoutStatements)
+	}
+	seen := make(map[string]bool, len(parts))
+	for i, h := range parts {
+		if !hexHash(h) {
+			return nil, fmt.Errorf("meta.statements item %d %q is not 64 lowercase hex digits", i+1, clip(h))
+		}
+		if seen[h] {
+			return nil, fmt.Errorf("meta.statements names %s twice", h)
+		}
+		seen[h] = true
+	}
+	return parts, nil
+}
+
+// parseTotals parses a payout_run's meta.totals: CUR=sum joined by ";",
+// currencies known and ascending (so each once), sums > 0 with exactly the
+// currency's decimals.
+func parseTotals(s string) ([]PayoutTotal, error) {
+	if s == "" {
+		return nil, fmt.Errorf("meta.totals is empty")
+	}
+	parts := strings.Split(s, ";")
+	if len(parts) > MaxLines {
+		return nil, fmt.Errorf("meta.totals has %d currencies, at most %d", len(parts), MaxLines)
+	}
+	out := make([]PayoutTotal, 0, len(parts))
+	for i, p := range parts {
+		code, amt, ok := strings.Cut(p, "=")
+		cur, known := money.Lookup(code)
+		if !ok || !known {
+			return nil, fmt.Errorf("meta.totals item %d %q is not CUR=sum of a known currency", i+1, clip(p))
+		}
+		if i > 0 && code <= out[i-1].Currency.Code {
+			return nil, fmt.Errorf("meta.totals: %s after %s; currencies are ascending, each once", code, out[i-1].Currency.Code)
+		}
+		d, err := decimal.NewFromString(amt)
+		if !plainDecimal(amt) || err != nil || len(amt) > AmountChars || cur.Format(d) != amt || !d.IsPositive() {
+			return nil, fmt.Errorf("meta.totals %s sum %q is not a decimal > 0 with exactly %d decimals", code, clip(amt), cur.Exponent)
+		}
+		out = append(out, PayoutTotal{Currency: cur, Sum: d})
+	}
+	return out, nil
+}
+
+// FormatTotals writes a payout_run's totals the one way parseTotals accepts
+// (given in ascending currency order).
+func FormatTotals(totals []PayoutTotal) string {
+	var b strings.Builder
+	for i, t := range totals {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(t.Currency.Code)
+		b.WriteByte('=')
+		b.WriteString(t.Currency.Format(t.Sum))
+	}
+	return b.String()
+}
+
+func hexHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // ParseFXRate checks an fx_rate transaction completely — meta source,
 // pair, rate and posted_by present and nothing else, pair BASE/QUOTE of two
 // different known currencies with currency == BASE, rate a plain decimal > 0
@@ -263,7 +433,7 @@ func ParseRate(s string) (decimal.Decimal, error) {
 	return d, nil
 }
 
-// operatorCommon checks what both operator types share: exactly the given
+// operatorCommon checks what the operator types share: exactly the given
 // meta keys, and none of the provider attributes (parent, round, game, ...).
 func operatorCommon(t Tx, keys ...string) error {
 	for _, k := range keys {

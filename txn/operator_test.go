@@ -12,11 +12,18 @@ const goodCorrection = `{"id":"adj-exc-7-1","type":"correction","amount":"0.00",
 
 const goodFX = `{"id":"fx-ecb-EURUSD-1764756000","type":"fx_rate","amount":"0.00","currency":"EUR","occurred_at":"2025-12-03T10:00:00Z","meta":{"pair":"EUR/USD","posted_by":"alice","rate":"1.0842","source":"ecb"}}`
 
+const (
+	payH1      = "1111111111111111111111111111111111111111111111111111111111111111"
+	payH2      = "2222222222222222222222222222222222222222222222222222222222222222"
+	payRunH    = "abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdef0123"
+	goodPayRun = `{"id":"payout-RUN-000001","type":"payout_run","amount":"0.00","currency":"EUR","occurred_at":"2026-12-02T09:00:00Z","meta":{"approved_by":"bob","created_by":"alice","run":"RUN-000001","run_hash":"` + payRunH + `","statements":"` + payH1 + ";" + payH2 + `","totals":"EUR=201.13;USD=85.58"}}`
+)
+
 // TestOperatorTypesReserved: an edge (Limits without Operator) refuses the
 // operator types with reserved_type on both decode paths; the engine's
 // limits admit them, again identically on both paths.
 func TestOperatorTypesReserved(t *testing.T) {
-	for _, in := range []string{goodCorrection, goodFX} {
+	for _, in := range []string{goodCorrection, goodFX, goodPayRun} {
 		_, e := Decode([]byte(in), Limits{})
 		if e == nil || e.Code != CodeReservedType || e.ID == "" {
 			t.Fatalf("Decode without Operator = %v, want reserved_type with the id", e)
@@ -134,4 +141,54 @@ func eur(t *testing.T) money.Currency {
 		t.Fatal("EUR unknown")
 	}
 	return c
+}
+
+func TestParsePayoutRun(t *testing.T) {
+	p, err := ParsePayoutRun(decodeOp(t, goodPayRun))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Run != "RUN-000001" || p.Seq != 1 || p.RunHash != payRunH || len(p.Statements) != 2 || p.Statements[1] != payH2 ||
+		p.CreatedBy != "alice" || p.ApprovedBy != "bob" || len(p.Totals) != 2 || p.Totals[1].Currency.Code != "USD" || p.Totals[1].Sum.String() != "85.58" {
+		t.Fatalf("parsed %+v", p)
+	}
+	if got := FormatTotals(p.Totals); got != "EUR=201.13;USD=85.58" {
+		t.Fatalf("FormatTotals = %q", got)
+	}
+	r := strings.NewReplacer
+	for _, tc := range []struct{ name, in, reason string }{
+		{"statement twice", r(payH1+";"+payH2, payH1+";"+payH1).Replace(goodPayRun), "twice"},
+		{"no statements", r(payH1+";"+payH2, "").Replace(goodPayRun), "meta.statements is empty"},
+		{"trailing separator", r(payH1+";"+payH2, payH1+";").Replace(goodPayRun), "item 2"},
+		{"uppercase hash", r(payH1+";", strings.ToUpper(payRunH)+";").Replace(goodPayRun), "lowercase hex"},
+		{"short hash", r(payH1+";", payH1[:63]+";").Replace(goodPayRun), "lowercase hex"},
+		{"run hash", r(payRunH, payRunH[:62]).Replace(goodPayRun), "meta.run_hash"},
+		{"maker is checker", r(`"approved_by":"bob"`, `"approved_by":"alice"`).Replace(goodPayRun), "cannot approve"},
+		{"approver with comma", r(`"approved_by":"bob"`, `"approved_by":"bob,carol"`).Replace(goodPayRun), "meta.approved_by"},
+		{"run not 6 digits", r(`RUN-000001`, `RUN-1`).Replace(goodPayRun), "meta.run"},
+		{"run zero", r(`RUN-000001`, `RUN-000000`).Replace(goodPayRun), "meta.run"},
+		{"id not of run", r(`"id":"payout-RUN-000001"`, `"id":"payout-RUN-000002"`).Replace(goodPayRun), "is not"},
+		{"amount", r(`"amount":"0.00"`, `"amount":"201.13"`).Replace(goodPayRun), "amount must be 0"},
+		{"currency not first total", r(`"currency":"EUR"`, `"currency":"USD"`).Replace(goodPayRun), "first of meta.totals"},
+		{"totals descending", r(`EUR=201.13;USD=85.58`, `USD=85.58;EUR=201.13`).Replace(goodPayRun), "ascending"},
+		{"totals currency twice", r(`EUR=201.13;USD=85.58`, `EUR=201.13;EUR=85.58`).Replace(goodPayRun), "ascending"},
+		{"total decimals", r(`USD=85.58`, `USD=85.5`).Replace(goodPayRun), "exactly 2 decimals"},
+		{"total zero", r(`USD=85.58`, `USD=0.00`).Replace(goodPayRun), "> 0"},
+		{"total negative", r(`USD=85.58`, `USD=-85.58`).Replace(goodPayRun), "> 0"},
+		{"total unknown currency", r(`USD=85.58`, `XYZ=85.58`).Replace(goodPayRun), "known currency"},
+		{"sub-second", r(`09:00:00Z`, `09:00:00.5Z`).Replace(goodPayRun), "whole second"},
+		{"missing totals", r(`,"totals":"EUR=201.13;USD=85.58"`, ``).Replace(goodPayRun), "meta.totals"},
+		{"extra meta", r(`"run":`, `"x":"1","run":`).Replace(goodPayRun), "meta.x"},
+		{"parent", r(`"meta"`, `"parent":"p","meta"`).Replace(goodPayRun), "parent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParsePayoutRun(decodeOp(t, tc.in))
+			if err == nil || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("ParsePayoutRun = %v, want an error containing %q", err, tc.reason)
+			}
+		})
+	}
+	if _, err := ParsePayoutRun(decodeOp(t, goodFX)); err == nil {
+		t.Fatal("an fx_rate parsed as a payout_run")
+	}
 }

@@ -39,6 +39,10 @@ const (
 	// FXRate is an exchange rate entered into the ledger through the
 	// operator log: operator-only, moves no money.
 	FXRate Type = "fx_rate"
+	// PayoutRun records a payout run (settle/payout) in the ledger: the
+	// statements it pays, so an auditor sees from the ledger alone that no
+	// statement is paid twice. Operator-only, moves no money.
+	PayoutRun Type = "payout_run"
 )
 
 // types maps each type to the sign of its effect on the operator's revenue:
@@ -48,7 +52,7 @@ var types = map[Type]int{
 	Bet: +1, Purchase: +1, JackpotContribution: +1, Adjustment: +1, Deposit: +1,
 	Win: -1, Fee: -1, BonusCost: -1, JackpotWin: -1, Tax: -1,
 	Rollback: 0, Refund: 0,
-	Correction: 0, FXRate: 0, // operator types: a correction's net has any sign, an fx_rate none
+	Correction: 0, FXRate: 0, PayoutRun: 0, // operator types: a correction's net has any sign, an fx_rate and a payout_run none
 }
 
 // Valid reports whether t is in the catalog.
@@ -60,8 +64,9 @@ func (t Type) Valid() bool { _, ok := types[t]; return ok }
 func (t Type) Sign() int { return types[t] }
 
 // Operator reports whether t is one of the system's own types (correction,
-// fx_rate): txn.Decode refuses them (reserved_type) unless Limits.Operator.
-func (t Type) Operator() bool { return t == Correction || t == FXRate }
+// fx_rate, payout_run): txn.Decode refuses them (reserved_type) unless
+// Limits.Operator.
+func (t Type) Operator() bool { return t == Correction || t == FXRate || t == PayoutRun }
 
 // Reversal reports whether t reverses a parent transaction.
 func (t Type) Reversal() bool { return t == Rollback || t == Refund }

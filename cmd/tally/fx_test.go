@@ -205,9 +205,14 @@ party "studio-b" {
 	if err != nil {
 		t.Fatalf("payout: %v\n%s", err, out)
 	}
+	// stdout's JSON, then stderr's plain warning that an --unreviewed run
+	// without --nats is not in the ledger
 	var res payoutsOut
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
+	if err := json.NewDecoder(strings.NewReader(out)).Decode(&res); err != nil {
 		t.Fatalf("%v\n%s", err, out)
+	}
+	if res.Ledger.Recorded || !strings.Contains(out, "run RUN-000001 is NOT recorded in the ledger") {
+		t.Fatalf("an --unreviewed run without --nats does not say it is not in the ledger: %+v\n%s", res.Ledger, out)
 	}
 	if len(res.Run.Items) != 1 {
 		t.Fatalf("items %+v", res.Run.Items)

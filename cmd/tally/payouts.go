@@ -11,18 +11,21 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shopspring/decimal"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tally-mesh/tally/console"
 	"github.com/tally-mesh/tally/settle/fx"
+	"github.com/tally-mesh/tally/settle/oplog"
 	"github.com/tally-mesh/tally/settle/payout"
 	"github.com/tally-mesh/tally/settle/statement"
 	"github.com/tally-mesh/tally/store"
+	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
 
 func init() {
-	register(command{"payouts", "run --data DIR --period P --banks FILE --created-by A --approve-by B (--nats URL | --unreviewed) [--out DIR] | list --data DIR", "pay final statements: pain.001 XML and CSV, a signed run record", 46,
+	register(command{"payouts", "run --data DIR --period P --banks FILE --created-by A --approve-by B (--nats URL | --unreviewed) [--out DIR] | list --data DIR", "pay final statements: pain.001 XML and CSV, a signed run record, a payout_run ledger entry", 46,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdPayouts(a, o, e) }})
 }
 
@@ -34,6 +37,16 @@ type payoutsOut struct {
 	XML     string        `json:"xml"`
 	CSV     string        `json:"csv"`
 	Skipped []payout.Skip `json:"skipped"`
+	// Ledger says how the run entered the ledger: the payout_run entry's id
+	// and its operator-log sequence, or Recorded false (--unreviewed).
+	Ledger payoutLedgerOut `json:"ledger"`
+}
+
+type payoutLedgerOut struct {
+	Recorded bool   `json:"recorded"`
+	ID       string `json:"id"`
+	OplogSeq uint64 `json:"oplog_seq,omitempty"`
+	Note     string `json:"note,omitempty"`
 }
 
 func cmdPayouts(args []string, stdout, stderr io.Writer) error {
@@ -138,11 +151,73 @@ func cmdPayoutsRun(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	var unapproved []payout.Skip
-	if *natsURL != "" && len(cands) > 0 {
-		if cands, unapproved, err = reviewedOnly(context.Background(), *natsURL, *prefix, cands, seqs); err != nil {
+	runsDir := filepath.Join(*data, "payouts")
+	recs, err := payout.Load(runsDir, verifier)
+	if err != nil {
+		return err
+	}
+	// The ledger's own record of what was paid: a statement named by a
+	// payout_run entry is never paid again, whatever the run chain says, and
+	// a payout_run entry this run chain does not hold (another data
+	// directory's run, a removed record) stops the run: what it paid is not
+	// known here.
+	paidInLedger, err := ledgerPayouts(filepath.Join(*data, "ledger"))
+	if err != nil {
+		return err
+	}
+	if err := ledgerMatchesRuns(paidInLedger, recs); err != nil {
+		return err
+	}
+	var js jetstream.JetStream
+	if *natsURL != "" {
+		nc, err := nats.Connect(*natsURL, nats.Name("tally payouts"), nats.Timeout(10*time.Second))
+		if err != nil {
+			return fmt.Errorf("--nats %s: %w", *natsURL, err)
+		}
+		defer nc.Close()
+		if js, err = jetstream.New(nc); err != nil {
 			return err
 		}
+		// The run is recorded before it is posted: make sure it can be.
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		_, err = js.Stream(sctx, wire.NewSubjects(*prefix).OplogStream())
+		cancel()
+		if err != nil {
+			return fmt.Errorf("--nats %s: the operator log %s, through which the run enters the ledger: %w", *natsURL, wire.NewSubjects(*prefix).OplogStream(), err)
+		}
+		// A run recorded before but not (yet) in the ledger — a crash or a
+		// lost connection between the record and its post, or a run made
+		// --unreviewed — is posted now. The same run under the same message
+		// id is stored once; in the ledger already, it is a duplicate.
+		for _, r := range recs {
+			if paidInLedger.runs[r.Run.ID] == "" {
+				seq, err := postPayoutRun(context.Background(), js, wire.NewSubjects(*prefix), r)
+				if err != nil {
+					return fmt.Errorf("recorded run %s is not in the ledger and could not be posted: %w", r.Run.ID, err)
+				}
+				fmt.Fprintf(stderr, "posted recorded run %s to the ledger (operator log #%d)\n", r.Run.ID, seq)
+			}
+		}
+	}
+	var ledgerSkips []payout.Skip
+	kept := cands[:0:0]
+	var keptSeqs []int
+	for i, c := range cands {
+		if by, ok := paidInLedger.statements[c.Hash]; ok {
+			ledgerSkips = append(ledgerSkips, payout.Skip{Party: c.Statement.Party, Currency: c.Statement.Currency, Period: c.Statement.Period, Statement: c.Hash,
+				Reason: "already paid by " + by + " (payout_run entry in the ledger)"})
+			continue
+		}
+		kept, keptSeqs = append(kept, c), append(keptSeqs, seqs[i])
+	}
+	cands, seqs = kept, keptSeqs
+	unapproved := ledgerSkips
+	if *natsURL != "" && len(cands) > 0 {
+		var notReviewed []payout.Skip
+		if cands, notReviewed, err = reviewedOnly(context.Background(), js, *prefix, cands, seqs); err != nil {
+			return err
+		}
+		unapproved = append(unapproved, notReviewed...)
 		if len(cands) == 0 {
 			for _, s := range unapproved {
 				fmt.Fprintf(stderr, "skipped %s %s %s: %s\n", s.Party, s.Currency, s.Period, s.Reason)
@@ -151,12 +226,10 @@ func cmdPayoutsRun(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if len(cands) == 0 {
-		return fmt.Errorf("no final statement for %s under %s (issue them with tally statements once the period has ended): %w", period, root, payout.ErrNothingToPay)
-	}
-	runsDir := filepath.Join(*data, "payouts")
-	recs, err := payout.Load(runsDir, verifier)
-	if err != nil {
-		return err
+		for _, s := range unapproved {
+			fmt.Fprintf(stderr, "skipped %s %s %s: %s\n", s.Party, s.Currency, s.Period, s.Reason)
+		}
+		return fmt.Errorf("no final statement for %s under %s left to pay (issue them with tally statements once the period has ended): %w", period, root, payout.ErrNothingToPay)
 	}
 	for _, r := range recs {
 		if err := payout.WriteFiles(runsDir, r, true); err != nil { // after a crash between the note and its files
@@ -201,10 +274,104 @@ func cmdPayoutsRun(args []string, stdout, stderr io.Writer) error {
 	if skips == nil {
 		skips = []payout.Skip{}
 	}
+	led := payoutLedgerOut{ID: txn.PayoutRunID(run.ID)}
+	var postErr error
+	if js != nil {
+		led.OplogSeq, postErr = postPayoutRun(context.Background(), js, wire.NewSubjects(*prefix), rec)
+		led.Recorded = postErr == nil
+		if postErr == nil {
+			led.Note = "posted through the operator log: in the ledger once a settle node has committed it (tally verify counts it)"
+		}
+	} else {
+		led.Note = "not recorded in the ledger (--unreviewed without --nats): the ledger's never-pay-twice check (tally verify) does not see this run until a later tally payouts run --nats posts it"
+		fmt.Fprintf(stderr, "run %s is NOT recorded in the ledger: --unreviewed without --nats posts no payout_run entry; a later tally payouts run --nats posts it\n", run.ID)
+	}
+	if postErr != nil {
+		led.Note = "posting failed: " + postErr.Error()
+	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(payoutsOut{Run: rec.Run, Hash: rec.Hash, Path: rec.Path,
-		XML: filepath.Join(xmlDir, run.ID+".xml"), CSV: filepath.Join(xmlDir, run.ID+".csv"), Skipped: skips})
+	if err := enc.Encode(payoutsOut{Run: rec.Run, Hash: rec.Hash, Path: rec.Path,
+		XML: filepath.Join(xmlDir, run.ID+".xml"), CSV: filepath.Join(xmlDir, run.ID+".csv"), Skipped: skips, Ledger: led}); err != nil {
+		return err
+	}
+	if postErr != nil {
+		return fmt.Errorf("run %s is recorded (%s) but its payout_run entry was not posted to the ledger: %w; run tally payouts run --nats again to post it", run.ID, rec.Path, postErr)
+	}
+	return nil
+}
+
+// postPayoutRun posts a recorded run's payout_run entry through the
+// operator log, with message id = entry id + run hash (a retry is stored
+// once).
+func postPayoutRun(ctx context.Context, js jetstream.JetStream, subj wire.Subjects, rec payout.Recorded) (uint64, error) {
+	pr := oplog.PayoutRun{Run: rec.Run.ID, RunHash: rec.Hash, CreatedBy: rec.Run.CreatedBy, ApprovedBy: rec.Run.ApprovedBy, CreatedAt: rec.Run.CreatedAt}
+	for _, it := range rec.Run.Items {
+		pr.Statements = append(pr.Statements, it.Statement)
+	}
+	for _, t := range rec.Run.Totals {
+		sum, err := decimal.NewFromString(t.Sum)
+		if err != nil {
+			return 0, fmt.Errorf("run %s total %s %q: %w", rec.Run.ID, t.Currency, t.Sum, err)
+		}
+		pr.Totals = append(pr.Totals, oplog.PayoutTotal{Currency: t.Currency, Sum: sum})
+	}
+	payload, err := pr.Payload()
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return oplog.Post(ctx, js, subj, payload, pr.MsgID())
+}
+
+// paidLedger is what the payout_run entries of a ledger say.
+type paidLedger struct {
+	statements map[string]string // statement hash → run id that pays it
+	runs       map[string]string // run id → run hash
+}
+
+// ledgerPayouts reads the payout_run entries of the ledger under ledgerDir
+// (none when it does not exist). A malformed one, or two paying the same
+// statement, is an error: the ledger's record of payments must be whole.
+func ledgerPayouts(ledgerDir string) (paidLedger, error) {
+	pl := paidLedger{statements: map[string]string{}, runs: map[string]string{}}
+	err := store.ForEachEntry(ledgerDir, func(e store.Entry) error {
+		if e.Tx.Type != txn.PayoutRun {
+			return nil
+		}
+		p, err := txn.ParsePayoutRun(e.Tx)
+		if err != nil {
+			return fmt.Errorf("payout_run entry at partition %d entry %d: %w", e.Partition, e.Index, err)
+		}
+		pl.runs[p.Run] = p.RunHash
+		for _, h := range p.Statements {
+			if by, ok := pl.statements[h]; ok {
+				return fmt.Errorf("the ledger pays statement %s twice, by %s and %s (tally verify): refusing to pay anything", h, by, p.Run)
+			}
+			pl.statements[h] = p.Run
+		}
+		return nil
+	})
+	if err != nil {
+		return pl, fmt.Errorf("read ledger payouts: %w", err)
+	}
+	return pl, nil
+}
+
+// ledgerMatchesRuns checks that every payout_run entry of the ledger is a
+// run of the chain, with the same hash.
+func ledgerMatchesRuns(pl paidLedger, recs []payout.Recorded) error {
+	byID := map[string]string{}
+	for _, r := range recs {
+		byID[r.Run.ID] = r.Hash
+	}
+	for run, h := range pl.runs {
+		if got, ok := byID[run]; !ok || got != h {
+			return fmt.Errorf("the ledger records payout run %s (hash %s), which the run records here do not hold (hash %q): what it paid is not known to this data directory: %w", run, h, got, payout.ErrChain)
+		}
+	}
+	return nil
 }
 
 // payoutsListOut is one run as `tally payouts list` prints it.
@@ -255,16 +422,7 @@ func cmdPayoutsList(args []string, stdout, stderr io.Writer) error {
 // reviewedOnly keeps the candidates approved (or issued) in the console's
 // statement review (console.StatementPayable, read from the hub's
 // <PREFIX>_CASES bucket) and returns the others as skips.
-func reviewedOnly(ctx context.Context, natsURL, prefix string, cands []payout.Candidate, seqs []int) ([]payout.Candidate, []payout.Skip, error) {
-	nc, err := nats.Connect(natsURL, nats.Timeout(10*time.Second))
-	if err != nil {
-		return nil, nil, fmt.Errorf("--nats %s: %w", natsURL, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, nil, err
-	}
+func reviewedOnly(ctx context.Context, js jetstream.JetStream, prefix string, cands []payout.Candidate, seqs []int) ([]payout.Candidate, []payout.Skip, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	kv, err := js.KeyValue(ctx, console.CasesBucket(prefix))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 
@@ -20,6 +22,8 @@ import (
 	"github.com/tally-mesh/tally/settle/payout"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/settle/statement"
+	"github.com/tally-mesh/tally/store"
+	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
 
@@ -112,6 +116,9 @@ func TestPayoutsCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	if !res.Ledger.Recorded || res.Ledger.OplogSeq != 1 || res.Ledger.ID != "payout-RUN-000001" {
+		t.Fatalf("ledger %+v, want the payout_run posted as operator log #1", res.Ledger)
+	}
 	paid := map[string]string{}
 	for _, it := range res.Run.Items {
 		paid[it.Party] = it.Amount
@@ -147,6 +154,12 @@ func TestPayoutsCommand(t *testing.T) {
 	if out, err := runCLI(t, append(args, "--approve-by", "carol")...); !errors.Is(err, payout.ErrNothingToPay) || !strings.Contains(out, "already paid by RUN-000001") {
 		t.Fatalf("second run: %v\n%s", err, out)
 	}
+	// No settle node here commits it: the second run posted RUN-000001
+	// again (not in the ledger file yet), under the same message id, stored once.
+	oplogJS, _ := jetstream.New(natstest.Connect(t, ns))
+	if st, err := oplogJS.Stream(context.Background(), wire.NewSubjects(wire.DefaultPrefix).OplogStream()); err != nil || st.CachedInfo().State.Msgs != 1 {
+		t.Fatalf("operator log: %v, want the one run once", err)
+	}
 	list, err := runCLI(t, "payouts", "list", "--data", data)
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +185,10 @@ func reviewBucket(t *testing.T, ns *server.Server) jetstream.KeyValue {
 	t.Helper()
 	js, err := jetstream.New(natstest.Connect(t, ns))
 	if err != nil {
+		t.Fatal(err)
+	}
+	// and the streams a node creates: the run is posted to its operator log
+	if err := wire.EnsureStreams(context.Background(), js, wire.NewSubjects(wire.DefaultPrefix), wire.StreamOptions{Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	kv, err := console.OpenCasesBucket(context.Background(), js, wire.DefaultPrefix, 1)
@@ -206,5 +223,120 @@ func approveReviews(t *testing.T, kv jetstream.KeyValue, data string) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestPayoutRunInLedger (issue 15 item 8): on a real node (embedded hub,
+// ingest, settle, operator log), a payout run made with --nats enters the
+// node's ledger as a payout_run entry naming the run, its hash and the
+// statements it paid; a second run pays nothing, skipping them as paid by
+// that ledger entry; with the run records gone, the ledger alone still
+// stops a run (it records a run this data directory does not hold); `tally
+// verify` passes and counts the run and its statements.
+func TestPayoutRunInLedger(t *testing.T) {
+	n, dir := startVectorNode(t, nil)
+	nc, err := nats.Connect(n.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, line := range []string{
+		`{"id":"b-1","type":"bet","amount":"1000.00","currency":"EUR","occurred_at":"2026-11-10T10:00:00Z"}`,
+		`{"id":"b-2","type":"bet","amount":"200.00","currency":"EUR","occurred_at":"2026-11-20T10:00:00Z"}`,
+	} {
+		if _, err := nc.Request(wire.NewSubjects("").In("P"), []byte(line), 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	natstest.Eventually(t, 30*time.Second, func() error {
+		if s := n.Stats().Settle; s.Entries != 2 {
+			return fmt.Errorf("%d entries, want 2", s.Entries)
+		}
+		return nil
+	})
+	statementsClock = func() time.Time { return time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC) }
+	t.Cleanup(func() { statementsClock = time.Now })
+	due := map[string]string{}
+	for _, o := range statementsRun(t, "--data", dir, "--period", "2026-11") {
+		due[o.Statement.Party] = o.Statement.Closing
+	}
+	if due["P"] != "120.00" || due["operator"] != "1080.00" {
+		t.Fatalf("due %v", due)
+	}
+	njs, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := console.OpenCasesBucket(context.Background(), njs, wire.DefaultPrefix, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approveReviews(t, kv, dir)
+	banks := filepath.Join(t.TempDir(), "banks.hcl")
+	if err := os.WriteFile(banks, []byte(strings.NewReplacer(`party "A"`, `party "P"`, `party "psp"`, `party "operator"`).Replace(payoutBanks)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"payouts", "run", "--data", dir, "--period", "2026-11", "--banks", banks, "--created-by", "alice", "--nats", n.ClientURL()}
+	out, err := runCLI(t, append(args, "--approve-by", "bob")...)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	var res payoutsOut
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(res.Run.Items) != 2 || !res.Ledger.Recorded || res.Ledger.ID != "payout-RUN-000001" {
+		t.Fatalf("run %+v ledger %+v", res.Run.Items, res.Ledger)
+	}
+	var want []string
+	for _, it := range res.Run.Items {
+		want = append(want, it.Statement)
+	}
+
+	// The entry, in the node's ledger files.
+	var found []store.Entry
+	natstest.Eventually(t, 30*time.Second, func() error {
+		found = nil
+		if err := store.ForEachEntry(filepath.Join(dir, "ledger"), func(e store.Entry) error {
+			if e.Tx.Type == txn.PayoutRun {
+				found = append(found, e)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(found) != 1 {
+			return fmt.Errorf("%d payout_run entries in the ledger, want 1", len(found))
+		}
+		return nil
+	})
+	e := found[0]
+	m := e.Tx.Meta
+	if e.Tx.ID != "payout-RUN-000001" || e.Provider != txn.OpsID || e.EdgeNode != txn.OpsID || m["run"] != "RUN-000001" || m["run_hash"] != res.Hash ||
+		m["statements"] != strings.Join(want, ";") || m["created_by"] != "alice" || m["approved_by"] != "bob" || m["totals"] != "EUR=1200.00" ||
+		len(e.Shares) != 0 || !e.Net.IsZero() {
+		t.Fatalf("payout_run entry %+v", e)
+	}
+
+	// A second run: both statements are paid, by the ledger's record.
+	out, err = runCLI(t, append(args, "--approve-by", "carol")...)
+	if !errors.Is(err, payout.ErrNothingToPay) || strings.Count(out, "already paid by RUN-000001 (payout_run entry in the ledger)") != 2 {
+		t.Fatalf("second run: %v\n%s", err, out)
+	}
+	// Without the run records, the ledger still knows the run was made.
+	if err := os.Rename(filepath.Join(dir, "payouts"), filepath.Join(dir, "payouts.moved")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, append(args, "--approve-by", "carol")...); !errors.Is(err, payout.ErrChain) || !strings.Contains(out+err.Error(), "the ledger records payout run RUN-000001") {
+		t.Fatalf("run without the run records: %v\n%s", err, out)
+	}
+	if s := n.Stats().Settle; s.Entries != 3 || s.Exceptions != 0 {
+		t.Fatalf("settle: %d entries, %d exceptions; want the two bets and the run once", s.Entries, s.Exceptions)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "verify", dir); err != nil || !strings.Contains(out, "payout runs: 1 (maker-checker checked), paying 2 statements, none paid twice") {
+		t.Fatalf("verify: %v\n%s", err, out)
 	}
 }

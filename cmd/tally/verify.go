@@ -165,6 +165,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  exactly once: no (provider, id) appears twice among %d entries\n", rep.Entries)
 	fmt.Fprintf(stdout, "  splits: %d recomputed from %d recorded rule sets, %d reversals recomputed from their parents' shares: all equal the recorded shares\n", rep.Splits, rep.RuleSets, rep.Reversals)
 	fmt.Fprintf(stdout, "  operator entries: %d corrections (lines, approvers recomputed), %d fx rates (pair, rate checked)\n", rep.Corrections, rep.FXRates)
+	fmt.Fprintf(stdout, "  payout runs: %d (maker-checker checked), paying %d statements, none paid twice\n", rep.PayoutRuns, rep.PaidStatements)
 	for _, t := range rep.Totals {
 		fmt.Fprintf(stdout, "  net %s: %s over %d entries (shares sum to it)\n", t.Currency, t.Net, t.Entries)
 	}

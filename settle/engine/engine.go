@@ -171,8 +171,8 @@ func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
 	return nil
 }
 
-// operator settles a correction (shares = its lines, net = Σ lines) or an
-// fx_rate (no shares, net 0). One that would not pass the store's and
+// operator settles a correction (shares = its lines, net = Σ lines), an
+// fx_rate or a payout_run (no shares, net 0). One that would not pass the store's and
 // `tally verify`'s checks becomes an exception instead.
 func (g Engine) operator(st State, out Sink, cnt *Counters, in Input, tx txn.Tx, hash [32]byte) error {
 	e, err := OperatorEntry(tx, in.Now)
@@ -186,10 +186,10 @@ func (g Engine) operator(st State, out Sink, cnt *Counters, in Input, tx txn.Tx,
 	return nil
 }
 
-// OperatorEntry is the entry an operator transaction (correction, fx_rate)
-// settles as, from (_tally, _tally) at now: a correction's shares are its
-// meta.lines in order and its net their sum, an fx_rate has no shares and net
-// 0; rule = the type, rule set zero. It fails unless the entry encodes and
+// OperatorEntry is the entry an operator transaction (correction, fx_rate,
+// payout_run) settles as, from (_tally, _tally) at now: a correction's shares
+// are its meta.lines in order and its net their sum, an fx_rate and a
+// payout_run have no shares and net 0; rule = the type, rule set zero. It fails unless the entry encodes and
 // passes store validation exactly as the ledger and `tally verify` will check
 // it, so settle/oplog refuses to post what the engine would not settle.
 func OperatorEntry(tx txn.Tx, now time.Time) (store.Entry, error) {
@@ -202,6 +202,7 @@ func OperatorEntry(tx txn.Tx, now time.Time) (store.Entry, error) {
 		}
 		e.Shares, e.Net = c.Lines, c.Net()
 	case txn.FXRate:
+	case txn.PayoutRun:
 	default:
 		return e, fmt.Errorf("type %s is not an operator type", tx.Type)
 	}

@@ -11,6 +11,7 @@ import (
 const (
 	opCorrection = `{"id":"adj-exc-7-1","type":"correction","amount":"2.50","currency":"EUR","occurred_at":"2026-12-03T10:00:00Z","meta":{"approvals_required":"1","approved_by":"bob","exception":"exc-7","lines":"studio-a=12.50;operator=-10.00","proposed_by":"alice","reason":"late rollback credited twice"}}`
 	opFX         = `{"id":"fx-ecb-EURUSD-1764756000","type":"fx_rate","amount":"0.00","currency":"EUR","occurred_at":"2025-12-03T10:00:00Z","meta":{"pair":"EUR/USD","posted_by":"alice","rate":"1.0842","source":"ecb"}}`
+	opPayout     = `{"id":"payout-RUN-000001","type":"payout_run","amount":"0.00","currency":"EUR","occurred_at":"2026-12-02T09:00:00Z","meta":{"approved_by":"bob","created_by":"alice","run":"RUN-000001","run_hash":"abababababababababababababababababababababababababababababababab","statements":"1111111111111111111111111111111111111111111111111111111111111111","totals":"EUR=201.13"}}`
 )
 
 func (h *harness) sendFrom(node, provider, payload string) {
@@ -37,8 +38,10 @@ func TestOperatorEntries(t *testing.T) {
 	ops := txn.OpsID
 	h.sendFrom(ops, ops, opCorrection)
 	h.sendFrom(ops, ops, opFX)
+	h.sendFrom(ops, ops, opPayout)
 	h.sendFrom(ops, ops, opCorrection) // the same action posted again
-	if len(h.out.entries) != 2 || len(h.out.exceptions) != 0 || h.cnt.Duplicates != 1 {
+	h.sendFrom(ops, ops, opPayout)     // the same run posted again
+	if len(h.out.entries) != 3 || len(h.out.exceptions) != 0 || h.cnt.Duplicates != 2 {
 		t.Fatalf("entries %d, exceptions %v, duplicates %d", len(h.out.entries), h.out.kinds(), h.cnt.Duplicates)
 	}
 	c, f := h.out.entries[0], h.out.entries[1]
@@ -47,6 +50,9 @@ func TestOperatorEntries(t *testing.T) {
 	}
 	if f.Rule != "fx_rate" || !f.Net.IsZero() || len(f.Shares) != 0 {
 		t.Fatalf("fx entry %+v", f)
+	}
+	if p := h.out.entries[2]; p.Rule != "payout_run" || !p.Net.IsZero() || len(p.Shares) != 0 || p.RuleSet != [32]byte{} {
+		t.Fatalf("payout_run entry %+v", p)
 	}
 	for _, e := range h.out.entries {
 		if err := e.Validate(); err != nil {
@@ -69,6 +75,9 @@ func TestOperatorReserved(t *testing.T) {
 	}{
 		{"correction from a provider", "edge-1", "p1", corr2},
 		{"fx_rate from a provider", "edge-1", "p1", opFX},
+		{"payout_run from a provider", "edge-1", "p1", opPayout},
+		{"payout_run from _tally node, other provider", ops, "p1", opPayout},
+		{"payout_run from _tally provider, other node", "edge-1", ops, opPayout},
 		{"correction from _tally node, other provider", ops, "p1", corr2},
 		{"correction from _tally provider, other node", "edge-1", ops, corr2},
 		{"bet from (_tally,_tally)", ops, ops, bet},
@@ -90,13 +99,18 @@ func TestOperatorReserved(t *testing.T) {
 	}
 }
 
-// TestOperatorInvalid: an operator payload whose meta does not hold (here
-// lines that do not sum to the amount) is never settled.
+// TestOperatorInvalid: an operator payload whose meta does not hold (lines
+// that do not sum to the amount; a payout run approved by its creator) is
+// never settled.
 func TestOperatorInvalid(t *testing.T) {
-	h := newHarness(t)
-	bad := strings.Replace(opCorrection, "operator=-10.00", "operator=-10.01", 1)
-	h.sendFrom(txn.OpsID, txn.OpsID, bad)
-	if len(h.out.entries) != 0 || strings.Join(h.out.kinds(), ",") != ExcUndecodable {
-		t.Fatalf("entries %d, exceptions %v", len(h.out.entries), h.out.kinds())
+	for _, bad := range []string{
+		strings.Replace(opCorrection, "operator=-10.00", "operator=-10.01", 1),
+		strings.Replace(opPayout, `"approved_by":"bob"`, `"approved_by":"alice"`, 1),
+	} {
+		h := newHarness(t)
+		h.sendFrom(txn.OpsID, txn.OpsID, bad)
+		if len(h.out.entries) != 0 || strings.Join(h.out.kinds(), ",") != ExcUndecodable {
+			t.Fatalf("entries %d, exceptions %v", len(h.out.entries), h.out.kinds())
+		}
 	}
 }

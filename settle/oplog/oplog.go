@@ -1,5 +1,6 @@
 // Package oplog is the operator log: how the system's own entries —
-// approved adjustments (correction) and FX rates (fx_rate) — enter the
+// approved adjustments (correction), FX rates (fx_rate) and payout runs
+// (payout_run) — enter the
 // ledger through the same commit path as every provider's transaction, with
 // the same exactly-once guarantee (docs/settle.md, "Operator log").
 //
@@ -19,7 +20,7 @@
 //     asked sequences from the oplog stream, exactly as an edge does, so a
 //     lost forward closes like any gap.
 //
-// Correction and FXRate build the canonical payloads, checked exactly as the
+// Correction, FXRate and PayoutRun build the canonical payloads, checked exactly as the
 // engine, the store and `tally verify` will check the entry.
 package oplog
 
@@ -30,6 +31,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,7 +59,7 @@ func Check(payload []byte) (txn.Tx, error) {
 		return tx, fmt.Errorf("%w: %v", ErrInvalid, rej)
 	}
 	if !tx.Type.Operator() {
-		return tx, fmt.Errorf("%w: type %s is not an operator type (correction, fx_rate)", ErrInvalid, tx.Type)
+		return tx, fmt.Errorf("%w: type %s is not an operator type (correction, fx_rate, payout_run)", ErrInvalid, tx.Type)
 	}
 	if c := tx.Canonical(); string(c) != string(payload) {
 		return tx, fmt.Errorf("%w: payload is not in canonical form (txn.Tx.Canonical)", ErrInvalid)
@@ -174,6 +176,71 @@ func (f FXRate) Tx() (txn.Tx, error) {
 // Payload is the rate's canonical JSON, checked (Check).
 func (f FXRate) Payload() ([]byte, error) {
 	tx, err := f.Tx()
+	if err != nil {
+		return nil, err
+	}
+	return payload(tx)
+}
+
+// PayoutRun is a recorded payout run (settle/payout) to enter into the
+// ledger: which statements it pays, so that no statement is paid twice is
+// checkable from the ledger alone (tally verify).
+type PayoutRun struct {
+	Run        string   // RUN-<seq, 6 digits>: the run's id
+	RunHash    string   // hex SHA-256 of the signed run record's canonical JSON
+	Statements []string // hex SHA-256 of each statement paid, in the run's order
+	CreatedBy  string
+	ApprovedBy string
+	Totals     []PayoutTotal // one per currency paid, any order
+	CreatedAt  time.Time     // the run's created_at, whole seconds: occurred_at of the entry
+}
+
+// PayoutTotal is what a run pays in one currency.
+type PayoutTotal struct {
+	Currency string // ISO 4217 code
+	Sum      decimal.Decimal
+}
+
+// ID is the run's transaction id: payout-<Run>.
+func (p PayoutRun) ID() string { return txn.PayoutRunID(p.Run) }
+
+// MsgID is the oplog message id of the run: its transaction id and its
+// hash, so a retried post of the same run is stored once, while another
+// run under the same id reaches the engine (a conflict, not dropped).
+func (p PayoutRun) MsgID() string { return p.ID() + "-" + p.RunHash }
+
+// Tx is the run as a transaction: amount 0, currency = the first of the
+// totals by code, meta as docs/ledger-format.md lists. It is not checked;
+// Payload checks it.
+func (p PayoutRun) Tx() (txn.Tx, error) {
+	totals := make([]txn.PayoutTotal, 0, len(p.Totals))
+	for _, t := range p.Totals {
+		cur, ok := money.Lookup(t.Currency)
+		if !ok {
+			return txn.Tx{}, fmt.Errorf("%w: unknown currency %q in the totals", ErrInvalid, t.Currency)
+		}
+		totals = append(totals, txn.PayoutTotal{Currency: cur, Sum: t.Sum})
+	}
+	if len(totals) == 0 {
+		return txn.Tx{}, fmt.Errorf("%w: a payout run without totals pays nothing", ErrInvalid)
+	}
+	slices.SortFunc(totals, func(a, b txn.PayoutTotal) int { return strings.Compare(a.Currency.Code, b.Currency.Code) })
+	return txn.Tx{
+		ID: p.ID(), Type: txn.PayoutRun, Amount: decimal.Zero, Currency: totals[0].Currency, OccurredAt: p.CreatedAt.UTC(),
+		Meta: map[string]string{
+			txn.MetaRun:        p.Run,
+			txn.MetaRunHash:    p.RunHash,
+			txn.MetaStatements: strings.Join(p.Statements, ";"),
+			txn.MetaCreatedBy:  p.CreatedBy,
+			txn.MetaApprovedBy: p.ApprovedBy,
+			txn.MetaTotals:     txn.FormatTotals(totals),
+		},
+	}, nil
+}
+
+// Payload is the run's canonical JSON, checked (Check).
+func (p PayoutRun) Payload() ([]byte, error) {
+	tx, err := p.Tx()
 	if err != nil {
 		return nil, err
 	}

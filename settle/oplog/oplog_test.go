@@ -151,6 +151,46 @@ func fxRate() oplog.FXRate {
 		AsOf: time.Unix(1764756000, 0), PostedBy: "alice"}
 }
 
+func payoutRun() oplog.PayoutRun {
+	return oplog.PayoutRun{Run: "RUN-000001", RunHash: strings.Repeat("ab", 32), Statements: []string{strings.Repeat("11", 32), strings.Repeat("22", 32)},
+		CreatedBy: "alice", ApprovedBy: "bob", CreatedAt: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC),
+		Totals: []oplog.PayoutTotal{{Currency: "USD", Sum: decimal.RequireFromString("85.58")}, {Currency: "EUR", Sum: decimal.RequireFromString("201.13")}}}
+}
+
+// TestPayoutRunPayload: the builder writes the one canonical payout_run
+// (totals ascending by currency, currency = the first) and refuses what the
+// engine would not settle.
+func TestPayoutRunPayload(t *testing.T) {
+	b, err := payoutRun().Payload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"payout-RUN-000001","type":"payout_run","amount":"0.00","currency":"EUR","occurred_at":"2026-12-02T09:00:00Z","meta":{"approved_by":"bob","created_by":"alice","run":"RUN-000001","run_hash":"` +
+		strings.Repeat("ab", 32) + `","statements":"` + strings.Repeat("11", 32) + ";" + strings.Repeat("22", 32) + `","totals":"EUR=201.13;USD=85.58"}}`
+	if string(b) != want {
+		t.Fatalf("payload\n%s\nwant\n%s", b, want)
+	}
+	if id := payoutRun().MsgID(); id != "payout-RUN-000001-"+strings.Repeat("ab", 32) {
+		t.Fatalf("MsgID = %q", id)
+	}
+	for name, edit := range map[string]func(*oplog.PayoutRun){
+		"maker is checker":    func(p *oplog.PayoutRun) { p.ApprovedBy = "alice" },
+		"statement twice":     func(p *oplog.PayoutRun) { p.Statements = append(p.Statements, p.Statements[0]) },
+		"no statements":       func(p *oplog.PayoutRun) { p.Statements = nil },
+		"no totals":           func(p *oplog.PayoutRun) { p.Totals = nil },
+		"currency twice":      func(p *oplog.PayoutRun) { p.Totals[0].Currency = "EUR" },
+		"sub-second":          func(p *oplog.PayoutRun) { p.CreatedAt = p.CreatedAt.Add(time.Millisecond) },
+		"run hash not hex":    func(p *oplog.PayoutRun) { p.RunHash = strings.Repeat("AB", 32) },
+		"run id not RUN-seq6": func(p *oplog.PayoutRun) { p.Run = "run-1" },
+	} {
+		p := payoutRun()
+		edit(&p)
+		if _, err := p.Payload(); !errors.Is(err, oplog.ErrInvalid) {
+			t.Errorf("%s: Payload = %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
 func payloads(t *testing.T) (corr, fx []byte) {
 	t.Helper()
 	corr, err := correction(t).Payload()
