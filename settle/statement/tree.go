@@ -7,7 +7,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-mesh/tally/money"
-	"github.com/tally-mesh/tally/settle/fx"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
 )
@@ -56,7 +55,7 @@ func periodFees(src *Source, cur money.Currency, party string, period Period, ca
 		}
 		for i, e := range src.Entries {
 			foreign := e.Tx.Currency.Code != cur.Code
-			if foreign && fxb == nil || string(e.Tx.Type) == fx.EntryType || !inPeriod(e) || !fc.SelectsAnyCurrency(e.Provider, src.root[i]) {
+			if foreign && fxb == nil || e.Tx.Type.Operator() || !inPeriod(e) || !fc.SelectsAnyCurrency(e.Provider, src.root[i]) {
 				continue
 			}
 			if cpa != nil {
