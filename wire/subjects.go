@@ -87,7 +87,9 @@ func (s Subjects) Replay(node string) string { return s.Prefix + ".edge." + node
 // (console / `tally reconcile --replay` → ingest, wire.ReplayIDsRequest).
 // Only the edge holding the provider's claim subscribes it (an edge
 // without a provider list subscribes ReplayIDsAll).
-func (s Subjects) ReplayIDs(provider string) string { return s.Prefix + ".edges.replay-ids." + provider }
+func (s Subjects) ReplayIDs(provider string) string {
+	return s.Prefix + ".edges.replay-ids." + provider
+}
 
 // ReplayIDsAll is the replay-by-id subscription of an edge that takes any
 // provider (no provider list: development only).
