@@ -10,6 +10,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/nats-io/nats.go"
 
+	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
 
@@ -83,7 +84,11 @@ func (n *Node) handleReplayIDs(m *nats.Msg) {
 // replayIDsBody bounds a request body: ids of at most the longest id the
 // decoder takes, quoted, comma-separated, plus the envelope.
 func (n *Node) replayIDsBody() int {
-	return n.cfg.ReplayIDsMax*(n.cfg.Limits.IDLen*6+3) + 1024 // \u00XX escapes: 6 bytes per byte at worst
+	idLen := n.cfg.Limits.IDLen
+	if idLen <= 0 {
+		idLen = txn.DefaultLimits().IDLen
+	}
+	return n.cfg.ReplayIDsMax*(idLen*6+3) + 1024 // \u00XX escapes: 6 bytes per byte at worst
 }
 
 // replayIDs serves one request for provider subj (from the subject) with body.

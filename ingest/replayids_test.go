@@ -72,6 +72,14 @@ func TestReplayByID(t *testing.T) {
 	if r := askReplayIDs(t, nc, "p1", many...); r.Max != 8 || r.Error == "" || len(r.Published) != 0 {
 		t.Errorf("9 ids with replay_ids_max 8 = %+v, want refused with max 8", r)
 	}
+	// The bound is on ids, not bytes: 8 ids of the longest length pass.
+	long := make([]string, 8)
+	for i := range long {
+		long[i] = fmt.Sprintf("%d", i) + strings.Repeat("x", 127)
+	}
+	if r := askReplayIDs(t, nc, "p1", long...); r.Error != "" || len(r.Missing) != 8 {
+		t.Errorf("8 ids of 128 bytes = %+v, want 8 missing", r)
+	}
 	// A provider this edge never saw: nothing is held.
 	if r := askReplayIDs(t, nc, "nobody", "x1"); len(r.Missing) != 1 || r.Missing[0].Code != wire.ReplayNotAccepted || len(r.Published) != 0 {
 		t.Errorf("unknown provider = %+v", r)
