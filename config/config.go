@@ -141,6 +141,7 @@ type Ingest struct {
 	GCBatch            int
 	RetentionHighWater int64 // 0 = half of BudgetBytes
 	ReplayMax          int
+	ReplayIDsMax       int // ids per replay-by-id request (ingest.replay_ids_max)
 
 	HTTPTLS ServerTLS // HTTPS on http_listen; off = plain HTTP
 
@@ -211,6 +212,7 @@ func Default() Config {
 			GCInterval:     ingest.DefaultGCInterval,
 			GCBatch:        ingest.DefaultGCBatch,
 			ReplayMax:      ingest.DefaultReplayMax,
+			ReplayIDsMax:   wire.DefaultReplayIDsMax,
 			WALMemory:      ingest.DefaultWALMemory,
 		},
 		Settle: Settle{
@@ -411,7 +413,7 @@ func (c Config) checkIdentity(bad func(key, val, fix string)) {
 	for _, p := range []struct {
 		key string
 		v   int
-	}{{"ingest.gc_batch", c.Ingest.GCBatch}, {"ingest.replay_max", c.Ingest.ReplayMax}} {
+	}{{"ingest.gc_batch", c.Ingest.GCBatch}, {"ingest.replay_max", c.Ingest.ReplayMax}, {"ingest.replay_ids_max", c.Ingest.ReplayIDsMax}} {
 		if p.v <= 0 {
 			bad(p.key, fmt.Sprint(p.v), "use a positive number")
 		}

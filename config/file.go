@@ -110,6 +110,7 @@ type IngestFile struct {
 	GCBatch            *int    `hcl:"gc_batch,optional"`
 	RetentionHighWater *string `hcl:"retention_high_water,optional"`
 	ReplayMax          *int    `hcl:"replay_max,optional"`
+	ReplayIDsMax       *int    `hcl:"replay_ids_max,optional"`
 
 	HTTPTLS *ServerTLSFile `hcl:"http_tls,block"` // HTTPS on http_listen
 

@@ -317,6 +317,7 @@ func (l *loader) apply(f *File) {
 		setInt(i.GCBatch, &c.Ingest.GCBatch)
 		l.size("ingest.retention_high_water", i.RetentionHighWater, &c.Ingest.RetentionHighWater)
 		setInt(i.ReplayMax, &c.Ingest.ReplayMax)
+		setInt(i.ReplayIDsMax, &c.Ingest.ReplayIDsMax)
 		l.size("ingest.wal_memtable_bytes", i.WALMemtableBytes, &c.Ingest.WALMemory.MemTableBytes)
 		setInt(i.WALMemtables, &c.Ingest.WALMemory.MemTables)
 		l.size("ingest.wal_block_cache_bytes", i.WALBlockCacheBytes, &c.Ingest.WALMemory.BlockCacheBytes)

@@ -146,6 +146,7 @@ func TestPartnerScope(t *testing.T) {
 		{"GET /v1/reconciliations", "GET", "/v1/reconciliations?provider=prov-b", []int{403}},
 		{"POST /v1/reconciliations", "", "", nil}, // TestDashScope
 		{"GET /v1/reconciliations/{provider}/{seq}/{format}", "GET", "/v1/reconciliations/prov-b/1/note", []int{403}},
+		{"POST /v1/reconciliations/{provider}/{seq}/replay", "POST", "/v1/reconciliations/prov-b/1/replay", []int{403}},
 		// The workflow (cases_test.go TestCaseScope covers every action).
 		{"GET /v1/cases", "GET", "/v1/cases", []int{404}},
 		{"GET /v1/cases/{id}", "GET", "/v1/cases/x-0-0-0", []int{404}},

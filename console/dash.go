@@ -19,6 +19,7 @@ import (
 	"github.com/tally-mesh/tally/alerts"
 	"github.com/tally-mesh/tally/money"
 	"github.com/tally-mesh/tally/ops/sla"
+	"github.com/tally-mesh/tally/recon"
 	"github.com/tally-mesh/tally/settle/statement"
 	"github.com/tally-mesh/tally/txn"
 )
@@ -38,6 +39,10 @@ type DashOptions struct {
 	Signer    note.Signer
 	MaxUpload int64
 	Limits    txn.Limits
+	// Replay asks the edges serving provider to republish ids (the
+	// missing ids of a reconciliation; recon.AskReplay on the node's NATS
+	// connection). nil: the console cannot reach the edges and says so.
+	Replay func(ctx context.Context, provider string, ids []string) ([]recon.ReplayOutcome, error)
 }
 
 // dash is the console's dashboard state.
@@ -70,6 +75,7 @@ func dashRoutes() []route {
 		{"GET", "/v1/reconciliations", false, (*Console).reconListAPI},
 		{"POST", "/v1/reconciliations", false, (*Console).reconUploadAPI},
 		{"GET", "/v1/reconciliations/{provider}/{seq}/{format}", false, (*Console).reconFileAPI},
+		{"POST", "/v1/reconciliations/{provider}/{seq}/replay", false, (*Console).reconReplayAPI},
 	}
 }
 

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -25,6 +26,14 @@ import (
 // as `tally reconcile` does from the segment files) and keeps the result in
 // recon's store: signed with the ledger key and hash-linked per provider, in
 // the same files `tally reconcile` writes, so either may run the next one.
+//
+// Asking the edge to replay: after keeping a result with missing ids (in
+// the report, not in the ledger), the console sends them to the edge
+// serving the provider (DashOptions.Replay: recon.AskReplay on the node's
+// NATS connection) and keeps the per-id outcome beside the signed result
+// (recon.KeepReplay; the signed result is unchanged). POST
+// /v1/reconciliations/{provider}/{seq}/replay and the result page's button
+// ask again.
 
 // ReconItem is one kept reconciliation in GET /v1/reconciliations and the
 // answer of POST /v1/reconciliations.
@@ -42,6 +51,10 @@ type ReconItem struct {
 	CSV       string        `json:"csv"`  // URL of the breaks and totals as CSV
 	Page      string        `json:"page"` // the UI page listing the breaks
 	Result    *recon.Result `json:"result,omitempty"`
+	// Replay is the latest replay of the missing ids (kept beside the
+	// signed result, not in it); ReplayError why asking the edges failed.
+	Replay      *recon.Replay `json:"replay,omitempty"`
+	ReplayError string        `json:"replay_error,omitempty"`
 }
 
 func reconItem(k recon.Kept, full bool) ReconItem {
@@ -52,8 +65,69 @@ func reconItem(k recon.Kept, full bool) ReconItem {
 		Page: fmt.Sprintf("/reconcile/%s/%d", url.PathEscape(r.Provider), k.Seq)}
 	if full {
 		it.Result = r
+		rep, err := recon.LoadReplay(k)
+		if err != nil {
+			it.ReplayError = err.Error()
+		}
+		it.Replay = rep
 	}
 	return it
+}
+
+// errNoReplay: the console runs without a NATS connection to the edges.
+var errNoReplay = errors.New("this console cannot reach the edges (no NATS connection): run `tally reconcile --replay --nats URL`")
+
+// replayTimeout bounds one replay of a result's missing ids.
+const replayTimeout = time.Minute
+
+// replay asks the edges to republish k's missing ids and keeps the outcome
+// beside k. A result without missing ids needs none (nil, nil).
+func (c *Console) replay(k recon.Kept) (*recon.Replay, error) {
+	if len(k.Result.Missing) == 0 {
+		return nil, nil
+	}
+	if c.o.Dash.Replay == nil {
+		return nil, errNoReplay
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), replayTimeout)
+	defer cancel()
+	out, err := c.o.Dash.Replay(ctx, k.Result.Provider, recon.MissingIDs(k.Result))
+	if err != nil {
+		return nil, fmt.Errorf("ask the edges: %w", err)
+	}
+	rep := &recon.Replay{Provider: k.Result.Provider, Seq: k.Seq, At: c.now().UTC().Truncate(time.Second).Format(time.RFC3339), Outcomes: out}
+	if err := recon.KeepReplay(k, *rep); err != nil {
+		return nil, err
+	}
+	c.log.Info("reconciliation replay", "provider", rep.Provider, "seq", rep.Seq, "ids", len(out),
+		"republished", rep.Count(recon.ReplayRepublished), "no_edge", rep.Count(recon.ReplayNoEdge))
+	return rep, nil
+}
+
+// replayAfterKeep asks the edges for a freshly kept result; a failure is
+// logged and named in the answer, the result stays kept.
+func (c *Console) replayAfterKeep(k recon.Kept) string {
+	if _, err := c.replay(k); err != nil {
+		c.log.Warn("reconciliation replay", "provider", k.Result.Provider, "seq", k.Seq, "error", err)
+		return err.Error()
+	}
+	return ""
+}
+
+func (c *Console) reconReplayAPI(w http.ResponseWriter, r *http.Request, id Identity) {
+	if !reconAllowed(w, id) {
+		return
+	}
+	k, ok := c.kept(w, r)
+	if !ok {
+		return
+	}
+	_, err := c.replay(*k)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, reconItem(*k, true))
 }
 
 // reconChain loads provider's kept reconciliations, checked against the
@@ -240,8 +314,13 @@ func (c *Console) reconUploadAPI(w http.ResponseWriter, r *http.Request, id Iden
 	case err != nil:
 		fail(w, status, CodeBadRequest, err.Error())
 	default:
+		rerr := c.replayAfterKeep(k)
 		w.Header().Set("Location", reconItem(k, false).Page)
-		writeJSON(w, reconItem(k, true))
+		it := reconItem(k, true)
+		if rerr != "" {
+			it.ReplayError = rerr
+		}
+		writeJSON(w, it)
 	}
 }
 
@@ -299,6 +378,28 @@ func (c *Console) reconcileUI(mux *http.ServeMux) {
 	mux.HandleFunc("GET /reconcile", c.page(c.reconPage))
 	mux.HandleFunc("POST /reconcile", c.reconPostHandler)
 	mux.HandleFunc("GET /reconcile/{provider}/{seq}", c.page(c.reconResultPage))
+	mux.HandleFunc("POST /reconcile/{provider}/{seq}/replay", c.page(c.reconReplayForm))
+}
+
+// reconReplayForm is the result page's "ask the edge again" button.
+func (c *Console) reconReplayForm(w http.ResponseWriter, r *http.Request, id Identity, csrf string) {
+	if id.Partner() {
+		notFound(w, "page")
+		return
+	}
+	if !reconAllowed(w, id) {
+		return
+	}
+	k, ok := c.kept(w, r)
+	if !ok {
+		return
+	}
+	if _, err := c.replay(*k); err != nil {
+		c.log.Warn("reconciliation replay", "provider", k.Result.Provider, "seq", k.Seq, "error", err)
+		c.showReconResult(w, id, csrf, *k, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	http.Redirect(w, r, reconItem(*k, false).Page, http.StatusSeeOther)
 }
 
 func (c *Console) reconPage(w http.ResponseWriter, r *http.Request, id Identity, csrf string) {
@@ -352,6 +453,7 @@ func (c *Console) reconPostHandler(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var k recon.Kept
 		if k, status, err = c.reconcile(u); err == nil {
+			c.replayAfterKeep(k) // the result page shows the outcome, or that there is none
 			http.Redirect(w, r, reconItem(k, false).Page, http.StatusSeeOther)
 			return
 		}
@@ -372,5 +474,18 @@ func (c *Console) reconResultPage(w http.ResponseWriter, r *http.Request, id Ide
 	if !ok {
 		return
 	}
-	c.render(w, "reconcile-result.html", map[string]any{"Me": id, "CSRF": csrf, "K": reconItem(*k, true), "R": k.Result})
+	c.showReconResult(w, id, csrf, *k, "", http.StatusOK)
+}
+
+func (c *Console) showReconResult(w http.ResponseWriter, id Identity, csrf string, k recon.Kept, msg string, status int) {
+	it := reconItem(k, true)
+	if msg == "" {
+		msg = it.ReplayError
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, "reconcile-result.html", map[string]any{"Me": id, "CSRF": csrf, "K": it, "R": k.Result,
+		"Replay": it.Replay, "ReplayError": msg, "CanReplay": id.AtLeast(RoleOperator) && len(k.Result.Missing) > 0}); err != nil {
+		c.log.Error("render reconcile-result", "error", err)
+	}
 }

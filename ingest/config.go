@@ -50,6 +50,7 @@ type Config struct {
 	GCBatch            int           // records deleted per Badger transaction (default 1000)
 	RetentionHighWater int64         // above this many buffered bytes, forwarded records are deleted early, oldest first (default BudgetBytes/2)
 	ReplayMax          int           // most records one replay request publishes (default 100000)
+	ReplayIDsMax       int           // most ids one replay-by-id request may name (default wire.DefaultReplayIDsMax)
 
 	Observer Observer // metrics hooks (observe.go); nil = none
 
@@ -112,6 +113,7 @@ const (
 	maxRequestBytes  = 64<<20 - 4<<10 // NATS: max_payload ≤ max_pending (64 MiB)
 	maxGCBatch       = 100_000
 	maxReplay        = 10_000_000
+	maxReplayIDs     = 10_000 // ids of at most txn.MaxIDLen bytes must fit one NATS request
 )
 
 func (c Config) withDefaults() Config {
@@ -173,6 +175,9 @@ func (c Config) withDefaults() Config {
 	if c.ReplayMax <= 0 {
 		c.ReplayMax = DefaultReplayMax
 	}
+	if c.ReplayIDsMax <= 0 {
+		c.ReplayIDsMax = wire.DefaultReplayIDsMax
+	}
 	c.WALMemory = memoryDefaults(c.WALMemory, DefaultWALMemory)
 	return c
 }
@@ -207,7 +212,7 @@ func (c Config) validate() error {
 	for _, l := range []struct {
 		name   string
 		v, max int
-	}{{"batch max", c.BatchMax, maxBatchMax}, {"group max", c.GroupMax, maxGroupMax}, {"forward batch", c.ForwardBatch, maxForwardBatch}, {"forward window", c.ForwardWindow, maxForwardWindow}, {"dlq max", c.DLQMax, maxDLQ}, {"gc batch", c.GCBatch, maxGCBatch}, {"replay max", c.ReplayMax, maxReplay}} {
+	}{{"batch max", c.BatchMax, maxBatchMax}, {"group max", c.GroupMax, maxGroupMax}, {"forward batch", c.ForwardBatch, maxForwardBatch}, {"forward window", c.ForwardWindow, maxForwardWindow}, {"dlq max", c.DLQMax, maxDLQ}, {"gc batch", c.GCBatch, maxGCBatch}, {"replay max", c.ReplayMax, maxReplay}, {"replay ids max", c.ReplayIDsMax, maxReplayIDs}} {
 		if l.v > l.max {
 			bad("%s %d is above the ceiling %d", l.name, l.v, l.max)
 		}

@@ -69,6 +69,7 @@ type Node struct {
 	replayMu     sync.Mutex // held by a replay and by each retention batch
 	replayClosed bool
 	replaySub    *nats.Subscription
+	replayIDSubs []*nats.Subscription // replayids.go
 	gcStop       chan struct{}
 	gcDone       chan struct{}
 	gcDeleted    atomic.Uint64
@@ -357,6 +358,9 @@ func (n *Node) subscribe(nc *nats.Conn, subjects []string) error {
 	}
 	if err := n.startReplay(n.fwd.js.Conn()); err != nil {
 		return fmt.Errorf("replay service: %w", err)
+	}
+	if err := n.startReplayIDs(n.fwd.js.Conn()); err != nil {
+		return fmt.Errorf("replay-ids service: %w", err)
 	}
 	return nil
 }
@@ -698,6 +702,7 @@ func (n *Node) close() error {
 		close(n.reqs)
 		n.acceptMu.Unlock()
 		<-n.committerDone
+		n.stopReplayIDs()
 		n.stopReplay()
 		if n.gcStop != nil {
 			close(n.gcStop)

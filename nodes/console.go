@@ -9,6 +9,7 @@ import (
 	alert "github.com/tally-mesh/tally/alerts"
 	"github.com/tally-mesh/tally/console"
 	"github.com/tally-mesh/tally/ops/sla"
+	"github.com/tally-mesh/tally/recon"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/wire"
 )
@@ -47,6 +48,12 @@ func (n *Node) startConsole(vkey string, signer note.Signer, book *rules.Book) e
 				return nil, err
 			}
 			return sla.Aggregate(ws, from, to, time.Now()), nil
+		}
+	}
+	if n.nc != nil { // the missing ids of a reconciliation go to the edge serving the provider (recon.AskReplay)
+		nc, subj := n.nc, wire.NewSubjects(cfg.Prefix)
+		dash.Replay = func(ctx context.Context, provider string, ids []string) ([]recon.ReplayOutcome, error) {
+			return recon.AskReplay(ctx, nc, recon.ReplayOptions{Subjects: subj}, provider, ids)
 		}
 	}
 	c, err := console.New(console.Options{Node: n.settle, Ledger: n.ledger, Users: users,

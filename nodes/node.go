@@ -129,6 +129,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 			DLQMax: cfg.Ingest.DLQMax, Providers: ingestProviders(cfg), HTTPListen: cfg.Ingest.HTTPListen,
 			RequestBytes: cfg.Ingest.RequestBytes, ClaimReplicas: cfg.Streams.Replicas, Retention: cfg.Ingest.Retention, GCInterval: cfg.Ingest.GCInterval,
 			GCBatch: cfg.Ingest.GCBatch, RetentionHighWater: cfg.Ingest.RetentionHighWater, ReplayMax: cfg.Ingest.ReplayMax,
+			ReplayIDsMax:  cfg.Ingest.ReplayIDsMax,
 			Observer:      n.ingestObserver(),
 			EncryptionKey: n.sec.key, KeyRotation: cfg.Encryption.Rotation, HTTPTLS: n.sec.httpTLS,
 			WALMemory: cfg.Ingest.WALMemory,

@@ -83,6 +83,27 @@ func (s Subjects) LedgerAll() string { return s.Prefix + ".ledger.*" }
 // Replay is the edge node's replay service (settle → ingest).
 func (s Subjects) Replay(node string) string { return s.Prefix + ".edge." + node + ".replay" }
 
+// ReplayIDs is the replay-by-id service of the edge serving provider
+// (console / `tally reconcile --replay` → ingest, wire.ReplayIDsRequest).
+// Only the edge holding the provider's claim subscribes it (an edge
+// without a provider list subscribes ReplayIDsAll).
+func (s Subjects) ReplayIDs(provider string) string {
+	return s.Prefix + ".edges.replay-ids." + provider
+}
+
+// ReplayIDsAll is the replay-by-id subscription of an edge that takes any
+// provider (no provider list: development only).
+func (s Subjects) ReplayIDsAll() string { return s.Prefix + ".edges.replay-ids.*" }
+
+// ProviderFromReplayIDs extracts the provider token from a ReplayIDs subject.
+func (s Subjects) ProviderFromReplayIDs(subject string) (string, bool) {
+	p, ok := strings.CutPrefix(subject, s.Prefix+".edges.replay-ids.")
+	if !ok || !ValidToken(p) {
+		return "", false
+	}
+	return p, true
+}
+
 // Alert is where alerts of a kind are published.
 func (s Subjects) Alert(kind string) string { return s.Prefix + ".alert." + kind }
 

@@ -12,16 +12,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tally-mesh/tally/recon"
 	"github.com/tally-mesh/tally/settle/statement"
 	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/txn"
+	"github.com/tally-mesh/tally/wire"
 )
 
 func init() {
-	register(command{"reconcile", "--data DIR --provider P --period 2026-11 --report FILE [--format jsonl|csv] [--dialect D] [--out DIR] [--json]",
+	register(command{"reconcile", "--data DIR --provider P --period 2026-11 --report FILE [--format jsonl|csv] [--dialect D] [--out DIR] [--json] [--replay --nats URL]",
 		"compare a provider's own report with the ledger; keep the result signed and hash-linked", 47,
 		func(_ context.Context, a []string, o, e io.Writer) error { return cmdReconcile(a, o, e) }})
 }
@@ -42,6 +44,7 @@ type reconcileOut struct {
 	Hash   string        `json:"hash"`
 	Breaks int           `json:"breaks"`
 	Result *recon.Result `json:"result"`
+	Replay *recon.Replay `json:"replay,omitempty"` // --replay: what the edges did with the missing ids (kept beside the note, not in it)
 }
 
 // cmdReconcile reads the provider's report through the ingest adapters, the
@@ -60,11 +63,21 @@ func cmdReconcile(args []string, stdout, stderr io.Writer) error {
 	outDir := fs.String("out", "", "also copy the result's .note, .json and .csv into this directory")
 	keyFile := fs.String("signing-key", "", "ledger signing key file (default <data>/keys/ledger.key)")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of text")
+	replay := fs.Bool("replay", false, "ask the edge serving the provider to republish the missing ids it still holds (needs --nats)")
+	natsURL := fs.String("nats", os.Getenv("NATS_URL"), "with --replay: NATS URL of the hub (default $NATS_URL)")
+	creds := fs.String("creds", os.Getenv("NATS_CREDS"), "with --replay: NATS credentials file (default $NATS_CREDS)")
+	user := fs.String("user", os.Getenv("NATS_USER"), "with --replay: NATS user of a node (default $NATS_USER)")
+	password := fs.String("password", os.Getenv("NATS_PASSWORD"), "with --replay: NATS password (default $NATS_PASSWORD)")
+	prefix := fs.String("prefix", wire.DefaultPrefix, "with --replay: subject prefix")
+	replayTimeout := fs.Duration("replay-timeout", 2*time.Second, "with --replay: wait this long for an edge to answer; none answering means no edge holds the ids")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *data == "" || *provider == "" || *periodArg == "" || *reportFile == "" {
 		return usageError{"reconcile needs --data DIR, --provider P, --period P and --report FILE"}
+	}
+	if *replay && (*natsURL == "" || *replayTimeout <= 0) {
+		return usageError{"reconcile --replay needs --nats URL (or $NATS_URL) and a positive --replay-timeout"}
 	}
 	period, err := statement.ParsePeriod(*periodArg)
 	if err != nil {
@@ -133,6 +146,12 @@ func cmdReconcile(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var rep *recon.Replay
+	if *replay && len(res.Missing) > 0 {
+		if rep, err = askEdges(kept, *natsURL, *creds, *user, *password, *prefix, *replayTimeout); err != nil {
+			return fmt.Errorf("reconciliation %d kept (%s), but the replay request failed: %w", kept.Seq, kept.Path, err)
+		}
+	}
 	if *outDir != "" {
 		base := strings.TrimSuffix(kept.Path, ".note")
 		for _, ext := range []string{".note", ".json", ".csv"} {
@@ -151,11 +170,14 @@ func cmdReconcile(args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(reconcileOut{Path: kept.Path, Hash: kept.Hash, Breaks: res.Breaks(), Result: res}); err != nil {
+		if err := enc.Encode(reconcileOut{Path: kept.Path, Hash: kept.Hash, Breaks: res.Breaks(), Result: res, Replay: rep}); err != nil {
 			return err
 		}
 	} else {
 		printReconcile(stdout, kept, res)
+		if rep != nil {
+			printReplay(stdout, rep)
+		}
 	}
 	if n := res.Breaks(); n > 0 {
 		return reportedError{exitError{reconcileExitBreaks, fmt.Sprintf("%d breaks", n)}}
@@ -185,10 +207,10 @@ func printReconcile(w io.Writer, k recon.Kept, r *recon.Result) {
 		for _, it := range r.Missing {
 			fmt.Fprintf(w, "  %s\n", item(it))
 		}
-		fmt.Fprintln(w, "  the ledger does not know their edge sequences. On the ingest node, look for each id in")
+		fmt.Fprintln(w, "  the ledger does not know their edge sequences. Run again with --replay --nats URL to ask the edge")
+		fmt.Fprintln(w, "  serving "+r.Provider+" to republish the ones it still holds; on the ingest node, look for the others in")
 		fmt.Fprintln(w, "  `tally dlq list --provider "+r.Provider+"` (rejected at the edge: the provider must fix and resend);")
-		fmt.Fprintln(w, "  an id the edge accepted but the ledger lacks is a gap the settle node repairs by replay from")
-		fmt.Fprintln(w, "  the edge's retained records (check `tally status` lag); an id the edge never saw must be resent.")
+		fmt.Fprintln(w, "  an id no edge holds must be resent by the provider.")
 	}
 	if len(r.Extra) > 0 {
 		fmt.Fprintf(w, "\nextra: in the ledger, not in the report (%d)\n", len(r.Extra))
@@ -236,4 +258,46 @@ func previousOrNone(h string) string {
 		return "none (the first)"
 	}
 	return h
+}
+
+// askEdges sends the missing ids of kept to the edges over NATS and keeps
+// the outcome beside the result.
+func askEdges(kept recon.Kept, url, creds, user, password, prefix string, timeout time.Duration) (*recon.Replay, error) {
+	opts := []nats.Option{nats.Name("tally reconcile"), nats.Timeout(timeout)}
+	if creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
+	}
+	if user != "" {
+		opts = append(opts, nats.UserInfo(user, password))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", url, err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	r := kept.Result
+	out, err := recon.AskReplay(ctx, nc, recon.ReplayOptions{Subjects: wire.NewSubjects(prefix), Timeout: timeout}, r.Provider, recon.MissingIDs(r))
+	if err != nil {
+		return nil, err
+	}
+	rep := &recon.Replay{Provider: r.Provider, Seq: kept.Seq, At: reconcileClock().UTC().Truncate(time.Second).Format(time.RFC3339), Outcomes: out}
+	if err := recon.KeepReplay(kept, *rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// printReplay lists each missing id's outcome.
+func printReplay(w io.Writer, r *recon.Replay) {
+	fmt.Fprintf(w, "\nreplay of the missing ids (%d): republished %d, dropped by retention %d, not held by the edge %d, no edge answered %d, failed %d\n",
+		len(r.Outcomes), r.Count(recon.ReplayRepublished), r.Count(recon.ReplayRetention), r.Count(recon.ReplayNotAccepted), r.Count(recon.ReplayNoEdge), r.Count(recon.ReplayFailed))
+	for _, o := range r.Outcomes {
+		fmt.Fprintf(w, "  %s %s: %s\n", o.ID, o.Outcome, o.Reason)
+	}
+	if r.Count(recon.ReplayRepublished) > 0 {
+		fmt.Fprintln(w, "  run the reconciliation again once settlement caught up: a republished id still missing then was passed by")
+		fmt.Fprintln(w, "  settlement before (see `tally exceptions`); the signed result above is unchanged, the replay is kept beside it")
+	}
 }
