@@ -183,9 +183,9 @@ func TestDedupCodecRejects(t *testing.T) {
 		{"v2 net flag without minor units", v2(dedupHasNet, 0, 0, 0, 0)},
 		{"v2 unknown rule set", v2(0, 3, 0, 0, 0)},
 		{"v2 exponent too large", v2(dedupMinor|dedupHasNet, 0, 19, 2, 0)},
-		{"v2 exponent not the least", v2(dedupMinor|dedupHasNet, 0, 1, 20, 0)},                 // 10 at exp 1 is 1 at exp 0
-		{"v2 exponent with no amount", v2(dedupMinor, 0, 2, 0)},                                 // no amounts: exp must be 0
-		{"v2 non-minimal amount", v2(dedupMinor|dedupHasNet, 0, 0, 0x82, 0x00, 0)},              // 1 in two bytes
+		{"v2 exponent not the least", v2(dedupMinor|dedupHasNet, 0, 1, 20, 0)},     // 10 at exp 1 is 1 at exp 0
+		{"v2 exponent with no amount", v2(dedupMinor, 0, 2, 0)},                    // no amounts: exp must be 0
+		{"v2 non-minimal amount", v2(dedupMinor|dedupHasNet, 0, 0, 0x82, 0x00, 0)}, // 1 in two bytes
 		{"v2 amount MinInt64", v2(dedupMinor|dedupHasNet, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0)},
 		{"v2 strings that fit minor units", v2(0, 0, 1, '1', 0, 0)},
 		{"v2 partition past uint32", append([]byte{dedupTagV2, 0, 0x80, 0x80, 0x80, 0x80, 0x10}, goodV2[3:]...)},
