@@ -2,12 +2,18 @@ package settle
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/tally-mesh/tally/money"
+	"github.com/tally-mesh/tally/settle/engine"
+	"github.com/tally-mesh/tally/store"
+	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
 
@@ -145,5 +151,85 @@ func TestRuleSetUnknownReference(t *testing.T) {
 	}
 	if _, _, _, found, err := idx.Lookup("p", "x"); err == nil {
 		t.Errorf("Lookup of a record naming rule set 5 = found %v, no error", found)
+	}
+}
+
+// TestRuleSetInterningConcurrent: two partitions commit at once, meeting the
+// same new rule sets at the same time; every record reads back with its
+// own rule set after a reopen, and each rule set has one number on disk.
+func TestRuleSetInterningConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	idx, err := OpenIndex(dir, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const commits, per = 30, 5
+	ruleSet := func(k int) [32]byte { return [32]byte(testHash(byte(10 * (k % 4)))) }
+	entry := func(p uint32, k, i int) store.Entry {
+		id := fmt.Sprintf("p%d-%d-%d", p, k, i)
+		tx, rej := txn.Decode([]byte(`{"id":"`+id+`","type":"win","amount":"`+fmt.Sprint(k)+`.5","currency":"EUR","occurred_at":"2026-11-01T10:00:00Z"}`), engine.Limits)
+		if rej != nil {
+			panic(rej)
+		}
+		return store.Entry{Partition: p, Index: uint64(k*per + i), Provider: fmt.Sprintf("prov-%d", p), Tx: tx, RuleSet: ruleSet(k),
+			Net: tx.Signed(), Shares: []money.Share{{Party: "operator", Amount: tx.Signed()}}}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for p := uint32(0); p < 2; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range commits {
+				var es []store.Entry
+				for i := range per {
+					es = append(es, entry(p, k, i))
+				}
+				if err := idx.applyLedger(p, uint64(k+1), uint64(k+1), es, &stateRec{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	idx, err = OpenIndex(dir, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	rs, tags := indexRuleSets(t, idx.db)
+	seen := map[string]bool{}
+	for _, h := range rs {
+		if seen[h] {
+			t.Errorf("rule set %x has two numbers: %x", h, rs)
+		}
+		seen[h] = true
+	}
+	if len(rs) != 4 || tags[dedupTagV2] != 2*commits*per {
+		t.Errorf("rule sets %d, version-2 records %v; want 4, %d", len(rs), tags, 2*commits*per)
+	}
+	for p := uint32(0); p < 2; p++ {
+		for k := range commits {
+			for i := range per {
+				e := entry(p, k, i)
+				want := entryDedup(&e)
+				var got dedupRec
+				err := idx.db.View(func(txn *badger.Txn) error {
+					_, err := idx.getDedupRec(txn, keyDedup(e.Provider, e.Tx.ID), &got)
+					return err
+				})
+				if err != nil || !reflect.DeepEqual(got, want) {
+					t.Fatalf("record %s = %+v, %v; want %+v", e.Tx.ID, got, err, want)
+				}
+			}
+		}
 	}
 }
