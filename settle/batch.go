@@ -100,16 +100,16 @@ func (b *batch) getHWM(db *badger.DB, key []byte) (uint64, error) {
 
 // getDedup reads a (provider, id) record through the overlay. The returned
 // record is a copy the caller may modify and put back.
-func (b *batch) getDedup(db *badger.DB, key []byte) (*dedupRec, error) {
+func (b *batch) getDedup(idx *Index, key []byte) (*dedupRec, error) {
 	if r, ok := b.dedup[string(key)]; ok {
 		c := *r
 		return &c, nil
 	}
 	var r dedupRec
 	var found bool
-	err := b.view(db, func(txn *badger.Txn) error {
+	err := b.view(idx.db, func(txn *badger.Txn) error {
 		var e error
-		found, e = getDedupRec(txn, key, &r)
+		found, e = idx.getDedupRec(txn, key, &r)
 		return e
 	})
 	if err != nil || !found {

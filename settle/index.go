@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 // key layout; applyLedger is the one way a commit reaches it.
 type Index struct {
 	db *badger.DB
+	rs *ruleSets // the rule-set hashes version-2 dedup records name by number
 }
 
 // OpenIndex opens (or creates) the index in dir.
@@ -93,7 +95,12 @@ func OpenIndexWith(dir string, log hclog.Logger, o IndexOptions) (*Index, error)
 	if err != nil {
 		return nil, fmt.Errorf("open settle index: %w", err)
 	}
-	return &Index{db: db}, nil
+	rs, err := loadRuleSets(db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Index{db: db, rs: rs}, nil
 }
 
 // Close closes the Badger database.
@@ -131,8 +138,8 @@ func getJSON(txn *badger.Txn, k []byte, dst any) (bool, error) {
 	return true, it.Value(func(b []byte) error { return json.Unmarshal(b, dst) })
 }
 
-// getDedupRec reads a dedup record (either encoding) into dst.
-func getDedupRec(txn *badger.Txn, k []byte, dst *dedupRec) (bool, error) {
+// getDedupRec reads a dedup record (any encoding) into dst.
+func (x *Index) getDedupRec(txn *badger.Txn, k []byte, dst *dedupRec) (bool, error) {
 	it, err := txn.Get(k)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
@@ -140,7 +147,7 @@ func getDedupRec(txn *badger.Txn, k []byte, dst *dedupRec) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return true, it.Value(func(b []byte) error { return decodeDedup(b, dst) })
+	return true, it.Value(func(b []byte) error { return decodeDedup(b, dst, x.rs.resolver(txn)) })
 }
 
 // Balance is one party's balance in one currency.
@@ -248,7 +255,7 @@ func (x *Index) Lookup(provider, id string) (partition uint32, index uint64, hel
 	var r dedupRec
 	err = x.db.View(func(txn *badger.Txn) error {
 		var e error
-		found, e = getDedupRec(txn, keyDedup(provider, id), &r)
+		found, e = x.getDedupRec(txn, keyDedup(provider, id), &r)
 		return e
 	})
 	return r.Partition, r.Index, r.Held, found, err
@@ -262,7 +269,21 @@ func (x *Index) Lookup(provider, id string) (partition uint32, index uint64, hel
 // from the stream is the index that was built live. seq is the message's
 // stream sequence.
 func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r *stateRec) error {
-	return x.db.Update(func(t *badger.Txn) error {
+	var newRS []uint64 // rule-set numbers whose r/<n> this transaction writes
+	err := x.db.Update(func(t *badger.Txn) error {
+		newRS = newRS[:0]
+		// encode appends rec in version 2 to enc, with r/<n> of its rule
+		// set in this transaction unless it is on disk already.
+		encode := func(enc []byte, rec *dedupRec) ([]byte, error) {
+			n, write := x.rs.ref(rec.RuleSet)
+			if write && !slices.Contains(newRS, n) {
+				if err := t.Set(keyRuleSet(n), append([]byte(nil), rec.RuleSet...)); err != nil {
+					return nil, err
+				}
+				newRS = append(newRS, n)
+			}
+			return appendDedupV2(enc, rec, n), nil
+		}
 		if err := t.Set(keyApplied(p), be64(seq)); err != nil {
 			return err
 		}
@@ -287,7 +308,10 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 			k := keyDedup(e.Provider, e.Tx.ID)
 			if _, over := r.Dedup[dedupRel(string(k))]; !over {
 				start := len(enc)
-				enc = appendDedup(enc, ptr(entryDedup(e)))
+				var err error
+				if enc, err = encode(enc, ptr(entryDedup(e))); err != nil {
+					return err
+				}
 				if err := t.Set(k, enc[start:len(enc):len(enc)]); err != nil {
 					return err
 				}
@@ -299,10 +323,15 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 		}
 		for k, v := range r.Dedup {
 			var rec dedupRec
-			if err := decodeDedup(v, &rec); err != nil {
+			if err := decodeDedup(v, &rec, nil); err != nil { // version 1 or JSON: the ledger's own
 				return fmt.Errorf("state record: dedup %q: %w", k, err)
 			}
-			if err := t.Set(dedupAbs(k), v); err != nil {
+			start := len(enc)
+			var err error
+			if enc, err = encode(enc, &rec); err != nil {
+				return err
+			}
+			if err := t.Set(dedupAbs(k), enc[start:len(enc):len(enc)]); err != nil {
 				return err
 			}
 		}
@@ -343,4 +372,8 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 		}
 		return setJSON(t, keyCounters(p), r.Counters)
 	})
+	if err == nil {
+		x.rs.committed(newRS) // synced (WithSyncWrites): later records need not repeat r/<n>
+	}
+	return err
 }

@@ -15,7 +15,8 @@ import (
 //	m/<p>                         committed segment count (uint64 BE)
 //	l/<p>                         TALLY_LEDGER stream sequence of the last message applied (uint64 BE)
 //	h/<p><node>\x00<provider>     high-water edge sequence (uint64 BE)
-//	d/<provider>\x00<id>          dedupRec (binary, see dedupcodec.go; JSON of earlier builds still reads): permanent (provider, id) index
+//	d/<provider>\x00<id>          dedupRec (binary version 2, see dedupcodec.go; version 1 and JSON of earlier builds still read): permanent (provider, id) index
+//	r/<n uint64 BE>               a rule-set hash that version-2 dedup records name by n (rulesets.go)
 //	o/<p><provider>\x00<parent>\x00<id>  orphanRec (JSON): reversal waiting for its parent
 //	b/<p><party>\x00<currency>    balance (decimal string), per partition so writers never conflict
 //	s/<p>                         Counters (JSON)
@@ -24,7 +25,9 @@ import (
 //
 // Everything but c/ is a function of the partition's messages on
 // TALLY_LEDGER (docs/settle.md, "The stream is the source of truth"): a
-// node rebuilds it from them.
+// node rebuilds it from them. The numbers n of r/ are the order in which
+// this index first met each rule set, so two indexes of the same ledger may
+// number them differently; the records they decode to are the same.
 const (
 	pfxSegments   = "m/"
 	pfxApplied    = "l/"
@@ -35,6 +38,7 @@ const (
 	pfxCounters   = "s/"
 	pfxConsumer   = "c/"
 	pfxException  = "x/"
+	pfxRuleSet    = "r/"
 	partitionHead = 2 + 4 // prefix and partition of a partitioned key
 )
 
@@ -73,6 +77,9 @@ func keyMark(p uint32, node, provider string) []byte { return pkey(pfxMark, p, n
 // keyDedup is the permanent record of (provider, id); not partitioned: the
 // partition is a function of the provider.
 func keyDedup(provider, id string) []byte { return skey(pfxDedup, provider, id) }
+
+// keyRuleSet is the interned rule-set hash number n (rulesets.go).
+func keyRuleSet(n uint64) []byte { return binary.BigEndian.AppendUint64([]byte(pfxRuleSet), n) }
 
 func keyBalance(p uint32, party, currency string) []byte { return pkey(pfxBalance, p, party, currency) }
 

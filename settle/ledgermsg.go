@@ -51,7 +51,8 @@ type stateRec struct {
 	Marks map[string]uint64 `json:"marks,omitempty"`
 	// Dedup are (provider, id) records written that the segment's entries do
 	// not imply: held reversals, exceptions, parents a reversal reduced.
-	// Values are the binary dedupRec (dedupcodec.go).
+	// Values are dedupRec in binary version 1 (dedupcodec.go): self-contained,
+	// unlike the index's version 2, whose rule sets are numbers of one index.
 	Dedup map[string][]byte `json:"dedup,omitempty"`
 	// Hold are reversals newly held, by provider\x00parent\x00id; Release
 	// the ones released or expired.

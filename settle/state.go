@@ -49,7 +49,7 @@ type batchState struct {
 }
 
 func (s batchState) Dedup(provider, id string) (*dedupRec, error) {
-	return s.b.getDedup(s.w.n.idx.db, keyDedup(provider, id))
+	return s.b.getDedup(s.w.n.idx, keyDedup(provider, id))
 }
 
 func (s batchState) PutDedup(provider, id string, r *dedupRec) {
