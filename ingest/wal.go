@@ -69,7 +69,7 @@ func openDB(dir string, log hclog.Logger, key []byte, rotation time.Duration, me
 	// caches bounded, as SSTs accumulate with the dedup keys).
 	opts = mem.Apply(opts)
 	opts = atrest.Apply(opts, key, rotation) // encryption at rest when a key is set (docs/security.md)
-	db, err := badger.Open(opts)
+	db, err := badgerlog.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open wal %s: %w", dir, err)
 	}

@@ -91,7 +91,7 @@ func OpenIndexWith(dir string, log hclog.Logger, o IndexOptions) (*Index, error)
 		opts = o.tune(opts)
 	}
 	opts = atrest.Apply(opts, o.Key, o.Rotation) // encryption at rest when a key is set
-	db, err := badger.Open(opts)
+	db, err := badgerlog.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open settle index: %w", err)
 	}

@@ -1,6 +1,6 @@
 // Package badgerlog adapts an hclog.Logger to badger.Logger, for every Badger
 // database tally opens (the ingest WAL and dead-letter store, the settle
-// index). Badger's info lines (tables opened, compactions) are debug noise
+// index), and opens them (Open: the repair of a value log torn at creation). Badger's info lines (tables opened, compactions) are debug noise
 // for an operator, so they go to Debug, and its debug lines to Trace.
 package badgerlog
 
