@@ -2,100 +2,33 @@ package console_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/tally-mesh/tally/internal/browsertest"
 )
 
-// browserPath finds a Chromium; without one the browser tests skip, unless
-// TALLY_BROWSER_REQUIRED=1 (set by .ci/run) makes that a failure.
-func browserPath(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("TALLY_BROWSER_REQUIRED") == "1" {
-		t.Fatal("no chromium binary found and TALLY_BROWSER_REQUIRED=1")
-	}
-	t.Skip("no chromium binary found (chromium, chromium-browser, google-chrome, headless-shell): install one (apt-get install chromium) to run the browser tests")
-	return ""
-}
-
-// browser starts a headless Chromium; each call of the returned function is
-// a fresh browser context (its own cookies).
+// browser starts a headless Chromium (internal/browsertest: skips without
+// one unless TALLY_BROWSER_REQUIRED=1); each call of the returned function
+// is a fresh browser context (its own cookies) bounded by 60 s.
 func browser(t *testing.T) func() (context.Context, context.CancelFunc) {
-	path := browserPath(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	return func() (context.Context, context.CancelFunc) {
-		ctx, c1 := chromedp.NewContext(actx)
-		ctx, c2 := context.WithTimeout(ctx, 60*time.Second)
-		return ctx, func() { c2(); c1() }
-	}
+	start := browsertest.Start(t)
+	return func() (context.Context, context.CancelFunc) { return start(60 * time.Second) }
 }
 
+// screenshot keeps a screenshot in the test's temp dir (browsertest.Shot).
 func screenshot(t *testing.T, ctx context.Context, name string) {
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	dirs := []string{t.TempDir()}
-	if d := os.Getenv("TALLY_SCREENSHOTS"); d != "" { // e.g. docs/images
-		dirs = append(dirs, d)
-	}
-	for _, d := range dirs {
-		if err := os.WriteFile(filepath.Join(d, name), buf, 0o644); err != nil {
-			t.Error(err)
-		}
-	}
+	browsertest.Shot(t, ctx, t.TempDir(), name)
 }
 
-func loginUI(name string) chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(
-		chromedp.WaitVisible(chromedp.ID("name")),
-		chromedp.SendKeys(chromedp.ID("name"), name),
-		chromedp.SendKeys(chromedp.ID("password"), pw),
-		chromedp.Click(chromedp.ID("submit")),
-		chromedp.WaitVisible(chromedp.ID("balances")),
-	)
-}
+func loginUI(name string) chromedp.Action[chromedp.Void] { return browsertest.Login(name, pw) }
 
-// waitText polls sel's text until ok holds (bounded by ctx).
+// waitText polls sel's text until ok holds (browsertest.WaitText).
 func waitText(ctx context.Context, sel string, ok func(string) bool) (string, error) {
-	var s string
-	var last error
-	for i := 0; i < 400; i++ {
-		// A read that races a form's navigation fails with "No node with
-		// given id found" (the element belonged to the page being left):
-		// read again on the next page instead of failing.
-		t, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err == nil {
-			s = t
-			if ok(s) {
-				return s, nil
-			}
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return s, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	if last != nil {
-		return s, fmt.Errorf("%s: %w", sel, last)
-	}
-	return s, fmt.Errorf("%s is still %q", sel, s)
+	return browsertest.WaitText(ctx, sel, ok)
 }
 
 // TestBrowser logs in as an operator and as a partner in a real headless

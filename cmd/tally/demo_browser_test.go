@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,92 +12,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tally-mesh/tally/internal/browsertest"
+
 	"github.com/tally-mesh/tally/internal/natstest"
 	"github.com/tally-mesh/tally/txn"
 )
-
-// The browser helpers of console/browser_test.go, for package main: the same
-// skip rules (no chromium: skip, unless TALLY_BROWSER_REQUIRED=1).
-func demoBrowserPath(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("TALLY_BROWSER_REQUIRED") == "1" {
-		t.Fatal("no chromium binary found and TALLY_BROWSER_REQUIRED=1")
-	}
-	t.Skip("no chromium binary found (chromium, chromium-browser, google-chrome, headless-shell): install one (apt-get install chromium) to run the browser tests")
-	return ""
-}
-
-// demoBrowser starts one headless Chromium; each call of the returned
-// function is a fresh browser context (its own cookies), bounded by within.
-func demoBrowser(t *testing.T) func(within time.Duration) (context.Context, context.CancelFunc) {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(demoBrowserPath(t)), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	return func(within time.Duration) (context.Context, context.CancelFunc) {
-		ctx, c1 := chromedp.NewContext(actx)
-		ctx, c2 := context.WithTimeout(ctx, within)
-		return ctx, func() { c2(); c1() }
-	}
-}
-
-// shot saves a full-page screenshot in dir, and the visible part of the
-// page (1280×900) in $TALLY_SCREENSHOTS when set: docs/images is made that
-// way, where a whole page of live activity would weigh half a megabyte.
-func shot(t *testing.T, ctx context.Context, dir, name string) {
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
-		t.Error(err)
-	}
-	if d := os.Getenv("TALLY_SCREENSHOTS"); d != "" {
-		if buf, err = chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil {
-			t.Logf("screenshot %s: %v", name, err)
-		} else if err := os.WriteFile(filepath.Join(d, name), buf, 0o644); err != nil {
-			t.Error(err)
-		}
-	}
-}
-
-func demoLogin(name, password string) chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(
-		chromedp.WaitVisible(chromedp.ID("name")),
-		chromedp.SendKeys(chromedp.ID("name"), name),
-		chromedp.SendKeys(chromedp.ID("password"), password),
-		chromedp.Click(chromedp.ID("submit")),
-		chromedp.WaitVisible(chromedp.ID("balances")),
-	)
-}
-
-// pollText reads sel's text until ok holds: at most 600 reads, bounded by ctx.
-// A read that races a navigation fails and is read again on the next page.
-func pollText(ctx context.Context, sel string, ok func(string) bool) (string, error) {
-	var s string
-	var last error
-	for range 600 {
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err == nil {
-			s = v
-			if ok(s) {
-				return s, nil
-			}
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return s, fmt.Errorf("%s is %q: %w", sel, s, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return s, fmt.Errorf("%s is still %q (%v)", sel, s, last)
-}
 
 // demoOutput is what `tally demo` prints for a newcomer to act on.
 type demoOutput struct {
@@ -155,7 +73,7 @@ func readDemoOutput(t *testing.T, log string, within time.Duration) demoOutput {
 // transactions with planted breaks lists each break. After the demo exits,
 // `tally verify` passes and counts the one correction.
 func TestDemoBrowserWalk(t *testing.T) {
-	newTab := demoBrowser(t)
+	newTab := browsertest.Start(t)
 	dir := t.TempDir()
 	shots := filepath.Join(dir, "screenshots")
 	if err := os.MkdirAll(shots, 0o755); err != nil {
@@ -203,30 +121,30 @@ func TestDemoBrowserWalk(t *testing.T) {
 	t.Run("operator: live counter, the over-reversal, a proposal", func(t *testing.T) {
 		ctx, cancel := newTab(60 * time.Second)
 		defer cancel()
-		if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/"), demoLogin("ops", d.opsPw)); err != nil {
+		if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/"), browsertest.Login("ops", d.opsPw)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pollText(ctx, "#live", func(s string) bool { return s == "live" }); err != nil {
+		if _, err := browsertest.WaitText(ctx, "#live", func(s string) bool { return s == "live" }); err != nil {
 			t.Fatalf("live feed: %v", err)
 		}
-		before, err := pollText(ctx, "#entries", func(s string) bool { return s != "" })
+		before, err := browsertest.WaitText(ctx, "#entries", func(s string) bool { return s != "" })
 		if err != nil {
 			t.Fatal(err)
 		}
-		after, err := pollText(ctx, "#entries", func(s string) bool { return s != before })
+		after, err := browsertest.WaitText(ctx, "#entries", func(s string) bool { return s != before })
 		if err != nil {
 			t.Fatalf("the settled counter never moved from %s while the demo's providers send: %v", before, err)
 		}
 		t.Logf("settled counter %s → %s", before, after)
-		if q, err := pollText(ctx, "#exception-queue", func(s string) bool { return strings.Contains(s, "over_reversal") }); err != nil {
+		if q, err := browsertest.WaitText(ctx, "#exception-queue", func(s string) bool { return strings.Contains(s, "over_reversal") }); err != nil {
 			t.Fatalf("the dashboard's exception queue %q: %v", q, err)
 		}
-		shot(t, ctx, shots, "console-operator.png")
+		browsertest.Shot(t, ctx, shots, "console-operator.png")
 
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("nav-cases")), chromedp.WaitVisible(chromedp.ID("cases"))); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pollText(ctx, "#cases", func(s string) bool { return strings.Contains(s, d.overReversal) }); err != nil {
+		if _, err := browsertest.WaitText(ctx, "#cases", func(s string) bool { return strings.Contains(s, d.overReversal) }); err != nil {
 			t.Fatalf("the queue lacks the planted over-reversal %s: %v", d.overReversal, err)
 		}
 		attrs, err := chromedp.Run(ctx, chromedp.AttributesAll(chromedp.CSSAll("#cases tr[data-case]")))
@@ -242,7 +160,7 @@ func TestDemoBrowserWalk(t *testing.T) {
 		if caseID == "" {
 			t.Fatalf("no case row for %s", d.overReversal)
 		}
-		shot(t, ctx, shots, "console-cases.png")
+		browsertest.Shot(t, ctx, shots, "console-cases.png")
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#cases a[href="/cases/`+caseID+`"]`)), chromedp.WaitVisible(chromedp.ID("propose-form")),
 			chromedp.SetValue(chromedp.ID("currency"), "EUR"),
 			chromedp.SendKeys(chromedp.ID("lines"), "studio-1=1.00\noperator=-1.00"),
@@ -250,16 +168,16 @@ func TestDemoBrowserWalk(t *testing.T) {
 			chromedp.Click(chromedp.ID("propose"))); err != nil {
 			t.Fatal(err)
 		}
-		if st, err := pollText(ctx, "#state", func(s string) bool { return s == "proposed" }); err != nil {
+		if st, err := browsertest.WaitText(ctx, "#state", func(s string) bool { return s == "proposed" }); err != nil {
 			t.Fatalf("after proposing: %q: %v", st, err)
 		}
-		if w, err := pollText(ctx, "#wait", func(s string) bool { return strings.Contains(s, "another approver must check it") }); err != nil {
+		if w, err := browsertest.WaitText(ctx, "#wait", func(s string) bool { return strings.Contains(s, "another approver must check it") }); err != nil {
 			t.Fatalf("the maker's notice %q: %v", w, err)
 		}
 		if n, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.ID("approve"), chromedp.AtLeast(0))); err != nil || len(n) != 0 {
 			t.Fatalf("the maker is offered to approve its own proposal (%d buttons, %v)", len(n), err)
 		}
-		shot(t, ctx, shots, "console-proposed.png")
+		browsertest.Shot(t, ctx, shots, "console-proposed.png")
 	})
 	if caseID == "" {
 		t.FailNow()
@@ -268,20 +186,20 @@ func TestDemoBrowserWalk(t *testing.T) {
 	t.Run("approver: approves, the correction is posted and in the ledger", func(t *testing.T) {
 		ctx, cancel := newTab(60 * time.Second)
 		defer cancel()
-		if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/"), demoLogin("checker", d.checkerPw), chromedp.Navigate(d.url+"/cases/"+caseID),
+		if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/"), browsertest.Login("checker", d.checkerPw), chromedp.Navigate(d.url+"/cases/"+caseID),
 			chromedp.WaitVisible(chromedp.ID("approve"))); err != nil {
 			t.Fatal(err)
 		}
-		if p, err := pollText(ctx, "#proposal", func(s string) bool {
+		if p, err := browsertest.WaitText(ctx, "#proposal", func(s string) bool {
 			return strings.Contains(s, "studio-1=1.00;operator=-1.00") && strings.Contains(s, "proposed by ops")
 		}); err != nil {
 			t.Fatalf("the proposal shown to the checker: %q: %v", p, err)
 		}
-		shot(t, ctx, shots, "console-approve.png")
+		browsertest.Shot(t, ctx, shots, "console-approve.png")
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("approve"))); err != nil {
 			t.Fatal(err)
 		}
-		if st, err := pollText(ctx, "#state", func(s string) bool { return s == "posted" }); err != nil {
+		if st, err := browsertest.WaitText(ctx, "#state", func(s string) bool { return s == "posted" }); err != nil {
 			t.Fatalf("after approving: %q: %v", st, err)
 		}
 		// The page is rendered on the server: reload until the settle
@@ -301,23 +219,23 @@ func TestDemoBrowserWalk(t *testing.T) {
 		if !strings.Contains(posted, "adj-"+caseID+"-1") {
 			t.Fatalf("the case's posted row %q never showed the correction in the ledger", posted)
 		}
-		shot(t, ctx, shots, "console-posted.png")
+		browsertest.Shot(t, ctx, shots, "console-posted.png")
 	})
 
 	t.Run("partner: only studio-1, revenue by hour, check a transaction", func(t *testing.T) {
 		ctx, cancel := newTab(60 * time.Second)
 		defer cancel()
-		if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/"), demoLogin("studio-1", d.partnerPw), chromedp.WaitVisible(chromedp.ID("revenue"))); err != nil {
+		if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/"), browsertest.Login("studio-1", d.partnerPw), chromedp.WaitVisible(chromedp.ID("revenue"))); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pollText(ctx, "#live", func(s string) bool { return s == "live" }); err != nil {
+		if _, err := browsertest.WaitText(ctx, "#live", func(s string) bool { return s == "live" }); err != nil {
 			t.Fatalf("live feed: %v", err)
 		}
-		bal, err := pollText(ctx, "#balances", func(s string) bool { return strings.Contains(s, "studio-1") })
+		bal, err := browsertest.WaitText(ctx, "#balances", func(s string) bool { return strings.Contains(s, "studio-1") })
 		if err != nil {
 			t.Fatal(err)
 		}
-		rev, err := pollText(ctx, "#revenue", func(s string) bool { return strings.Contains(s, "EUR") })
+		rev, err := browsertest.WaitText(ctx, "#revenue", func(s string) bool { return strings.Contains(s, "EUR") })
 		if err != nil || !strings.Contains(rev, "studio-1") {
 			t.Fatalf("revenue by hour %q: %v", rev, err)
 		}
@@ -337,7 +255,7 @@ func TestDemoBrowserWalk(t *testing.T) {
 			chromedp.WaitVisible(chromedp.ID("entry"))); err != nil {
 			t.Fatal(err)
 		}
-		if e, err := pollText(ctx, "#entry", func(s string) bool { return strings.Contains(s, d.conflictBet) }); err != nil {
+		if e, err := browsertest.WaitText(ctx, "#entry", func(s string) bool { return strings.Contains(s, d.conflictBet) }); err != nil {
 			t.Fatalf("the checked entry %q: %v", e, err)
 		}
 		// The proof needs a signed checkpoint covering the entry: the demo
@@ -359,7 +277,7 @@ func TestDemoBrowserWalk(t *testing.T) {
 		} else if r, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("receipt"))); err != nil || !strings.Contains(r, "c2sp.org/tlog-proof") {
 			t.Errorf("receipt %q: %v", r, err)
 		}
-		shot(t, ctx, shots, "console-check.png")
+		browsertest.Shot(t, ctx, shots, "console-check.png")
 		// Another provider's transaction is answered as if it did not exist.
 		if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/check?provider=studio-2&id=studio-2-r1-1")); err != nil {
 			t.Fatal(err)
@@ -383,7 +301,7 @@ func TestDemoBrowserWalk(t *testing.T) {
 		defer cancel2()
 		partner, cancel3 := newTab(60 * time.Second)
 		defer cancel3()
-		if err := chromedp.Do(partner, chromedp.Navigate(d.url+"/"), demoLogin("studio-1", d.partnerPw)); err != nil {
+		if err := chromedp.Do(partner, chromedp.Navigate(d.url+"/"), browsertest.Login("studio-1", d.partnerPw)); err != nil {
 			t.Fatal(err)
 		}
 		if s, err := chromedp.Run(partner, chromedp.Text(chromedp.ID("statements"))); err != nil || strings.Contains(s, day) {
@@ -391,11 +309,11 @@ func TestDemoBrowserWalk(t *testing.T) {
 		}
 		state := func(ctx context.Context, want string) {
 			t.Helper()
-			if s, err := pollText(ctx, row+" td.state", func(s string) bool { return s == want }); err != nil {
+			if s, err := browsertest.WaitText(ctx, row+" td.state", func(s string) bool { return s == want }); err != nil {
 				t.Fatalf("statement state %q, want %s: %v", s, want, err)
 			}
 		}
-		if err := chromedp.Do(ops, chromedp.Navigate(d.url+"/"), demoLogin("ops", d.opsPw), chromedp.Navigate(d.url+"/reviews"),
+		if err := chromedp.Do(ops, chromedp.Navigate(d.url+"/"), browsertest.Login("ops", d.opsPw), chromedp.Navigate(d.url+"/reviews"),
 			chromedp.WaitVisible(chromedp.CSS(row))); err != nil {
 			t.Fatal(err)
 		}
@@ -407,11 +325,11 @@ func TestDemoBrowserWalk(t *testing.T) {
 		if n, err := chromedp.Run(ops, chromedp.Nodes(chromedp.CSS(row+` form[action$="/approve"]`), chromedp.AtLeast(0))); err != nil || len(n) != 0 {
 			t.Fatalf("the submitter is offered to approve (%d forms, %v)", len(n), err)
 		}
-		if err := chromedp.Do(checker, chromedp.Navigate(d.url+"/"), demoLogin("checker", d.checkerPw), chromedp.Navigate(d.url+"/reviews"),
+		if err := chromedp.Do(checker, chromedp.Navigate(d.url+"/"), browsertest.Login("checker", d.checkerPw), chromedp.Navigate(d.url+"/reviews"),
 			chromedp.WaitVisible(chromedp.CSS(row+` form[action$="/approve"]`))); err != nil {
 			t.Fatal(err)
 		}
-		shot(t, checker, shots, "console-reviews.png")
+		browsertest.Shot(t, checker, shots, "console-reviews.png")
 		if err := chromedp.Do(checker, chromedp.Click(chromedp.CSS(row+` form[action$="/approve"] button`))); err != nil {
 			t.Fatal(err)
 		}
@@ -426,14 +344,14 @@ func TestDemoBrowserWalk(t *testing.T) {
 		if err := chromedp.Do(partner, chromedp.Reload()); err != nil {
 			t.Fatal(err)
 		}
-		if s, err := pollText(partner, "#statements", func(s string) bool { return strings.Contains(s, day) }); err != nil || !strings.Contains(s, "studio-1") {
+		if s, err := browsertest.WaitText(partner, "#statements", func(s string) bool { return strings.Contains(s, day) }); err != nil || !strings.Contains(s, "studio-1") {
 			t.Fatalf("the partner's statements after issue: %q: %v", s, err)
 		}
 		// Tall enough that the picture shows the issued statement too.
 		if err := chromedp.Do(partner, chromedp.EmulateViewport(1280, 1000)); err != nil {
 			t.Fatal(err)
 		}
-		shot(t, partner, shots, "console-partner.png")
+		browsertest.Shot(t, partner, shots, "console-partner.png")
 	})
 
 	t.Run("reconciliation: the report's planted breaks are listed", func(t *testing.T) {
@@ -447,7 +365,7 @@ func TestDemoBrowserWalk(t *testing.T) {
 		}
 		ctx, cancel := newTab(60 * time.Second)
 		defer cancel()
-		if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/"), demoLogin("ops", d.opsPw), chromedp.Click(chromedp.ID("nav-reconcile")),
+		if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"/"), browsertest.Login("ops", d.opsPw), chromedp.Click(chromedp.ID("nav-reconcile")),
 			chromedp.WaitVisible(chromedp.ID("recon-form")),
 			chromedp.SendKeys(chromedp.ID("recon-provider"), "studio-1"),
 			chromedp.SendKeys(chromedp.ID("recon-period"), day),
@@ -456,7 +374,7 @@ func TestDemoBrowserWalk(t *testing.T) {
 			chromedp.WaitVisible(chromedp.ID("recon-breaks-list"))); err != nil {
 			t.Fatal(err)
 		}
-		list, err := pollText(ctx, "#recon-breaks-list", func(s string) bool { return s != "" })
+		list, err := browsertest.WaitText(ctx, "#recon-breaks-list", func(s string) bool { return s != "" })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -471,7 +389,7 @@ func TestDemoBrowserWalk(t *testing.T) {
 		if m, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("recon-matched"))); err != nil || m != "2" {
 			t.Errorf("matched %q, want 2 (walk-1, and walk-3 besides its duplicate row): %v", m, err)
 		}
-		shot(t, ctx, shots, "console-reconcile.png")
+		browsertest.Shot(t, ctx, shots, "console-reconcile.png")
 	})
 
 	// The demo drains on SIGTERM and exits 0; then its data verifies, with
