@@ -15,7 +15,6 @@ import (
 	"github.com/tally-mesh/tally/settle/payout"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/settle/statement"
-	"github.com/tally-mesh/tally/txn"
 )
 
 // The worked example of docs/rules.md "Settlement currency and FX"
@@ -116,26 +115,12 @@ func TestRulesEvalFXRates(t *testing.T) {
 	}
 }
 
-// needOperatorTypes skips a test that seals fx_rate entries into real
-// ledger files before the ledger accepts the operator entry types (the
-// seam's txn.FXRate, helper A's branch): store validation refuses an
-// unknown type. Once merged, the test runs.
-func needOperatorTypes(t *testing.T) {
-	if !txn.Type(fx.EntryType).Valid() {
-		t.Skip("the ledger does not accept fx_rate entries yet (txn.FXRate of the operator-entry seam)")
-	}
-}
-
-// TestFXStatementsPayoutsCommand: the worked example from real ledger files.
-// The fx_rate entries are sealed straight into the ledger with the store
-// API (as the settle engine records an oplog rate: provider and edge node
-// _tally, rule fx_rate), next to the settled bets. `tally statements`
-// issues studio-b's November statement in USD with its FX lines (JSON and
-// CSV), `tally fx rates` lists the rates and the one in force, and `tally
-// payouts run` on 3 December pays it at that day's rate (1.15): 85.58,
-// the FX difference +1.45 recorded with the rate.
-func TestFXStatementsPayoutsCommand(t *testing.T) {
-	needOperatorTypes(t)
+// fxExampleLedger writes the worked example's rates and November traffic
+// into real ledger files in a new data directory (the fx_rate entries
+// sealed straight in with the store API, as the settle engine records an
+// oplog rate), with the statements clock at 3 December 09:00 UTC.
+func fxExampleLedger(t *testing.T) string {
+	t.Helper()
 	book, err := rules.ParseFile(filepath.Join("..", "..", "settle", "rules", "testdata", "fx-settlement.hcl"))
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +137,19 @@ func TestFXStatementsPayoutsCommand(t *testing.T) {
 	l.settle(lines)
 	statementsClock = func() time.Time { return mustTime("2026-12-03T09:00:00Z") }
 	t.Cleanup(func() { statementsClock = time.Now })
+	return data
+}
+
+// TestFXStatementsPayoutsCommand: the worked example from real ledger files.
+// The fx_rate entries are sealed straight into the ledger with the store
+// API (as the settle engine records an oplog rate: provider and edge node
+// _tally, rule fx_rate), next to the settled bets. `tally statements`
+// issues studio-b's November statement in USD with its FX lines (JSON and
+// CSV), `tally fx rates` lists the rates and the one in force, and `tally
+// payouts run` on 3 December pays it at that day's rate (1.15): 85.58,
+// the FX difference +1.45 recorded with the rate.
+func TestFXStatementsPayoutsCommand(t *testing.T) {
+	data := fxExampleLedger(t)
 
 	outs := statementsRun(t, "--data", data, "--period", "2026-11")
 	var nov *statementOut

@@ -7,10 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tally-mesh/tally/settle/fx"
-	"github.com/tally-mesh/tally/settle/rules"
 )
 
 // TestStatementsReportCurrency: `tally statements --report-currency EUR`
@@ -24,23 +22,7 @@ import (
 // "Reporting currency". Without --report-inverse there is no USD→EUR rate:
 // the command fails with fx.ErrNoRate and issues nothing.
 func TestStatementsReportCurrency(t *testing.T) {
-	needOperatorTypes(t)
-	book, err := rules.ParseFile(filepath.Join("..", "..", "settle", "rules", "testdata", "fx-settlement.hcl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := t.TempDir()
-	l := newTestLedger(t, data, book)
-	for _, r := range fxExampleRates {
-		l.Entry(fx.Entry(r.source, "EUR", "USD", r.rate, mustTime(r.asOf), "treasury@op"))
-	}
-	var lines [][]byte
-	for _, s := range fxExampleNovember {
-		lines = append(lines, []byte(s))
-	}
-	l.settle(lines)
-	statementsClock = func() time.Time { return mustTime("2026-12-03T09:00:00Z") }
-	t.Cleanup(func() { statementsClock = time.Now })
+	data := fxExampleLedger(t)
 
 	// Flags of the report without the reporting currency, or a bad one.
 	for _, args := range [][]string{
