@@ -343,24 +343,27 @@ func (c *Console) statementFile(w http.ResponseWriter, r *http.Request, id Ident
 	name := strings.TrimSuffix(filepath.Base(is.Path), ".note")
 	switch r.PathValue("format") {
 	case "note":
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.note"`)
-		w.Write(is.Note)
+		attachment(w, "text/plain; charset=utf-8", name+".note", is.Note)
 	case "csv":
 		b, err := os.ReadFile(strings.TrimSuffix(is.Path, ".note") + ".csv")
 		if err != nil {
 			c.internal(w, err)
 			return
 		}
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
-		w.Write(b)
+		attachment(w, "text/csv; charset=utf-8", name+".csv", b)
 	case "json":
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(is.Statement.Canonical())
 	default:
 		notFound(w, "statement format "+quote(r.PathValue("format"))+" (use note, csv or json)")
 	}
+}
+
+// attachment answers b as a download named name.
+func attachment(w http.ResponseWriter, contentType, name string, b []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.Write(b)
 }
 
 // Transaction is GET /v1/transactions/{provider}/{id}.

@@ -355,17 +355,11 @@ func (c *Console) reconFileAPI(w http.ResponseWriter, r *http.Request, id Identi
 	name := strings.TrimSuffix(filepath.Base(k.Path), ".note")
 	switch r.PathValue("format") {
 	case "note":
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.note"`)
-		w.Write(k.Note)
+		attachment(w, "text/plain; charset=utf-8", name+".note", k.Note)
 	case "json":
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.json"`)
-		w.Write(append(k.Result.Canonical(), '\n'))
+		attachment(w, "application/json", name+".json", append(k.Result.Canonical(), '\n'))
 	case "csv":
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
-		w.Write(recon.CSV(k.Result)) // recomputed from the signed note, as recon's store says
+		attachment(w, "text/csv; charset=utf-8", name+".csv", recon.CSV(k.Result)) // recomputed from the signed note, as recon's store says
 	default:
 		notFound(w, "reconciliation format "+quote(r.PathValue("format"))+" (use note, json or csv)")
 	}
