@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -60,37 +59,6 @@ func gapConfig(t *testing.T, url, dir string, roles ...string) config.Config {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// dropBatch deletes the TALLY_TX message holding edge sequence first and
-// returns the last edge sequence it held.
-func dropBatch(t *testing.T, js jetstream.JetStream, first uint64) uint64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, wire.NewSubjects("").TxStream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			continue
-		}
-		if f, _ := strconv.ParseUint(m.Header.Get(wire.HdrFirstSeq), 10, 64); f == first {
-			if err := st.DeleteMsg(ctx, seq); err != nil {
-				t.Fatal(err)
-			}
-			last, _ := strconv.ParseUint(m.Header.Get(wire.HdrLastSeq), 10, 64)
-			return last
-		}
-	}
-	t.Fatalf("no batch starting at edge seq %d in the stream", first)
-	return 0
 }
 
 // alerts collects every alert published on <prefix>.alert.gap.
@@ -175,7 +143,7 @@ func TestGapClosedByReplay(t *testing.T) {
 		}
 		return nil
 	})
-	last := dropBatch(t, js, 31)
+	last := natstest.DropTxBatch(t, js, 31)
 	lost := last - 30
 
 	sdir := t.TempDir()
@@ -267,7 +235,7 @@ func TestGapBeyondRetention(t *testing.T) {
 		}
 		return nil
 	})
-	dropBatch(t, js, 21)
+	natstest.DropTxBatch(t, js, 21)
 	sdir := t.TempDir()
 	settle, err := Start(context.Background(), gapConfig(t, url, sdir, config.RoleSettle), testLogger(t))
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,34 +49,6 @@ func lossyTxHub(t *testing.T) (string, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	return s.ClientURL(), js
-}
-
-// dropTxBatch deletes the TALLY_TX message whose first edge sequence is first.
-func dropTxBatch(t *testing.T, js jetstream.JetStream, first uint64) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, wire.NewSubjects("").TxStream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			continue
-		}
-		if f, _ := strconv.ParseUint(m.Header.Get(wire.HdrFirstSeq), 10, 64); f == first {
-			if err := st.DeleteMsg(ctx, seq); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
-	t.Fatalf("no batch starting at edge seq %d in TALLY_TX", first)
 }
 
 func ledgerCounts(t *testing.T, dir string) map[string]int {
@@ -144,7 +115,7 @@ func TestReconcileReplay(t *testing.T) {
 			return nil
 		})
 	}
-	dropTxBatch(t, js, 2)
+	natstest.DropTxBatch(t, js, 2)
 
 	scfg := nodeCfg("settle-1", config.RoleSettle)
 	settle := start(scfg)
