@@ -178,25 +178,8 @@ func (c Config) withDefaults() Config {
 	if c.ReplayIDsMax <= 0 {
 		c.ReplayIDsMax = wire.DefaultReplayIDsMax
 	}
-	c.WALMemory = memoryDefaults(c.WALMemory, DefaultWALMemory)
+	c.WALMemory = c.WALMemory.Or(DefaultWALMemory)
 	return c
-}
-
-// memoryDefaults fills the zero fields of m from d.
-func memoryDefaults(m, d badgermem.Memory) badgermem.Memory {
-	if m.MemTableBytes <= 0 {
-		m.MemTableBytes = d.MemTableBytes
-	}
-	if m.MemTables <= 0 {
-		m.MemTables = d.MemTables
-	}
-	if m.BlockCacheBytes <= 0 {
-		m.BlockCacheBytes = d.BlockCacheBytes
-	}
-	if m.IndexCacheBytes <= 0 {
-		m.IndexCacheBytes = d.IndexCacheBytes
-	}
-	return m
 }
 
 // validate reports every problem at once.

@@ -61,19 +61,7 @@ var DefaultIndexMemory = badgermem.Memory{MemTableBytes: 16 << 20, MemTables: 5,
 
 // OpenIndexWith opens (or creates) the index in dir with o.
 func OpenIndexWith(dir string, log hclog.Logger, o IndexOptions) (*Index, error) {
-	mem := o.Memory
-	if mem.MemTableBytes <= 0 {
-		mem.MemTableBytes = DefaultIndexMemory.MemTableBytes
-	}
-	if mem.MemTables <= 0 {
-		mem.MemTables = DefaultIndexMemory.MemTables
-	}
-	if mem.BlockCacheBytes <= 0 {
-		mem.BlockCacheBytes = DefaultIndexMemory.BlockCacheBytes
-	}
-	if mem.IndexCacheBytes <= 0 {
-		mem.IndexCacheBytes = DefaultIndexMemory.IndexCacheBytes
-	}
+	mem := o.Memory.Or(DefaultIndexMemory)
 	if err := mem.Check("settle.index_"); err != nil {
 		return nil, fmt.Errorf("open settle index: %w", err)
 	}

@@ -47,6 +47,24 @@ const (
 )
 
 // Check reports the first field outside its limits, named after the
+// Or fills the zero (or negative) fields of m from d: a store's defaults
+// under what its config leaves unset.
+func (m Memory) Or(d Memory) Memory {
+	if m.MemTableBytes <= 0 {
+		m.MemTableBytes = d.MemTableBytes
+	}
+	if m.MemTables <= 0 {
+		m.MemTables = d.MemTables
+	}
+	if m.BlockCacheBytes <= 0 {
+		m.BlockCacheBytes = d.BlockCacheBytes
+	}
+	if m.IndexCacheBytes <= 0 {
+		m.IndexCacheBytes = d.IndexCacheBytes
+	}
+	return m
+}
+
 // configuration key prefix (e.g. "settle.index_").
 func (m Memory) Check(prefix string) error {
 	switch {
