@@ -176,6 +176,16 @@ type Settle struct {
 	// ConsoleDualApprovalAbove: an adjustment larger than this (in its
 	// currency's units) needs two approvers (docs/console.md).
 	ConsoleDualApprovalAbove decimal.Decimal
+	// ConsoleReplayWait: how long the console waits for the first edge to
+	// answer a replay-by-id request of a reconciliation (recon.AskReplay).
+	ConsoleReplayWait time.Duration
+	// ConsoleQueue bounds one listing of the case queue: the newest of
+	// each source (settle.console_queue_exceptions, _anomalies, _breaks).
+	ConsoleQueueExceptions, ConsoleQueueAnomalies, ConsoleQueueBreaks int
+	// OplogAckWait: an operator-log forward that takes longer goes to
+	// another settle node; OplogPublishTimeout bounds one forward or replay
+	// publish (settle/oplog).
+	OplogAckWait, OplogPublishTimeout time.Duration
 
 	// IndexMemory bounds the index's Badger memtables and caches
 	// (settle.index_memtable_bytes, index_memtables, index_block_cache_bytes,
@@ -230,6 +240,12 @@ func Default() Config {
 			LeaseTTL:          6 * time.Second,
 
 			ConsoleDualApprovalAbove: decimal.NewFromInt(10000),
+			ConsoleReplayWait:        2 * time.Second,
+			ConsoleQueueExceptions:   1000,
+			ConsoleQueueAnomalies:    200,
+			ConsoleQueueBreaks:       5000,
+			OplogAckWait:             30 * time.Second,
+			OplogPublishTimeout:      10 * time.Second,
 		},
 		LogFormat:  LogText,
 		Encryption: Encryption{Rotation: DefaultKeyRotation},
@@ -392,6 +408,24 @@ func (c Config) check(bad func(key, val, fix string)) {
 	}
 	if c.Settle.ConsoleDualApprovalAbove.IsNegative() {
 		bad("settle.console_dual_approval_above", c.Settle.ConsoleDualApprovalAbove.String(), `use a decimal string ≥ 0 such as "10000"`)
+	}
+	for _, k := range []struct {
+		key string
+		v   int
+	}{{"settle.console_queue_exceptions", c.Settle.ConsoleQueueExceptions}, {"settle.console_queue_anomalies", c.Settle.ConsoleQueueAnomalies},
+		{"settle.console_queue_breaks", c.Settle.ConsoleQueueBreaks}} {
+		if k.v < 1 || k.v > 100000 {
+			bad(k.key, fmt.Sprint(k.v), "use 1-100000")
+		}
+	}
+	for _, k := range []struct {
+		key string
+		v   time.Duration
+	}{{"settle.console_replay_wait", c.Settle.ConsoleReplayWait}, {"settle.oplog_ack_wait", c.Settle.OplogAckWait},
+		{"settle.oplog_publish_timeout", c.Settle.OplogPublishTimeout}} {
+		if k.v < 100*time.Millisecond || k.v > 10*time.Minute {
+			bad(k.key, k.v.String(), `use a duration from "100ms" to "10m"`)
+		}
 	}
 	if c.Settle.AuditMaxEntries < 1 || c.Settle.AuditMaxEntries > 100000 {
 		bad("settle.audit_max_entries", fmt.Sprint(c.Settle.AuditMaxEntries), "use 1-100000")

@@ -148,6 +148,13 @@ type SettleFile struct {
 	ConsoleTLS       *ServerTLSFile `hcl:"console_tls,block"`           // HTTPS on console_listen
 	// An adjustment larger than this needs two approvers (decimal string).
 	ConsoleDualApprovalAbove *string `hcl:"console_dual_approval_above,optional"`
+	ConsoleReplayWait        *string `hcl:"console_replay_wait,optional"`
+	ConsoleQueueExceptions   *int    `hcl:"console_queue_exceptions,optional"`
+	ConsoleQueueAnomalies    *int    `hcl:"console_queue_anomalies,optional"`
+	ConsoleQueueBreaks       *int    `hcl:"console_queue_breaks,optional"`
+	// The operator log's forwarder (settle/oplog).
+	OplogAckWait        *string `hcl:"oplog_ack_wait,optional"`
+	OplogPublishTimeout *string `hcl:"oplog_publish_timeout,optional"`
 
 	// The index's Badger memory (internal/badgermem).
 	IndexMemtableBytes   *string `hcl:"index_memtable_bytes,optional"`

@@ -363,6 +363,12 @@ func (l *loader) apply(f *File) {
 			c.Settle.ConsoleUsers = l.path(*s.ConsoleUsers)
 		}
 		l.size("settle.console_max_upload", s.ConsoleMaxUpload, &c.Settle.ConsoleMaxUpload)
+		l.dur("settle.console_replay_wait", s.ConsoleReplayWait, &c.Settle.ConsoleReplayWait)
+		setInt(s.ConsoleQueueExceptions, &c.Settle.ConsoleQueueExceptions)
+		setInt(s.ConsoleQueueAnomalies, &c.Settle.ConsoleQueueAnomalies)
+		setInt(s.ConsoleQueueBreaks, &c.Settle.ConsoleQueueBreaks)
+		l.dur("settle.oplog_ack_wait", s.OplogAckWait, &c.Settle.OplogAckWait)
+		l.dur("settle.oplog_publish_timeout", s.OplogPublishTimeout, &c.Settle.OplogPublishTimeout)
 		if s.ConsoleDualApprovalAbove != nil {
 			d, err := decimal.NewFromString(*s.ConsoleDualApprovalAbove)
 			if err != nil {

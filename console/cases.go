@@ -186,7 +186,20 @@ type WorkflowOptions struct {
 	Poster            Poster              // nil: approved cases stay approved until one is wired
 	DualApprovalAbove decimal.Decimal     // a proposal larger than this needs two approvers
 	Timeout           time.Duration       // per request to the bucket (default 10 s)
+	// Queue bounds one listing of the case queue: the newest of each
+	// source (settle.console_queue_*; zero fields take QueueDefaults).
+	Queue QueueLimits
 }
+
+// QueueLimits bounds one listing of the case queue per source.
+type QueueLimits struct {
+	Exceptions int // settle exceptions
+	Anomalies  int // records of the anomalies stream read back
+	Breaks     int // reconciliation breaks over the kept results
+}
+
+// QueueDefaults are settle.console_queue_*'s defaults.
+var QueueDefaults = QueueLimits{Exceptions: 1000, Anomalies: 200, Breaks: 5000}
 
 // exceptionReader is the part of *settle.Node the queue reads.
 type exceptionReader interface {
@@ -232,6 +245,15 @@ func (c *Console) EnableWorkflow(o WorkflowOptions) error {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
+	}
+	if o.Queue.Exceptions <= 0 {
+		o.Queue.Exceptions = QueueDefaults.Exceptions
+	}
+	if o.Queue.Anomalies <= 0 {
+		o.Queue.Anomalies = QueueDefaults.Anomalies
+	}
+	if o.Queue.Breaks <= 0 {
+		o.Queue.Breaks = QueueDefaults.Breaks
 	}
 	if o.DualApprovalAbove.IsNegative() {
 		return errors.New("console: dual approval threshold below zero")

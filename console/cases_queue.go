@@ -19,13 +19,6 @@ import (
 	"github.com/tally-mesh/tally/settle"
 )
 
-// Bounds of one queue listing: the newest of each source.
-const (
-	queueExceptions = 1000
-	queueAnomalies  = 200
-	queueRecon      = 5000
-)
-
 func exceptionCase(x settle.ExceptionRef) Case {
 	return Case{ID: x.ID, Source: SourceException, Kind: x.Kind, Provider: x.Provider, TxID: x.Exception.ID,
 		Summary: x.Reason, At: x.At.UTC(), State: StateOpen, History: []Event{}}
@@ -184,7 +177,7 @@ func (c *Console) inLedger(cs *Case) {
 func (c *Console) queue(ctx context.Context) ([]Case, error) {
 	w := c.wf
 	byID := map[string]Case{}
-	xs, err := w.exceptions.ExceptionRefs(queueExceptions)
+	xs, err := w.exceptions.ExceptionRefs(w.Queue.Exceptions)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +193,7 @@ func (c *Console) queue(ctx context.Context) ([]Case, error) {
 		if err != nil {
 			return nil, err
 		}
-		for seq, n := info.State.LastSeq, 0; seq >= max(info.State.FirstSeq, 1) && n < queueAnomalies; seq, n = seq-1, n+1 {
+		for seq, n := info.State.LastSeq, 0; seq >= max(info.State.FirstSeq, 1) && n < w.Queue.Anomalies; seq, n = seq-1, n+1 {
 			r, found, err := c.anomaly(ctx, st, seq)
 			if err != nil {
 				return nil, err
@@ -233,7 +226,7 @@ func (c *Console) queue(ctx context.Context) ([]Case, error) {
 			}
 			for _, k := range latest {
 				for _, cs := range reconCases(k) {
-					if n < queueRecon {
+					if n < w.Queue.Breaks {
 						byID[cs.ID] = cs
 						n++
 					}

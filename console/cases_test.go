@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tally-mesh/tally/config"
 	"github.com/tally-mesh/tally/console"
 	"github.com/tally-mesh/tally/internal/natstest"
 	"github.com/tally-mesh/tally/ops/anomaly"
@@ -576,25 +577,7 @@ func TestCaseSources(t *testing.T) {
 	e, _ := workflowEnv(t)
 	// Reconciliation: run 1 has two missing rows, run 2 (the same period,
 	// after the provider corrected its report) one.
-	signer, _, err := store.LoadOrCreateKey(e.cfg.KeyPath(), e.cfg.Settle.Origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := recon.Load(e.cfg.Path("reconciliations"), "prov-a", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ids := range [][]string{{"m-1", "m-2"}, {"m-2"}} {
-		r := &recon.Result{Provider: "prov-a", Period: "2026-11", Start: "2026-11-01T00:00:00Z", End: "2026-12-01T00:00:00Z",
-			CreatedAt: "2026-12-02T09:00:00Z", LedgerSizes: map[string]uint64{}, Extra: []recon.Item{}, Mismatched: []recon.Mismatch{},
-			Duplicates: []recon.Duplicate{}, Rejected: []recon.Rejection{}, OutOfPeriod: []recon.Item{}, Totals: []recon.Total{}}
-		for i, id := range ids {
-			r.Missing = append(r.Missing, recon.Item{ID: id, Type: "bet", Amount: "5.00", Currency: "EUR", OccurredAt: "2026-11-03T10:00:00Z", Row: i + 1})
-		}
-		if _, err := ch.Keep(r, signer); err != nil {
-			t.Fatal(err)
-		}
-	}
+	keepRecon(t, e, []string{"m-1", "m-2"}, []string{"m-2"})
 	// Anomaly: one record as the detector publishes it.
 	js, err := jetstream.New(e.nc)
 	if err != nil {
@@ -648,5 +631,42 @@ func TestCaseSources(t *testing.T) {
 	viewer.getJSON("/v1/cases?state=dismissed", &dismissed)
 	if len(dismissed) != 2 {
 		t.Fatalf("dismissed %+v", dismissed)
+	}
+}
+
+// keepRecon keeps one signed reconciliation result of prov-a for 2026-11
+// per list of missing ids, in order (each supersedes the one before).
+func keepRecon(t *testing.T, e *env, runs ...[]string) {
+	t.Helper()
+	signer, _, err := store.LoadOrCreateKey(e.cfg.KeyPath(), e.cfg.Settle.Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := recon.Load(e.cfg.Path("reconciliations"), "prov-a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ids := range runs {
+		r := &recon.Result{Provider: "prov-a", Period: "2026-11", Start: "2026-11-01T00:00:00Z", End: "2026-12-01T00:00:00Z",
+			CreatedAt: "2026-12-02T09:00:00Z", LedgerSizes: map[string]uint64{}, Extra: []recon.Item{}, Mismatched: []recon.Mismatch{},
+			Duplicates: []recon.Duplicate{}, Rejected: []recon.Rejection{}, OutOfPeriod: []recon.Item{}, Totals: []recon.Total{}}
+		for i, id := range ids {
+			r.Missing = append(r.Missing, recon.Item{ID: id, Type: "bet", Amount: "5.00", Currency: "EUR", OccurredAt: "2026-11-03T10:00:00Z", Row: i + 1})
+		}
+		if _, err := ch.Keep(r, signer); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCaseQueueBound: settle.console_queue_breaks bounds the
+// reconciliation breaks of one listing.
+func TestCaseQueueBound(t *testing.T) {
+	e := startWith(t, func(c *config.Config) { c.Settle.ConsoleQueueBreaks = 2 })
+	keepRecon(t, e, []string{"m-1", "m-2", "m-3", "m-4"})
+	var rc []console.Case
+	e.login("viewer").getJSON("/v1/cases?source=reconciliation", &rc)
+	if len(rc) != 2 {
+		t.Fatalf("%d reconciliation cases listed with console_queue_breaks = 2: %+v", len(rc), rc)
 	}
 }

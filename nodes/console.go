@@ -53,7 +53,7 @@ func (n *Node) startConsole(vkey string, signer note.Signer, book *rules.Book) e
 	if n.nc != nil { // the missing ids of a reconciliation go to the edge serving the provider (recon.AskReplay)
 		nc, subj := n.nc, wire.NewSubjects(cfg.Prefix)
 		dash.Replay = func(ctx context.Context, provider string, ids []string) ([]recon.ReplayOutcome, error) {
-			return recon.AskReplay(ctx, nc, recon.ReplayOptions{Subjects: subj}, provider, ids)
+			return recon.AskReplay(ctx, nc, recon.ReplayOptions{Subjects: subj, Timeout: cfg.Settle.ConsoleReplayWait}, provider, ids)
 		}
 	}
 	c, err := console.New(console.Options{Node: n.settle, Ledger: n.ledger, Users: users,

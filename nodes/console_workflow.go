@@ -31,6 +31,8 @@ func (n *Node) enableWorkflow(c *console.Console) error {
 	}
 	return c.EnableWorkflow(console.WorkflowOptions{KV: kv, JS: n.js, AnomalyStream: anomaly.StreamName(wire.NewSubjects(n.cfg.Prefix)),
 		ReconDir: n.cfg.Path("reconciliations"), DualApprovalAbove: n.cfg.Settle.ConsoleDualApprovalAbove,
+		Queue: console.QueueLimits{Exceptions: n.cfg.Settle.ConsoleQueueExceptions, Anomalies: n.cfg.Settle.ConsoleQueueAnomalies,
+			Breaks: n.cfg.Settle.ConsoleQueueBreaks},
 		Poster: oplogPoster{js: n.js, subjects: wire.NewSubjects(n.cfg.Prefix)}})
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/tally-mesh/tally/ingest"
 	"github.com/tally-mesh/tally/metrics"
 	"github.com/tally-mesh/tally/settle"
+	"github.com/tally-mesh/tally/settle/oplog"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/wire"
@@ -293,6 +294,7 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 		SegmentMaxEntries: cfg.Settle.SegmentMaxEntries, SegmentMaxAge: cfg.Settle.SegmentMaxAge,
 		FetchBatch: cfg.Settle.FetchBatch, OrphanTimeout: cfg.Settle.OrphanTimeout, AckWait: cfg.Settle.AckWait,
 		ObserveSync: n.metrics.SyncObserver(), ObserveSettled: n.metrics.SettledObserver(),
+		Oplog: oplog.Options{AckWait: cfg.Settle.OplogAckWait, PublishTimeout: cfg.Settle.OplogPublishTimeout},
 	}, n.index, n.ledger, book, n.log)
 	if err := n.settle.Start(ctx, n.nc, n.js); err != nil {
 		return err

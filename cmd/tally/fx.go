@@ -67,8 +67,12 @@ func cmdFXPost(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	asOf := fs.String("as-of", "", "RFC 3339 time, whole seconds, from which the rate is in force")
 	postedBy := fs.String("posted-by", "", "identity of the person or system posting it")
 	asJSON := fs.Bool("json", false, "print JSON")
+	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for the operator log to store the rate")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *timeout <= 0 {
+		return usageError{"--timeout must be above zero"}
 	}
 	if *source == "" || *pair == "" || *rate == "" || *asOf == "" || *postedBy == "" {
 		return usageError{"fx post needs --source, --pair, --rate, --as-of and --posted-by"}
@@ -95,7 +99,7 @@ func cmdFXPost(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer nc.Close()
-	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	// The msg id names the payload too: a repeat of the same rate is stored
 	// once, while another rate under the same id is not silently dropped by
