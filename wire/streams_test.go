@@ -170,20 +170,20 @@ func TestCompressionOnDiskAfterSwitch(t *testing.T) {
 	}
 	s.Shutdown()
 	s.WaitForShutdown()
-	s, js = start()
+	_, js = start()
 	fill(js, 9) // seals block 2 under S2
-	var blocks []int64
+	var sizes []int64
 	natstest.Eventually(t, 20*time.Second, func() error {
-		blocks = blockFiles(t, dir, subj.LedgerStream())
-		if len(blocks) < 3 || blocks[1] > 6<<20 {
-			return fmt.Errorf("block sizes %v: block 2 not compressed yet", blocks)
+		sizes = blockFiles(t, dir, subj.LedgerStream())
+		if len(sizes) < 3 || sizes[1] > 6<<20 {
+			return fmt.Errorf("block sizes %v: block 2 not compressed yet", sizes)
 		}
 		return nil
 	})
-	if blocks[0] < 8<<20-(64<<10) {
-		t.Errorf("block 1 (sealed before the switch) is %d bytes: it was not expected to change", blocks[0])
+	if sizes[0] < 8<<20-(64<<10) {
+		t.Errorf("block 1 (sealed before the switch) is %d bytes: it was not expected to change", sizes[0])
 	}
-	t.Logf("block sizes %v", blocks)
+	t.Logf("block sizes %v", sizes)
 	st, err := js.Stream(ctx, subj.LedgerStream())
 	if err != nil {
 		t.Fatal(err)
