@@ -119,6 +119,7 @@ type Streams struct {
 	Replicas        int
 	DuplicateWindow time.Duration
 	TxMaxAge        time.Duration
+	Compression     string // "s2" or "none": how TALLY_TX, TALLY_LEDGER and TALLY_OPLOG store their blocks
 }
 
 // Ingest configures the ingest role.
@@ -204,7 +205,7 @@ func Default() Config {
 		Roles:    []string{RoleHub, RoleIngest, RoleSettle},
 		Hub:      Hub{Host: "127.0.0.1", Port: 4222, SyncAlways: true, MaxStore: 10 << 30},
 		NATS:     NATS{URL: "nats://127.0.0.1:4222"},
-		Streams:  Streams{Partitions: 4, Replicas: 1, DuplicateWindow: 2 * time.Minute},
+		Streams:  Streams{Partitions: 4, Replicas: 1, DuplicateWindow: 2 * time.Minute, Compression: wire.CompressionS2},
 		Ingest: Ingest{
 			Limits: txn.DefaultLimits(),
 			// One set of ingest defaults: the ingest package's, which a
@@ -343,6 +344,9 @@ func (c Config) check(bad func(key, val, fix string)) {
 	}
 	if c.Streams.Replicas != 1 && c.Streams.Replicas != 3 && c.Streams.Replicas != 5 {
 		bad("streams.replicas", fmt.Sprint(c.Streams.Replicas), "use 1 (embedded hub), 3 or 5")
+	}
+	if c.Streams.Compression != wire.CompressionS2 && c.Streams.Compression != wire.CompressionNone {
+		bad("streams.compression", strconv.Quote(c.Streams.Compression), `use "s2" (default) or "none"`)
 	}
 	if c.Settle.Leases && len(c.Settle.Partitions) > 0 {
 		bad("settle.partitions", fmt.Sprint(c.Settle.Partitions), "with settle.leases = true the partitions are shared by lease; remove settle.partitions")

@@ -229,3 +229,27 @@ settle {
 		}
 	}
 }
+
+// TestStreamsCompression: s2 unless the file says none; anything else is
+// refused with the key, its line and the values that work.
+func TestStreamsCompression(t *testing.T) {
+	base := "node_id = \"n1\"\nroles = [\"hub\"]\n"
+	c, err := Parse([]byte(base), "c.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Streams.Compression != "s2" {
+		t.Errorf("default streams.compression = %q, want s2", c.Streams.Compression)
+	}
+	c, err = Parse([]byte(base+"streams { compression = \"none\" }\n"), "c.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Streams.Compression != "none" {
+		t.Errorf("streams.compression = %q, want none", c.Streams.Compression)
+	}
+	_, err = Parse([]byte(base+"streams {\n  compression = \"zstd\"\n}\n"), "c.hcl")
+	if err == nil || !strings.Contains(err.Error(), `c.hcl:4: streams.compression = "zstd"`) || !strings.Contains(err.Error(), `"none"`) {
+		t.Errorf("streams.compression = zstd: %v, want a line-numbered error naming the values", err)
+	}
+}

@@ -82,6 +82,7 @@ type StreamsFile struct {
 	Replicas        *int    `hcl:"replicas,optional"`
 	DuplicateWindow *string `hcl:"duplicate_window,optional"`
 	TxMaxAge        *string `hcl:"tx_max_age,optional"`
+	Compression     *string `hcl:"compression,optional"` // "s2" (default) or "none"
 }
 
 // IngestFile configures the ingest role.

@@ -276,6 +276,7 @@ func (l *loader) apply(f *File) {
 		setInt(s.Replicas, &c.Streams.Replicas)
 		l.dur("streams.duplicate_window", s.DuplicateWindow, &c.Streams.DuplicateWindow)
 		l.dur("streams.tx_max_age", s.TxMaxAge, &c.Streams.TxMaxAge)
+		setStr(s.Compression, &c.Streams.Compression)
 	}
 	if i := f.Ingest; i != nil {
 		setInt(i.PayloadBytes, &c.Ingest.Limits.PayloadBytes)

@@ -102,7 +102,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	streams := wire.StreamOptions{
 		Partitions: cfg.Streams.Partitions, Replicas: cfg.Streams.Replicas,
 		DuplicateWindow: cfg.Streams.DuplicateWindow, TxMaxAge: cfg.Streams.TxMaxAge,
-		MaxMsgBytes: int32(cfg.MaxPayload()),
+		MaxMsgBytes: int32(cfg.MaxPayload()), Compression: cfg.Streams.Compression,
 	}
 	switch {
 	case cfg.Has(config.RoleHub) || (cfg.Streams.Create && cfg.Has(config.RoleSettle)):

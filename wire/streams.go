@@ -18,13 +18,40 @@ type StreamOptions struct {
 	TxMaxAge        time.Duration // 0 keeps history forever (replay and audit need it)
 	TxMaxBytes      int64         // -1 unlimited
 	MaxMsgBytes     int32         // largest forwarded batch
+	// Compression is how the three streams store their message blocks:
+	// CompressionS2 (also when empty) or CompressionNone. The server compresses
+	// a block when it is full (8 MiB) and reads each block by the algorithm
+	// written in it, so the setting can change on an existing stream.
+	Compression string
+}
+
+// The values of StreamOptions.Compression (config key streams.compression).
+const (
+	CompressionS2   = "s2"
+	CompressionNone = "none"
+)
+
+// StoreCompression maps a StreamOptions.Compression value to JetStream's.
+func StoreCompression(s string) (jetstream.StoreCompression, error) {
+	switch s {
+	case "", CompressionS2:
+		return jetstream.S2Compression, nil
+	case CompressionNone:
+		return jetstream.NoCompression, nil
+	}
+	return 0, fmt.Errorf("stream compression %q: use %q or %q", s, CompressionS2, CompressionNone)
 }
 
 // EnsureStreams creates TALLY_TX, TALLY_LEDGER and TALLY_OPLOG, or checks that existing ones
-// have the same partitioning. It never changes an existing stream's subjects.
+// have the same partitioning. It never changes an existing stream's subjects; the one setting
+// it changes on an existing stream is its compression (see ensure).
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects, o StreamOptions) error {
 	if o.Partitions < 1 {
 		return fmt.Errorf("ensure streams: partitions must be >= 1, got %d", o.Partitions)
+	}
+	comp, err := StoreCompression(o.Compression)
+	if err != nil {
+		return fmt.Errorf("ensure streams: %w", err)
 	}
 	if o.Replicas < 1 {
 		o.Replicas = 1
@@ -52,6 +79,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects, o St
 		DenyDelete:  true,
 		DenyPurge:   true,
 		AllowDirect: true,
+		Compression: comp,
 	}
 	if err := ensure(ctx, js, tx, func(have jetstream.StreamConfig) error {
 		if have.SubjectTransform == nil || have.SubjectTransform.Destination != tx.SubjectTransform.Destination {
@@ -65,7 +93,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects, o St
 	// log's stream sequence is the edge sequence of the (_tally, _tally)
 	// records, so it is never trimmed).
 	for _, name := range [][2]string{{s.LedgerStream(), s.LedgerAll()}, {s.OplogStream(), s.Oplog()}} {
-		if err := ensure(ctx, js, keptForever(name[0], name[1], o), nil); err != nil {
+		if err := ensure(ctx, js, keptForever(name[0], name[1], o, comp), nil); err != nil {
 			return err
 		}
 	}
@@ -74,7 +102,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Subjects, o St
 
 // keptForever is a stream that keeps every message: no limits, no delete
 // or purge, a full store refuses new messages rather than dropping old ones.
-func keptForever(name, subject string, o StreamOptions) jetstream.StreamConfig {
+func keptForever(name, subject string, o StreamOptions, comp jetstream.StoreCompression) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        name,
 		Subjects:    []string{subject},
@@ -86,22 +114,52 @@ func keptForever(name, subject string, o StreamOptions) jetstream.StreamConfig {
 		DenyDelete:  true,
 		DenyPurge:   true,
 		AllowDirect: true,
+		Compression: comp,
 	}
 }
 
+// ensure creates cfg's stream, or runs check on the existing one and then
+// brings its compression to cfg's. Compression is the one setting changed in
+// place: JetStream allows the update, every block records the algorithm it was
+// written with, and no message is rewritten or lost. nats-server 2.15 applies
+// the new setting to blocks sealed after it next loads the stream (a restart
+// of the server, or a new stream leader); blocks already on disk stay as they
+// are. A server that does not keep the setting (older than 2.10) is refused
+// with a hint rather than silently storing the streams another way.
 func ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, check func(jetstream.StreamConfig) error) error {
 	st, err := js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		if _, err := js.CreateStream(ctx, cfg); err != nil {
+		st, err = js.CreateStream(ctx, cfg)
+		if err != nil {
 			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
 		}
-		return nil
+		return kept(st.CachedInfo().Config, cfg)
 	}
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", cfg.Name, err)
 	}
+	have := st.CachedInfo().Config
 	if check != nil {
-		return check(st.CachedInfo().Config)
+		if err := check(have); err != nil {
+			return err
+		}
+	}
+	if have.Compression == cfg.Compression {
+		return nil
+	}
+	have.Compression = cfg.Compression
+	st, err = js.UpdateStream(ctx, have)
+	if err != nil {
+		return fmt.Errorf("stream %s: set compression %s: %w", cfg.Name, cfg.Compression, err)
+	}
+	return kept(st.CachedInfo().Config, cfg)
+}
+
+// kept checks that the server stored the compression asked for.
+func kept(got, want jetstream.StreamConfig) error {
+	if got.Compression != want.Compression {
+		return fmt.Errorf("stream %s: the server stores compression %s, not %s (nats-server >= 2.10 supports s2; or set streams.compression = %q)",
+			want.Name, got.Compression, want.Compression, CompressionNone)
 	}
 	return nil
 }

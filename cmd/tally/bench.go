@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -127,6 +128,7 @@ type benchResult struct {
 
 	DiskBytes      map[string]int64 `json:"disk_bytes"`           // allocated blocks per store
 	DiskBytesPerTx float64          `json:"disk_bytes_per_tx"`    // all stores / settled (all phases)
+	HubStreamBytes map[string]int64 `json:"hub_stream_bytes"`     // part of disk_bytes.hub: allocated blocks per stream (TALLY_TX, TALLY_LEDGER, TALLY_OPLOG)
 	SettledTotal   uint64           `json:"settled_total"`        // all phases
 	RawTxS         float64          `json:"raw_jetstream_tx_s"`   // per-record async publish, same payloads, same hub
 	RawSeconds     float64          `json:"raw_jetstream_s"`      // how long the raw run lasted
@@ -369,6 +371,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, v := range res.DiskBytes {
 		total += v
 	}
+	res.HubStreamBytes = hubStreamBytes(cfg.HubDir(), subjects)
 	if res.SettledTotal > 0 {
 		res.DiskBytesPerTx = float64(total) / float64(res.SettledTotal)
 	}
@@ -564,6 +567,14 @@ func benchTable(w io.Writer, r benchResult) {
 	fmt.Fprintf(w, "-- whole run\n")
 	row("disk per settled tx (all stores)", fmt.Sprintf("%.0f bytes over %d tx (hub %s, wal %s, index %s, ledger %s)", r.DiskBytesPerTx, r.SettledTotal,
 		byteSize(uint64(r.DiskBytes["hub"])), byteSize(uint64(r.DiskBytes["wal"])), byteSize(uint64(r.DiskBytes["index"])), byteSize(uint64(r.DiskBytes["ledger"]))))
+	if len(r.HubStreamBytes) > 0 {
+		names := slices.Sorted(maps.Keys(r.HubStreamBytes))
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = fmt.Sprintf("%s %s (%.0f B/tx)", n, byteSize(uint64(r.HubStreamBytes[n])), float64(r.HubStreamBytes[n])/float64(max(r.SettledTotal, 1)))
+		}
+		row("hub by stream", strings.Join(parts, ", "))
+	}
 	row("raw JetStream async publish", fmt.Sprintf("%.0f tx/s (one message per record, same payloads and hub, %.1fs)", r.RawTxS, r.RawSeconds))
 	row("settled (peak) / raw", fmt.Sprintf("%.2f", r.RatioToRaw))
 	row("raw JetStream, default fsync", fmt.Sprintf("%.0f tx/s (sync_interval unset, own embedded server, same disk, %.1fs)", r.RawDefaultTxS, r.RawDefaultSeconds))
@@ -1109,4 +1120,17 @@ func servePprof(addr string) (func(), error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	return func() { srv.Close() }, nil
+}
+
+// hubStreamBytes is the space each of the three streams' directories takes
+// in the hub's JetStream store (under every account directory).
+func hubStreamBytes(hubDir string, s wire.Subjects) map[string]int64 {
+	out := map[string]int64{}
+	for _, name := range []string{s.TxStream(), s.LedgerStream(), s.OplogStream()} {
+		dirs, _ := filepath.Glob(filepath.Join(hubDir, "jetstream", "*", "streams", name))
+		for _, d := range dirs {
+			out[name] += diskBytes(d)
+		}
+	}
+	return out
 }

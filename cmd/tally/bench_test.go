@@ -41,6 +41,9 @@ func TestBenchRuns(t *testing.T) {
 	if r.LedgerSamples == 0 || r.LedgerP99Ms < r.LedgerP50Ms {
 		t.Errorf("publish->ledger samples %d p50 %v p99 %v", r.LedgerSamples, r.LedgerP50Ms, r.LedgerP99Ms)
 	}
+	if r.HubStreamBytes["TALLY_TX"] <= 0 || r.HubStreamBytes["TALLY_LEDGER"] <= 0 || r.HubStreamBytes["TALLY_TX"]+r.HubStreamBytes["TALLY_LEDGER"] > r.DiskBytes["hub"] {
+		t.Errorf("hub by stream %v, hub %d: the breakdown is missing or larger than the hub", r.HubStreamBytes, r.DiskBytes["hub"])
+	}
 	if r.RawTxS <= 0 || r.RatioToRaw <= 0 || r.DiskBytesPerTx <= 0 || r.DiskBytes["ledger"] <= 0 || r.CPUSecondsPer1k <= 0 {
 		t.Errorf("raw %v ratio %v disk/tx %v disk %v cpu/1k %v: a figure is missing", r.RawTxS, r.RatioToRaw, r.DiskBytesPerTx, r.DiskBytes, r.CPUSecondsPer1k)
 	}
