@@ -56,8 +56,14 @@ func (c Currency) Unit() decimal.Decimal {
 	return decimal.New(1, -c.Exponent)
 }
 
-// Format prints d with exactly the currency's number of decimals.
+// Format prints d with exactly the currency's number of decimals: the bytes
+// of d.StringFixed(c.Exponent), without math/big's formatting when d fits the
+// currency and has at most 18 digits (appendFixed).
 func (c Currency) Format(d decimal.Decimal) string {
+	var buf [32]byte
+	if b, ok := appendFixed(buf[:0], d, c.Exponent); ok {
+		return string(b)
+	}
 	return d.StringFixed(c.Exponent)
 }
 
