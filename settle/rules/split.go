@@ -94,8 +94,8 @@ func (v *Version) Split(provider string, tx txn.Tx) (Result, error) {
 		if err != nil {
 			return Result{}, fmt.Errorf("split %s by rule %q of %q: %w", tx.ID, r.name, v.Name, err)
 		}
-		if sum := money.Sum(shares); !sum.Equal(tx.Signed()) {
-			panic(fmt.Sprintf("rules: rule %q of %q split %s %s into shares summing to %s", r.name, v.Name, tx.Signed(), tx.Currency.Code, sum))
+		if !money.SumEquals(shares, tx.Signed()) {
+			panic(fmt.Sprintf("rules: rule %q of %q split %s %s into shares summing to %s", r.name, v.Name, tx.Signed(), tx.Currency.Code, money.Sum(shares)))
 		}
 		return Result{Version: v, Rule: r.name, Shares: shares}, nil
 	}
@@ -132,14 +132,17 @@ type parties struct {
 	vals  []decimal.Decimal
 }
 
-func (p *parties) add(name string, d decimal.Decimal) int {
+// add returns p with d added to name's value (a new name goes last) and
+// name's index. By value, not by pointer: storing the append through a
+// pointer would move a caller's stack buffers to the heap.
+func (p parties) add(name string, d decimal.Decimal) (parties, int) {
 	if i := slices.Index(p.names, name); i >= 0 {
 		p.vals[i] = p.vals[i].Add(d)
-		return i
+		return p, i
 	}
 	p.names = append(p.names, name)
 	p.vals = append(p.vals, d)
-	return len(p.names) - 1
+	return p, len(p.names) - 1
 }
 
 func (p *parties) shares() []money.Share {
@@ -155,23 +158,27 @@ func (p *parties) shares() []money.Share {
 // rule's remainder party weighs 100 − Σ percents), then allocated once, so each
 // party's share is rounded once.
 func (r *rule) allocate(provider string, tx txn.Tx) ([]money.Share, error) {
-	var p parties
-	orphan, declared := decimal.Zero, decimal.Zero
+	var names [8]string
+	var vals [8]decimal.Decimal
+	p := parties{names: names[:0], vals: vals[:0]} // a typical rule: no growth, no allocation
+	orphan, orphaned := decimal.Zero, false
 	for _, s := range r.shares {
-		declared = declared.Add(s.weight)
 		if name := resolve(s.party, provider, tx); name != "" {
-			p.add(name, s.weight)
+			p, _ = p.add(name, s.weight)
 		} else {
-			orphan = orphan.Add(s.weight)
+			orphan, orphaned = orphan.Add(s.weight), true
 		}
 	}
 	remIdx := -1
 	if r.remainder != "" {
 		w := orphan
 		if r.percent {
-			w = w.Add(hundred.Sub(declared))
+			w = r.rest // 100 − Σ percents, computed once when the rule was compiled
+			if orphaned {
+				w = orphan.Add(r.rest)
+			}
 		}
-		remIdx = p.add(resolve(r.remainder, provider, tx), w)
+		p, remIdx = p.add(resolve(r.remainder, provider, tx), w)
 	}
 	amounts, err := money.Allocate(tx.Signed(), tx.Currency, p.vals, r.allocation, r.rounding, remIdx)
 	if err != nil {
@@ -258,9 +265,9 @@ func (r *rule) waterfall(provider string, tx txn.Tx) ([]money.Share, error) {
 			take = left
 		}
 		left = left.Sub(take)
-		p.add(name, take)
+		p, _ = p.add(name, take)
 	}
-	p.add(resolve(r.remainder, provider, tx), left)
+	p, _ = p.add(resolve(r.remainder, provider, tx), left)
 	if tx.Type.Sign() < 0 {
 		for i := range p.vals {
 			p.vals[i] = p.vals[i].Neg()

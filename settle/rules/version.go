@@ -51,7 +51,8 @@ type rule struct {
 	allocation                                                      money.Allocation
 	shares                                                          []share // or steps, never both
 	steps                                                           []step
-	percent                                                         bool // shares are percents (else weights)
+	percent                                                         bool            // shares are percents (else weights)
+	rest                                                            decimal.Decimal // percent rules: 100 − Σ percents, the remainder party's own weight
 	remainder                                                       string
 }
 
@@ -364,6 +365,9 @@ func compileShares(c *checker, r *rule, rs *ruleSrc, rpath string) (usesAffiliat
 		return usesAffiliate
 	}
 	r.percent = nPercent > 0
+	if r.percent {
+		r.rest = hundred.Sub(total) // fixed per rule: not recomputed per split
+	}
 	switch {
 	case r.percent && total.GreaterThan(hundred):
 		c.add(rpos, "percent", fmt.Sprintf("shares add up to %s%%, more than 100%%", total), "lower a percent")
