@@ -80,6 +80,7 @@ func (v *Version) Split(provider string, tx txn.Tx) (Result, error) {
 	case tx.Currency.Code == "" || tx.Currency.Exponent < 0 || !tx.Currency.Fits(tx.Amount):
 		return Result{}, fmt.Errorf("split %s: amount %s does not fit currency %q: %w", tx.ID, tx.Amount, tx.Currency.Code, ErrInvalidTx)
 	}
+	signed := tx.Signed()
 	for _, r := range v.rules {
 		if !r.matches(provider, tx) {
 			continue
@@ -89,13 +90,13 @@ func (v *Version) Split(provider string, tx txn.Tx) (Result, error) {
 		if len(r.steps) > 0 {
 			shares, err = r.waterfall(provider, tx)
 		} else {
-			shares, err = r.allocate(provider, tx)
+			shares, err = r.allocate(provider, tx, signed)
 		}
 		if err != nil {
 			return Result{}, fmt.Errorf("split %s by rule %q of %q: %w", tx.ID, r.name, v.Name, err)
 		}
-		if !money.SumEquals(shares, tx.Signed()) {
-			panic(fmt.Sprintf("rules: rule %q of %q split %s %s into shares summing to %s", r.name, v.Name, tx.Signed(), tx.Currency.Code, money.Sum(shares)))
+		if !money.SumEquals(shares, signed) {
+			panic(fmt.Sprintf("rules: rule %q of %q split %s %s into shares summing to %s", r.name, v.Name, signed, tx.Currency.Code, money.Sum(shares)))
 		}
 		return Result{Version: v, Rule: r.name, Shares: shares}, nil
 	}
@@ -157,30 +158,36 @@ func (p *parties) shares() []money.Share {
 // first (an absent affiliate's weight goes to the remainder party; a percent
 // rule's remainder party weighs 100 − Σ percents), then allocated once, so each
 // party's share is rounded once.
-func (r *rule) allocate(provider string, tx txn.Tx) ([]money.Share, error) {
+func (r *rule) allocate(provider string, tx txn.Tx, signed decimal.Decimal) ([]money.Share, error) {
 	var names [8]string
 	var vals [8]decimal.Decimal
 	p := parties{names: names[:0], vals: vals[:0]} // a typical rule: no growth, no allocation
-	orphan, orphaned := decimal.Zero, false
+	// The remainder party's weight: what the rule leaves (r.rest, 100 − Σ
+	// percents) plus every share whose party is absent, computed once per
+	// rule for the usual absent party, the affiliate (r.restNoAffiliate).
+	orphan, orphaned, noAffiliate := decimal.Zero, false, false
 	for _, s := range r.shares {
-		if name := resolve(s.party, provider, tx); name != "" {
+		switch name := resolve(s.party, provider, tx); {
+		case name != "":
 			p, _ = p.add(name, s.weight)
-		} else {
+		case s.party == refAffiliate:
+			noAffiliate = true // every ${affiliate} share is absent: in r.restNoAffiliate
+		default:
 			orphan, orphaned = orphan.Add(s.weight), true
 		}
 	}
 	remIdx := -1
 	if r.remainder != "" {
-		w := orphan
-		if r.percent {
-			w = r.rest // 100 − Σ percents, computed once when the rule was compiled
-			if orphaned {
-				w = orphan.Add(r.rest)
-			}
+		w := r.rest // zero for a weight rule
+		if noAffiliate {
+			w = r.restNoAffiliate
+		}
+		if orphaned {
+			w = orphan.Add(w)
 		}
 		p, remIdx = p.add(resolve(r.remainder, provider, tx), w)
 	}
-	amounts, err := money.Allocate(tx.Signed(), tx.Currency, p.vals, r.allocation, r.rounding, remIdx)
+	amounts, err := money.Allocate(signed, tx.Currency, p.vals, r.allocation, r.rounding, remIdx)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +211,7 @@ func (r *rule) allocate(provider string, tx txn.Tx) ([]money.Share, error) {
 			}
 		}
 		sign := decimal.NewFromInt(1)
-		if tx.Signed().IsNegative() {
+		if signed.IsNegative() {
 			sign = sign.Neg()
 		}
 		abs, rem := p.vals[i].Abs(), p.vals[remIdx].Mul(sign)

@@ -53,6 +53,7 @@ type rule struct {
 	steps                                                           []step
 	percent                                                         bool            // shares are percents (else weights)
 	rest                                                            decimal.Decimal // percent rules: 100 − Σ percents, the remainder party's own weight
+	restNoAffiliate                                                 decimal.Decimal // the remainder party's weight when tx.affiliate is empty: rest (0 for weights) + Σ ${affiliate} weights
 	remainder                                                       string
 }
 
@@ -367,6 +368,12 @@ func compileShares(c *checker, r *rule, rs *ruleSrc, rpath string) (usesAffiliat
 	r.percent = nPercent > 0
 	if r.percent {
 		r.rest = hundred.Sub(total) // fixed per rule: not recomputed per split
+	}
+	r.restNoAffiliate = r.rest
+	for _, sh := range r.shares {
+		if sh.party == refAffiliate {
+			r.restNoAffiliate = r.restNoAffiliate.Add(sh.weight)
+		}
 	}
 	switch {
 	case r.percent && total.GreaterThan(hundred):
