@@ -153,12 +153,14 @@ func (e *Entry) encode(dst []byte) (_ []byte, sum, amount, net int64, sumOK bool
 	w.str(e.Tx.Affiliate)
 	w.str(e.Tx.Player)
 	w.uvarint(uint64(len(e.Tx.Meta)))
-	if len(e.Tx.Meta) == 1 {
+	switch len(e.Tx.Meta) {
+	case 0: // nothing to sort: no iterator, no key slice
+	case 1:
 		for k, v := range e.Tx.Meta { // one key is sorted already: no key slice
 			w.str(k)
 			w.str(v)
 		}
-	} else {
+	default:
 		for _, k := range slices.Sorted(maps.Keys(e.Tx.Meta)) {
 			w.str(k)
 			w.str(e.Tx.Meta[k])
