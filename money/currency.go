@@ -67,6 +67,15 @@ func (c Currency) Format(d decimal.Decimal) string {
 	return d.StringFixed(c.Exponent)
 }
 
+// AppendFormat appends Format(d) to dst, without a string in between when
+// the fast path applies.
+func (c Currency) AppendFormat(dst []byte, d decimal.Decimal) []byte {
+	if b, ok := appendFixed(dst, d, c.Exponent); ok {
+		return b
+	}
+	return append(dst, d.StringFixed(c.Exponent)...)
+}
+
 // Minor converts d to an integer count of minor units. It fails if d has more
 // decimals than the currency allows or does not fit in an int64.
 func (c Currency) Minor(d decimal.Decimal) (int64, error) {

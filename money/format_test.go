@@ -17,10 +17,13 @@ func checkFormat(t *testing.T, d decimal.Decimal) {
 	if got, want := string(AppendString([]byte("x"), d)), "x"+d.String(); got != want {
 		t.Fatalf("AppendString(%v × 10^%d) = %q, want %q", d.Coefficient(), d.Exponent(), got, want)
 	}
-	for _, p := range []int32{0, 1, 2, 3, 4, 8} {
+	for _, p := range []int32{-1, 0, 1, 2, 3, 4, 8} {
 		c := Currency{Code: "T", Exponent: p}
 		if got, want := c.Format(d), d.StringFixed(p); got != want {
 			t.Fatalf("Format(%v × 10^%d, %d places) = %q, StringFixed %q", d.Coefficient(), d.Exponent(), p, got, want)
+		}
+		if got, want := string(c.AppendFormat([]byte("x"), d)), "x"+d.StringFixed(p); got != want {
+			t.Fatalf("AppendFormat(%v × 10^%d, %d places) = %q, want %q", d.Coefficient(), d.Exponent(), p, got, want)
 		}
 	}
 }
