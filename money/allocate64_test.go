@@ -142,3 +142,45 @@ func BenchmarkAllocate(b *testing.B) {
 		}
 	})
 }
+
+// FuzzAllocateInt64: for any amount, weights (as coefficient/exponent pairs
+// from the input bytes), method, rounding and remainder party, the uint64
+// path either refuses or gives exactly the math/big parts.
+func FuzzAllocateInt64(f *testing.F) {
+	f.Add(int64(12345), uint8(2), []byte{50, 0, 30, 0, 20, 0}, uint8(0), uint8(0), uint8(2))
+	f.Add(int64(-5), uint8(0), []byte{1, 0, 1, 0, 0, 0}, uint8(1), uint8(1), uint8(0))
+	f.Add(int64(1)<<61, uint8(3), []byte{255, 3, 7, 1}, uint8(2), uint8(2), uint8(1))
+	f.Fuzz(func(t *testing.T, units int64, curExp uint8, wb []byte, m, r, rem uint8) {
+		cur := Currency{Code: "T", Exponent: int32(curExp % 5)}
+		if len(wb) < 2 || len(wb) > 2*MaxParts {
+			t.Skip()
+		}
+		weights := make([]decimal.Decimal, len(wb)/2)
+		positive := false
+		for i := range weights {
+			weights[i] = decimal.New(int64(wb[2*i])*int64(wb[2*i]), int32(wb[2*i+1]%24)-12)
+			positive = positive || weights[i].IsPositive()
+		}
+		if !positive {
+			t.Skip()
+		}
+		method := []Allocation{LargestRemainder, RemainderTo, TopDown}[m%3]
+		mode := []Rounding{HalfUp, HalfEven, Down}[r%3]
+		remIdx := int(rem) % len(weights)
+		amount := decimal.New(units, -cur.Exponent)
+		scale := allocScale(weights)
+		want, err := allocateBig(amount, cur, weights, scale, method, mode, remIdx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := allocateInt64(amount, cur, weights, scale, method, mode, remIdx)
+		if !ok {
+			return
+		}
+		for i := range want {
+			if got[i].Exponent() != want[i].Exponent() || !got[i].Equal(want[i]) {
+				t.Fatalf("%s by %v (%s, %s, rem %d): uint64 path %v, math/big %v", amount, weights, method, mode, remIdx, got, want)
+			}
+		}
+	})
+}
