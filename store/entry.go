@@ -301,8 +301,8 @@ func (e *Entry) LeafHash() [32]byte {
 // (validateOperator).
 // Seal calls it on every entry; Verify on every decoded one.
 func (e *Entry) Validate() error {
-	if sum := money.Sum(e.Shares); !sum.Equal(e.Net) {
-		return fmt.Errorf("shares sum to %s, net is %s: %w", sum, e.Net, ErrUnbalanced)
+	if !money.SumEquals(e.Shares, e.Net) {
+		return fmt.Errorf("shares sum to %s, net is %s: %w", money.Sum(e.Shares), e.Net, ErrUnbalanced)
 	}
 	if !e.Net.Abs().Equal(e.Tx.Amount) {
 		return fmt.Errorf("net %s is not ±amount %s: %w", e.Net, e.Tx.Amount, ErrInvalidEntry)

@@ -143,7 +143,7 @@ func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
 	}
 	g.entry(st, out, cnt, store.Entry{
 		Partition: g.Partition, EdgeNode: in.EdgeNode, EdgeSeq: in.EdgeSeq, Provider: in.Provider, Tx: tx,
-		RuleSet: res.Version.Hash(), Rule: res.Rule, Net: tx.Signed(), Shares: res.Shares,
+		RuleSet: res.Version.Hash(), Rule: res.Rule, Net: res.Net, Shares: res.Shares,
 	}, hash, in.Now)
 	// Reversals that arrived before this transaction apply right after it.
 	held, err := st.Held(in.Provider, tx.ID)

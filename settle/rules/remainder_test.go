@@ -109,6 +109,9 @@ func TestSplitRemainderWeight(t *testing.T) {
 				if gerr != nil {
 					continue
 				}
+				if !got.Net.Equal(x.Signed()) {
+					t.Fatalf("iteration %d: Result.Net %s, tx.Signed() %s", it, got.Net, x.Signed())
+				}
 				if len(got.Shares) != len(want) {
 					t.Fatalf("iteration %d (%s, affiliate %q): Split %v, reference %v\n%s", it, typ, aff, got.Shares, want, hcl)
 				}

@@ -46,6 +46,7 @@ type Result struct {
 	Version *Version
 	Rule    string
 	Shares  []money.Share
+	Net     decimal.Decimal // tx.Signed(): what the shares sum to
 }
 
 // Split splits tx under the version in force at tx.OccurredAt. See
@@ -98,7 +99,7 @@ func (v *Version) Split(provider string, tx txn.Tx) (Result, error) {
 		if !money.SumEquals(shares, signed) {
 			panic(fmt.Sprintf("rules: rule %q of %q split %s %s into shares summing to %s", r.name, v.Name, signed, tx.Currency.Code, money.Sum(shares)))
 		}
-		return Result{Version: v, Rule: r.name, Shares: shares}, nil
+		return Result{Version: v, Rule: r.name, Shares: shares, Net: signed}, nil
 	}
 	return Result{}, fmt.Errorf("split %s (%s, %s) under %q: %w", tx.ID, tx.Type, tx.Currency.Code, v.Name, ErrNoRule)
 }
