@@ -68,7 +68,9 @@ func ParseAllocation(s string) (Allocation, error) {
 // it can even take the opposite sign of amount when the others round up: that
 // is what "gets amount − Σ others" means.
 //
-// All arithmetic is exact integer arithmetic on minor units (math/big).
+// All arithmetic is exact integer arithmetic on minor units: in uint64 with
+// 128-bit products (allocateInt64) when the minor units and the scaled
+// weights fit, else in math/big; both give the same parts.
 // Bad input returns an error; a sum that does not match is a bug and panics.
 func Allocate(amount decimal.Decimal, cur Currency, weights []decimal.Decimal, method Allocation, rounding Rounding, remainderIdx int) ([]decimal.Decimal, error) {
 	switch {
@@ -100,6 +102,14 @@ func Allocate(amount decimal.Decimal, cur Currency, weights []decimal.Decimal, m
 			scale = -e
 		}
 	}
+	if out, ok := allocateInt64(amount, cur, weights, scale, method, rounding, remainderIdx); ok {
+		return out, nil
+	}
+	return allocateBig(amount, cur, weights, scale, method, rounding, remainderIdx)
+}
+
+// allocateBig is Allocate's arithmetic in math/big, for any validated input.
+func allocateBig(amount decimal.Decimal, cur Currency, weights []decimal.Decimal, scale int32, method Allocation, rounding Rounding, remainderIdx int) ([]decimal.Decimal, error) {
 	ws := make([]*big.Int, len(weights))
 	total := new(big.Int)
 	for i, w := range weights {

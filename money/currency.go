@@ -56,9 +56,24 @@ func (c Currency) Unit() decimal.Decimal {
 	return decimal.New(1, -c.Exponent)
 }
 
-// Format prints d with exactly the currency's number of decimals.
+// Format prints d with exactly the currency's number of decimals: the bytes
+// of d.StringFixed(c.Exponent), without math/big's formatting when d fits the
+// currency and has at most 18 digits (appendFixed).
 func (c Currency) Format(d decimal.Decimal) string {
+	var buf [32]byte
+	if b, ok := appendFixed(buf[:0], d, c.Exponent); ok {
+		return string(b)
+	}
 	return d.StringFixed(c.Exponent)
+}
+
+// AppendFormat appends Format(d) to dst, without a string in between when
+// the fast path applies.
+func (c Currency) AppendFormat(dst []byte, d decimal.Decimal) []byte {
+	if b, ok := appendFixed(dst, d, c.Exponent); ok {
+		return b
+	}
+	return append(dst, d.StringFixed(c.Exponent)...)
 }
 
 // Minor converts d to an integer count of minor units. It fails if d has more

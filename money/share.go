@@ -1,6 +1,11 @@
 package money
 
-import "github.com/shopspring/decimal"
+import (
+	"math"
+	"math/bits"
+
+	"github.com/shopspring/decimal"
+)
 
 // Share is one party's part of a transaction, signed: positive is money the
 // party earns, negative is money it bears.
@@ -16,4 +21,59 @@ func Sum(shares []Share) decimal.Decimal {
 		s = s.Add(x.Amount)
 	}
 	return s
+}
+
+// SumEquals reports whether the shares' amounts sum exactly to want:
+// Sum(shares).Equal(want), computed on int64 coefficients aligned to the
+// smallest exponent when every figure fits (no allocation), with decimals
+// otherwise.
+func SumEquals(shares []Share, want decimal.Decimal) bool {
+	if eq, ok := sumEqualsInt64(shares, want); ok {
+		return eq
+	}
+	return Sum(shares).Equal(want)
+}
+
+func sumEqualsInt64(shares []Share, want decimal.Decimal) (eq, ok bool) {
+	emin := want.Exponent()
+	for _, s := range shares {
+		emin = min(emin, s.Amount.Exponent())
+	}
+	w, ok := alignedInt64(want, emin)
+	if !ok {
+		return false, false
+	}
+	var sum int64
+	for _, s := range shares {
+		v, ok := alignedInt64(s.Amount, emin)
+		if !ok {
+			return false, false
+		}
+		t := sum + v
+		if (v > 0 && t < sum) || (v < 0 && t > sum) {
+			return false, false // overflow: decimals decide
+		}
+		sum = t
+	}
+	return sum == w, true
+}
+
+// alignedInt64 is d's coefficient at exponent e (≤ d's own), if it fits.
+func alignedInt64(d decimal.Decimal, e int32) (int64, bool) {
+	if d.NumDigits() > 18 {
+		return 0, false
+	}
+	k := int64(d.Exponent()) - int64(e)
+	if k > 18 {
+		return 0, false
+	}
+	c := d.CoefficientInt64()
+	hi, lo := bits.Mul64(uint64(absInt64(c)), pow10u[k])
+	if hi != 0 || lo > math.MaxInt64 {
+		return 0, false
+	}
+	if c < 0 {
+		return -int64(lo), true
+	}
+	return int64(lo), true
 }

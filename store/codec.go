@@ -114,9 +114,22 @@ func (d *dec) uvarint(what string, max uint64) uint64 {
 	return v
 }
 
+// length reads the uvarint length of field what. The name "<what> length"
+// is built only when the read fails (it is read again under that name):
+// building it for every field was an allocation per string decoded.
+func (d *dec) length(what string, max uint64) uint64 {
+	off, failed := d.off, d.err != nil
+	v := d.uvarint("", max)
+	if d.err != nil && !failed {
+		d.off, d.err = off, nil
+		return d.uvarint(what+" length", max)
+	}
+	return v
+}
+
 // str reads a length-prefixed UTF-8 string of at most max bytes.
 func (d *dec) str(what string, max int) string {
-	n := d.uvarint(what+" length", uint64(max))
+	n := d.length(what, uint64(max))
 	p := d.take(int(n), what)
 	if d.err != nil {
 		return ""
@@ -130,7 +143,7 @@ func (d *dec) str(what string, max int) string {
 
 // bytes reads a length-prefixed byte string of at most max bytes.
 func (d *dec) bytes(what string, max int) []byte {
-	n := d.uvarint(what+" length", uint64(max))
+	n := d.length(what, uint64(max))
 	return d.take(int(n), what)
 }
 

@@ -153,12 +153,14 @@ func (e *Entry) encode(dst []byte) (_ []byte, sum, amount, net int64, sumOK bool
 	w.str(e.Tx.Affiliate)
 	w.str(e.Tx.Player)
 	w.uvarint(uint64(len(e.Tx.Meta)))
-	if len(e.Tx.Meta) == 1 {
+	switch len(e.Tx.Meta) {
+	case 0: // nothing to sort: no iterator, no key slice
+	case 1:
 		for k, v := range e.Tx.Meta { // one key is sorted already: no key slice
 			w.str(k)
 			w.str(v)
 		}
-	} else {
+	default:
 		for _, k := range slices.Sorted(maps.Keys(e.Tx.Meta)) {
 			w.str(k)
 			w.str(e.Tx.Meta[k])
@@ -299,8 +301,8 @@ func (e *Entry) LeafHash() [32]byte {
 // (validateOperator).
 // Seal calls it on every entry; Verify on every decoded one.
 func (e *Entry) Validate() error {
-	if sum := money.Sum(e.Shares); !sum.Equal(e.Net) {
-		return fmt.Errorf("shares sum to %s, net is %s: %w", sum, e.Net, ErrUnbalanced)
+	if !money.SumEquals(e.Shares, e.Net) {
+		return fmt.Errorf("shares sum to %s, net is %s: %w", money.Sum(e.Shares), e.Net, ErrUnbalanced)
 	}
 	if !e.Net.Abs().Equal(e.Tx.Amount) {
 		return fmt.Errorf("net %s is not ±amount %s: %w", e.Net, e.Tx.Amount, ErrInvalidEntry)

@@ -138,14 +138,14 @@ func TestUnmarshalEntryRejects(t *testing.T) {
 		{"empty", nil, "version"},
 		{"unknown version", append([]byte{2}, good[1:]...), "version"},
 		{"trailing byte", append(append([]byte{}, good...), 0), "trailing"},
-		{"non-minimal varint", nonMinimal, "non-minimal"},
+		{"non-minimal varint", nonMinimal, "offset 13: edge node length: non-minimal varint"}, // field, offset and message as before the lazy name
 		{"unsorted meta", replace("\x02ab\x01x\x08campaign\x03nov", "\x08campaign\x03nov\x02ab\x01x"), "meta key"},
 		{"duplicate meta", replace("\x02ab\x01x\x08campaign\x03nov", "\x02ab\x01x\x02ab\x01y"), "meta key"},
 		{"wrong exponent", replace("\x03EUR\x02", "\x03EUR\x03"), "exponent"},
 		{"unknown currency", replace("\x03EUR\x02", "\x03XXX\x02"), "unknown currency"},
 		{"unknown type", replace("\x03bet", "\x03bot"), "type"},
 		{"invalid utf-8", replace("p-1001", "p-\xff001"), "UTF-8"},
-		{"oversize length", replace("\x08platform", "\xff\x7fplatform"), "limit"},
+		{"oversize length", replace("\x08platform", "\xff\x7fplatform"), "length: 16383 exceeds the limit of 1024"},
 		{"too large", make([]byte, MaxEntrySize+1), "limit"},
 	}
 	for _, tc := range tests {

@@ -3,9 +3,11 @@ package store
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/tally-mesh/tally/money"
 	"github.com/tally-mesh/tally/store/merkle"
+	"github.com/tally-mesh/tally/txn"
 )
 
 // BenchmarkEntryMarshal is the canonical entry encoding, done once per
@@ -51,5 +53,49 @@ func BenchmarkEntryLeaf(b *testing.B) {
 		}
 		r.Append(merkle.HashLeaf(raw), func(merkle.Hash) {})
 		i++
+	}
+}
+
+// BenchmarkEntryMarshalPlain is the entry of a `tally bench` transaction: a
+// bet in EUR with no meta, split three ways.
+func BenchmarkEntryMarshalPlain(b *testing.B) {
+	eur, _ := money.Lookup("EUR")
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	e := Entry{Partition: 3, Index: 12345, EdgeNode: "edge-1", EdgeSeq: 99, Provider: "studio-x", Rule: "casino",
+		Tx:  txn.Tx{ID: "b-12345", Type: txn.Bet, Amount: eur.FromMinor(12325), Currency: eur, OccurredAt: at, Game: "book-of-x", Jurisdiction: "MT", Brand: "main"},
+		Net: eur.FromMinor(12325), SettledAt: at.Add(time.Second),
+		Shares: []money.Share{{Party: "studio-x", Amount: eur.FromMinor(1541)}, {Party: "operator", Amount: eur.FromMinor(9861)}, {Party: "aff-7", Amount: eur.FromMinor(923)}}}
+	raw, err := e.MarshalBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.MarshalBinary(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEntryUnmarshalPlain decodes the entry of BenchmarkEntryMarshalPlain
+// (as the ledger watcher of `tally bench`, the index and `tally verify` do).
+func BenchmarkEntryUnmarshalPlain(b *testing.B) {
+	eur, _ := money.Lookup("EUR")
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	e := Entry{Partition: 3, Index: 12345, EdgeNode: "edge-1", EdgeSeq: 99, Provider: "studio-x", Rule: "casino",
+		Tx:  txn.Tx{ID: "b-12345", Type: txn.Bet, Amount: eur.FromMinor(12325), Currency: eur, OccurredAt: at, Game: "book-of-x", Jurisdiction: "MT", Brand: "main"},
+		Net: eur.FromMinor(12325), SettledAt: at.Add(time.Second),
+		Shares: []money.Share{{Party: "studio-x", Amount: eur.FromMinor(1541)}, {Party: "operator", Amount: eur.FromMinor(9861)}, {Party: "aff-7", Amount: eur.FromMinor(923)}}}
+	raw, err := e.MarshalBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := UnmarshalEntry(raw); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -116,7 +116,7 @@ func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
 		// only operator types. A reversal from it would name an operator
 		// entry as parent: refused here too.
 		g.exception(out, cnt, in, ExcReserved, fmt.Sprintf("type %s from edge node %q, provider %q: operator types come only from (%s, %s), which sends nothing else", tx.Type, in.EdgeNode, in.Provider, txn.OpsID, txn.OpsID), tx.ID)
-		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
+		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hashBytes(hash), Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
 		return nil
 	}
 	if ops {
@@ -128,7 +128,7 @@ func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
 			return err
 		}
 		if parent == nil || parent.Held {
-			st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hash[:], Held: true, Partition: g.Partition, Currency: tx.Currency.Code})
+			st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hashBytes(hash), Held: true, Partition: g.Partition, Currency: tx.Currency.Code})
 			st.Hold(in.Provider, tx.Parent, tx.ID, OrphanRec{EdgeNode: in.EdgeNode, EdgeSeq: in.EdgeSeq, Payload: in.Payload, ReceivedAt: in.Now.UTC()})
 			cnt.OrphansHeld++
 			return nil
@@ -138,12 +138,12 @@ func (g Engine) Apply(st State, out Sink, cnt *Counters, in Input) error {
 	res, err := g.Book.Split(in.Provider, tx)
 	if err != nil {
 		g.exception(out, cnt, in, ExcNoRule, err.Error(), tx.ID)
-		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
+		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hashBytes(hash), Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
 		return nil
 	}
 	g.entry(st, out, cnt, store.Entry{
 		Partition: g.Partition, EdgeNode: in.EdgeNode, EdgeSeq: in.EdgeSeq, Provider: in.Provider, Tx: tx,
-		RuleSet: res.Version.Hash(), Rule: res.Rule, Net: tx.Signed(), Shares: res.Shares,
+		RuleSet: res.Version.Hash(), Rule: res.Rule, Net: res.Net, Shares: res.Shares,
 	}, hash, in.Now)
 	// Reversals that arrived before this transaction apply right after it.
 	held, err := st.Held(in.Provider, tx.ID)
@@ -178,7 +178,7 @@ func (g Engine) operator(st State, out Sink, cnt *Counters, in Input, tx txn.Tx,
 	e, err := OperatorEntry(tx, in.Now)
 	if err != nil {
 		g.exception(out, cnt, in, ExcUndecodable, fmt.Sprintf("%s %s is not a valid operator entry: %v", tx.Type, tx.ID, err), tx.ID)
-		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
+		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hashBytes(hash), Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
 		return nil
 	}
 	e.Partition, e.EdgeNode, e.EdgeSeq, e.Provider = g.Partition, in.EdgeNode, in.EdgeSeq, in.Provider
@@ -218,7 +218,7 @@ func (g Engine) reverse(st State, out Sink, cnt *Counters, in Input, tx txn.Tx, 
 	in.Payload = tx.Canonical()
 	reject := func(kind, reason string) {
 		g.exception(out, cnt, in, kind, reason, tx.ID)
-		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hash[:], Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
+		st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hashBytes(hash), Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
 	}
 	if parent.Currency != tx.Currency.Code {
 		reject(ExcCurrency, fmt.Sprintf("parent %s is in %s, reversal in %s", tx.Parent, parent.Currency, tx.Currency.Code))
@@ -279,7 +279,7 @@ func (g Engine) reverse(st State, out Sink, cnt *Counters, in Input, tx txn.Tx, 
 }
 
 func (g Engine) entry(st State, out Sink, cnt *Counters, e store.Entry, hash [32]byte, now time.Time) {
-	if !money.Sum(e.Shares).Equal(e.Net) {
+	if !money.SumEquals(e.Shares, e.Net) {
 		// A split that does not sum is a bug in the rules engine, never rounded away.
 		panic(fmt.Sprintf("settle: shares of %s/%s sum to %s, net is %s", e.Provider, e.Tx.ID, money.Sum(e.Shares), e.Net))
 	}
@@ -448,10 +448,30 @@ const (
 // writes when it settles it (Engine.entry), with its leaf index.
 func EntryRecord(e *store.Entry) DedupRec { return entryRecord(e, e.Tx.Hash()) }
 
+// entryRecord builds the record with three allocations whatever the number
+// of shares: hash and rule set share one byte slice (copies, so the entry
+// stays on its caller's stack), and the net and every share amount, each
+// exactly Decimal.String (money.AppendString), are substrings of one string.
 func entryRecord(e *store.Entry, hash [32]byte) DedupRec {
+	hr := make([]byte, 64)
+	copy(hr, hash[:])
+	copy(hr[32:], e.RuleSet[:])
+	var buf [128]byte
+	var endsBuf [16]int
+	b := money.AppendString(buf[:0], e.Net)
+	ends := append(endsBuf[:0], len(b))
+	for _, s := range e.Shares {
+		b = money.AppendString(b, s.Amount)
+		ends = append(ends, len(b))
+	}
+	figures := string(b)
 	sh := make([][2]string, len(e.Shares))
 	for i, s := range e.Shares {
-		sh[i] = [2]string{s.Party, s.Amount.String()}
+		sh[i] = [2]string{s.Party, figures[ends[i]:ends[i+1]]}
 	}
-	return DedupRec{Hash: hash[:], Partition: e.Partition, Index: e.Index, Currency: e.Tx.Currency.Code, Net: e.Net.String(), RuleSet: e.RuleSet[:], Shares: sh}
+	return DedupRec{Hash: hr[:32:32], Partition: e.Partition, Index: e.Index, Currency: e.Tx.Currency.Code, Net: figures[:ends[0]], RuleSet: hr[32:64:64], Shares: sh}
 }
+
+// hashBytes is a heap copy of h for a record. Slicing the caller's array
+// instead would move it to the heap on every path, the common one included.
+func hashBytes(h [32]byte) []byte { return append([]byte(nil), h[:]...) }

@@ -46,6 +46,7 @@ type Result struct {
 	Version *Version
 	Rule    string
 	Shares  []money.Share
+	Net     decimal.Decimal // tx.Signed(): what the shares sum to
 }
 
 // Split splits tx under the version in force at tx.OccurredAt. See
@@ -80,6 +81,7 @@ func (v *Version) Split(provider string, tx txn.Tx) (Result, error) {
 	case tx.Currency.Code == "" || tx.Currency.Exponent < 0 || !tx.Currency.Fits(tx.Amount):
 		return Result{}, fmt.Errorf("split %s: amount %s does not fit currency %q: %w", tx.ID, tx.Amount, tx.Currency.Code, ErrInvalidTx)
 	}
+	signed := tx.Signed()
 	for _, r := range v.rules {
 		if !r.matches(provider, tx) {
 			continue
@@ -89,15 +91,15 @@ func (v *Version) Split(provider string, tx txn.Tx) (Result, error) {
 		if len(r.steps) > 0 {
 			shares, err = r.waterfall(provider, tx)
 		} else {
-			shares, err = r.allocate(provider, tx)
+			shares, err = r.allocate(provider, tx, signed)
 		}
 		if err != nil {
 			return Result{}, fmt.Errorf("split %s by rule %q of %q: %w", tx.ID, r.name, v.Name, err)
 		}
-		if sum := money.Sum(shares); !sum.Equal(tx.Signed()) {
-			panic(fmt.Sprintf("rules: rule %q of %q split %s %s into shares summing to %s", r.name, v.Name, tx.Signed(), tx.Currency.Code, sum))
+		if !money.SumEquals(shares, signed) {
+			panic(fmt.Sprintf("rules: rule %q of %q split %s %s into shares summing to %s", r.name, v.Name, signed, tx.Currency.Code, money.Sum(shares)))
 		}
-		return Result{Version: v, Rule: r.name, Shares: shares}, nil
+		return Result{Version: v, Rule: r.name, Shares: shares, Net: signed}, nil
 	}
 	return Result{}, fmt.Errorf("split %s (%s, %s) under %q: %w", tx.ID, tx.Type, tx.Currency.Code, v.Name, ErrNoRule)
 }
@@ -132,14 +134,17 @@ type parties struct {
 	vals  []decimal.Decimal
 }
 
-func (p *parties) add(name string, d decimal.Decimal) int {
+// add returns p with d added to name's value (a new name goes last) and
+// name's index. By value, not by pointer: storing the append through a
+// pointer would move a caller's stack buffers to the heap.
+func (p parties) add(name string, d decimal.Decimal) (parties, int) {
 	if i := slices.Index(p.names, name); i >= 0 {
 		p.vals[i] = p.vals[i].Add(d)
-		return i
+		return p, i
 	}
 	p.names = append(p.names, name)
 	p.vals = append(p.vals, d)
-	return len(p.names) - 1
+	return p, len(p.names) - 1
 }
 
 func (p *parties) shares() []money.Share {
@@ -154,26 +159,36 @@ func (p *parties) shares() []money.Share {
 // first (an absent affiliate's weight goes to the remainder party; a percent
 // rule's remainder party weighs 100 − Σ percents), then allocated once, so each
 // party's share is rounded once.
-func (r *rule) allocate(provider string, tx txn.Tx) ([]money.Share, error) {
-	var p parties
-	orphan, declared := decimal.Zero, decimal.Zero
+func (r *rule) allocate(provider string, tx txn.Tx, signed decimal.Decimal) ([]money.Share, error) {
+	var names [8]string
+	var vals [8]decimal.Decimal
+	p := parties{names: names[:0], vals: vals[:0]} // a typical rule: no growth, no allocation
+	// The remainder party's weight: what the rule leaves (r.rest, 100 − Σ
+	// percents) plus every share whose party is absent, computed once per
+	// rule for the usual absent party, the affiliate (r.restNoAffiliate).
+	orphan, orphaned, noAffiliate := decimal.Zero, false, false
 	for _, s := range r.shares {
-		declared = declared.Add(s.weight)
-		if name := resolve(s.party, provider, tx); name != "" {
-			p.add(name, s.weight)
-		} else {
-			orphan = orphan.Add(s.weight)
+		switch name := resolve(s.party, provider, tx); {
+		case name != "":
+			p, _ = p.add(name, s.weight)
+		case s.party == refAffiliate:
+			noAffiliate = true // every ${affiliate} share is absent: in r.restNoAffiliate
+		default:
+			orphan, orphaned = orphan.Add(s.weight), true
 		}
 	}
 	remIdx := -1
 	if r.remainder != "" {
-		w := orphan
-		if r.percent {
-			w = w.Add(hundred.Sub(declared))
+		w := r.rest // zero for a weight rule
+		if noAffiliate {
+			w = r.restNoAffiliate
 		}
-		remIdx = p.add(resolve(r.remainder, provider, tx), w)
+		if orphaned {
+			w = orphan.Add(w)
+		}
+		p, remIdx = p.add(resolve(r.remainder, provider, tx), w)
 	}
-	amounts, err := money.Allocate(tx.Signed(), tx.Currency, p.vals, r.allocation, r.rounding, remIdx)
+	amounts, err := money.Allocate(signed, tx.Currency, p.vals, r.allocation, r.rounding, remIdx)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +212,7 @@ func (r *rule) allocate(provider string, tx txn.Tx) ([]money.Share, error) {
 			}
 		}
 		sign := decimal.NewFromInt(1)
-		if tx.Signed().IsNegative() {
+		if signed.IsNegative() {
 			sign = sign.Neg()
 		}
 		abs, rem := p.vals[i].Abs(), p.vals[remIdx].Mul(sign)
@@ -258,9 +273,9 @@ func (r *rule) waterfall(provider string, tx txn.Tx) ([]money.Share, error) {
 			take = left
 		}
 		left = left.Sub(take)
-		p.add(name, take)
+		p, _ = p.add(name, take)
 	}
-	p.add(resolve(r.remainder, provider, tx), left)
+	p, _ = p.add(resolve(r.remainder, provider, tx), left)
 	if tx.Type.Sign() < 0 {
 		for i := range p.vals {
 			p.vals[i] = p.vals[i].Neg()

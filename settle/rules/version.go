@@ -51,7 +51,9 @@ type rule struct {
 	allocation                                                      money.Allocation
 	shares                                                          []share // or steps, never both
 	steps                                                           []step
-	percent                                                         bool // shares are percents (else weights)
+	percent                                                         bool            // shares are percents (else weights)
+	rest                                                            decimal.Decimal // percent rules: 100 − Σ percents, the remainder party's own weight
+	restNoAffiliate                                                 decimal.Decimal // the remainder party's weight when tx.affiliate is empty: rest (0 for weights) + Σ ${affiliate} weights
 	remainder                                                       string
 }
 
@@ -364,6 +366,15 @@ func compileShares(c *checker, r *rule, rs *ruleSrc, rpath string) (usesAffiliat
 		return usesAffiliate
 	}
 	r.percent = nPercent > 0
+	if r.percent {
+		r.rest = hundred.Sub(total) // fixed per rule: not recomputed per split
+	}
+	r.restNoAffiliate = r.rest
+	for _, sh := range r.shares {
+		if sh.party == refAffiliate {
+			r.restNoAffiliate = r.restNoAffiliate.Add(sh.weight)
+		}
+	}
 	switch {
 	case r.percent && total.GreaterThan(hundred):
 		c.add(rpos, "percent", fmt.Sprintf("shares add up to %s%%, more than 100%%", total), "lower a percent")
