@@ -166,6 +166,9 @@ type Settle struct {
 	AuditMaxEntries   int           // entries per audit API request
 	Leases            bool          // share the partitions with other settle nodes by leases (settle/lease.go); false = static
 	LeaseTTL          time.Duration // lease lifetime (TALLY_OWNERS bucket TTL)
+	// Pipeline overlaps each partition's commit with filling its next batch
+	// (docs/settle.md "Commit pipeline"); false = one batch at a time.
+	Pipeline bool
 
 	AuditTLS         ServerTLS    // HTTPS on audit_listen; off = plain HTTP
 	AuditTokens      []AuditToken // bearer tokens of the audit API; none = open (loopback only)

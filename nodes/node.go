@@ -292,6 +292,7 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 		Subjects: subjects, Partitions: cfg.SettlePartitions(), Leases: leases,
 		SegmentMaxEntries: cfg.Settle.SegmentMaxEntries, SegmentMaxAge: cfg.Settle.SegmentMaxAge,
 		FetchBatch: cfg.Settle.FetchBatch, OrphanTimeout: cfg.Settle.OrphanTimeout, AckWait: cfg.Settle.AckWait,
+		Pipeline:    cfg.Settle.Pipeline,
 		ObserveSync: n.metrics.SyncObserver(), ObserveSettled: n.metrics.SettledObserver(),
 	}, n.index, n.ledger, book, n.log)
 	if err := n.settle.Start(ctx, n.nc, n.js); err != nil {
