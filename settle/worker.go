@@ -240,6 +240,9 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 			return nil
 		}
 		if b.empty() {
+			if w.landed() {
+				return nil // let turn finish the commit in flight: its error must not wait for traffic
+			}
 			// Idle: wait for the first message (up to segment_max_age, so
 			// orphan expiry and lease checks still run), and start the
 			// segment's clock when it comes.
@@ -504,6 +507,20 @@ func (w *worker) finish() error {
 		return nil
 	}
 	return w.moved(c.seq, c.rec)
+}
+
+// landed reports whether a commit in flight has landed (or failed) and
+// waits for finish.
+func (w *worker) landed() bool {
+	if w.inflight == nil {
+		return false
+	}
+	select {
+	case <-w.inflight.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // commit prepares and lands b on the calling goroutine.
