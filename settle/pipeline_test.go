@@ -66,7 +66,9 @@ func TestPipelineMatchesSerial(t *testing.T) {
 		e := newStreamEnv(t)
 		t.Cleanup(func() {
 			if t.Failed() {
-				e.logs.mu.Lock(); t.Logf("logs: %s", e.logs.b.String()); e.logs.mu.Unlock()
+				e.logs.mu.Lock()
+				t.Logf("logs: %s", e.logs.b.String())
+				e.logs.mu.Unlock()
 			}
 		})
 		for r := 1; r <= rounds; r++ {
