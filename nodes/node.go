@@ -299,9 +299,9 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 		return err
 	}
 	if leases != nil {
-		n.log.Info("settling by lease", "partitions", cfg.Streams.Partitions, "lease_ttl", cfg.Settle.LeaseTTL, "ledger", cfg.LedgerDir(), "verifier_key", vkey)
+		n.log.Info("settling by lease", "partitions", cfg.Streams.Partitions, "lease_ttl", cfg.Settle.LeaseTTL, "pipeline", cfg.Settle.Pipeline, "ledger", cfg.LedgerDir(), "verifier_key", vkey)
 	} else {
-		n.log.Info("settling", "partitions", cfg.SettlePartitions(), "ledger", cfg.LedgerDir(), "verifier_key", vkey)
+		n.log.Info("settling", "partitions", cfg.SettlePartitions(), "pipeline", cfg.Settle.Pipeline, "ledger", cfg.LedgerDir(), "verifier_key", vkey)
 	}
 	if cfg.Settle.AuditListen != "" {
 		h := audit.NewHandler(n.ledger, n.index.Lookup, audit.HandlerOptions{MaxEntries: cfg.Settle.AuditMaxEntries, VerifierKey: vkey, Logger: n.log.Named("audit")})
