@@ -225,6 +225,7 @@ func Default() Config {
 			IndexMemory:       settle.DefaultIndexMemory,
 			OrphanTimeout:     24 * time.Hour,
 			AckWait:           60 * time.Second,
+			Pipeline:          true, // on since its kill -9 test (TestSettlePipelineKill9Loop) passes
 			Origin:            "tally.example/ledger",
 			SigningKey:        "",
 			AuditListen:       "", // off unless asked for
