@@ -523,17 +523,6 @@ func (w *worker) landed() bool {
 	}
 }
 
-// commit prepares and lands b on the calling goroutine.
-func (w *worker) commit(ctx context.Context, b *batch) error {
-	c, err := w.begin(b)
-	if err != nil {
-		return err
-	}
-	w.land(ctx, c)
-	w.inflight = c
-	return w.finish()
-}
-
 func (w *worker) ack(b *batch) {
 	for _, m := range b.msgs {
 		if err := m.Ack(); err != nil {
