@@ -167,6 +167,9 @@ type Settle struct {
 	AuditMaxEntries   int           // entries per audit API request
 	Leases            bool          // share the partitions with other settle nodes by leases (settle/lease.go); false = static
 	LeaseTTL          time.Duration // lease lifetime (TALLY_OWNERS bucket TTL)
+	// Pipeline overlaps each partition's commit with filling its next batch
+	// (docs/settle.md "Commit pipeline"); false = one batch at a time.
+	Pipeline bool
 
 	AuditTLS         ServerTLS    // HTTPS on audit_listen; off = plain HTTP
 	AuditTokens      []AuditToken // bearer tokens of the audit API; none = open (loopback only)
@@ -233,6 +236,7 @@ func Default() Config {
 			IndexMemory:       settle.DefaultIndexMemory,
 			OrphanTimeout:     24 * time.Hour,
 			AckWait:           60 * time.Second,
+			Pipeline:          true, // on since its kill -9 test (TestSettlePipelineKill9Loop) passes
 			Origin:            "tally.example/ledger",
 			SigningKey:        "",
 			AuditListen:       "", // off unless asked for

@@ -253,3 +253,16 @@ func TestStreamsCompression(t *testing.T) {
 		t.Errorf("streams.compression = zstd: %v, want a line-numbered error naming the values", err)
 	}
 }
+
+// TestSettlePipelineKey: settle.pipeline is on by default and can be turned off.
+func TestSettlePipelineKey(t *testing.T) {
+	base := "roles = [\"hub\", \"settle\"]\nsettle {\n  rules = \"r.hcl\"\n%s}\n"
+	c, err := Parse([]byte(fmt.Sprintf(base, "")), "a.hcl")
+	if err != nil || !c.Settle.Pipeline {
+		t.Fatalf("default pipeline %v, %v", c.Settle.Pipeline, err)
+	}
+	c, err = Parse([]byte(fmt.Sprintf(base, "  pipeline = false\n")), "a.hcl")
+	if err != nil || c.Settle.Pipeline {
+		t.Fatalf("pipeline = false: %v, %v", c.Settle.Pipeline, err)
+	}
+}

@@ -139,6 +139,8 @@ type SettleFile struct {
 	// Partition leases (issue 11 item 3, docs/settle.md "Leases").
 	Leases   *bool   `hcl:"leases,optional"`
 	LeaseTTL *string `hcl:"lease_ttl,optional"`
+	// Commit pipeline (issue 14 item 2, docs/settle.md "Commit pipeline").
+	Pipeline *bool `hcl:"pipeline,optional"`
 
 	AuditTLS    *ServerTLSFile   `hcl:"audit_tls,block"`   // HTTPS on audit_listen
 	AuditTokens []AuditTokenFile `hcl:"audit_token,block"` // bearer tokens with scopes

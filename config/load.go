@@ -359,6 +359,9 @@ func (l *loader) apply(f *File) {
 			c.Settle.Leases = *s.Leases
 		}
 		l.dur("settle.lease_ttl", s.LeaseTTL, &c.Settle.LeaseTTL)
+		if s.Pipeline != nil {
+			c.Settle.Pipeline = *s.Pipeline
+		}
 		setStr(s.ConsoleListen, &c.Settle.ConsoleListen)
 		if s.ConsoleUsers != nil {
 			c.Settle.ConsoleUsers = l.path(*s.ConsoleUsers)

@@ -293,6 +293,7 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 		Subjects: subjects, Partitions: cfg.SettlePartitions(), Leases: leases,
 		SegmentMaxEntries: cfg.Settle.SegmentMaxEntries, SegmentMaxAge: cfg.Settle.SegmentMaxAge,
 		FetchBatch: cfg.Settle.FetchBatch, OrphanTimeout: cfg.Settle.OrphanTimeout, AckWait: cfg.Settle.AckWait,
+		Pipeline:    cfg.Settle.Pipeline,
 		ObserveSync: n.metrics.SyncObserver(), ObserveSettled: n.metrics.SettledObserver(),
 		Oplog: oplog.Options{AckWait: cfg.Settle.OplogAckWait, PublishTimeout: cfg.Settle.OplogPublishTimeout},
 	}, n.index, n.ledger, book, n.log)
@@ -300,9 +301,9 @@ func (n *Node) startSettle(ctx context.Context, subjects wire.Subjects) error {
 		return err
 	}
 	if leases != nil {
-		n.log.Info("settling by lease", "partitions", cfg.Streams.Partitions, "lease_ttl", cfg.Settle.LeaseTTL, "ledger", cfg.LedgerDir(), "verifier_key", vkey)
+		n.log.Info("settling by lease", "partitions", cfg.Streams.Partitions, "lease_ttl", cfg.Settle.LeaseTTL, "pipeline", cfg.Settle.Pipeline, "ledger", cfg.LedgerDir(), "verifier_key", vkey)
 	} else {
-		n.log.Info("settling", "partitions", cfg.SettlePartitions(), "ledger", cfg.LedgerDir(), "verifier_key", vkey)
+		n.log.Info("settling", "partitions", cfg.SettlePartitions(), "pipeline", cfg.Settle.Pipeline, "ledger", cfg.LedgerDir(), "verifier_key", vkey)
 	}
 	if cfg.Settle.AuditListen != "" {
 		h := audit.NewHandler(n.ledger, n.index.Lookup, audit.HandlerOptions{MaxEntries: cfg.Settle.AuditMaxEntries, VerifierKey: vkey, Logger: n.log.Named("audit")})

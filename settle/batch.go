@@ -40,6 +40,12 @@ type batch struct {
 	// held is the worker's set of orphan parent prefixes that may have keys
 	// in the index; orphansFor skips the index scan for any other parent.
 	held orphanSet
+	// prev is the batch whose commit runs while this one fills (settle.pipeline):
+	// prepared, so read-only, and maybe not yet in the index nor in held.
+	// Every read goes own overlay → prev's overlay → index, so this batch sees
+	// prev's writes whether or not prev's index transaction has landed when
+	// rtx is opened (if it has, prev's overlay repeats what the index holds).
+	prev *batch
 }
 
 type alert struct {
@@ -89,6 +95,11 @@ func (b *batch) getHWM(db *badger.DB, key []byte) (uint64, error) {
 	if v, ok := b.hwm[string(key)]; ok {
 		return v, nil
 	}
+	if b.prev != nil {
+		if v, ok := b.prev.hwm[string(key)]; ok {
+			return v, nil
+		}
+	}
 	var v uint64
 	err := b.view(db, func(txn *badger.Txn) error {
 		var e error
@@ -104,6 +115,12 @@ func (b *batch) getDedup(idx *Index, key []byte) (*dedupRec, error) {
 	if r, ok := b.dedup[string(key)]; ok {
 		c := *r
 		return &c, nil
+	}
+	if b.prev != nil {
+		if r, ok := b.prev.dedup[string(key)]; ok {
+			c := *r
+			return &c, nil
+		}
 	}
 	var r dedupRec
 	var found bool
@@ -139,6 +156,15 @@ func (b *batch) orphansFor(db *badger.DB, prefix []byte) (map[string]orphanRec, 
 			return nil
 		})
 	}
+	if b.prev != nil {
+		overlayOrphans(out, b.prev, prefix)
+	}
+	overlayOrphans(out, b, prefix)
+	return out, err
+}
+
+// overlayOrphans applies b's held and released reversals under prefix to out.
+func overlayOrphans(out map[string]orphanRec, b *batch, prefix []byte) {
 	for k, o := range b.orphansAdd {
 		if len(k) >= len(prefix) && k[:len(prefix)] == string(prefix) {
 			out[k] = o
@@ -147,7 +173,6 @@ func (b *batch) orphansFor(db *badger.DB, prefix []byte) (map[string]orphanRec, 
 	for k := range b.orphansDel {
 		delete(out, k)
 	}
-	return out, err
 }
 
 func (b *batch) addOrphan(key []byte, o orphanRec) {

@@ -82,7 +82,7 @@ func (e *streamEnv) node(d nodeDirs, opts ...func(*Config)) (n *Node, stop func(
 	idx, led := e.open(d)
 	log := hclog.New(&hclog.LoggerOptions{Output: e.logs, Level: hclog.Info})
 	cfg := Config{Subjects: e.subj, Partitions: []int{0}, SegmentMaxEntries: 50, SegmentMaxAge: 20 * time.Millisecond,
-		FetchBatch: 16, OrphanTimeout: time.Hour}
+		FetchBatch: 16, OrphanTimeout: time.Hour, Pipeline: true} // settle.pipeline's default
 	for _, o := range opts {
 		o(&cfg)
 	}

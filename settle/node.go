@@ -34,6 +34,11 @@ type Config struct {
 	// owns it now). false (static ownership, the default): the worker
 	// catches up from TALLY_LEDGER and goes on writing (worker.run).
 	StepDownOnFence bool
+	// Pipeline overlaps a partition's commit (publish to TALLY_LEDGER,
+	// segment file, index, signature, acks) with fetching and applying its
+	// next batch (worker.turn; docs/settle.md "Commit pipeline"). false: one
+	// batch at a time, as before settle.pipeline.
+	Pipeline bool
 
 	// Leases, when set, hands partitions between settle nodes with leases in
 	// a JetStream KV bucket (lease.go) instead of the static Partitions list.

@@ -1,6 +1,7 @@
 package settle
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -12,10 +13,14 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tally-mesh/tally/config/examples"
 	"github.com/tally-mesh/tally/internal/badgermem"
+	"github.com/tally-mesh/tally/internal/natstest"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/store"
 	"github.com/tally-mesh/tally/wire"
@@ -155,6 +160,63 @@ func BenchmarkSettleSegment(b *testing.B) {
 	}
 }
 
+// BenchmarkCommitSteps splits the local half of a commit of a 2000-entry
+// segment into its durable steps, each with its own fsync barriers:
+// ledger_ns (Ledger.Commit: hash cache fsync, segment temp file fsync,
+// rename, directory fsync), index_ns (applyLedger: one Badger transaction
+// with SyncWrites) and sign_ns (Ledger.Sign: checkpoint temp file fsync,
+// rename, directory fsync), per segment. Apply and prepare run with the
+// timer stopped.
+func BenchmarkCommitSteps(b *testing.B) {
+	w := benchWorker(b)
+	hkey := string(keyMark(0, "edge", "bench-1"))
+	var seq uint64
+	var buf []byte
+	var led, idx, sig time.Duration
+	segs := 0
+	for b.Loop() {
+		b.StopTimer()
+		bt := newBatchOn(w.n.idx.db, w.held, w.cnt)
+		for range 2000 {
+			seq++
+			buf = benchPayload(buf[:0], int(seq))
+			if err := w.apply(bt, "edge", "bench-1", wire.Record{Seq: seq, Payload: append([]byte(nil), buf...)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		bt.hwm[hkey] = seq
+		pr, rec, err := w.prepare(bt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		if err := w.n.led.Commit(pr); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := w.n.idx.applyLedger(0, 0, pr.Header.Number, pr.Entries, rec); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		if _, err := w.n.led.Sign(0); err != nil {
+			b.Fatal(err)
+		}
+		t3 := time.Now()
+		led, idx, sig = led+t1.Sub(t0), idx+t2.Sub(t1), sig+t3.Sub(t2)
+		segs++
+		b.StopTimer()
+		if err := w.moved(0, rec); err != nil {
+			b.Fatal(err)
+		}
+		bt.close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(led.Nanoseconds())/float64(segs), "ledger_ns/seg")
+	b.ReportMetric(float64(idx.Nanoseconds())/float64(segs), "index_ns/seg")
+	b.ReportMetric(float64(sig.Nanoseconds())/float64(segs), "sign_ns/seg")
+}
+
 // BenchmarkApply is apply alone (no seal, no index commit) on an index that
 // already holds earlier transactions, so dedup lookups miss through real
 // tables, not an empty memtable.
@@ -191,6 +253,101 @@ func BenchmarkApply(b *testing.B) {
 		if err := w.apply(bt, "edge", "bench-1", wire.Record{Seq: seq, Payload: buf}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkSettleStream is a partition worker's whole path on a real
+// JetStream (in process, sync_always as a hub runs: every PubAck after an
+// fsync) and real Badger and ledger files: a backlog of forwarded batches in
+// TALLY_TX (4 providers, 100 records a message) is fetched, applied, sealed,
+// published to TALLY_LEDGER, written and acked until every record is
+// settled, one batch at a time (pipeline=off) or with the next batch filled
+// while the previous one commits (pipeline=on). Each iteration publishes the
+// backlog with the timer stopped, then times a node from Start until the
+// last entry is committed (Start's catch-up and consumer creation are in
+// both). ns/tx is the figure; the machine the issue measures on has 2 cores.
+func BenchmarkSettleStream(b *testing.B) {
+	const providers, msgs, per = 4, 50, 100 // 20,000 records an iteration
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("pipeline=%v", on), func(b *testing.B) {
+			s := natstest.Run(b, func(o *server.Options) { o.SyncAlways = true })
+			nc := natstest.Connect(b, s)
+			js, err := jetstream.New(nc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			subj := wire.NewSubjects("")
+			if err := wire.EnsureStreams(ctx, js, subj, wire.StreamOptions{Partitions: 1, MaxMsgBytes: 8 << 20}); err != nil {
+				b.Fatal(err)
+			}
+			proto := benchWorker(b)
+			skey, _, err := store.GenerateKey("tally.bench/ledger")
+			if err != nil {
+				b.Fatal(err)
+			}
+			signer, err := note.NewSigner(skey)
+			if err != nil {
+				b.Fatal(err)
+			}
+			idxDir, ledDir := b.TempDir(), b.TempDir()
+			seq := map[string]uint64{}
+			var buf []byte
+			total := uint64(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				for range msgs {
+					for p := range providers {
+						prov := fmt.Sprintf("bench-%d", p)
+						recs := make([]wire.Record, per)
+						for i := range recs {
+							seq[prov]++
+							buf = benchPayload(buf[:0], int(total)+i+p*per)
+							recs[i] = wire.Record{Seq: seq[prov], Payload: append([]byte(nil), buf...)}
+						}
+						total += per
+						m := nats.NewMsg(subj.Tx("edge-1", prov))
+						m.Data = wire.AppendBatch(nil, recs)
+						m.Header.Set(wire.HdrNode, "edge-1")
+						m.Header.Set(wire.HdrProvider, prov)
+						m.Header.Set(wire.HdrMsgID, fmt.Sprintf("%s.%d", prov, seq[prov]))
+						if _, err := js.PublishMsg(ctx, m); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				idx, err := OpenIndex(idxDir, hclog.NewNullLogger())
+				if err != nil {
+					b.Fatal(err)
+				}
+				led, err := store.Open(store.Options{Dir: ledDir, Origin: "tally.bench/ledger", Signer: signer})
+				if err != nil {
+					b.Fatal(err)
+				}
+				n := New(Config{Subjects: subj, Partitions: []int{0}, SegmentMaxEntries: 2000, SegmentMaxAge: 200 * time.Millisecond,
+					FetchBatch: 256, OrphanTimeout: time.Hour, Pipeline: on}, idx, led, proto.n.book, hclog.NewNullLogger())
+				b.StartTimer()
+				if err := n.Start(ctx, nc, js); err != nil {
+					b.Fatal(err)
+				}
+				deadline := time.Now().Add(5 * time.Minute)
+				for n.Stats().Entries < total {
+					if time.Now().After(deadline) || n.Err() != nil {
+						b.Fatalf("%d of %d settled (%v)", n.Stats().Entries, total, n.Err())
+					}
+					time.Sleep(time.Millisecond)
+				}
+				b.StopTimer()
+				if err := n.Close(); err != nil {
+					b.Fatal(err)
+				}
+				led.Close()
+				idx.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(total), "ns/tx")
+		})
 	}
 }
 

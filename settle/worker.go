@@ -45,6 +45,9 @@ type worker struct {
 	held     orphanSet           // parents with orphans in the index (worker goroutine only)
 	gaps     map[string]*gapHold // batches held behind a gap, by high-water key (gap.go)
 	nheld    int                 // messages in gaps
+	// inflight is the commit running while the next batch fills
+	// (settle.pipeline); nil when none. Worker goroutine only.
+	inflight *inflight
 	// recsPerMsg estimates records per forwarded message, to size fetches;
 	// 0 until the first message (firstRecsPerMsg is assumed).
 	recsPerMsg int
@@ -63,7 +66,14 @@ const (
 	publishAttempt = 5 * time.Second
 )
 
-func (w *worker) run(ctx context.Context) error {
+func (w *worker) run(ctx context.Context) (err error) {
+	// A commit still in flight (settle.pipeline) lands before the worker
+	// returns: the node closes the index and the ledger after its workers.
+	defer func() {
+		if ferr := w.finish(); ferr != nil && err == nil {
+			err = ferr
+		}
+	}()
 	held, err := loadOrphanSet(w.n.idx.db, w.p)
 	if err != nil {
 		return fmt.Errorf("read partition %d orphans: %w", w.p, err)
@@ -146,11 +156,31 @@ func (w *worker) nakHeld() {
 	w.gaps, w.nheld = nil, 0
 }
 
-// turn fills one batch and commits it.
+// turn fills one batch and commits it. With settle.pipeline the batch fills
+// while the previous one commits (inflight), reading through its overlay;
+// the previous commit is waited for before this batch is prepared, since
+// the segment chains on its hash and the publish is fenced on its stream
+// sequence. turn then starts this batch's commit and returns without waiting
+// for it. If the previous commit failed, this batch was built on state that
+// never landed: its messages are given back (Nak) and the commit's error is
+// returned, so the partition stops or rejoins exactly as without the
+// pipeline. Nothing is acked before its own commit has landed.
 func (w *worker) turn(ctx context.Context) error {
 	b := newBatchOn(w.n.idx.db, w.held, w.cnt)
 	defer b.close()
-	if err := w.fill(ctx, b); err != nil {
+	if c := w.inflight; c != nil {
+		b.prev, b.cnt = c.b, c.b.cnt
+	}
+	err := w.fill(ctx, b)
+	if ferr := w.finish(); ferr != nil {
+		for _, m := range b.msgs {
+			m.Nak() // built on a commit that did not land; best effort
+		}
+		w.nakHeld()
+		return ferr
+	}
+	b.prev = nil // committed and in the index: later snapshots see it
+	if err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			for _, m := range b.msgs {
 				m.Nak()
@@ -161,20 +191,31 @@ func (w *worker) turn(ctx context.Context) error {
 	if b.empty() {
 		return nil
 	}
+	c, err := w.begin(b)
+	if err != nil {
+		return err
+	}
 	// A commit retries its publish for as long as the node runs: a hub
 	// outage or a leader election must not stop the partition (nothing is
 	// written locally before the PubAck, so waiting is always safe). On
 	// shutdown the commit gets commitGrace more: the inputs are already
 	// processed and committing them is cheaper than redelivery.
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(commitGrace, cancel)
 		<-cctx.Done()
 		t.Stop()
 	})
-	defer stop()
-	return w.commit(cctx, b)
+	c.release = func() { stop(); cancel() }
+	if !w.n.cfg.Pipeline {
+		w.land(cctx, c)
+		w.inflight = c
+		return w.finish()
+	}
+	b.close() // prepared: only read as the next batch's prev from now on
+	w.inflight = c
+	go w.land(cctx, c)
+	return nil
 }
 
 // fill fetches and processes messages until the segment is full or old enough.
@@ -199,6 +240,9 @@ func (w *worker) fill(ctx context.Context, b *batch) error {
 			return nil
 		}
 		if b.empty() {
+			if w.landed() {
+				return nil // let turn finish the commit in flight: its error must not wait for traffic
+			}
 			// Idle: wait for the first message (up to segment_max_age, so
 			// orphan expiry and lease checks still run), and start the
 			// segment's clock when it comes.
@@ -381,44 +425,102 @@ func (w *worker) expireOrphans(b *batch) error {
 	return g.Expire(batchState{w, b}, batchSink{w, b}, &b.cnt, time.Now(), w.n.cfg.OrphanTimeout)
 }
 
-// commit is one Ready/Advance turn (after etcd raft): the batch's segment
-// and state record are built without writing anything (prepare), published
-// to TALLY_LEDGER fenced on the partition's last subject sequence, and only
-// once the stream has accepted them applied locally (advance: segment file,
-// index, signature) and the inputs acked. A fenced publish writes nothing
-// and returns ErrFenced: the node stops this partition.
-func (w *worker) commit(ctx context.Context, b *batch) error {
+// inflight is one commit: a prepared batch on its way to the stream, the
+// files and the index. land runs it (in its own goroutine with
+// settle.pipeline); finish, on the worker goroutine, waits for it and moves
+// the worker's state to it.
+type inflight struct {
+	b       *batch
+	pr      *store.Prepared // nil: no segment
+	rec     *stateRec       // nil: only redeliveries, nothing to write
+	seq     uint64          // TALLY_LEDGER sequence, once landed
+	err     error
+	done    chan struct{}
+	release func() // the commit context's
+}
+
+// begin prepares b's commit (after etcd raft's Ready): its segment and state
+// record are built without writing anything.
+func (w *worker) begin(b *batch) (*inflight, error) {
+	c := &inflight{b: b, done: make(chan struct{}), release: func() {}}
 	if !b.changed() {
-		// Only redeliveries: nothing for the ledger or the index.
-		w.cnt = b.cnt
-		snap := b.cnt
-		w.snap.Store(&snap)
-		w.ack(b)
-		w.noteCommitted(b)
-		return nil
+		return c, nil // only redeliveries: nothing for the ledger or the index
 	}
-	pr, rec, err := w.prepare(b)
-	if err != nil {
-		return err
+	var err error
+	if c.pr, c.rec, err = w.prepare(b); err != nil {
+		return nil, err
 	}
-	seq, err := w.publish(ctx, pr, rec)
-	if err != nil {
-		if errors.Is(err, ErrFenced) || errors.Is(err, ErrLeaseLost) {
-			for _, m := range b.msgs {
-				m.Nak() // for the partition's new owner; best effort
+	return c, nil
+}
+
+// land is the rest of a commit (Advance): c is published to TALLY_LEDGER
+// fenced on the partition's last subject sequence, and only once the stream
+// has accepted it applied locally (segment file, index, signature) and its
+// inputs acked. A fenced publish writes nothing and fails with ErrFenced:
+// the node stops this partition or rejoins. land touches none of the state
+// the worker goroutine fills the next batch with (w.cnt, w.held,
+// w.ledgerSeq are moved by finish).
+func (w *worker) land(ctx context.Context, c *inflight) {
+	defer close(c.done)
+	b := c.b
+	if c.rec != nil {
+		seq, err := w.publish(ctx, c.pr, c.rec)
+		if err != nil {
+			if errors.Is(err, ErrFenced) || errors.Is(err, ErrLeaseLost) {
+				for _, m := range b.msgs {
+					m.Nak() // for the partition's new owner; best effort
+				}
 			}
+			c.err = err
+			return
 		}
-		return err
-	}
-	if err := w.advance(seq, pr, rec); err != nil {
-		return err
-	}
-	for _, a := range b.alerts {
-		w.n.alert(a.kind, a.body)
+		if err := w.store(seq, c.pr, c.rec); err != nil {
+			c.err = err
+			return
+		}
+		c.seq = seq
+		for _, a := range b.alerts {
+			w.n.alert(a.kind, a.body)
+		}
 	}
 	w.ack(b)
 	w.noteCommitted(b)
-	return nil
+}
+
+// finish waits for the commit in flight, if any, and moves the worker to
+// it; it returns the commit's error.
+func (w *worker) finish() error {
+	c := w.inflight
+	if c == nil {
+		return nil
+	}
+	w.inflight = nil
+	<-c.done
+	c.release()
+	if c.err != nil {
+		return c.err
+	}
+	if c.rec == nil {
+		w.cnt = c.b.cnt
+		snap := c.b.cnt
+		w.snap.Store(&snap)
+		return nil
+	}
+	return w.moved(c.seq, c.rec)
+}
+
+// landed reports whether a commit in flight has landed (or failed) and
+// waits for finish.
+func (w *worker) landed() bool {
+	if w.inflight == nil {
+		return false
+	}
+	select {
+	case <-w.inflight.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (w *worker) ack(b *batch) {
@@ -456,11 +558,20 @@ func (w *worker) prepare(b *batch) (*store.Prepared, *stateRec, error) {
 	return pr, b.record(pr), nil
 }
 
-// advance applies a commit the stream accepted at sequence seq: the segment
-// file (if any), the index, the checkpoint. A crash anywhere in it is
-// repaired at the next start by catch-up, which applies the same message
-// from the stream through the same applyLedger.
+// advance applies a commit the stream accepted at sequence seq: store, then
+// the worker's state. A crash anywhere in it is repaired at the next start
+// by catch-up, which applies the same message from the stream through the
+// same applyLedger.
 func (w *worker) advance(seq uint64, pr *store.Prepared, rec *stateRec) error {
+	if err := w.store(seq, pr, rec); err != nil {
+		return err
+	}
+	return w.moved(seq, rec)
+}
+
+// store writes a commit the stream accepted at sequence seq: the segment
+// file (if any), the index, the checkpoint.
+func (w *worker) store(seq uint64, pr *store.Prepared, rec *stateRec) error {
 	segs := w.n.led.Head(w.p).Segments
 	var entries []store.Entry
 	if pr != nil {
@@ -472,7 +583,7 @@ func (w *worker) advance(seq uint64, pr *store.Prepared, rec *stateRec) error {
 		}
 		entries, segs = pr.Entries, pr.Header.Number
 	}
-	if err := w.applied(seq, segs, entries, rec, pr != nil); err != nil {
+	if err := w.indexed(seq, segs, entries, rec, pr != nil); err != nil {
 		return err
 	}
 	w.n.cfg.observeSettled(entries) // this process's own commits only, not catch-up
@@ -483,6 +594,15 @@ func (w *worker) advance(seq uint64, pr *store.Prepared, rec *stateRec) error {
 // the index, signs the new checkpoint if the tree grew, and moves the
 // worker's state to it.
 func (w *worker) applied(seq, segs uint64, entries []store.Entry, rec *stateRec, sign bool) error {
+	if err := w.indexed(seq, segs, entries, rec, sign); err != nil {
+		return err
+	}
+	return w.moved(seq, rec)
+}
+
+// indexed records a ledger message in the index and signs the new
+// checkpoint if the tree grew.
+func (w *worker) indexed(seq, segs uint64, entries []store.Entry, rec *stateRec, sign bool) error {
 	committed := time.Now()
 	err := w.n.idx.applyLedger(w.p, seq, segs, entries, rec)
 	w.n.cfg.observeSync("index", committed)
@@ -496,6 +616,12 @@ func (w *worker) applied(seq, segs uint64, entries []store.Entry, rec *stateRec,
 			return fmt.Errorf("sign partition %d: %w", w.p, err)
 		}
 	}
+	return nil
+}
+
+// moved moves the worker's state (counters, ledger sequence, held orphan
+// parents) to a ledger message the index has applied. Worker goroutine only.
+func (w *worker) moved(seq uint64, rec *stateRec) error {
 	w.cnt = rec.Counters
 	snap := rec.Counters
 	w.snap.Store(&snap)
