@@ -356,3 +356,23 @@ func TestCompressedWALOldAndNew(t *testing.T) {
 		t.Errorf("stored groups and dedup entries take %d bytes, m/bytes − m/freed says %d", stored, used)
 	}
 }
+
+// TestWALCompressionConfig: only "s2", "none" and "" (s2) are accepted.
+func TestWALCompressionConfig(t *testing.T) {
+	for _, v := range []string{"", wire.CompressionS2, wire.CompressionNone} {
+		c := testConfig(t.TempDir())
+		c.WALCompression = v
+		if err := c.withDefaults().validate(); err != nil {
+			t.Errorf("wal compression %q: %v", v, err)
+		}
+	}
+	c := testConfig(t.TempDir())
+	c.WALCompression = "zstd"
+	if n, err := New(c, testLogger(t)); err == nil {
+		n.Close()
+		t.Error(`wal compression "zstd" accepted`)
+	}
+	if c := (Config{}).withDefaults(); c.WALCompression != wire.CompressionS2 {
+		t.Errorf("default wal compression %q, want s2", c.WALCompression)
+	}
+}
