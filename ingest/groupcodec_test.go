@@ -219,7 +219,7 @@ func FuzzGroupDecode(f *testing.F) {
 // it moves to layout 3 without rewriting a group, answers duplicates of old
 // and new records, survives a restart, and the forwarder publishes every
 // record, old and new, byte for byte to a real JetStream. The logical size
-// (m/bytes) is what the stored entries take.
+// (m/bytes) is what the stored entries take, and retention frees all of it.
 func TestCompressedWALOldAndNew(t *testing.T) {
 	s, js := hub(t)
 	nc := natstest.Connect(t, s)
@@ -307,7 +307,6 @@ func TestCompressedWALOldAndNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	var plainN, compN int
 	var stored int64
 	err = db.View(func(tx *badger.Txn) error {
@@ -354,6 +353,19 @@ func TestCompressedWALOldAndNew(t *testing.T) {
 	}
 	if stored != used {
 		t.Errorf("stored groups and dedup entries take %d bytes, m/bytes − m/freed says %d", stored, used)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Phase 4: retention past the retention time deletes every group, plain
+	// and compressed, with its dedup keys: the logical size goes back to 0.
+	n = startNode(t, testConfig(dir), nc, js)
+	if k, err := n.gc(time.Now().Add(2*DefaultRetention), nil); err != nil || k != 260 {
+		t.Fatalf("retention deleted %d records (%v), want 260", k, err)
+	}
+	if u := n.wal.used(); u != 0 {
+		t.Errorf("after retention deleted everything, m/bytes − m/freed = %d, want 0", u)
 	}
 }
 
