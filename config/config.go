@@ -150,6 +150,9 @@ type Ingest struct {
 	// (ingest.wal_memtable_bytes, wal_memtables, wal_block_cache_bytes,
 	// wal_index_cache_bytes).
 	WALMemory badgermem.Memory
+	// WALCompression: "s2" (default) or "none": how the WAL stores its
+	// packed record groups (ingest.wal_compression).
+	WALCompression string
 }
 
 // Settle configures the settle role.
@@ -228,6 +231,7 @@ func Default() Config {
 			ReplayMax:      ingest.DefaultReplayMax,
 			ReplayIDsMax:   wire.DefaultReplayIDsMax,
 			WALMemory:      ingest.DefaultWALMemory,
+			WALCompression: wire.CompressionS2,
 		},
 		Settle: Settle{
 			SegmentMaxEntries: 2000,
@@ -383,6 +387,9 @@ func (c Config) check(bad func(key, val, fix string)) {
 		bad("ingest.queue_max", fmt.Sprint(q), fmt.Sprintf("use 0 (8 × ingest.group_max) or at least ingest.group_max (%d)", c.Ingest.GroupMax))
 	}
 	checkMemory(bad, "ingest.wal_", c.Ingest.WALMemory, 16<<20)
+	if c.Ingest.WALCompression != wire.CompressionS2 && c.Ingest.WALCompression != wire.CompressionNone {
+		bad("ingest.wal_compression", strconv.Quote(c.Ingest.WALCompression), `use "s2" (default) or "none"`)
+	}
 	checkMemory(bad, "settle.index_", c.Settle.IndexMemory, badgermem.MinMemTableBytes)
 	if c.Ingest.BudgetBytes < 1<<20 {
 		bad("ingest.budget_bytes", fmt.Sprint(c.Ingest.BudgetBytes), `use at least "1MiB"`)

@@ -266,3 +266,28 @@ func TestSettlePipelineKey(t *testing.T) {
 		t.Fatalf("pipeline = false: %v, %v", c.Settle.Pipeline, err)
 	}
 }
+
+// TestWALCompression: ingest.wal_compression is s2 unless the file says
+// none; anything else is refused with the key, its line and the values that
+// work.
+func TestWALCompression(t *testing.T) {
+	base := "node_id = \"n1\"\nroles = [\"ingest\"]\n"
+	c, err := Parse([]byte(base), "c.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Ingest.WALCompression != "s2" {
+		t.Errorf("default ingest.wal_compression = %q, want s2", c.Ingest.WALCompression)
+	}
+	c, err = Parse([]byte(base+"ingest { wal_compression = \"none\" }\n"), "c.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Ingest.WALCompression != "none" {
+		t.Errorf("ingest.wal_compression = %q, want none", c.Ingest.WALCompression)
+	}
+	_, err = Parse([]byte(base+"ingest {\n  wal_compression = \"zstd\"\n}\n"), "c.hcl")
+	if err == nil || !strings.Contains(err.Error(), `c.hcl:4: ingest.wal_compression = "zstd"`) || !strings.Contains(err.Error(), `"none"`) {
+		t.Errorf("ingest.wal_compression = zstd: %v, want a line-numbered error naming the values", err)
+	}
+}

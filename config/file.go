@@ -120,6 +120,7 @@ type IngestFile struct {
 	WALMemtables       *int    `hcl:"wal_memtables,optional"`
 	WALBlockCacheBytes *string `hcl:"wal_block_cache_bytes,optional"`
 	WALIndexCacheBytes *string `hcl:"wal_index_cache_bytes,optional"`
+	WALCompression     *string `hcl:"wal_compression,optional"` // "s2" (default) or "none"
 }
 
 // SettleFile configures the settle role.

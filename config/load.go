@@ -323,6 +323,7 @@ func (l *loader) apply(f *File) {
 		setInt(i.WALMemtables, &c.Ingest.WALMemory.MemTables)
 		l.size("ingest.wal_block_cache_bytes", i.WALBlockCacheBytes, &c.Ingest.WALMemory.BlockCacheBytes)
 		l.size("ingest.wal_index_cache_bytes", i.WALIndexCacheBytes, &c.Ingest.WALMemory.IndexCacheBytes)
+		setStr(i.WALCompression, &c.Ingest.WALCompression)
 	}
 	for _, p := range f.Providers {
 		pr := Provider{Name: p.Name}

@@ -64,6 +64,11 @@ type Config struct {
 	// WALMemory bounds the WAL's Badger memory: memtables and caches
 	// (default DefaultWALMemory; a zero field takes its default).
 	WALMemory badgermem.Memory
+
+	// WALCompression is how group values are stored: wire.CompressionS2
+	// (default, also "") S2-compressed when that makes them smaller, or
+	// wire.CompressionNone. Either way both forms are read (groupcodec.go).
+	WALCompression string
 }
 
 // DefaultWALMemory is the WAL's Badger memory by default, 128 MiB at most:
@@ -179,6 +184,9 @@ func (c Config) withDefaults() Config {
 		c.ReplayIDsMax = wire.DefaultReplayIDsMax
 	}
 	c.WALMemory = c.WALMemory.Or(DefaultWALMemory)
+	if c.WALCompression == "" {
+		c.WALCompression = wire.CompressionS2
+	}
 	return c
 }
 
@@ -213,6 +221,9 @@ func (c Config) validate() error {
 		bad("%v", err)
 	} else if c.WALMemory.MemTableBytes < minWALMemTable {
 		bad("ingest.wal_memtable_bytes %d: use at least 16MiB (a record of the largest payload must fit in one Badger transaction)", c.WALMemory.MemTableBytes)
+	}
+	if c.WALCompression != "" && c.WALCompression != wire.CompressionS2 && c.WALCompression != wire.CompressionNone {
+		bad("wal compression %q: use %q or %q", c.WALCompression, wire.CompressionS2, wire.CompressionNone)
 	}
 	if c.RetentionHighWater > c.BudgetBytes {
 		bad("retention high water %d is above the budget %d", c.RetentionHighWater, c.BudgetBytes)

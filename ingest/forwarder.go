@@ -355,6 +355,8 @@ func (f *forwarder) read(p string, first, end uint64, maxBody int) (recs []wire.
 		off, len int
 	}
 	var spans []span
+	dec := getGroupReader() // compressed groups decode into its reused buffer
+	defer dec.release()
 	err = f.n.wal.db.View(func(tx *badger.Txn) error {
 		// Values are read in place by Item.Value: prefetching would copy each one first.
 		it := tx.NewIterator(badger.IteratorOptions{Prefix: recordPrefix(p)})
@@ -363,7 +365,7 @@ func (f *forwarder) read(p string, first, end uint64, maxBody int) (recs []wire.
 		for it.Seek(groupKey(p, first)); it.Valid() && want <= end; it.Next() {
 			stop := false
 			err := it.Item().Value(func(v []byte) error {
-				g, err := splitGroup(it.Item().Key(), v)
+				g, err := dec.split(it.Item().Key(), v)
 				if err != nil {
 					return err
 				}

@@ -9,8 +9,10 @@ import (
 // strings, so they never contain '/' and every prefix below is unambiguous.
 //
 //	g/<provider>/<last 8B BE> group: the provider's records of one commit, packed
-//	                          (see groupValue); keyed by the last sequence so a
-//	                          Seek to g/<provider>/<seq> lands on the group holding seq
+//	                          (groupStart below), S2-compressed when that is smaller
+//	                          and ingest.wal_compression = "s2" (groupcodec.go);
+//	                          keyed by the last sequence so a Seek to
+//	                          g/<provider>/<seq> lands on the group holding seq
 //	d/<provider>/<id>         dedup:  seq (8B BE) ‖ SHA-256 of the canonical JSON (32B)
 //	s/<provider>              last committed edge sequence (8B BE)
 //	c/<provider>              cursor: last sequence JetStream acknowledged contiguously (8B BE)
@@ -28,6 +30,7 @@ import (
 //
 // Layout 1 (before m/layout existed) stored one q/<provider>/<seq> entry per
 // record (accepted-at 8B BE ‖ canonical JSON); New migrates it (migrate.go).
+// Layout 2 is layout 3 without compressed groups; New only rewrites m/layout.
 const (
 	pfxRecord = "g/"
 	pfxOldRec = "q/" // layout 1, migrated at open
@@ -46,8 +49,12 @@ func claimKey(provider string) []byte { return []byte(pfxClaim + provider) }
 
 func floorKey(provider string) []byte { return []byte(pfxFloor + provider) }
 
-// layoutVersion is the key layout this code writes and reads.
-const layoutVersion = 2
+// layoutVersion is the key layout this code writes and reads. Layout 3 is
+// layout 2 plus compressed groups (groupcodec.go): a layout-2 WAL is read as
+// it is (its groups are all plain) and only m/layout is rewritten at open;
+// a tally that reads layout 2 refuses a layout-3 WAL instead of misreading
+// its compressed groups.
+const layoutVersion = 3
 
 func recordPrefix(provider string) []byte { return []byte(pfxRecord + provider + "/") }
 
@@ -73,9 +80,11 @@ func readU64(k, v []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-// A group value is first seq (8B BE) ‖ accepted-at unix ns (8B BE) ‖ for each
-// record first..last: uvarint length ‖ canonical JSON. All records of a group
-// were accepted by one commit, so they share the accept time.
+// A plain group value is first seq (8B BE) ‖ accepted-at unix ns (8B BE) ‖ for
+// each record first..last: uvarint length ‖ canonical JSON. All records of a
+// group were accepted by one commit, so they share the accept time. Layout 3
+// also stores groups compressed, marked by the top bit of the first-seq field
+// (groupcodec.go); splitGroup reads both.
 const groupHeader = 16
 
 func groupStart(first uint64, acceptedAt int64) []byte {
@@ -93,35 +102,6 @@ type group struct {
 	first, last uint64
 	at          int64
 	payloads    [][]byte
-}
-
-// splitGroup decodes the group stored under key (whose last 8 bytes are the
-// last sequence). It checks that the value holds exactly last-first+1 records.
-func splitGroup(key, v []byte) (group, error) {
-	var g group
-	if len(key) < 8 || len(v) < groupHeader {
-		return g, fmt.Errorf("%w: group %q too short", ErrCorrupt, key)
-	}
-	g.last = binary.BigEndian.Uint64(key[len(key)-8:])
-	g.first = binary.BigEndian.Uint64(v)
-	g.at = int64(binary.BigEndian.Uint64(v[8:]))
-	if g.first == 0 || g.first > g.last || g.last-g.first >= 1<<24 {
-		return g, fmt.Errorf("%w: group %q spans %d-%d", ErrCorrupt, key, g.first, g.last)
-	}
-	g.payloads = make([][]byte, 0, g.last-g.first+1)
-	rest := v[groupHeader:]
-	for len(rest) > 0 {
-		n, k := binary.Uvarint(rest)
-		if k <= 0 || uint64(len(rest)-k) < n {
-			return g, fmt.Errorf("%w: group %q record %d truncated", ErrCorrupt, key, g.first+uint64(len(g.payloads)))
-		}
-		g.payloads = append(g.payloads, rest[k:k+int(n)])
-		rest = rest[k+int(n):]
-	}
-	if uint64(len(g.payloads)) != g.last-g.first+1 {
-		return g, fmt.Errorf("%w: group %q holds %d records, want %d", ErrCorrupt, key, len(g.payloads), g.last-g.first+1)
-	}
-	return g, nil
 }
 
 // dedupValue is seq ‖ hash.

@@ -16,6 +16,9 @@ const migrateGroupMax = 1000
 //   - m/layout = layoutVersion: nothing to do.
 //   - m/layout above it: written by a newer tally; refused with a clear error
 //     rather than misread.
+//   - m/layout = 2: its groups are all plain, which layout 3 reads as they
+//     are (groupcodec.go); the q/ scan below finds nothing and only m/layout
+//     is rewritten.
 //   - no m/layout: layout 1 (or a new WAL). Every q/<provider>/<seq> record
 //     is repacked into g/ groups (records of one provider with consecutive
 //     sequences and the same accept time, at most migrateGroupMax), in key
@@ -125,6 +128,7 @@ func (w *wal) migrateOne(from []byte) (int, []byte, error) {
 		return 0, nil, err
 	}
 	next = append(oldRecordPrefix(provider), u64(last+1)...)
+	val = w.packGroup(val)
 	err = w.db.Update(func(tx *badger.Txn) error {
 		gk := groupKey(provider, last)
 		if err := tx.Set(gk, val); err != nil {

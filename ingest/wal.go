@@ -581,6 +581,7 @@ func (r *rateLimit) allow(now time.Time) (int, bool) {
 // in flight failed, c was staged on top of it (its sequences continue that
 // chunk's, its duplicates may point into it) and fails too.
 func (w *wal) submit(c *chunk) {
+	w.packGroups(c) // compress while the chunk in flight fsyncs (groupcodec.go)
 	failed := w.wait()
 	// Everything committed is now readable: a fresh snapshot holds it, and the
 	// overlay keeps only c's dedup keys (in flight from here on).

@@ -133,7 +133,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 			ReplayIDsMax:  cfg.Ingest.ReplayIDsMax,
 			Observer:      n.ingestObserver(),
 			EncryptionKey: n.sec.key, KeyRotation: cfg.Encryption.Rotation, HTTPTLS: n.sec.httpTLS,
-			WALMemory: cfg.Ingest.WALMemory,
+			WALMemory: cfg.Ingest.WALMemory, WALCompression: cfg.Ingest.WALCompression,
 		}, log)
 		if err != nil {
 			return nil, err
