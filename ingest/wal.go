@@ -98,6 +98,7 @@ type request struct {
 	// respondAnswers (HTTP) receives the answers themselves, in input order.
 	respondAnswers func([]wire.Answer)
 	start          time.Time // arrival, for the ack latency (observe.go)
+	shed           bool      // answered buffer_full before decoding (Node.shed): never queued
 }
 
 // deadLetter is the stored form of a rejected payload.
@@ -434,15 +435,25 @@ func (w *wal) lookup(dk []byte) (e dedupEntry, found, pending bool, err error) {
 	if e, ok := w.prev[string(dk)]; ok {
 		return e, true, true, nil
 	}
-	v, ok, err := get(w.snapshot(), dk)
-	if err != nil || !ok {
+	item, err := w.snapshot().Get(dk)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return e, false, false, nil
+	}
+	if err != nil {
 		return e, false, false, err
 	}
-	seq, hash, good := splitDedup(v)
-	if !good {
-		return e, false, false, fmt.Errorf("%w: dedup key %q holds %d bytes", ErrCorrupt, dk, len(v))
+	err = item.Value(func(v []byte) error { // parsed in place: no copy of the value
+		seq, hash, good := splitDedup(v)
+		if !good {
+			return fmt.Errorf("%w: dedup key %q holds %d bytes", ErrCorrupt, dk, len(v))
+		}
+		e = dedupEntry{seq, hash}
+		return nil
+	})
+	if err != nil {
+		return dedupEntry{}, false, false, err
 	}
-	return dedupEntry{seq, hash}, true, false, nil
+	return e, true, false, nil
 }
 
 // accept decides one decoded transaction inside c.
