@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/hashicorp/go-hclog"
 	"github.com/shopspring/decimal"
 
@@ -61,6 +62,24 @@ func openDB(dir string, log hclog.Logger, key []byte, rotation time.Duration, me
 		// more than an edge disk budget.
 		WithValueLogFileSize(64 << 20).
 		WithNumCompactors(2).
+		// Flushes and compactions must never hold a commit back (ack tail,
+		// issue 14). The LSM holds only keys, 40-byte dedup values (SHA-256:
+		// incompressible) and counters, and Badger already stores each key
+		// as a diff to its block's first key: Snappy buys nearly nothing and
+		// costs CPU in every flush, compaction and block read.
+		WithCompression(options.None).
+		// Larger L0→L1 steps: a 32 MiB memtable flush is one L0 table; with
+		// Badger's 10 MiB L1 every L0 compaction cascades into L2. Fewer,
+		// larger tables also mean fewer bloom filters per dedup lookup.
+		WithBaseTableSize(8 << 20).
+		WithBaseLevelSize(64 << 20).
+		// Badger stops flushing memtables (and so blocks every commit once
+		// they are all full) while L0 holds NumLevelZeroTablesStall tables.
+		// Compaction of L0 starts at 5 tables as before; the stall is pushed
+		// from 15 to 32 so a compaction slowed by a busy CPU delays lookups
+		// a little (more tables to check) instead of stopping commits.
+		WithNumLevelZeroTables(5).
+		WithNumLevelZeroTablesStall(32).
 		// We keep our own byte accounting (m/bytes); Badger's expvar metrics are unused.
 		WithMetricsEnabled(false).
 		WithLogger(badgerlog.New(log))
