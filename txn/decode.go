@@ -73,7 +73,8 @@ type rawTx struct {
 	Amount       []byte // the raw JSON value
 	Currency     string
 	OccurredAt   string
-	has          uint8 // which of ID, Type, Currency, OccurredAt were given (not null)
+	has          uint8 // which of ID, Type, Currency, OccurredAt were given (not null), and hasAmountText
+	amountText   string // Amount's content when scanFast read it (a string without escapes)
 	Round        string
 	Parent       string
 	Seq          uint64
@@ -93,6 +94,7 @@ const (
 	hasType
 	hasCurrency
 	hasOccurredAt
+	hasAmountText // amountText holds Amount's content: no String decode needed
 )
 
 // Decode parses and validates one canonical JSON transaction. It never panics;
@@ -263,9 +265,12 @@ func (r *rawTx) check(lim Limits) (Tx, *Error) {
 	if r.Amount[0] != '"' {
 		return Tx{}, reject(CodeAmountNotString, "amount must be a decimal string such as \"10.00\", not a JSON %s", jsonKind(r.Amount))
 	}
-	s, _, e := String("amount", r.Amount)
-	if e != nil {
-		return Tx{}, reject(CodeInvalidAmount, "amount is not a valid JSON string")
+	s := r.amountText
+	if r.has&hasAmountText == 0 {
+		var e *Error
+		if s, _, e = String("amount", r.Amount); e != nil {
+			return Tx{}, reject(CodeInvalidAmount, "amount is not a valid JSON string")
+		}
 	}
 	amt, e := parseAmount(s, cur, lim)
 	if e != nil {

@@ -73,11 +73,11 @@ func scanFast(b []byte, r *rawTx) bool {
 			}
 			r.Meta, j = m, k
 		case "amount":
-			_, k, ok := scanStr(s, j)
+			v, k, ok := scanStr(s, j)
 			if !ok {
 				return false
 			}
-			r.Amount, j = b[j:k], k
+			r.Amount, r.amountText, r.has, j = b[j:k], v, r.has|hasAmountText, k
 		default:
 			v, k, ok := scanStr(s, j)
 			if !ok {
