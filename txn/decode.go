@@ -73,7 +73,7 @@ type rawTx struct {
 	Amount       []byte // the raw JSON value
 	Currency     string
 	OccurredAt   string
-	has          uint8 // which of ID, Type, Currency, OccurredAt were given (not null), and hasAmountText
+	has          uint8  // which of ID, Type, Currency, OccurredAt were given (not null), and hasAmountText
 	amountText   string // Amount's content when scanFast read it (a string without escapes)
 	Round        string
 	Parent       string
