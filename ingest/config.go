@@ -23,7 +23,7 @@ type Config struct {
 	GroupWait      time.Duration // group commit: max wait to fill a group (default 2ms)
 	BudgetBytes    int64         // answer buffer_full when a record would take the logical WAL size past this (default 1 GiB)
 	QueueMax       int           // answer buffer_full at once when this many records already wait for the committer (queued, staged or fsyncing; default 8 × GroupMax)
-	PendingMax     int           // answer buffer_full without decoding when more NATS requests than this wait behind one in its subscription (default DefaultPendingMax)
+	PendingBytes   int64         // answer buffer_full without decoding when more than this many bytes of NATS requests wait behind one in its subscription (default DefaultPendingBytes)
 	ForwardBatch   int           // max records of one provider per JetStream message (default 500)
 	ForwardWindow  int           // max un-acked JetStream publishes in flight, all providers together (default 64)
 	PublishTimeout time.Duration // a publish without PubAck after this is resent (default 5s)
@@ -89,7 +89,7 @@ const (
 	DefaultBatchMax       = 1000
 	DefaultGroupMax       = 1000
 	DefaultGroupWait      = 2 * time.Millisecond
-	DefaultPendingMax     = 32
+	DefaultPendingBytes   = 1 << 20
 	DefaultBudgetBytes    = 1 << 30
 	DefaultForwardBatch   = 500
 	DefaultForwardWindow  = 64
@@ -109,7 +109,7 @@ const (
 	maxBatchMax      = 100_000
 	maxGroupMax      = 100_000
 	maxGroupWait     = time.Second
-	maxPendingMax    = 1 << 16
+	maxPendingBytes  = 1 << 30
 	maxForwardBatch  = 100_000
 	maxForwardWindow = 4096
 	maxDLQ           = 10_000_000
@@ -138,8 +138,8 @@ func (c Config) withDefaults() Config {
 	if c.QueueMax <= 0 {
 		c.QueueMax = 8 * c.GroupMax
 	}
-	if c.PendingMax <= 0 {
-		c.PendingMax = DefaultPendingMax
+	if c.PendingBytes <= 0 {
+		c.PendingBytes = DefaultPendingBytes
 	}
 	if c.ForwardBatch <= 0 {
 		c.ForwardBatch = DefaultForwardBatch
@@ -201,10 +201,13 @@ func (c Config) validate() error {
 	for _, l := range []struct {
 		name   string
 		v, max int
-	}{{"batch max", c.BatchMax, maxBatchMax}, {"group max", c.GroupMax, maxGroupMax}, {"pending max", c.PendingMax, maxPendingMax}, {"forward batch", c.ForwardBatch, maxForwardBatch}, {"forward window", c.ForwardWindow, maxForwardWindow}, {"dlq max", c.DLQMax, maxDLQ}, {"gc batch", c.GCBatch, maxGCBatch}, {"replay max", c.ReplayMax, maxReplay}, {"replay ids max", c.ReplayIDsMax, maxReplayIDs}} {
+	}{{"batch max", c.BatchMax, maxBatchMax}, {"group max", c.GroupMax, maxGroupMax}, {"forward batch", c.ForwardBatch, maxForwardBatch}, {"forward window", c.ForwardWindow, maxForwardWindow}, {"dlq max", c.DLQMax, maxDLQ}, {"gc batch", c.GCBatch, maxGCBatch}, {"replay max", c.ReplayMax, maxReplay}, {"replay ids max", c.ReplayIDsMax, maxReplayIDs}} {
 		if l.v > l.max {
 			bad("%s %d is above the ceiling %d", l.name, l.v, l.max)
 		}
+	}
+	if c.PendingBytes > maxPendingBytes {
+		bad("pending bytes %d is above the ceiling %d", c.PendingBytes, int64(maxPendingBytes))
 	}
 	if c.GroupWait > maxGroupWait {
 		bad("group wait %v is above the ceiling %v", c.GroupWait, maxGroupWait)

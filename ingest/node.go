@@ -467,9 +467,10 @@ func (n *Node) handle(m *nats.Msg) {
 // overload says why a request should be shed before it is decoded ("" =
 // take it): the committer's queue is full (QueueMax records: submit would
 // answer buffer_full anyway, after spending the decode), or more than
-// PendingMax requests wait behind this one in its subscription (the edge
-// cannot decode as fast as requests arrive: each of them would otherwise
-// wait out the whole backlog). Shedding costs a split, not a decode, so an
+// PendingBytes of requests wait behind this one in its subscription (the
+// edge cannot decode as fast as requests arrive: each of them would
+// otherwise wait out the whole backlog; decoding work is proportional to
+// bytes, so many small requests count as little as one large one). Shedding costs a split, not a decode, so an
 // overloaded edge drains its backlog in milliseconds.
 func (n *Node) overload(sub *nats.Subscription) string {
 	if q := n.queued.Load(); q >= int64(n.cfg.QueueMax) {
@@ -478,8 +479,8 @@ func (n *Node) overload(sub *nats.Subscription) string {
 	if sub == nil {
 		return ""
 	}
-	if msgs, _, err := sub.Pending(); err == nil && msgs > n.cfg.PendingMax {
-		return fmt.Sprintf("%d requests waiting to be decoded (ingest pending_max %d)", msgs, n.cfg.PendingMax)
+	if msgs, bytes, err := sub.Pending(); err == nil && int64(bytes) > n.cfg.PendingBytes {
+		return fmt.Sprintf("%d requests of %d bytes waiting to be decoded (ingest pending_bytes %d)", msgs, bytes, n.cfg.PendingBytes)
 	}
 	return ""
 }

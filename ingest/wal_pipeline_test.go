@@ -254,15 +254,15 @@ func TestQueueMaxAnswersBufferFull(t *testing.T) {
 	}
 }
 
-// TestPendingMaxSheds: a request with more than PendingMax requests waiting
-// behind it in its subscription is answered buffer_full without being
+// TestPendingBytesSheds: a request with more than PendingBytes of requests
+// waiting behind it in its subscription is answered buffer_full without being
 // decoded, a batch with one answer per item in input order (valid ids
 // echoed, a bad item shed like the rest), and nothing is written.
-func TestPendingMaxSheds(t *testing.T) {
+func TestPendingBytesSheds(t *testing.T) {
 	s, js := hub(t)
 	nc := natstest.Connect(t, s)
 	cfg := testConfig(t.TempDir())
-	cfg.PendingMax = 2
+	cfg.PendingBytes = 250
 	n := startNode(t, cfg, nc, js)
 
 	// A subscription nobody reads: its pending count is what Node.handle sees.
@@ -275,7 +275,7 @@ func TestPendingMaxSheds(t *testing.T) {
 		t.Fatalf("idle subscription: overload %q", why)
 	}
 	for range 3 {
-		if err := nc.Publish("held.requests", []byte("x")); err != nil {
+		if err := nc.Publish("held.requests", make([]byte, 100)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -287,7 +287,7 @@ func TestPendingMaxSheds(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	why := n.overload(sub)
-	if !strings.Contains(why, "3 requests waiting") || !strings.Contains(why, "pending_max 2") {
+	if !strings.Contains(why, "3 requests of 300 bytes waiting") || !strings.Contains(why, "pending_bytes 250") {
 		t.Fatalf("overload = %q", why)
 	}
 
@@ -303,7 +303,7 @@ func TestPendingMaxSheds(t *testing.T) {
 	for i, id := range []string{"s-1", "s-2"} {
 		a := r.items[i].ans
 		if a.Status != wire.StatusRejected || a.Code != string(txn.CodeBufferFull) || a.ID != id ||
-			a.RetryAfterMs != retryAfterOverload.Milliseconds() || !strings.Contains(a.Reason, "pending_max 2") {
+			a.RetryAfterMs != retryAfterOverload.Milliseconds() || !strings.Contains(a.Reason, "pending_bytes 250") {
 			t.Errorf("item %d: %+v", i, a)
 		}
 	}
