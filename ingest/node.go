@@ -72,6 +72,7 @@ type Node struct {
 	replayIDSubs []*nats.Subscription // replayids.go
 	gcStop       chan struct{}
 	gcDone       chan struct{}
+	gcWake       chan struct{} // cap 1: the WAL passed the retention high-water mark (finish)
 	gcDeleted    atomic.Uint64
 	gcEarly      atomic.Uint64
 	replays      atomic.Uint64
@@ -157,7 +158,7 @@ func New(cfg Config, log hclog.Logger) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: log, provs: map[string]*provState{}, rejected: map[string]uint64{},
 		reqs: make(chan *request, requestQueue), committerDone: make(chan struct{}),
-		adapters: map[string]adapter.Adapter{}, failed: make(chan struct{}),
+		adapters: map[string]adapter.Adapter{}, failed: make(chan struct{}), gcWake: make(chan struct{}, 1),
 	}
 	for _, name := range adapter.Names() {
 		n.adapters[name], _ = adapter.Lookup(name)
@@ -672,6 +673,12 @@ func (n *Node) runCommitter() {
 // completed its last chunk) and releases its room in the queue.
 func (n *Node) finish(group []*request, res groupResult) {
 	n.count(res)
+	if n.wal.used() > n.cfg.RetentionHighWater { // early deletion now, not at the next GCInterval tick
+		select {
+		case n.gcWake <- struct{}{}:
+		default:
+		}
+	}
 	for _, r := range group {
 		n.answer(r)
 		n.queued.Add(-int64(len(r.items)))
