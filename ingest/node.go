@@ -75,8 +75,12 @@ type Node struct {
 	gcWake       chan struct{} // cap 1: the WAL passed the retention high-water mark (finish)
 	gcDeleted    atomic.Uint64
 	gcEarly      atomic.Uint64
-	replays      atomic.Uint64
-	replayed     atomic.Uint64
+	// The early-deletion warning, rate-limited (retention.go): records not
+	// yet logged, and when it was last logged (unix ns).
+	gcEarlyUnlogged atomic.Int64
+	gcEarlyLogged   atomic.Int64
+	replays         atomic.Uint64
+	replayed        atomic.Uint64
 
 	adapters map[string]adapter.Adapter // by dialect name, resolved at New
 	tokens   map[tokenKey]string        // HTTP bearer token hash → provider

@@ -146,9 +146,13 @@ func (n *Node) gc(now time.Time, stop <-chan struct{}) (int, error) {
 			}
 		}
 	}
-	if early > 0 {
-		n.log.Warn("above the retention high-water mark: deleted forwarded records before their retention time",
-			"records", early, "buffered", n.wal.used(), "high_water", n.cfg.RetentionHighWater)
+	if early > 0 { // at most once per logEvery: under pressure the GC runs every second
+		k := n.gcEarlyUnlogged.Add(int64(early))
+		if last := n.gcEarlyLogged.Load(); now.UnixNano()-last >= int64(logEvery) && n.gcEarlyLogged.CompareAndSwap(last, now.UnixNano()) {
+			n.gcEarlyUnlogged.Add(-k)
+			n.log.Warn("above the retention high-water mark: deleted forwarded records before their retention time",
+				"records", k, "buffered", n.wal.used(), "high_water", n.cfg.RetentionHighWater)
+		}
 	}
 	if total > 0 {
 		for range vlogGCRounds {
