@@ -470,7 +470,8 @@ func (n *Node) handle(m *nats.Msg) {
 }
 
 // overload says why a request should be shed before it is decoded ("" =
-// take it): the committer's queue is full (QueueMax records: submit would
+// take it; sub is nil for HTTP, which has no queue before decoding): the
+// committer's queue is full (QueueMax records: submit would
 // answer buffer_full anyway, after spending the decode), or more than
 // PendingBytes of requests wait behind this one in its subscription (the
 // edge cannot decode as fast as requests arrive: each of them would
@@ -501,9 +502,15 @@ func (n *Node) shed(subject string, body []byte, contentType, why string) *reque
 	if !ok || !wire.ValidToken(p) {
 		return n.prepare(subject, body, contentType)
 	}
+	return n.shedFor(p, body, contentType, why)
+}
+
+// shedFor is shed for a request of provider p (NATS subject token, or the
+// owner of an HTTP token).
+func (n *Node) shedFor(p string, body []byte, contentType, why string) *request {
 	ad, ok := n.dialect(p)
 	if !ok {
-		return n.prepare(subject, body, contentType)
+		return n.prepareFor(p, body, contentType)
 	}
 	raws, batch, rej := ad.Split(body, contentType, n.cfg.BatchMax)
 	if rej != nil {
