@@ -127,7 +127,8 @@ type Ingest struct {
 	Limits         txn.Limits
 	BatchMax       int
 	GroupMax       int
-	QueueMax       int // records waiting for the committer before buffer_full; 0 = 8 × GroupMax
+	QueueMax       int   // records waiting for the committer before buffer_full; 0 = 8 × GroupMax
+	PendingBytes   int64 // bytes of NATS requests waiting behind one in its subscription before buffer_full without decoding; 0 = ingest.DefaultPendingBytes
 	GroupWait      time.Duration
 	BudgetBytes    int64
 	ForwardBatch   int
@@ -385,6 +386,9 @@ func (c Config) check(bad func(key, val, fix string)) {
 	}
 	if q := c.Ingest.QueueMax; q != 0 && q < c.Ingest.GroupMax {
 		bad("ingest.queue_max", fmt.Sprint(q), fmt.Sprintf("use 0 (8 × ingest.group_max) or at least ingest.group_max (%d)", c.Ingest.GroupMax))
+	}
+	if q := c.Ingest.PendingBytes; q < 0 || q > 1<<30 {
+		bad("ingest.pending_bytes", fmt.Sprint(q), `use 0 (the default, "1MiB") or up to "1GiB"`)
 	}
 	checkMemory(bad, "ingest.wal_", c.Ingest.WALMemory, 16<<20)
 	if c.Ingest.WALCompression != wire.CompressionS2 && c.Ingest.WALCompression != wire.CompressionNone {

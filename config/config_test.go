@@ -41,6 +41,7 @@ hub {
 ingest {
   group_wait = "5ms"
   budget_bytes = "2MiB"
+  pending_bytes = "256KiB"
 }
 settle {
   rules = "r.hcl"
@@ -58,7 +59,7 @@ streams { partitions = 3 }
 	if c.Hub.SyncAlways || c.Hub.SyncInterval != 10*time.Second || c.Hub.Port != 0 {
 		t.Errorf("hub = %+v", c.Hub)
 	}
-	if c.Ingest.GroupWait != 5*time.Millisecond || c.Ingest.BudgetBytes != 2<<20 {
+	if c.Ingest.GroupWait != 5*time.Millisecond || c.Ingest.BudgetBytes != 2<<20 || c.Ingest.PendingBytes != 256<<10 {
 		t.Errorf("ingest = %+v", c.Ingest)
 	}
 	if got := c.SettlePartitions(); len(got) != 2 || got[0] != 1 {

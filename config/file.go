@@ -96,6 +96,7 @@ type IngestFile struct {
 	AmountMax      *string `hcl:"amount_max,optional"`
 	GroupMax       *int    `hcl:"group_max,optional"`
 	QueueMax       *int    `hcl:"queue_max,optional"`
+	PendingBytes   *string `hcl:"pending_bytes,optional"`
 	GroupWait      *string `hcl:"group_wait,optional"`
 	BudgetBytes    *string `hcl:"budget_bytes,optional"`
 	ForwardBatch   *int    `hcl:"forward_batch,optional"`

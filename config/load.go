@@ -295,6 +295,7 @@ func (l *loader) apply(f *File) {
 		}
 		setInt(i.GroupMax, &c.Ingest.GroupMax)
 		setInt(i.QueueMax, &c.Ingest.QueueMax)
+		l.size("ingest.pending_bytes", i.PendingBytes, &c.Ingest.PendingBytes)
 		l.dur("ingest.group_wait", i.GroupWait, &c.Ingest.GroupWait)
 		l.size("ingest.budget_bytes", i.BudgetBytes, &c.Ingest.BudgetBytes)
 		setInt(i.ForwardBatch, &c.Ingest.ForwardBatch)

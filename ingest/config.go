@@ -23,6 +23,7 @@ type Config struct {
 	GroupWait      time.Duration // group commit: max wait to fill a group (default 2ms)
 	BudgetBytes    int64         // answer buffer_full when a record would take the logical WAL size past this (default 1 GiB)
 	QueueMax       int           // answer buffer_full at once when this many records already wait for the committer (queued, staged or fsyncing; default 8 × GroupMax)
+	PendingBytes   int64         // answer buffer_full without decoding when more than this many bytes of NATS requests wait behind one in its subscription (default DefaultPendingBytes)
 	ForwardBatch   int           // max records of one provider per JetStream message (default 500)
 	ForwardWindow  int           // max un-acked JetStream publishes in flight, all providers together (default 64)
 	PublishTimeout time.Duration // a publish without PubAck after this is resent (default 5s)
@@ -93,6 +94,7 @@ const (
 	DefaultBatchMax       = 1000
 	DefaultGroupMax       = 1000
 	DefaultGroupWait      = 2 * time.Millisecond
+	DefaultPendingBytes   = 1 << 20
 	DefaultBudgetBytes    = 1 << 30
 	DefaultForwardBatch   = 500
 	DefaultForwardWindow  = 64
@@ -112,6 +114,7 @@ const (
 	maxBatchMax      = 100_000
 	maxGroupMax      = 100_000
 	maxGroupWait     = time.Second
+	maxPendingBytes  = 1 << 30
 	maxForwardBatch  = 100_000
 	maxForwardWindow = 4096
 	maxDLQ           = 10_000_000
@@ -139,6 +142,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueMax <= 0 {
 		c.QueueMax = 8 * c.GroupMax
+	}
+	if c.PendingBytes <= 0 {
+		c.PendingBytes = DefaultPendingBytes
 	}
 	if c.ForwardBatch <= 0 {
 		c.ForwardBatch = DefaultForwardBatch
@@ -207,6 +213,9 @@ func (c Config) validate() error {
 		if l.v > l.max {
 			bad("%s %d is above the ceiling %d", l.name, l.v, l.max)
 		}
+	}
+	if c.PendingBytes > maxPendingBytes {
+		bad("pending bytes %d is above the ceiling %d", c.PendingBytes, int64(maxPendingBytes))
 	}
 	if c.GroupWait > maxGroupWait {
 		bad("group wait %v is above the ceiling %v", c.GroupWait, maxGroupWait)

@@ -8,11 +8,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/tally-mesh/tally/wire"
 )
@@ -25,12 +29,28 @@ import (
 // wrote to disk and cpu-ns/tx its CPU time (Linux /proc/self/io and
 // getrusage: mechanism measures that hold on a busy machine, unlike wall
 // time). Run it with a fixed count: -bench WALGrowth -benchtime 1000x.
+//
+// It also reports what stalls a commit: commit-p99-ms and commit-max-ms (wall
+// time of one group's commit, noisy on a shared machine) and l0-stall-ms,
+// the time Badger's memtable flush waited for L0 to shrink (its own
+// "L0 was stalled" log), during which commits queue behind full memtables.
 func BenchmarkWALGrowth(b *testing.B) {
 	dir := b.TempDir()
-	w := openWAL(b, Config{NodeID: testNode, WALDir: dir, GroupMax: 1000, BudgetBytes: 1 << 40})
+	stalls := &stallLog{}
+	cfg := Config{NodeID: testNode, WALDir: dir, GroupMax: 1000, BudgetBytes: 1 << 40}.withDefaults()
+	db, err := openDB(dir, hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: stalls}), nil, 0, cfg.WALMemory)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	w := &wal{db: db, log: hclog.NewNullLogger(), cfg: cfg, txnBytesMax: db.MaxBatchSize() / 2, txnEntriesMax: db.MaxBatchCount() / 2}
+	if _, err := w.load(); err != nil {
+		b.Fatal(err)
+	}
 	const per = 1000
 	reqs := make([]*request, 0, per)
 	var marks []procSample
+	var commits []time.Duration
 	n := 0
 	for b.Loop() {
 		marks = append(marks, sampleProc())
@@ -39,12 +59,18 @@ func BenchmarkWALGrowth(b *testing.B) {
 			n++
 			reqs = append(reqs, &request{provider: "p1", items: []item{testItem(fmt.Sprintf("%08x-%d", uint32(n)*2654435761, n))}})
 		}
+		t0 := time.Now()
 		w.commit(reqs, time.Now())
+		commits = append(commits, time.Since(t0))
 		if a := reqs[len(reqs)-1].items[0].ans; a.Status != wire.StatusAccepted {
 			b.Fatalf("answer %+v", a)
 		}
 	}
 	marks = append(marks, sampleProc())
+	slices.Sort(commits)
+	b.ReportMetric(float64(commits[len(commits)*99/100].Microseconds())/1000, "commit-p99-ms")
+	b.ReportMetric(float64(commits[len(commits)-1].Microseconds())/1000, "commit-max-ms")
+	b.ReportMetric(float64(stalls.total().Milliseconds()), "l0-stall-ms")
 	b.ReportMetric(float64(dirBytes(dir))/float64(n), "wal-B/tx")
 	tenth := max((len(marks)-1)/10, 1)
 	first, last := marks[0].to(marks[tenth], tenth*per), marks[len(marks)-1-tenth].to(marks[len(marks)-1], tenth*per)
@@ -52,6 +78,29 @@ func BenchmarkWALGrowth(b *testing.B) {
 	b.ReportMetric(last.written, "written-B/tx-last10%")
 	b.ReportMetric(first.cpu, "cpu-ns/tx-first10%")
 	b.ReportMetric(last.cpu, "cpu-ns/tx-last10%")
+}
+
+// stallLog sums the durations of Badger's "L0 was stalled for <d>" lines.
+type stallLog struct {
+	mu  sync.Mutex
+	sum time.Duration
+}
+
+func (s *stallLog) Write(p []byte) (int, error) {
+	if _, rest, ok := strings.Cut(string(p), "L0 was stalled for "); ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(rest)); err == nil {
+			s.mu.Lock()
+			s.sum += d
+			s.mu.Unlock()
+		}
+	}
+	return len(p), nil
+}
+
+func (s *stallLog) total() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sum
 }
 
 // procSample is the process's disk writes and CPU time at one moment.

@@ -138,7 +138,12 @@ func (n *Node) serveTransactions(w http.ResponseWriter, r *http.Request) {
 		n.countOne(txn.CodeMalformed)
 		return
 	}
-	req := n.prepareFor(p, body, r.Header.Get(HeaderContentType))
+	var req *request
+	if why := n.overload(nil); why != "" { // the committer's queue is full: answer without decoding
+		req = n.shedFor(p, body, r.Header.Get(HeaderContentType), why)
+	} else {
+		req = n.prepareFor(p, body, r.Header.Get(HeaderContentType))
+	}
 	req.start = start
 	done := make(chan []wire.Answer, 1) // never blocks the committer, even if the client left
 	req.respondAnswers = func(as []wire.Answer) { done <- as }

@@ -169,3 +169,24 @@ func TestHTTPBufferFull(t *testing.T) {
 		t.Fatalf("at the budget: status %d, Retry-After %q, answer %+v; want 503 buffer_full with a retry hint", last.status, last.header.Get("Retry-After"), last.answer)
 	}
 }
+
+// TestHTTPOverloadSheds: with the committer's queue full (queue_max records
+// waiting), an HTTP transaction is answered 503 buffer_full with a short
+// retry hint without being decoded or written; once the queue has room it
+// is accepted.
+func TestHTTPOverloadSheds(t *testing.T) {
+	n, base, _, _ := httpNode(t, nil)
+	n.queued.Store(int64(n.cfg.QueueMax)) // as if QueueMax records were waiting
+	r := post(t, base, "p1", "tok-p1", "", string(payload("o-1", "1.00")))
+	if r.status != 503 || r.answer.Code != string(txn.CodeBufferFull) || r.answer.ID != "o-1" ||
+		r.answer.RetryAfterMs != retryAfterOverload.Milliseconds() || !strings.Contains(r.answer.Reason, "queue_max") || r.header.Get("Retry-After") == "" {
+		t.Fatalf("overloaded: status %d, answer %+v", r.status, r.answer)
+	}
+	if st := n.Stats(); st.Committed != 0 {
+		t.Fatalf("a shed transaction was written: %+v", st)
+	}
+	n.queued.Store(0)
+	if r := post(t, base, "p1", "tok-p1", "", string(payload("o-1", "1.00"))); r.status != 200 || r.answer.Status != wire.StatusAccepted {
+		t.Fatalf("after the overload: status %d, answer %+v", r.status, r.answer)
+	}
+}

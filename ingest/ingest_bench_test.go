@@ -66,3 +66,48 @@ func BenchmarkForward(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPrepare is the edge's per-request CPU before the committer:
+// split a provider request (canonical dialect) and decode, canonicalise and
+// hash each item. Each op is one request; ns/record is per transaction.
+func BenchmarkPrepare(b *testing.B) {
+	for _, size := range []int{1, 100} {
+		b.Run(fmt.Sprintf("items=%d", size), func(b *testing.B) {
+			n, err := New(testConfig(b.TempDir()), testLogger(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer n.Close()
+			body := benchBody(size)
+			subject := n.cfg.Subjects.In("p1")
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				r := n.prepare(subject, body, "")
+				if len(r.items) != size || r.items[0].rej != nil {
+					b.Fatalf("%d items, first %+v", len(r.items), r.items[0].rej)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/record")
+		})
+	}
+}
+
+// benchBody is a request of size transactions of the shape tally bench sends
+// (one object when size is 1, else an array).
+func benchBody(size int) []byte {
+	var buf []byte
+	if size > 1 {
+		buf = append(buf, '[')
+	}
+	for i := range size {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = fmt.Appendf(buf, `{"id":"bench-%08d","type":"bet","amount":"12.50","currency":"EUR","occurred_at":"2026-11-22T10:00:00.123Z","round":"R%d","game":"book-of-x","category":"slot","jurisdiction":"MT","player":"pl-%d"}`, i, i, i%977)
+	}
+	if size > 1 {
+		buf = append(buf, ']')
+	}
+	return buf
+}

@@ -72,10 +72,15 @@ type Node struct {
 	replayIDSubs []*nats.Subscription // replayids.go
 	gcStop       chan struct{}
 	gcDone       chan struct{}
+	gcWake       chan struct{} // cap 1: the WAL passed the retention high-water mark (finish)
 	gcDeleted    atomic.Uint64
 	gcEarly      atomic.Uint64
-	replays      atomic.Uint64
-	replayed     atomic.Uint64
+	// The early-deletion warning, rate-limited (retention.go): records not
+	// yet logged, and when it was last logged (unix ns).
+	gcEarlyUnlogged atomic.Int64
+	gcEarlyLogged   atomic.Int64
+	replays         atomic.Uint64
+	replayed        atomic.Uint64
 
 	adapters map[string]adapter.Adapter // by dialect name, resolved at New
 	tokens   map[tokenKey]string        // HTTP bearer token hash → provider
@@ -157,7 +162,7 @@ func New(cfg Config, log hclog.Logger) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: log, provs: map[string]*provState{}, rejected: map[string]uint64{},
 		reqs: make(chan *request, requestQueue), committerDone: make(chan struct{}),
-		adapters: map[string]adapter.Adapter{}, failed: make(chan struct{}),
+		adapters: map[string]adapter.Adapter{}, failed: make(chan struct{}), gcWake: make(chan struct{}, 1),
 	}
 	for _, name := range adapter.Names() {
 		n.adapters[name], _ = adapter.Lookup(name)
@@ -448,6 +453,8 @@ func (n *Node) handle(m *nats.Msg) {
 		p, _ := n.cfg.Subjects.ProviderFromIn(m.Subject)
 		r = rejectWhole(p, m.Data[:min(len(m.Data), deadLetterClip)], &txn.Error{Code: txn.CodeTooLarge,
 			Reason: fmt.Sprintf("request of %d bytes is above %d (ingest.request_bytes); split it", len(m.Data), n.cfg.RequestBytes)})
+	} else if why := n.overload(m.Sub); why != "" {
+		r = n.shed(m.Subject, m.Data, m.Header.Get(HeaderContentType), why)
 	} else {
 		r = n.prepare(m.Subject, m.Data, m.Header.Get(HeaderContentType))
 	}
@@ -462,9 +469,76 @@ func (n *Node) handle(m *nats.Msg) {
 	n.submit(r)
 }
 
+// overload says why a request should be shed before it is decoded ("" =
+// take it; sub is nil for HTTP, which has no queue before decoding): the
+// committer's queue is full (QueueMax records: submit would
+// answer buffer_full anyway, after spending the decode), or more than
+// PendingBytes of requests wait behind this one in its subscription (the
+// edge cannot decode as fast as requests arrive: each of them would
+// otherwise wait out the whole backlog; decoding work is proportional to
+// bytes, so many small requests count as little as one large one). Shedding costs a split, not a decode, so an
+// overloaded edge drains its backlog in milliseconds.
+func (n *Node) overload(sub *nats.Subscription) string {
+	if q := n.queued.Load(); q >= int64(n.cfg.QueueMax) {
+		return fmt.Sprintf("%d records waiting for the commit (ingest queue_max %d)", q, n.cfg.QueueMax)
+	}
+	if sub == nil {
+		return ""
+	}
+	if msgs, bytes, err := sub.Pending(); err == nil && int64(bytes) > n.cfg.PendingBytes {
+		return fmt.Sprintf("%d requests of %d bytes waiting to be decoded (ingest pending_bytes %d)", msgs, bytes, n.cfg.PendingBytes)
+	}
+	return ""
+}
+
+// shed answers every transaction of a NATS request buffer_full (retry
+// after retryAfterOverload) without decoding it: the request is split (so a
+// batch is answered with an array in input order), ids are echoed where the
+// canonical dialect lets them be read, and nothing is written. A request
+// that does not split, or from a provider not served, gets its usual
+// whole-request rejection.
+func (n *Node) shed(subject string, body []byte, contentType, why string) *request {
+	p, ok := n.cfg.Subjects.ProviderFromIn(subject)
+	if !ok || !wire.ValidToken(p) {
+		return n.prepare(subject, body, contentType)
+	}
+	return n.shedFor(p, body, contentType, why)
+}
+
+// shedFor is shed for a request of provider p (NATS subject token, or the
+// owner of an HTTP token).
+func (n *Node) shedFor(p string, body []byte, contentType, why string) *request {
+	ad, ok := n.dialect(p)
+	if !ok {
+		return n.prepareFor(p, body, contentType)
+	}
+	raws, batch, rej := ad.Split(body, contentType, n.cfg.BatchMax)
+	if rej != nil {
+		return rejectWhole(p, body, rej)
+	}
+	r := &request{provider: p, batch: batch, items: make([]item, len(raws)), shed: true}
+	reason := fmt.Sprintf("%v: edge overloaded, %s; retry later", ErrBufferFull, why)
+	for i, raw := range raws {
+		id := ""
+		if ad.Name() == adapter.Default {
+			if v, ok := txn.PeekString(raw, "id"); ok {
+				id = (&txn.Error{}).WithID(v, n.cfg.Limits).ID // only a valid id is echoed
+			}
+		}
+		r.items[i] = item{raw: raw, id: id, ans: wire.Answer{Status: wire.StatusRejected, ID: id, Code: string(txn.CodeBufferFull),
+			Reason: reason, RetryAfterMs: retryAfterOverload.Milliseconds()}}
+	}
+	return r
+}
+
 // submit hands r to the committer, or answers it unavailable when closing.
 // r.respond runs exactly once, on the committer (or here when closing).
 func (n *Node) submit(r *request) {
+	if r.shed { // answered already (shed): nothing to commit
+		n.count(groupResult{rejected: map[txn.Code]int{txn.CodeBufferFull: len(r.items)}})
+		n.answer(r)
+		return
+	}
 	if !n.serves(r.provider) {
 		for i := range r.items {
 			r.items[i].ans = unavailable(r.items[i].id, "this edge's claim on provider "+r.provider+" is not confirmed yet (hub unreachable); retry with the same id")
@@ -610,6 +684,12 @@ func (n *Node) runCommitter() {
 // completed its last chunk) and releases its room in the queue.
 func (n *Node) finish(group []*request, res groupResult) {
 	n.count(res)
+	if n.wal.used() > n.cfg.RetentionHighWater { // early deletion now, not at the next GCInterval tick
+		select {
+		case n.gcWake <- struct{}{}:
+		default:
+		}
+	}
 	for _, r := range group {
 		n.answer(r)
 		n.queued.Add(-int64(len(r.items)))

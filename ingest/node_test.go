@@ -388,6 +388,7 @@ func TestBudget(t *testing.T) {
 	nc := natstest.Connect(t, s)
 	cfg := testConfig(t.TempDir())
 	cfg.BudgetBytes = 2000
+	cfg.RetentionHighWater = cfg.BudgetBytes // no early deletion: t0's dedup key must stay for the duplicate below
 	n := startNode(t, cfg, nc, js)
 	accepted, full := 0, 0
 	for i := range 40 {

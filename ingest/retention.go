@@ -65,18 +65,38 @@ func (n *Node) loadFloors() error {
 // first is the first sequence ps still holds.
 func (ps *provState) first() uint64 { return max(ps.floor.Load(), 1) }
 
-// runGC runs retention every GCInterval until stop is closed.
+// gcPressureGap is the shortest time between two retention passes woken by
+// the high-water mark (the GC interval still applies when it is shorter).
+const gcPressureGap = time.Second
+
+// runGC runs retention every GCInterval until stop is closed, and also when
+// a commit leaves the WAL above the retention high-water mark (gcWake), at
+// most every gcPressureGap: under pressure the GC deletes a little often
+// instead of a minute's worth at once, which would compete with commits and,
+// at a high rate, let the WAL reach its budget (buffer_full) in between.
 func (n *Node) runGC(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(n.cfg.GCInterval)
 	defer t.Stop()
 	var failLog rateLimit
+	var last time.Time
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+		case <-n.gcWake:
+			if wait := min(gcPressureGap, n.cfg.GCInterval) - time.Since(last); wait > 0 {
+				w := time.NewTimer(wait)
+				select {
+				case <-stop:
+					w.Stop()
+					return
+				case <-w.C:
+				}
+			}
 		}
+		last = time.Now()
 		if _, err := n.gc(time.Now(), stop); err != nil {
 			if k, ok := failLog.allow(time.Now()); ok {
 				n.log.Error("retention pass failed", "error", err, "failures", k)
@@ -126,9 +146,13 @@ func (n *Node) gc(now time.Time, stop <-chan struct{}) (int, error) {
 			}
 		}
 	}
-	if early > 0 {
-		n.log.Warn("above the retention high-water mark: deleted forwarded records before their retention time",
-			"records", early, "buffered", n.wal.used(), "high_water", n.cfg.RetentionHighWater)
+	if early > 0 { // at most once per logEvery: under pressure the GC runs every second
+		k := n.gcEarlyUnlogged.Add(int64(early))
+		if last := n.gcEarlyLogged.Load(); now.UnixNano()-last >= int64(logEvery) && n.gcEarlyLogged.CompareAndSwap(last, now.UnixNano()) {
+			n.gcEarlyUnlogged.Add(-k)
+			n.log.Warn("above the retention high-water mark: deleted forwarded records before their retention time",
+				"records", k, "buffered", n.wal.used(), "high_water", n.cfg.RetentionHighWater)
+		}
 	}
 	if total > 0 {
 		for range vlogGCRounds {

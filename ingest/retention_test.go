@@ -136,3 +136,30 @@ func TestRetentionHighWater(t *testing.T) {
 		t.Errorf("an unforwarded record was deleted: %+v", st)
 	}
 }
+
+// TestHighWaterWakesGC: above the high-water mark, retention does not wait
+// for its interval (an hour here): a commit wakes it, and it deletes
+// forwarded records early.
+func TestHighWaterWakesGC(t *testing.T) {
+	s, js := hub(t)
+	nc := natstest.Connect(t, s)
+	cfg := testConfig(t.TempDir())
+	cfg.GCInterval = time.Hour
+	cfg.RetentionHighWater = 2000 // bytes: a few records
+	n := startNode(t, cfg, nc, js)
+	for i := 1; i <= 40; i++ {
+		ask(t, nc, "p1", payload(fmt.Sprint("w", i), "1.00"))
+	}
+	waitForwarded(t, n, 40)
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 41; n.Stats().GCEarly == 0; i++ { // each commit above the mark wakes the GC (at most every second)
+		if time.Now().After(deadline) {
+			t.Fatalf("no early deletion within 20s with the GC interval at an hour: %+v", n.Stats())
+		}
+		ask(t, nc, "p1", payload(fmt.Sprint("w", i), "1.00"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := n.Stats(); st.RetainedFrom["p1"] <= 1 || st.RetainedFrom["p1"] > st.Forwarded+1 {
+		t.Fatalf("retained from %d with %d forwarded", st.RetainedFrom["p1"], st.Forwarded)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/hashicorp/go-hclog"
 	"github.com/shopspring/decimal"
 
@@ -61,6 +62,24 @@ func openDB(dir string, log hclog.Logger, key []byte, rotation time.Duration, me
 		// more than an edge disk budget.
 		WithValueLogFileSize(64 << 20).
 		WithNumCompactors(2).
+		// Flushes and compactions must never hold a commit back (ack tail,
+		// issue 14). The LSM holds only keys, 40-byte dedup values (SHA-256:
+		// incompressible) and counters, and Badger already stores each key
+		// as a diff to its block's first key: Snappy buys nearly nothing and
+		// costs CPU in every flush, compaction and block read.
+		WithCompression(options.None).
+		// Larger L0→L1 steps: a 32 MiB memtable flush is one L0 table; with
+		// Badger's 10 MiB L1 every L0 compaction cascades into L2. Fewer,
+		// larger tables also mean fewer bloom filters per dedup lookup.
+		WithBaseTableSize(8 << 20).
+		WithBaseLevelSize(64 << 20).
+		// Badger stops flushing memtables (and so blocks every commit once
+		// they are all full) while L0 holds NumLevelZeroTablesStall tables.
+		// Compaction of L0 starts at 5 tables as before; the stall is pushed
+		// from 15 to 32 so a compaction slowed by a busy CPU delays lookups
+		// a little (more tables to check) instead of stopping commits.
+		WithNumLevelZeroTables(5).
+		WithNumLevelZeroTablesStall(32).
 		// We keep our own byte accounting (m/bytes); Badger's expvar metrics are unused.
 		WithMetricsEnabled(false).
 		WithLogger(badgerlog.New(log))
@@ -98,6 +117,7 @@ type request struct {
 	// respondAnswers (HTTP) receives the answers themselves, in input order.
 	respondAnswers func([]wire.Answer)
 	start          time.Time // arrival, for the ack latency (observe.go)
+	shed           bool      // answered buffer_full before decoding (Node.shed): never queued
 }
 
 // deadLetter is the stored form of a rejected payload.
@@ -434,15 +454,25 @@ func (w *wal) lookup(dk []byte) (e dedupEntry, found, pending bool, err error) {
 	if e, ok := w.prev[string(dk)]; ok {
 		return e, true, true, nil
 	}
-	v, ok, err := get(w.snapshot(), dk)
-	if err != nil || !ok {
+	item, err := w.snapshot().Get(dk)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return e, false, false, nil
+	}
+	if err != nil {
 		return e, false, false, err
 	}
-	seq, hash, good := splitDedup(v)
-	if !good {
-		return e, false, false, fmt.Errorf("%w: dedup key %q holds %d bytes", ErrCorrupt, dk, len(v))
+	err = item.Value(func(v []byte) error { // parsed in place: no copy of the value
+		seq, hash, good := splitDedup(v)
+		if !good {
+			return fmt.Errorf("%w: dedup key %q holds %d bytes", ErrCorrupt, dk, len(v))
+		}
+		e = dedupEntry{seq, hash}
+		return nil
+	})
+	if err != nil {
+		return dedupEntry{}, false, false, err
 	}
-	return dedupEntry{seq, hash}, true, false, nil
+	return e, true, false, nil
 }
 
 // accept decides one decoded transaction inside c.

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tally-mesh/tally/internal/natstest"
+	"github.com/tally-mesh/tally/txn"
 	"github.com/tally-mesh/tally/wire"
 )
 
@@ -250,5 +251,70 @@ func TestQueueMaxAnswersBufferFull(t *testing.T) {
 	}
 	if got["accepted/"] != cfg.QueueMax || got["rejected/buffer_full"] != sent-cfg.QueueMax {
 		t.Fatalf("answers %v, want %d accepted and %d buffer_full", got, cfg.QueueMax, sent-cfg.QueueMax)
+	}
+}
+
+// TestPendingBytesSheds: a request with more than PendingBytes of requests
+// waiting behind it in its subscription is answered buffer_full without being
+// decoded, a batch with one answer per item in input order (valid ids
+// echoed, a bad item shed like the rest), and nothing is written.
+func TestPendingBytesSheds(t *testing.T) {
+	s, js := hub(t)
+	nc := natstest.Connect(t, s)
+	cfg := testConfig(t.TempDir())
+	cfg.PendingBytes = 250
+	n := startNode(t, cfg, nc, js)
+
+	// A subscription nobody reads: its pending count is what Node.handle sees.
+	sub, err := nc.SubscribeSync("held.requests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if why := n.overload(sub); why != "" {
+		t.Fatalf("idle subscription: overload %q", why)
+	}
+	for range 3 {
+		if err := nc.Publish("held.requests", make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for msgs, _, _ := sub.Pending(); msgs < 3; msgs, _, _ = sub.Pending() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages pending, want 3", msgs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	why := n.overload(sub)
+	if !strings.Contains(why, "3 requests of 300 bytes waiting") || !strings.Contains(why, "pending_bytes 250") {
+		t.Fatalf("overload = %q", why)
+	}
+
+	body := []byte("[" + string(payload("s-1", "1.00")) + `,{"id":"s-2","amount":1},{"nope":` + "]")
+	if r := n.shed(subjects.In("p1"), body, "", why); len(r.items) != 1 || r.items[0].rej == nil || r.items[0].rej.Code != txn.CodeMalformed {
+		t.Fatalf("a batch that does not split: %+v, want its own malformed rejection", r.items)
+	}
+	body = []byte("[" + string(payload("s-1", "1.00")) + `,{"id":"s-2","amount":1}]`)
+	r := n.shed(subjects.In("p1"), body, "", why)
+	if !r.batch || len(r.items) != 2 {
+		t.Fatalf("shed %d items (batch %v), want 2", len(r.items), r.batch)
+	}
+	for i, id := range []string{"s-1", "s-2"} {
+		a := r.items[i].ans
+		if a.Status != wire.StatusRejected || a.Code != string(txn.CodeBufferFull) || a.ID != id ||
+			a.RetryAfterMs != retryAfterOverload.Milliseconds() || !strings.Contains(a.Reason, "pending_bytes 250") {
+			t.Errorf("item %d: %+v", i, a)
+		}
+	}
+	var got []byte
+	r.respond = func(b []byte) { got = b }
+	n.submit(r)
+	var answers []wire.Answer
+	if err := json.Unmarshal(got, &answers); err != nil || len(answers) != 2 {
+		t.Fatalf("reply %s: %v", got, err)
+	}
+	if st := n.Stats(); st.Committed != 0 || st.Rejected[string(txn.CodeBufferFull)] != 2 {
+		t.Fatalf("stats after shedding: committed %d, rejected %v", st.Committed, st.Rejected)
 	}
 }

@@ -124,7 +124,7 @@ func Start(ctx context.Context, cfg config.Config, log hclog.Logger) (_ *Node, e
 	if cfg.Has(config.RoleIngest) {
 		n.ingest, err = ingest.New(ingest.Config{
 			NodeID: cfg.NodeID, Subjects: subjects, Limits: cfg.Ingest.Limits, BatchMax: cfg.Ingest.BatchMax,
-			WALDir: cfg.WALDir(), GroupMax: cfg.Ingest.GroupMax, QueueMax: cfg.Ingest.QueueMax, GroupWait: cfg.Ingest.GroupWait,
+			WALDir: cfg.WALDir(), GroupMax: cfg.Ingest.GroupMax, QueueMax: cfg.Ingest.QueueMax, PendingBytes: cfg.Ingest.PendingBytes, GroupWait: cfg.Ingest.GroupWait,
 			BudgetBytes: cfg.Ingest.BudgetBytes, ForwardBatch: cfg.Ingest.ForwardBatch,
 			ForwardWindow: cfg.Ingest.ForwardWindow, PublishTimeout: cfg.Ingest.PublishTimeout,
 			DLQMax: cfg.Ingest.DLQMax, Providers: ingestProviders(cfg), HTTPListen: cfg.Ingest.HTTPListen,

@@ -27,27 +27,24 @@ type Limits struct {
 }
 
 // DefaultLimits are the limits used when a config leaves them unset.
-func DefaultLimits() Limits {
-	return Limits{
-		PayloadBytes: 16 << 10,
-		IDLen:        128,
-		FieldLen:     128,
-		MetaKeys:     16,
-		MetaBytes:    1024,
-		AmountMax:    decimal.New(1, 12),
-	}
-}
+func DefaultLimits() Limits { return defaultLimits }
 
-// defaultAmountMax is DefaultLimits().AmountMax, built once: withDefaults
-// runs for every transaction.
-var defaultAmountMax = DefaultLimits().AmountMax
+// defaultLimits is built once: withDefaults runs for every transaction.
+// Sharing AmountMax is safe: decimal.Decimal values are never mutated.
+var defaultLimits = Limits{
+	PayloadBytes: 16 << 10,
+	IDLen:        128,
+	FieldLen:     128,
+	MetaKeys:     16,
+	MetaBytes:    1024,
+	AmountMax:    decimal.New(1, 12),
+}
 
 func (l Limits) withDefaults() Limits {
 	if l.PayloadBytes > 0 && l.IDLen > 0 && l.FieldLen > 0 && l.MetaKeys > 0 && l.MetaBytes > 0 && l.AmountMax.IsPositive() {
 		return l
 	}
-	d := DefaultLimits()
-	d.AmountMax = defaultAmountMax
+	d := defaultLimits
 	if l.PayloadBytes <= 0 {
 		l.PayloadBytes = d.PayloadBytes
 	}
@@ -71,11 +68,13 @@ func (l Limits) withDefaults() Limits {
 
 // rawTx is what Decode reads; amount stays raw so a JSON number can be refused.
 type rawTx struct {
-	ID           *string
-	Type         *string
+	ID           string
+	Type         string
 	Amount       []byte // the raw JSON value
-	Currency     *string
-	OccurredAt   *string
+	Currency     string
+	OccurredAt   string
+	has          uint8  // which of ID, Type, Currency, OccurredAt were given (not null), and hasAmountText
+	amountText   string // Amount's content when scanFast read it (a string without escapes)
 	Round        string
 	Parent       string
 	Seq          uint64
@@ -88,6 +87,16 @@ type rawTx struct {
 	Meta         map[string]string
 }
 
+// Bits of rawTx.has. The required strings are values with a presence bit,
+// not pointers, so a decoded rawTx stays on the stack.
+const (
+	hasID uint8 = 1 << iota
+	hasType
+	hasCurrency
+	hasOccurredAt
+	hasAmountText // amountText holds Amount's content: no String decode needed
+)
+
 // Decode parses and validates one canonical JSON transaction. It never panics;
 // every input yields either a Tx or an *Error with a stable code. A
 // rejection carries the id (Error.ID) whenever the id parsed.
@@ -98,8 +107,7 @@ func Decode(b []byte, lim Limits) (Tx, *Error) {
 		return Tx{}, echoID(e, b, lim)
 	}
 	var r rawTx
-	var f rawFields
-	if scanFast(b, &r, &f) { // valid UTF-8 only, no escapes, no name twice: strict JSON
+	if scanFast(b, &r) { // valid UTF-8 only, no escapes, no name twice: strict JSON
 		return r.validate(lim)
 	}
 	return decodeJSON(b, lim)
@@ -122,10 +130,9 @@ func decodeJSON(b []byte, lim Limits) (Tx, *Error) {
 		return Tx{}, echoID(e, b, lim)
 	}
 	var r rawTx
-	var f rawFields
-	if e := r.fill(ms, &f); e != nil {
-		if r.ID != nil {
-			e.WithID(*r.ID, lim)
+	if e := r.fill(ms); e != nil {
+		if r.has&hasID != 0 {
+			e.WithID(r.ID, lim)
 		} else {
 			echoID(e, b, lim)
 		}
@@ -136,7 +143,7 @@ func decodeJSON(b []byte, lim Limits) (Tx, *Error) {
 
 // fill sets r from the members of a strict JSON object. A JSON null is an
 // absent field.
-func (r *rawTx) fill(ms []Member, f *rawFields) *Error {
+func (r *rawTx) fill(ms []Member) *Error {
 	for _, m := range ms {
 		if m.Name == "amount" {
 			if m.Value.Kind() != 'n' {
@@ -179,15 +186,16 @@ func (r *rawTx) fill(ms []Member, f *rawFields) *Error {
 			continue
 		}
 		var dst *string
+		var bit uint8
 		switch m.Name {
 		case "id":
-			r.ID, dst = &f.id, &f.id
+			dst, bit = &r.ID, hasID
 		case "type":
-			r.Type, dst = &f.typ, &f.typ
+			dst, bit = &r.Type, hasType
 		case "currency":
-			r.Currency, dst = &f.currency, &f.currency
+			dst, bit = &r.Currency, hasCurrency
 		case "occurred_at":
-			r.OccurredAt, dst = &f.occurredAt, &f.occurredAt
+			dst, bit = &r.OccurredAt, hasOccurredAt
 		case "round":
 			dst = &r.Round
 		case "parent":
@@ -207,21 +215,13 @@ func (r *rawTx) fill(ms []Member, f *rawFields) *Error {
 		default:
 			return reject(CodeUnknownField, "unknown field %q", clip(m.Name))
 		}
+		r.has |= bit // before String, as a rejection below still counts the field as given (its id "" echoes nothing)
 		v, ok, e := String(m.Name, m.Value)
 		if e != nil {
 			return e
 		}
 		if !ok { // null: absent
-			switch m.Name {
-			case "id":
-				r.ID = nil
-			case "type":
-				r.Type = nil
-			case "currency":
-				r.Currency = nil
-			case "occurred_at":
-				r.OccurredAt = nil
-			}
+			r.has &^= bit
 			continue
 		}
 		*dst = v
@@ -232,8 +232,8 @@ func (r *rawTx) fill(ms []Member, f *rawFields) *Error {
 // validate checks r; a rejection carries the id when it is a valid id.
 func (r *rawTx) validate(lim Limits) (Tx, *Error) {
 	t, e := r.check(lim)
-	if e != nil && r.ID != nil {
-		e.WithID(*r.ID, lim)
+	if e != nil && r.has&hasID != 0 {
+		e.WithID(r.ID, lim)
 	}
 	return t, e
 }
@@ -242,44 +242,47 @@ func (r *rawTx) check(lim Limits) (Tx, *Error) {
 	for _, f := range []struct {
 		name string
 		v    bool
-	}{{"id", r.ID == nil}, {"type", r.Type == nil}, {"amount", len(r.Amount) == 0 || string(r.Amount) == "null"}, {"currency", r.Currency == nil}, {"occurred_at", r.OccurredAt == nil}} {
+	}{{"id", r.has&hasID == 0}, {"type", r.has&hasType == 0}, {"amount", len(r.Amount) == 0 || string(r.Amount) == "null"}, {"currency", r.has&hasCurrency == 0}, {"occurred_at", r.has&hasOccurredAt == 0}} {
 		if f.v {
 			return Tx{}, reject(CodeMissingField, "%s is required", f.name)
 		}
 	}
-	if e := checkID("id", *r.ID, lim.IDLen); e != nil {
+	if e := checkID("id", r.ID, lim.IDLen); e != nil {
 		return Tx{}, e
 	}
-	t := Tx{ID: *r.ID, Type: Type(*r.Type), Seq: r.Seq}
+	t := Tx{ID: r.ID, Type: Type(r.Type), Seq: r.Seq}
 	if !t.Type.Valid() {
-		return Tx{}, reject(CodeInvalidType, "type %q is not one of bet, win, rollback, refund, purchase, adjustment, fee, bonus_cost, jackpot_contribution, jackpot_win, tax, deposit", clip(*r.Type))
+		return Tx{}, reject(CodeInvalidType, "type %q is not one of bet, win, rollback, refund, purchase, adjustment, fee, bonus_cost, jackpot_contribution, jackpot_win, tax, deposit", clip(r.Type))
 	}
 	if t.Type.Operator() && !lim.Operator {
 		return Tx{}, reject(CodeReservedType, "type %q is reserved for the system's own entries (approved adjustments, FX rates, payout runs); a provider cannot send it", t.Type)
 	}
-	cur, ok := money.Lookup(*r.Currency)
+	cur, ok := money.Lookup(r.Currency)
 	if !ok {
-		return Tx{}, reject(CodeUnknownCurrency, "currency %q is not a known ISO 4217 code", clip(*r.Currency))
+		return Tx{}, reject(CodeUnknownCurrency, "currency %q is not a known ISO 4217 code", clip(r.Currency))
 	}
 	t.Currency = cur
 	if r.Amount[0] != '"' {
 		return Tx{}, reject(CodeAmountNotString, "amount must be a decimal string such as \"10.00\", not a JSON %s", jsonKind(r.Amount))
 	}
-	s, _, e := String("amount", r.Amount)
-	if e != nil {
-		return Tx{}, reject(CodeInvalidAmount, "amount is not a valid JSON string")
+	s := r.amountText
+	if r.has&hasAmountText == 0 {
+		var e *Error
+		if s, _, e = String("amount", r.Amount); e != nil {
+			return Tx{}, reject(CodeInvalidAmount, "amount is not a valid JSON string")
+		}
 	}
 	amt, e := parseAmount(s, cur, lim)
 	if e != nil {
 		return Tx{}, e
 	}
 	t.Amount = amt
-	ts, err := time.Parse(time.RFC3339Nano, *r.OccurredAt)
+	ts, err := time.Parse(time.RFC3339Nano, r.OccurredAt)
 	if err != nil {
-		return Tx{}, reject(CodeInvalidTime, "occurred_at %q is not RFC 3339 with an offset (e.g. 2026-11-01T10:00:00Z)", clip(*r.OccurredAt))
+		return Tx{}, reject(CodeInvalidTime, "occurred_at %q is not RFC 3339 with an offset (e.g. 2026-11-01T10:00:00Z)", clip(r.OccurredAt))
 	}
 	if y := ts.UTC().Year(); y < 1970 || y > 9999 {
-		return Tx{}, reject(CodeInvalidTime, "occurred_at %q is outside the years 1970-9999", clip(*r.OccurredAt))
+		return Tx{}, reject(CodeInvalidTime, "occurred_at %q is outside the years 1970-9999", clip(r.OccurredAt))
 	}
 	t.OccurredAt = ts.UTC()
 	if t.Type.Reversal() {
@@ -353,10 +356,28 @@ func parseAmount(s string, cur money.Currency, lim Limits) (decimal.Decimal, *Er
 	if !cur.Fits(d) {
 		return decimal.Decimal{}, reject(CodeTooManyDecimals, "amount %s has more than %d decimals allowed for %s", clip(s), cur.Exponent, cur.Code)
 	}
-	if d.GreaterThan(lim.AmountMax) {
+	if intDigits(s) >= limitDigits(lim.AmountMax) && d.GreaterThan(lim.AmountMax) { // fewer integer digits: below the limit, without big.Int work
 		return decimal.Decimal{}, reject(CodeAmountRange, "amount %s exceeds the limit %s", clip(s), lim.AmountMax)
 	}
 	return d, nil
+}
+
+// intDigits is the number of digits of a plain decimal's integer part,
+// without leading zeros ("0.5" has none, "012.3" two).
+func intDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s) && s[i] != '.'; i++ {
+		if n > 0 || s[i] != '0' {
+			n++
+		}
+	}
+	return n
+}
+
+// limitDigits is the number of digits of max's integer part (max > 0): any
+// amount with fewer integer digits is below 10^(limitDigits-1) <= max.
+func limitDigits(max decimal.Decimal) int {
+	return max.NumDigits() + int(max.Exponent())
 }
 
 // plainDecimal reports whether s is digits with at most one inner point.

@@ -7,18 +7,14 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
 )
 
 // Fast paths for the shape nearly every transaction has. Each one handles a
 // strict subset of its input and hands anything else to the general code
 // (encoding/json), so both give the same result on every input the fast one
 // takes; FuzzFastDecode and FuzzFastCanonical check exactly that.
-
-// rawFields holds the required string fields scanFast found, so rawTx's
-// pointers can point into it without one allocation per field.
-type rawFields struct {
-	id, typ, currency, occurredAt string
-}
 
 // scanFast reads b into r when b is a flat JSON object whose keys are the
 // exact (lower-case) field names, each at most once, whose strings are
@@ -30,7 +26,7 @@ type rawFields struct {
 // encoding/json path, which gives the definite answer.
 //
 // All strings share one copy of b; r.Amount aliases b.
-func scanFast(b []byte, r *rawTx, f *rawFields) bool {
+func scanFast(b []byte, r *rawTx) bool {
 	s := string(b) // one allocation; every field is a substring
 	i := skipWS(s, 0)
 	if i >= len(s) || s[i] != '{' {
@@ -77,11 +73,11 @@ func scanFast(b []byte, r *rawTx, f *rawFields) bool {
 			}
 			r.Meta, j = m, k
 		case "amount":
-			_, k, ok := scanStr(s, j)
+			v, k, ok := scanStr(s, j)
 			if !ok {
 				return false
 			}
-			r.Amount, j = b[j:k], k
+			r.Amount, r.amountText, r.has, j = b[j:k], v, r.has|hasAmountText, k
 		default:
 			v, k, ok := scanStr(s, j)
 			if !ok {
@@ -90,13 +86,13 @@ func scanFast(b []byte, r *rawTx, f *rawFields) bool {
 			j = k
 			switch key {
 			case "id":
-				f.id, r.ID = v, &f.id
+				r.ID, r.has = v, r.has|hasID
 			case "type":
-				f.typ, r.Type = v, &f.typ
+				r.Type, r.has = v, r.has|hasType
 			case "currency":
-				f.currency, r.Currency = v, &f.currency
+				r.Currency, r.has = v, r.has|hasCurrency
 			case "occurred_at":
-				f.occurredAt, r.OccurredAt = v, &f.occurredAt
+				r.OccurredAt, r.has = v, r.has|hasOccurredAt
 			case "round":
 				r.Round = v
 			case "parent":
@@ -289,7 +285,7 @@ func (t Tx) appendCanonical(dst []byte) []byte {
 	field("type")
 	dst = appendJSONString(dst, string(t.Type))
 	field("amount")
-	dst = appendJSONString(dst, t.Currency.Format(t.Amount))
+	dst = appendAmount(dst, t.Amount, t.Currency.Exponent)
 	field("currency")
 	dst = appendJSONString(dst, t.Currency.Code)
 	field("occurred_at")
@@ -329,4 +325,43 @@ func (t Tx) appendCanonical(dst []byte) []byte {
 		dst = append(dst, '}')
 	}
 	return append(dst, '}')
+}
+
+// appendAmount appends d as the JSON string t.Currency.Format writes
+// (d.StringFixed(places)), without allocating for the common case: d >= 0
+// with at most places decimals and at most 18 digits once scaled. Anything
+// else goes through StringFixed (FuzzFastCanonical checks both against
+// Format).
+func appendAmount(dst []byte, d decimal.Decimal, places int32) []byte {
+	e := d.Exponent()
+	if places < 0 || places > 18 || e < -places || d.Sign() < 0 || e > 18 {
+		return appendJSONString(dst, d.StringFixed(places))
+	}
+	k := int(e + places) // d = c × 10^e = v × 10^-places with v = c × 10^k
+	if d.NumDigits()+k > 18 {
+		return appendJSONString(dst, d.StringFixed(places))
+	}
+	v := uint64(d.CoefficientInt64())
+	for range k {
+		v *= 10
+	}
+	var buf [24]byte
+	digits := strconv.AppendUint(buf[:0], v, 10)
+	dst = append(dst, '"')
+	if p := int(places); p > 0 {
+		if len(digits) <= p { // 0.0x: leading zeros up to one before the point
+			dst = append(dst, '0', '.')
+			for range p - len(digits) {
+				dst = append(dst, '0')
+			}
+			dst = append(dst, digits...)
+		} else {
+			dst = append(dst, digits[:len(digits)-p]...)
+			dst = append(dst, '.')
+			dst = append(dst, digits[len(digits)-p:]...)
+		}
+	} else {
+		dst = append(dst, digits...)
+	}
+	return append(dst, '"')
 }

@@ -117,6 +117,15 @@ func splitArray(body []byte, max int) (items [][]byte, batch bool, rej *txn.Erro
 }
 
 func splitElements(trimmed []byte, max int) (items [][]byte, rej *txn.Error) {
+	if items, ok := splitFast(trimmed, max); ok {
+		return items, nil
+	}
+	return splitStrict(trimmed, max)
+}
+
+// splitStrict is splitElements through encoding/json: every body splitFast
+// does not take, with the definite rejection and its reason.
+func splitStrict(trimmed []byte, max int) (items [][]byte, rej *txn.Error) {
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	if _, err := dec.Token(); err != nil { // the '['
 		return nil, &txn.Error{Code: txn.CodeMalformed, Reason: "batch is not a JSON array: " + syntaxMsg(err)}
