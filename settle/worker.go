@@ -483,6 +483,14 @@ func (w *worker) land(ctx context.Context, c *inflight) {
 			w.n.alert(a.kind, a.body)
 		}
 	}
+	// Stats move with the files and the index, before the inputs are acked:
+	// a caller that sees the entries (or an ack) sees them counted, without
+	// waiting for the worker goroutine's finish.
+	snap := b.cnt
+	if c.rec != nil {
+		snap = c.rec.Counters
+	}
+	w.snap.Store(&snap)
 	w.ack(b)
 	w.noteCommitted(b)
 }
