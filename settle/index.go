@@ -250,8 +250,8 @@ func (x *Index) Lookup(provider, id string) (partition uint32, index uint64, hel
 }
 
 // applyLedger applies one TALLY_LEDGER message of partition p to the index
-// in one Badger transaction: the segment's entries (their dedup records,
-// balances and paid statements; segs is the segment count after the message) and the state
+// in one Badger transaction: the segment's entries (their dedup records and
+// balances; segs is the segment count after the message) and the state
 // record. The settle worker calls it after the stream accepted its commit,
 // catch-up for every message it reads back: one path, so an index rebuilt
 // from the stream is the index that was built live. seq is the message's
@@ -304,9 +304,6 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 					return err
 				}
 			}
-			if err := putPaid(t, e); err != nil { // a payout_run's statements (paid.go)
-				return err
-			}
 			for _, sh := range e.Shares {
 				bk := string(keyBalance(p, sh.Party, e.Tx.Currency.Code))
 				balances[bk] = balances[bk].Add(sh.Amount)
@@ -358,6 +355,11 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 		}
 		for i, e := range r.Exceptions {
 			if err := setJSON(t, keyException(p, e.At, i), e); err != nil {
+				return err
+			}
+		}
+		for i := range entries { // the statements payout_run entries pay (paid.go)
+			if err := putPaid(t, &entries[i]); err != nil {
 				return err
 			}
 		}
