@@ -22,6 +22,7 @@ type batch struct {
 	dedup      map[string]*dedupRec
 	orphansAdd map[string]orphanRec
 	orphansDel map[string]bool
+	paid       map[string]string // statement hash → payout_run id (paid.go)
 	exceptions []Exception
 	alerts     []alert
 	sideBytes  int       // payload bytes of held reversals and exceptions: the state record's size
@@ -64,6 +65,7 @@ func newBatchOn(db *badger.DB, held orphanSet, cnt Counters) *batch {
 		dedup:      map[string]*dedupRec{},
 		orphansAdd: map[string]orphanRec{},
 		orphansDel: map[string]bool{},
+		paid:       map[string]string{},
 		cnt:        cnt,
 	}
 }

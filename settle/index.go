@@ -358,6 +358,11 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 				return err
 			}
 		}
+		for i := range entries { // the statements payout_run entries pay (paid.go)
+			if err := putPaid(t, &entries[i]); err != nil {
+				return err
+			}
+		}
 		return setJSON(t, keyCounters(p), r.Counters)
 	})
 	if err == nil {

@@ -22,8 +22,10 @@ import (
 //	s/<p>                         Counters (JSON)
 //	c/<p>                         consumer start: stream sequence (uint64 BE) + TALLY_TX creation time (unix ns BE), see Node.consumer
 //	x/<p><unix nanos BE><i BE>    Exception (JSON)
+//	p/<statement hash, 64 hex>    id of the payout_run entry that pays the statement (paid.go)
+//	y/<p>                         present once p/ keys cover every payout_run entry of partition p (paid.go)
 //
-// Everything but c/ is a function of the partition's messages on
+// Everything but c/ and y/ is a function of the partition's messages on
 // TALLY_LEDGER (docs/settle.md, "The stream is the source of truth"): a
 // node rebuilds it from them. The numbers n of r/ are the order in which
 // this index first met each rule set, so two indexes of the same ledger may
@@ -39,6 +41,8 @@ const (
 	pfxConsumer   = "c/"
 	pfxException  = "x/"
 	pfxRuleSet    = "r/"
+	pfxPaid       = "p/"
+	pfxPaidDone   = "y/"
 	partitionHead = 2 + 4 // prefix and partition of a partitioned key
 )
 
@@ -77,6 +81,13 @@ func keyMark(p uint32, node, provider string) []byte { return pkey(pfxMark, p, n
 // keyDedup is the permanent record of (provider, id); not partitioned: the
 // partition is a function of the provider.
 func keyDedup(provider, id string) []byte { return skey(pfxDedup, provider, id) }
+
+// keyPaid is the payout_run paying a statement; not partitioned: every
+// payout_run comes from provider _tally, so from one partition.
+func keyPaid(statement string) []byte { return skey(pfxPaid, statement) }
+
+// keyPaidDone marks partition p's p/ keys as derived from all its entries.
+func keyPaidDone(p uint32) []byte { return pkey(pfxPaidDone, p) }
 
 // keyRuleSet is the interned rule-set hash number n (rulesets.go).
 func keyRuleSet(n uint64) []byte { return binary.BigEndian.AppendUint64([]byte(pfxRuleSet), n) }

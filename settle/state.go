@@ -37,6 +37,7 @@ const (
 	ExcOverReversal = engine.ExcOverReversal
 	ExcCurrency     = engine.ExcCurrency
 	ExcOrphanTimout = engine.ExcOrphanTimout
+	ExcPaidTwice    = engine.ExcPaidTwice
 )
 
 func entryDedup(e *store.Entry) dedupRec { return engine.EntryRecord(e) }
@@ -80,6 +81,15 @@ func (s batchState) Hold(provider, parent, id string, o orphanRec) {
 }
 
 func (s batchState) Release(h Held) { s.b.delOrphan(h.Key) }
+
+func (s batchState) Paid(statement string) (string, error) {
+	return s.b.getPaid(s.w.n.idx.db, statement)
+}
+
+func (s batchState) PutPaid(statement, by string) {
+	s.b.paid[statement] = by
+	s.b.dirty = true
+}
 
 // orphanProvider reads the provider out of an o/<p><provider>\x00... key.
 func orphanProvider(k string) string {

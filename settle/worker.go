@@ -729,6 +729,11 @@ func (w *worker) catchUp(ctx context.Context) error {
 	if err := w.n.led.Recover(w.p, committed); err != nil {
 		return fmt.Errorf("recover partition %d ledger: %w", w.p, err)
 	}
+	if runs, err := w.n.idx.derivePaid(w.n.led, w.p, applied == 0 && committed == 0); err != nil {
+		return err
+	} else if runs > 0 {
+		w.log.Info("paid statements derived from the ledger's payout runs", "payout_runs", runs)
+	}
 	st, err := w.n.js.Stream(ctx, w.n.cfg.Subjects.LedgerStream())
 	if err != nil {
 		return fmt.Errorf("ledger stream: %w", err)

@@ -172,7 +172,7 @@ func cmdExceptions(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlags("exceptions", stdout, stderr)
 	node := fs.String("node", "", "the node's console URL (settle.console_listen)")
 	token := fs.String("token", "", "an API token (default $TALLY_CONSOLE_TOKEN)")
-	kind := fs.String("kind", "", "only this kind (conflict, no_rule, undecodable, over_reversal, currency, orphan_timeout)")
+	kind := fs.String("kind", "", "only this kind (conflict, no_rule, undecodable, over_reversal, currency, orphan_timeout, reserved, paid_twice)")
 	limit := fs.Int("limit", 100, "at most this many, newest first")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tally-mesh/tally/console"
 	"github.com/tally-mesh/tally/internal/natstest"
+	"github.com/tally-mesh/tally/settle"
 	"github.com/tally-mesh/tally/settle/payout"
 	"github.com/tally-mesh/tally/settle/rules"
 	"github.com/tally-mesh/tally/settle/statement"
@@ -330,11 +332,38 @@ func TestPayoutRunInLedger(t *testing.T) {
 	if out, err := runCLI(t, append(args, "--approve-by", "carol")...); !errors.Is(err, payout.ErrChain) || !strings.Contains(out+err.Error(), "the ledger records payout run RUN-000001") {
 		t.Fatalf("run without the run records: %v\n%s", err, out)
 	}
-	if s := n.Stats().Settle; s.Entries != 3 || s.Exceptions != 0 {
-		t.Fatalf("settle: %d entries, %d exceptions; want the two bets and the run once", s.Entries, s.Exceptions)
+	// The worker moves its counters when it next looks at a landed commit
+	// (up to segment_max_age after the entry is in the files): wait.
+	natstest.Eventually(t, 10*time.Second, func() error {
+		if s := n.Stats().Settle; s.Entries != 3 || s.Exceptions != 0 {
+			return fmt.Errorf("settle: %d entries, %d exceptions; want the two bets and the run once", s.Entries, s.Exceptions)
+		}
+		return nil
+	})
+	// A run made from another data directory (its own chain, so no CLI
+	// check sees RUN-000001) pays the same statements: the engine refuses it.
+	other := *res.Run
+	other.ID, other.Seq, other.ApprovedBy = "RUN-000002", 2, "carol"
+	if _, err := postPayoutRun(context.Background(), njs, wire.NewSubjects(""), payout.Recorded{Run: &other, Hash: strings.Repeat("cd", 32)}); err != nil {
+		t.Fatal(err)
 	}
+	natstest.Eventually(t, 20*time.Second, func() error {
+		if s := n.Stats().Settle; s.Entries != 3 || s.Exceptions != 1 {
+			return fmt.Errorf("settle: %d entries, %d exceptions; want the other run refused", s.Entries, s.Exceptions)
+		}
+		return nil
+	})
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
+	}
+	idx, err := settle.OpenIndex(filepath.Join(dir, "settle", "index"), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exc, err := idx.Exceptions(10)
+	idx.Close()
+	if err != nil || len(exc) != 1 || exc[0].Kind != settle.ExcPaidTwice || exc[0].ID != "payout-RUN-000002" || !strings.Contains(exc[0].Reason, "already paid by payout-RUN-000001") {
+		t.Fatalf("exceptions %+v, %v; want one paid_twice for RUN-000002", exc, err)
 	}
 	if out, err := runCLI(t, "verify", dir); err != nil || !strings.Contains(out, "payout runs: 1 (maker-checker checked), paying 2 statements, none paid twice") {
 		t.Fatalf("verify: %v\n%s", err, out)

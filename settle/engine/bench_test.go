@@ -18,6 +18,8 @@ func (nullState) PutDedup(string, string, *DedupRec)      {}
 func (nullState) Held(string, string) ([]Held, error)     { return nil, nil }
 func (nullState) Hold(string, string, string, OrphanRec)  {}
 func (nullState) Release(Held)                            {}
+func (nullState) Paid(string) (string, error)             { return "", nil }
+func (nullState) PutPaid(string, string)                  {}
 func (nullSink) Entry(store.Entry)                        {}
 func (nullSink) Exception(Exception)                      {}
 

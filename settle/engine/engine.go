@@ -71,6 +71,11 @@ type State interface {
 	Hold(provider, parent, id string, o OrphanRec)
 	// Release forgets a held reversal.
 	Release(h Held)
+	// Paid returns the id of the payout_run entry that pays the statement
+	// (its hex SHA-256), or "" if none does.
+	Paid(statement string) (by string, err error)
+	// PutPaid records that payout_run by pays statement.
+	PutPaid(statement, by string)
 }
 
 // Held is one reversal waiting for its parent.
@@ -182,6 +187,25 @@ func (g Engine) operator(st State, out Sink, cnt *Counters, in Input, tx txn.Tx,
 		return nil
 	}
 	e.Partition, e.EdgeNode, e.EdgeSeq, e.Provider = g.Partition, in.EdgeNode, in.EdgeSeq, in.Provider
+	if tx.Type == txn.PayoutRun {
+		p, _ := txn.ParsePayoutRun(tx) // OperatorEntry validated it: cannot fail
+		for _, h := range p.Statements {
+			by, err := st.Paid(h)
+			if err != nil {
+				return err
+			}
+			if by != "" {
+				// Never pay twice: the whole run is refused, none of its
+				// statements is recorded as paid by it.
+				g.exception(out, cnt, in, ExcPaidTwice, fmt.Sprintf("statement %s is already paid by %s: payout run %s pays it again and is refused whole (%d statements)", h, by, p.Run, len(p.Statements)), tx.ID)
+				st.PutDedup(in.Provider, tx.ID, &DedupRec{Hash: hashBytes(hash), Partition: g.Partition, Currency: tx.Currency.Code, Net: "0"})
+				return nil
+			}
+		}
+		for _, h := range p.Statements {
+			st.PutPaid(h, tx.ID)
+		}
+	}
 	g.entry(st, out, cnt, e, hash, in.Now)
 	return nil
 }
@@ -322,12 +346,19 @@ func (g Engine) Expire(st State, out Sink, cnt *Counters, now time.Time, timeout
 type MemState struct {
 	dedup map[[2]string]DedupRec
 	held  map[string]Held
+	paid  map[string]string
 }
 
 // NewMemState returns an empty state.
 func NewMemState() *MemState {
-	return &MemState{dedup: map[[2]string]DedupRec{}, held: map[string]Held{}}
+	return &MemState{dedup: map[[2]string]DedupRec{}, held: map[string]Held{}, paid: map[string]string{}}
 }
+
+// Paid implements State.
+func (m *MemState) Paid(statement string) (string, error) { return m.paid[statement], nil }
+
+// PutPaid implements State.
+func (m *MemState) PutPaid(statement, by string) { m.paid[statement] = by }
 
 // Dedup implements State.
 func (m *MemState) Dedup(provider, id string) (*DedupRec, error) {
@@ -442,6 +473,10 @@ const (
 	// (_tally, _tally), or anything else from it (a reversal of an
 	// operator entry included).
 	ExcReserved = "reserved"
+	// ExcPaidTwice: a payout_run names a statement an earlier payout_run
+	// entry (in the index, this commit or the one still landing) pays
+	// already. The whole run is refused: no entry, no statement of it paid.
+	ExcPaidTwice = "paid_twice"
 )
 
 // EntryRecord is the (provider, id) record an entry implies: what the engine

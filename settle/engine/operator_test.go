@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -112,5 +113,63 @@ func TestOperatorInvalid(t *testing.T) {
 		if len(h.out.entries) != 0 || strings.Join(h.out.kinds(), ",") != ExcUndecodable {
 			t.Fatalf("entries %d, exceptions %v", len(h.out.entries), h.out.kinds())
 		}
+	}
+}
+
+// payoutJSON is a payout_run RUN-<seq> paying statements (hex digits
+// repeated to 64), checked by ParsePayoutRun like every payload here.
+func payoutJSON(t *testing.T, seq int, statements ...string) string {
+	t.Helper()
+	hs := make([]string, len(statements))
+	for i, s := range statements {
+		hs[i] = strings.Repeat(s, 64/len(s))
+	}
+	run := fmt.Sprintf("RUN-%06d", seq)
+	p := strings.NewReplacer(`"payout-RUN-000001"`, `"payout-`+run+`"`, `"run":"RUN-000001"`, `"run":"`+run+`"`,
+		strings.Repeat("1", 64), strings.Join(hs, ";")).Replace(opPayout)
+	tx, rej := txn.Decode([]byte(p), Limits)
+	if rej != nil {
+		t.Fatal(rej)
+	}
+	if _, err := txn.ParsePayoutRun(tx); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestPayoutPaidTwice: a payout_run naming a statement an earlier one pays
+// is refused whole (exception paid_twice naming the statement and the
+// earlier run; no entry; none of its statements marked paid), recorded so a
+// resend is a duplicate; a run paying only new statements settles.
+func TestPayoutPaidTwice(t *testing.T) {
+	ops := txn.OpsID
+	h := newHarness(t)
+	h.sendFrom(ops, ops, payoutJSON(t, 1, "a"))
+	h.sendFrom(ops, ops, payoutJSON(t, 2, "c", "a")) // C new, A paid by run 1
+	if len(h.out.entries) != 1 || strings.Join(h.out.kinds(), ",") != ExcPaidTwice {
+		t.Fatalf("entries %d, exceptions %v; want 1 entry and one %q", len(h.out.entries), h.out.kinds(), ExcPaidTwice)
+	}
+	e := h.out.exceptions[0]
+	if e.ID != "payout-RUN-000002" || !strings.Contains(e.Reason, strings.Repeat("a", 64)) || !strings.Contains(e.Reason, "payout-RUN-000001") {
+		t.Fatalf("exception %+v", e)
+	}
+	if by, _ := h.st.Paid(strings.Repeat("c", 64)); by != "" {
+		t.Fatalf("statement C of the refused run is marked paid by %q", by)
+	}
+	h.sendFrom(ops, ops, payoutJSON(t, 2, "c", "a")) // resent: a duplicate, no second exception
+	if len(h.out.exceptions) != 1 || h.cnt.Duplicates != 1 {
+		t.Fatalf("resend: exceptions %v, duplicates %d", h.out.kinds(), h.cnt.Duplicates)
+	}
+	h.sendFrom(ops, ops, payoutJSON(t, 3, "c")) // C was never paid: settles
+	if len(h.out.entries) != 2 || h.out.entries[1].Tx.ID != "payout-RUN-000003" || len(h.out.exceptions) != 1 {
+		t.Fatalf("entries %d, exceptions %v", len(h.out.entries), h.out.kinds())
+	}
+	for s, want := range map[string]string{"a": "payout-RUN-000001", "c": "payout-RUN-000003", "b": ""} {
+		if by, _ := h.st.Paid(strings.Repeat(s, 64)); by != want {
+			t.Errorf("statement %s paid by %q, want %q", s, by, want)
+		}
+	}
+	if h.cnt.Entries != 2 || h.cnt.Exceptions != 1 {
+		t.Fatalf("counters %+v", h.cnt)
 	}
 }
