@@ -46,6 +46,9 @@ type batch struct {
 	// prev's writes whether or not prev's index transaction has landed when
 	// rtx is opened (if it has, prev's overlay repeats what the index holds).
 	prev *batch
+	// key is scratch for lookup keys (batchState.Dedup): Badger's read-only
+	// Get does not keep the key past the call.
+	key []byte
 }
 
 type alert struct {
@@ -139,6 +142,9 @@ func (b *batch) getDedup(idx *Index, key []byte) (*dedupRec, error) {
 // The index is scanned only when the worker's held set says the prefix may
 // have keys there.
 func (b *batch) orphansFor(db *badger.DB, prefix []byte) (map[string]orphanRec, error) {
+	if b.held != nil && !b.held.mayHave(prefix) && !b.addsUnder(prefix) && (b.prev == nil || !b.prev.addsUnder(prefix)) {
+		return nil, nil // nothing in the index, nothing held by the overlays: the usual case
+	}
 	out := map[string]orphanRec{}
 	var err error
 	if b.held == nil || b.held.mayHave(prefix) {
@@ -161,6 +167,16 @@ func (b *batch) orphansFor(db *badger.DB, prefix []byte) (map[string]orphanRec, 
 	}
 	overlayOrphans(out, b, prefix)
 	return out, err
+}
+
+// addsUnder reports whether b holds a reversal under prefix.
+func (b *batch) addsUnder(prefix []byte) bool {
+	for k := range b.orphansAdd {
+		if len(k) >= len(prefix) && k[:len(prefix)] == string(prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // overlayOrphans applies b's held and released reversals under prefix to out.

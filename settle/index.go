@@ -249,6 +249,9 @@ func (x *Index) Lookup(provider, id string) (partition uint32, index uint64, hel
 	return r.Partition, r.Index, r.Held, found, err
 }
 
+// balanceID is a balance of applyLedger's commit: party and currency.
+type balanceID struct{ party, currency string }
+
 // applyLedger applies one TALLY_LEDGER message of partition p to the index
 // in one Badger transaction: the segment's entries (their dedup records and
 // balances; segs is the segment count after the message) and the state
@@ -283,17 +286,19 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 				return err
 			}
 		}
-		// Badger keeps each value slice until the commit, so values are
+		// Badger keeps each key and value slice until the commit, so they are
 		// carved from one growing buffer (only appended to: earlier slices
 		// stay valid) instead of one allocation per record.
-		enc := make([]byte, 0, 160*len(entries))
-		balances := map[string]decimal.Decimal{}
+		enc := make([]byte, 0, 200*len(entries)) // dedup keys and records
+		balances := map[balanceID]*money.Acc{} // int64 minor units while they fit: no allocation per share
 		for i := range entries {
 			e := &entries[i]
 			if e.Partition != p {
 				return fmt.Errorf("entry %s/%s is for partition %d", e.Provider, e.Tx.ID, e.Partition)
 			}
-			k := keyDedup(e.Provider, e.Tx.ID)
+			ks := len(enc)
+			enc = appendKeyDedup(enc, e.Provider, e.Tx.ID)
+			k := enc[ks:len(enc):len(enc)]
 			if _, over := r.Dedup[dedupRel(string(k))]; !over {
 				start := len(enc)
 				var err error
@@ -305,8 +310,13 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 				}
 			}
 			for _, sh := range e.Shares {
-				bk := string(keyBalance(p, sh.Party, e.Tx.Currency.Code))
-				balances[bk] = balances[bk].Add(sh.Amount)
+				id := balanceID{sh.Party, e.Tx.Currency.Code}
+				a := balances[id]
+				if a == nil {
+					a = new(money.Acc)
+					balances[id] = a
+				}
+				a.Add(sh.Amount)
 			}
 		}
 		for k, v := range r.Dedup {
@@ -323,9 +333,10 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 				return err
 			}
 		}
-		for k, delta := range balances {
+		for id, acc := range balances {
+			k, delta := keyBalance(p, id.party, id.currency), acc.Decimal()
 			cur := decimal.Zero
-			it, err := t.Get([]byte(k))
+			it, err := t.Get(k)
 			switch {
 			case errors.Is(err, badger.ErrKeyNotFound):
 			case err != nil:
@@ -339,7 +350,7 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 					return err
 				}
 			}
-			if err := t.Set([]byte(k), []byte(cur.Add(delta).String())); err != nil {
+			if err := t.Set(k, []byte(cur.Add(delta).String())); err != nil {
 				return err
 			}
 		}
