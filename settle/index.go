@@ -290,7 +290,7 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 		// carved from one growing buffer (only appended to: earlier slices
 		// stay valid) instead of one allocation per record.
 		enc := make([]byte, 0, 200*len(entries)) // dedup keys and records
-		balances := map[balanceID]*money.Acc{} // int64 minor units while they fit: no allocation per share
+		balances := map[balanceID]*money.Acc{}   // int64 minor units while they fit: no allocation per share
 		for i := range entries {
 			e := &entries[i]
 			if e.Partition != p {
