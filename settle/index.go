@@ -70,6 +70,9 @@ func OpenIndexWith(dir string, log hclog.Logger, o IndexOptions) (*Index, error)
 		WithLogger(badgerlog.New(log.Named("badger"))).
 		WithNumVersionsToKeep(1).
 		WithValueThreshold(1 << 10).
+		// Badger's expvar metrics are read by nothing here and cost every
+		// dedup lookup a map update per table probed (docs/performance.md).
+		WithMetricsEnabled(false).
 		// Two compactors, not Badger's four: on a node of two cores more do
 		// not run in parallel, and each holds its table builders' buffers
 		// (several MiB) while it works; measured in docs/performance.md.
