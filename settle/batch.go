@@ -125,17 +125,16 @@ func (b *batch) getDedup(idx *Index, key []byte) (*dedupRec, error) {
 			return &c, nil
 		}
 	}
-	var r dedupRec
-	var found bool
+	var r *dedupRec // allocated on a hit only: a new transaction's miss allocates nothing here
 	err := b.view(idx.db, func(txn *badger.Txn) error {
 		var e error
-		found, e = idx.getDedupRec(txn, key, &r)
+		r, e = idx.lookupDedup(txn, key)
 		return e
 	})
-	if err != nil || !found {
+	if err != nil {
 		return nil, err
 	}
-	return &r, nil
+	return r, nil
 }
 
 // orphansFor lists held reversals waiting for parent, through the overlay.

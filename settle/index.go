@@ -141,6 +141,22 @@ func (x *Index) getDedupRec(txn *badger.Txn, k []byte, dst *dedupRec) (bool, err
 	return true, it.Value(func(b []byte) error { return decodeDedup(b, dst, x.rs.resolver(txn)) })
 }
 
+// lookupDedup is getDedupRec into a new record, nil when there is none.
+func (x *Index) lookupDedup(txn *badger.Txn, k []byte) (*dedupRec, error) {
+	it, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := new(dedupRec)
+	if err := it.Value(func(b []byte) error { return decodeDedup(b, r, x.rs.resolver(txn)) }); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // Balance is one party's balance in one currency.
 type Balance struct {
 	Party    string          `json:"party"`
