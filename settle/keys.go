@@ -119,12 +119,8 @@ func keyOrphan(p uint32, provider, parent, id string) []byte {
 	return pkey(pfxOrphan, p, provider, parent, id)
 }
 
-// keyOrphanParent is the prefix of every reversal held for parent.
-func keyOrphanParent(p uint32, provider, parent string) []byte {
-	return appendKeyOrphanParent(make([]byte, 0, 32), p, provider, parent)
-}
-
-// appendKeyOrphanParent appends keyOrphanParent(p, provider, parent) to dst.
+// appendKeyOrphanParent appends the prefix of every reversal held for
+// parent to dst.
 func appendKeyOrphanParent(dst []byte, p uint32, provider, parent string) []byte {
 	return appendPKey(dst, pfxOrphan, p, provider, parent, "")
 }
