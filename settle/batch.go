@@ -46,8 +46,9 @@ type batch struct {
 	// prev's writes whether or not prev's index transaction has landed when
 	// rtx is opened (if it has, prev's overlay repeats what the index holds).
 	prev *batch
-	// key is scratch for lookup keys (batchState.Dedup): Badger's read-only
-	// Get does not keep the key past the call.
+	// key is scratch for the keys batchState builds (Dedup, PutDedup, Held):
+	// Badger's read-only Get and the orphan scan keep no reference to it,
+	// and the overlay map copies its key.
 	key []byte
 }
 
