@@ -284,13 +284,22 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 		newRS = newRS[:0]
 		// encode appends rec in version 2 to enc, with r/<n> of its rule
 		// set in this transaction unless it is on disk already.
-		encode := func(enc []byte, rec *dedupRec) ([]byte, error) {
-			n, write := x.rs.ref(rec.RuleSet)
+		// ref is the number of rule set h, with r/<n> in this transaction
+		// unless it is on disk already.
+		ref := func(h []byte) (uint64, error) {
+			n, write := x.rs.ref(h)
 			if write && !slices.Contains(newRS, n) {
-				if err := t.Set(keyRuleSet(n), append([]byte(nil), rec.RuleSet...)); err != nil {
-					return nil, err
+				if err := t.Set(keyRuleSet(n), append([]byte(nil), h...)); err != nil {
+					return 0, err
 				}
 				newRS = append(newRS, n)
+			}
+			return n, nil
+		}
+		encode := func(enc []byte, rec *dedupRec) ([]byte, error) {
+			n, err := ref(rec.RuleSet)
+			if err != nil {
+				return nil, err
 			}
 			return appendDedupV2(enc, rec, n), nil
 		}
@@ -320,9 +329,15 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 			k := enc[ks:len(enc):len(enc)]
 			if _, over := r.Dedup[dedupRel(string(k))]; !over {
 				start := len(enc)
-				var err error
-				if enc, err = encode(enc, ptr(entryDedup(e))); err != nil {
+				n, err := ref(e.RuleSet[:])
+				if err != nil {
 					return err
+				}
+				var direct bool // the entry's record encoded from its decimals (dedupentry.go), the same bytes
+				if enc, direct = appendEntryDedupV2(enc, e, e.Tx.Hash(), n); !direct {
+					if enc, err = encode(enc, ptr(entryDedup(e))); err != nil {
+						return err
+					}
 				}
 				if err := t.Set(k, enc[start:len(enc):len(enc)]); err != nil {
 					return err
