@@ -47,6 +47,10 @@ type batch struct {
 	// prev's writes whether or not prev's index transaction has landed when
 	// rtx is opened (if it has, prev's overlay repeats what the index holds).
 	prev *batch
+	// key is scratch for the keys batchState builds (Dedup, PutDedup, Held):
+	// Badger's read-only Get and the orphan scan keep no reference to it,
+	// and the overlay map copies its key.
+	key []byte
 }
 
 type alert struct {
@@ -124,23 +128,25 @@ func (b *batch) getDedup(idx *Index, key []byte) (*dedupRec, error) {
 			return &c, nil
 		}
 	}
-	var r dedupRec
-	var found bool
+	var r *dedupRec // allocated on a hit only: a new transaction's miss allocates nothing here
 	err := b.view(idx.db, func(txn *badger.Txn) error {
 		var e error
-		found, e = idx.getDedupRec(txn, key, &r)
+		r, e = idx.lookupDedup(txn, key)
 		return e
 	})
-	if err != nil || !found {
+	if err != nil {
 		return nil, err
 	}
-	return &r, nil
+	return r, nil
 }
 
 // orphansFor lists held reversals waiting for parent, through the overlay.
 // The index is scanned only when the worker's held set says the prefix may
 // have keys there.
 func (b *batch) orphansFor(db *badger.DB, prefix []byte) (map[string]orphanRec, error) {
+	if b.held != nil && !b.held.mayHave(prefix) && !b.addsUnder(prefix) && (b.prev == nil || !b.prev.addsUnder(prefix)) {
+		return nil, nil // nothing in the index, nothing held by the overlays: the usual case
+	}
 	out := map[string]orphanRec{}
 	var err error
 	if b.held == nil || b.held.mayHave(prefix) {
@@ -163,6 +169,16 @@ func (b *batch) orphansFor(db *badger.DB, prefix []byte) (map[string]orphanRec, 
 	}
 	overlayOrphans(out, b, prefix)
 	return out, err
+}
+
+// addsUnder reports whether b holds a reversal under prefix.
+func (b *batch) addsUnder(prefix []byte) bool {
+	for k := range b.orphansAdd {
+		if len(k) >= len(prefix) && k[:len(prefix)] == string(prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // overlayOrphans applies b's held and released reversals under prefix to out.

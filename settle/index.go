@@ -70,6 +70,9 @@ func OpenIndexWith(dir string, log hclog.Logger, o IndexOptions) (*Index, error)
 		WithLogger(badgerlog.New(log.Named("badger"))).
 		WithNumVersionsToKeep(1).
 		WithValueThreshold(1 << 10).
+		// Badger's expvar metrics are read by nothing here and cost every
+		// dedup lookup a map update per table probed (docs/performance.md).
+		WithMetricsEnabled(false).
 		// Two compactors, not Badger's four: on a node of two cores more do
 		// not run in parallel, and each holds its table builders' buffers
 		// (several MiB) while it works; measured in docs/performance.md.
@@ -136,6 +139,22 @@ func (x *Index) getDedupRec(txn *badger.Txn, k []byte, dst *dedupRec) (bool, err
 		return false, err
 	}
 	return true, it.Value(func(b []byte) error { return decodeDedup(b, dst, x.rs.resolver(txn)) })
+}
+
+// lookupDedup is getDedupRec into a new record, nil when there is none.
+func (x *Index) lookupDedup(txn *badger.Txn, k []byte) (*dedupRec, error) {
+	it, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := new(dedupRec)
+	if err := it.Value(func(b []byte) error { return decodeDedup(b, r, x.rs.resolver(txn)) }); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // Balance is one party's balance in one currency.
@@ -249,6 +268,9 @@ func (x *Index) Lookup(provider, id string) (partition uint32, index uint64, hel
 	return r.Partition, r.Index, r.Held, found, err
 }
 
+// balanceID is a balance of applyLedger's commit: party and currency.
+type balanceID struct{ party, currency string }
+
 // applyLedger applies one TALLY_LEDGER message of partition p to the index
 // in one Badger transaction: the segment's entries (their dedup records and
 // balances; segs is the segment count after the message) and the state
@@ -262,13 +284,22 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 		newRS = newRS[:0]
 		// encode appends rec in version 2 to enc, with r/<n> of its rule
 		// set in this transaction unless it is on disk already.
-		encode := func(enc []byte, rec *dedupRec) ([]byte, error) {
-			n, write := x.rs.ref(rec.RuleSet)
+		// ref is the number of rule set h, with r/<n> in this transaction
+		// unless it is on disk already.
+		ref := func(h []byte) (uint64, error) {
+			n, write := x.rs.ref(h)
 			if write && !slices.Contains(newRS, n) {
-				if err := t.Set(keyRuleSet(n), append([]byte(nil), rec.RuleSet...)); err != nil {
-					return nil, err
+				if err := t.Set(keyRuleSet(n), append([]byte(nil), h...)); err != nil {
+					return 0, err
 				}
 				newRS = append(newRS, n)
+			}
+			return n, nil
+		}
+		encode := func(enc []byte, rec *dedupRec) ([]byte, error) {
+			n, err := ref(rec.RuleSet)
+			if err != nil {
+				return nil, err
 			}
 			return appendDedupV2(enc, rec, n), nil
 		}
@@ -283,30 +314,43 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 				return err
 			}
 		}
-		// Badger keeps each value slice until the commit, so values are
+		// Badger keeps each key and value slice until the commit, so they are
 		// carved from one growing buffer (only appended to: earlier slices
 		// stay valid) instead of one allocation per record.
-		enc := make([]byte, 0, 160*len(entries))
-		balances := map[string]decimal.Decimal{}
+		enc := make([]byte, 0, 200*len(entries)) // dedup keys and records
+		balances := map[balanceID]*money.Acc{}   // int64 minor units while they fit: no allocation per share
 		for i := range entries {
 			e := &entries[i]
 			if e.Partition != p {
 				return fmt.Errorf("entry %s/%s is for partition %d", e.Provider, e.Tx.ID, e.Partition)
 			}
-			k := keyDedup(e.Provider, e.Tx.ID)
+			ks := len(enc)
+			enc = appendKeyDedup(enc, e.Provider, e.Tx.ID)
+			k := enc[ks:len(enc):len(enc)]
 			if _, over := r.Dedup[dedupRel(string(k))]; !over {
 				start := len(enc)
-				var err error
-				if enc, err = encode(enc, ptr(entryDedup(e))); err != nil {
+				n, err := ref(e.RuleSet[:])
+				if err != nil {
 					return err
+				}
+				var direct bool // the entry's record encoded from its decimals (dedupentry.go), the same bytes
+				if enc, direct = appendEntryDedupV2(enc, e, e.Tx.Hash(), n); !direct {
+					if enc, err = encode(enc, ptr(entryDedup(e))); err != nil {
+						return err
+					}
 				}
 				if err := t.Set(k, enc[start:len(enc):len(enc)]); err != nil {
 					return err
 				}
 			}
 			for _, sh := range e.Shares {
-				bk := string(keyBalance(p, sh.Party, e.Tx.Currency.Code))
-				balances[bk] = balances[bk].Add(sh.Amount)
+				id := balanceID{sh.Party, e.Tx.Currency.Code}
+				a := balances[id]
+				if a == nil {
+					a = new(money.Acc)
+					balances[id] = a
+				}
+				a.Add(sh.Amount)
 			}
 		}
 		for k, v := range r.Dedup {
@@ -323,9 +367,10 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 				return err
 			}
 		}
-		for k, delta := range balances {
+		for id, acc := range balances {
+			k, delta := keyBalance(p, id.party, id.currency), acc.Decimal()
 			cur := decimal.Zero
-			it, err := t.Get([]byte(k))
+			it, err := t.Get(k)
 			switch {
 			case errors.Is(err, badger.ErrKeyNotFound):
 			case err != nil:
@@ -339,7 +384,7 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 					return err
 				}
 			}
-			if err := t.Set([]byte(k), []byte(cur.Add(delta).String())); err != nil {
+			if err := t.Set(k, []byte(cur.Add(delta).String())); err != nil {
 				return err
 			}
 		}

@@ -47,7 +47,11 @@ const (
 )
 
 func pkey(prefix string, p uint32, rest ...string) []byte {
-	k := make([]byte, 0, 32)
+	return appendPKey(make([]byte, 0, 32), prefix, p, rest...)
+}
+
+// appendPKey appends pkey(prefix, p, rest...) to k.
+func appendPKey(k []byte, prefix string, p uint32, rest ...string) []byte {
 	k = append(k, prefix...)
 	k = binary.BigEndian.AppendUint32(k, p)
 	for i, r := range rest {
@@ -60,7 +64,12 @@ func pkey(prefix string, p uint32, rest ...string) []byte {
 }
 
 func skey(prefix string, parts ...string) []byte {
-	k := []byte(prefix)
+	n := len(prefix) + len(parts)
+	for _, r := range parts {
+		n += len(r)
+	}
+	k := make([]byte, 0, n) // one allocation, sized
+	k = append(k, prefix...)
 	for i, r := range parts {
 		if i > 0 {
 			k = append(k, 0)
@@ -89,6 +98,15 @@ func keyPaid(statement string) []byte { return skey(pfxPaid, statement) }
 // keyPaidDone marks partition p's p/ keys as derived from all its entries.
 func keyPaidDone(p uint32) []byte { return pkey(pfxPaidDone, p) }
 
+// appendKeyDedup appends keyDedup(provider, id) to dst: a lookup's key in a
+// reused buffer.
+func appendKeyDedup(dst []byte, provider, id string) []byte {
+	dst = append(dst, pfxDedup...)
+	dst = append(dst, provider...)
+	dst = append(dst, 0)
+	return append(dst, id...)
+}
+
 // keyRuleSet is the interned rule-set hash number n (rulesets.go).
 func keyRuleSet(n uint64) []byte { return binary.BigEndian.AppendUint64([]byte(pfxRuleSet), n) }
 
@@ -112,9 +130,10 @@ func keyOrphan(p uint32, provider, parent, id string) []byte {
 	return pkey(pfxOrphan, p, provider, parent, id)
 }
 
-// keyOrphanParent is the prefix of every reversal held for parent.
-func keyOrphanParent(p uint32, provider, parent string) []byte {
-	return pkey(pfxOrphan, p, provider, parent, "")
+// appendKeyOrphanParent appends the prefix of every reversal held for
+// parent to dst.
+func appendKeyOrphanParent(dst []byte, p uint32, provider, parent string) []byte {
+	return appendPKey(dst, pfxOrphan, p, provider, parent, "")
 }
 
 // keyOrphans is the prefix of every reversal held in partition p.

@@ -50,21 +50,26 @@ type batchState struct {
 }
 
 func (s batchState) Dedup(provider, id string) (*dedupRec, error) {
-	return s.b.getDedup(s.w.n.idx, keyDedup(provider, id))
+	s.b.key = appendKeyDedup(s.b.key[:0], provider, id)
+	return s.b.getDedup(s.w.n.idx, s.b.key)
 }
 
 func (s batchState) PutDedup(provider, id string, r *dedupRec) {
-	s.b.dedup[string(keyDedup(provider, id))] = r
+	s.b.key = appendKeyDedup(s.b.key[:0], provider, id)
+	s.b.dedup[string(s.b.key)] = r
 	s.b.dirty = true
 }
 
 func (s batchState) Held(provider, parent string) ([]Held, error) {
-	prefix := keyOrphans(s.w.p)
+	var prefix []byte
 	if provider != "" {
-		prefix = keyOrphanParent(s.w.p, provider, parent)
+		s.b.key = appendKeyOrphanParent(s.b.key[:0], s.w.p, provider, parent) // orphansFor keeps no reference to it
+		prefix = s.b.key
+	} else {
+		prefix = keyOrphans(s.w.p)
 	}
 	m, err := s.b.orphansFor(s.w.n.idx.db, prefix)
-	if err != nil {
+	if err != nil || len(m) == 0 {
 		return nil, err
 	}
 	out := make([]Held, 0, len(m))

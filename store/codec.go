@@ -30,7 +30,15 @@ type dec struct {
 	b   []byte
 	off int
 	err error
+	// s, when set, is string(b): str returns substrings of it, one
+	// allocation for every string of a decoded entry instead of one each.
+	// Set only for small inputs (sharedStringMax), so a string kept from the
+	// result pins a few hundred bytes, never a large entry or a segment.
+	s string
 }
+
+// sharedStringMax is the largest input whose strings share one copy.
+const sharedStringMax = 1 << 10
 
 func (d *dec) fail(format string, args ...any) {
 	if d.err == nil {
@@ -137,6 +145,9 @@ func (d *dec) str(what string, max int) string {
 	if !utf8.Valid(p) {
 		d.fail("%s: not valid UTF-8", what)
 		return ""
+	}
+	if len(d.s) == len(d.b) && len(p) > 0 {
+		return d.s[d.off-len(p) : d.off]
 	}
 	return string(p)
 }

@@ -204,6 +204,9 @@ func UnmarshalEntry(b []byte) (Entry, error) {
 		return Entry{}, fmt.Errorf("entry is %d bytes, limit is %d: %w", len(b), MaxEntrySize, ErrMalformed)
 	}
 	d := dec{b: b}
+	if len(b) <= sharedStringMax {
+		d.s = string(b) // the entry's strings are substrings of one copy (dec.s)
+	}
 	var e Entry
 	if v := d.u8("version"); d.err == nil && v != EntryVersion {
 		d.fail("unknown entry version %d", v)

@@ -512,7 +512,8 @@ func (part *partition) build(entries []Entry, now time.Time) (*Prepared, error) 
 	out := make([]Entry, len(entries))
 	tot := totals{}
 	for i := range entries {
-		e := entries[i] // a copy: the caller's entries never change
+		out[i] = entries[i] // a copy: the caller's entries never change
+		e := &out[i]        // (built in place: a local copy escaped, one allocation per entry)
 		if e.Partition != part.id {
 			return nil, fmt.Errorf("entry %d (%s/%s) is for partition %d: %w", i, e.Provider, e.Tx.ID, e.Partition, ErrInvalidEntry)
 		}
@@ -532,7 +533,7 @@ func (part *partition) build(entries []Entry, now time.Time) (*Prepared, error) 
 		}
 		// Earlier raws keep pointing at the old array if enc regrew: only appended to.
 		arena = enc
-		raws[i], out[i] = enc[start:len(enc):len(enc)], e
+		raws[i] = enc[start:len(enc):len(enc)]
 		tot.add(e.Tx.Currency.Code, e.Net)
 		tree.Append(merkle.HashLeaf(raws[i]), func(h merkle.Hash) { stored = append(stored, h[:]...) })
 	}

@@ -208,23 +208,30 @@ func DecodeSegment(b []byte) (SegmentHeader, []Entry, error) {
 	return seg.hdr, out, nil
 }
 
-// totals sums Net per currency, sorted by code.
-type totals map[string]*CurrencyTotal
+// totals sums Net per currency, sorted by code. The sums are money.Acc:
+// int64 coefficients while they fit (no allocation per entry), the same
+// decimal Decimal.Add would give.
+type totals map[string]*currencyAcc
+
+type currencyAcc struct {
+	entries uint64
+	net     money.Acc
+}
 
 func (t totals) add(code string, net decimal.Decimal) {
 	c := t[code]
 	if c == nil {
-		c = &CurrencyTotal{Currency: code}
+		c = &currencyAcc{}
 		t[code] = c
 	}
-	c.Entries++
-	c.Net = c.Net.Add(net)
+	c.entries++
+	c.net.Add(net)
 }
 
 func (t totals) list() []CurrencyTotal {
 	out := make([]CurrencyTotal, 0, len(t))
-	for _, c := range t {
-		out = append(out, *c)
+	for code, c := range t {
+		out = append(out, CurrencyTotal{Currency: code, Entries: c.entries, Net: c.net.Decimal()})
 	}
 	sortTotals(out)
 	return out
