@@ -306,6 +306,11 @@ func (x *Index) applyLedger(p uint32, seq, segs uint64, entries []store.Entry, r
 		if err := t.Set(keyApplied(p), be64(seq)); err != nil {
 			return err
 		}
+		// The p/ keys of this build are complete up to seq (paid.go,
+		// derivePaid): a build without them advances l/<p> but not y/<p>.
+		if err := t.Set(keyPaidDone(p), be64(seq)); err != nil {
+			return err
+		}
 		if err := t.Set(keySegments(p), be64(segs)); err != nil {
 			return err
 		}

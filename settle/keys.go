@@ -23,7 +23,7 @@ import (
 //	c/<p>                         consumer start: stream sequence (uint64 BE) + TALLY_TX creation time (unix ns BE), see Node.consumer
 //	x/<p><unix nanos BE><i BE>    Exception (JSON)
 //	p/<statement hash, 64 hex>    id of the payout_run entry that pays the statement (paid.go)
-//	y/<p>                         present once p/ keys cover every payout_run entry of partition p (paid.go)
+//	y/<p>                         l/<p> (8B BE) up to which p/ keys cover every payout_run entry of partition p (paid.go)
 //
 // Everything but c/ and y/ is a function of the partition's messages on
 // TALLY_LEDGER (docs/settle.md, "The stream is the source of truth"): a

@@ -1,6 +1,7 @@
 package settle
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -100,22 +101,38 @@ func (x *Index) PaidBy(statement string) (string, error) {
 	return by, err
 }
 
-// derivePaid completes the p/ keys of partition p from its local ledger,
-// once: an index built before them (no y/<p>) misses the payout_runs it
-// already holds. It runs at the partition's start, after Recover (the
-// local segments are the ones the index covers) and before catch-up, which
-// derives the rest through applyLedger. An index that holds nothing of p
-// yet needs no scan: every entry will reach it through applyLedger. A crash
-// in the middle repeats the scan, which writes the same keys.
+// derivePaid completes the p/ keys of partition p from its local ledger
+// when they may be incomplete: y/<p> holds the applied ledger sequence
+// (l/<p>) up to which they are complete, written by every applyLedger of
+// this build in the same transaction as l/<p>. An index built before the p/
+// keys has no y/<p>; an index a build without them applied to since (a
+// rollback, then this build again) has y/<p> behind l/<p>. Either way the
+// local ledger is scanned. It runs at the partition's start, after Recover
+// (the local segments are the ones the index covers) and before catch-up,
+// which derives the rest through applyLedger. An index that holds nothing of
+// p yet needs no scan: every entry will reach it through applyLedger. A
+// crash in the middle repeats the scan, which writes the same keys (the
+// first payer is kept).
 func (x *Index) derivePaid(led *store.Ledger, p uint32, fresh bool) (int, error) {
 	done := false
+	var applied uint64
 	if err := x.db.View(func(t *badger.Txn) error {
-		_, err := t.Get(keyPaidDone(p))
+		var err error
+		if applied, err = getU64(t, keyApplied(p)); err != nil {
+			return err
+		}
+		it, err := t.Get(keyPaidDone(p))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
 		}
-		done = err == nil
-		return err
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error {
+			// A one-byte value is this check's first form (no sequence): scan.
+			done = len(v) == 8 && binary.BigEndian.Uint64(v) == applied
+			return nil
+		})
 	}); err != nil || done {
 		return 0, err
 	}
@@ -139,5 +156,5 @@ func (x *Index) derivePaid(led *store.Ledger, p uint32, fresh bool) (int, error)
 			}
 		}
 	}
-	return runs, x.db.Update(func(t *badger.Txn) error { return t.Set(keyPaidDone(p), []byte{1}) })
+	return runs, x.db.Update(func(t *badger.Txn) error { return t.Set(keyPaidDone(p), be64(applied)) })
 }

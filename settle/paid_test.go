@@ -100,6 +100,23 @@ func TestDerivePaid(t *testing.T) {
 	if runs, err := idx.derivePaid(led, 0, false); err != nil || runs != 0 {
 		t.Fatalf("second derivePaid = %d, %v; want no scan", runs, err)
 	}
+	// A build without p/ keys applied to this index since (a rollback, then
+	// this build again): l/<p> moved, y/<p> did not, so the scan runs again.
+	// So does it over the first form of the mark (one byte, no sequence).
+	for _, set := range []func(t *badger.Txn) error{
+		func(t *badger.Txn) error { return t.Set(keyApplied(0), be64(7)) },
+		func(t *badger.Txn) error { return t.Set(keyPaidDone(0), []byte{1}) },
+	} {
+		if err := idx.db.Update(set); err != nil {
+			t.Fatal(err)
+		}
+		if runs, err := idx.derivePaid(led, 0, false); err != nil || runs != 2 {
+			t.Fatalf("derivePaid behind l/<p> = %d, %v; want the scan again (2 runs)", runs, err)
+		}
+		if runs, err := idx.derivePaid(led, 0, false); err != nil || runs != 0 {
+			t.Fatalf("derivePaid after the rescan = %d, %v; want no scan", runs, err)
+		}
+	}
 	fresh, err := OpenIndex(t.TempDir(), hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
