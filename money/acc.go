@@ -1,9 +1,6 @@
 package money
 
 import (
-	"math"
-	"math/bits"
-
 	"github.com/shopspring/decimal"
 )
 
@@ -39,11 +36,11 @@ func (a *Acc) add64(x decimal.Decimal) bool {
 		return false
 	}
 	e := min(a.e, x.Exponent())
-	c, ok := scale64(a.c, int64(a.e)-int64(e))
+	c, ok := ShiftInt64(a.c, int64(a.e)-int64(e))
 	if !ok {
 		return false
 	}
-	v, ok := scale64(x.CoefficientInt64(), int64(x.Exponent())-int64(e))
+	v, ok := ShiftInt64(x.CoefficientInt64(), int64(x.Exponent())-int64(e))
 	if !ok {
 		return false
 	}
@@ -61,26 +58,4 @@ func (a *Acc) Decimal() decimal.Decimal {
 		return a.d
 	}
 	return decimal.New(a.c, a.e)
-}
-
-// scale64 is c × 10^k (k ≥ 0) if it fits in an int64 other than MinInt64.
-func scale64(c int64, k int64) (int64, bool) {
-	if k == 0 || c == 0 {
-		return c, true
-	}
-	if k > 18 || c == math.MinInt64 {
-		return 0, false
-	}
-	neg := c < 0
-	if neg {
-		c = -c
-	}
-	hi, lo := bits.Mul64(uint64(c), pow10u[k])
-	if hi != 0 || lo > math.MaxInt64 {
-		return 0, false
-	}
-	if neg {
-		return -int64(lo), true
-	}
-	return int64(lo), true
 }

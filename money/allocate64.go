@@ -16,7 +16,7 @@ import (
 // same floor and remainder the math/big path computes; false means "does not
 // fit, use math/big". The caller has validated the input (Allocate's checks).
 func allocateInt64(amount decimal.Decimal, cur Currency, weights []decimal.Decimal, scale int32, method Allocation, rounding Rounding, remainderIdx int) ([]decimal.Decimal, bool) {
-	m, ok := minorUnits(amount, cur.Exponent)
+	m, ok := MinorUnits(amount, cur.Exponent)
 	if !ok {
 		return nil, false
 	}
@@ -134,46 +134,3 @@ func allocateInt64(amount decimal.Decimal, cur Currency, weights []decimal.Decim
 	}
 	return out, true
 }
-
-// minorUnits is d × 10^exp as an int64 when that is an integer and d's
-// coefficient has at most 18 digits; false when it cannot be sure.
-func minorUnits(d decimal.Decimal, exp int32) (int64, bool) {
-	if d.NumDigits() > 18 {
-		return 0, false
-	}
-	c := d.CoefficientInt64()
-	switch e := d.Exponent() + exp; {
-	case e == 0:
-		return c, true
-	case e > 0:
-		if e > 18 {
-			return 0, false
-		}
-		hi, lo := bits.Mul64(uint64(absInt64(c)), pow10u[e])
-		if hi != 0 || lo > math.MaxInt64 {
-			return 0, false
-		}
-		if c < 0 {
-			return -int64(lo), true
-		}
-		return int64(lo), true
-	default:
-		if -e > 18 {
-			return 0, false
-		}
-		p := int64(pow10u[-e])
-		if c%p != 0 {
-			return 0, false
-		}
-		return c / p, true
-	}
-}
-
-func absInt64(c int64) int64 {
-	if c < 0 {
-		return -c // |c| < 10^18 here: no overflow
-	}
-	return c
-}
-
-var pow10u = [20]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}

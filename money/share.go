@@ -1,9 +1,6 @@
 package money
 
 import (
-	"math"
-	"math/bits"
-
 	"github.com/shopspring/decimal"
 )
 
@@ -39,13 +36,13 @@ func sumEqualsInt64(shares []Share, want decimal.Decimal) (eq, ok bool) {
 	for _, s := range shares {
 		emin = min(emin, s.Amount.Exponent())
 	}
-	w, ok := alignedInt64(want, emin)
+	w, ok := MinorUnits(want, -emin) // the coefficient at exponent emin
 	if !ok {
 		return false, false
 	}
 	var sum int64
 	for _, s := range shares {
-		v, ok := alignedInt64(s.Amount, emin)
+		v, ok := MinorUnits(s.Amount, -emin)
 		if !ok {
 			return false, false
 		}
@@ -56,24 +53,4 @@ func sumEqualsInt64(shares []Share, want decimal.Decimal) (eq, ok bool) {
 		sum = t
 	}
 	return sum == w, true
-}
-
-// alignedInt64 is d's coefficient at exponent e (≤ d's own), if it fits.
-func alignedInt64(d decimal.Decimal, e int32) (int64, bool) {
-	if d.NumDigits() > 18 {
-		return 0, false
-	}
-	k := int64(d.Exponent()) - int64(e)
-	if k > 18 {
-		return 0, false
-	}
-	c := d.CoefficientInt64()
-	hi, lo := bits.Mul64(uint64(absInt64(c)), pow10u[k])
-	if hi != 0 || lo > math.MaxInt64 {
-		return 0, false
-	}
-	if c < 0 {
-		return -int64(lo), true
-	}
-	return int64(lo), true
 }

@@ -2,11 +2,10 @@ package settle
 
 import (
 	"encoding/binary"
-	"math"
-	"math/bits"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-mesh/tally/money"
 	"github.com/tally-mesh/tally/store"
 )
 
@@ -43,7 +42,7 @@ func appendEntryDedupV2(dst []byte, e *store.Entry, h [32]byte, rs uint64) ([]by
 	dst = appendLVs(dst, e.Tx.Currency.Code)
 	dst = binary.AppendUvarint(dst, rs)
 	dst = append(dst, byte(exp))
-	v, ok := decMinor(e.Net, exp)
+	v, ok := money.ShiftInt64(e.Net.CoefficientInt64(), int64(e.Net.Exponent())+int64(exp)) // digits: decScale
 	if !ok {
 		return dst[:start], false
 	}
@@ -51,7 +50,7 @@ func appendEntryDedupV2(dst []byte, e *store.Entry, h [32]byte, rs uint64) ([]by
 	dst = binary.AppendUvarint(dst, uint64(len(e.Shares)))
 	for _, s := range e.Shares {
 		dst = appendLVs(dst, s.Party)
-		v, ok := decMinor(s.Amount, exp)
+		v, ok := money.ShiftInt64(s.Amount.CoefficientInt64(), int64(s.Amount.Exponent())+int64(exp))
 		if !ok {
 			return dst[:start], false
 		}
@@ -76,39 +75,3 @@ func decScale(d decimal.Decimal) (int, bool) {
 	}
 	return int(-e), true
 }
-
-// decMinor is d × 10^exp, an integer when exp ≥ decScale(d), if its
-// magnitude is at most MaxInt64 (as minorUnits requires).
-func decMinor(d decimal.Decimal, exp int) (int64, bool) {
-	c := d.CoefficientInt64() // |c| < 10^18: decScale checked the digits
-	k := int64(d.Exponent()) + int64(exp)
-	switch {
-	case c == 0:
-		return 0, true
-	case k < 0:
-		if -k > 18 {
-			return 0, false
-		}
-		p := int64(pow10[-k])
-		if c%p != 0 {
-			return 0, false
-		}
-		return c / p, true
-	case k > 19:
-		return 0, false
-	}
-	neg := c < 0
-	if neg {
-		c = -c
-	}
-	hi, lo := bits.Mul64(uint64(c), pow10[k])
-	if hi != 0 || lo > math.MaxInt64 {
-		return 0, false
-	}
-	if neg {
-		return -int64(lo), true
-	}
-	return int64(lo), true
-}
-
-var pow10 = [20]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}

@@ -3,7 +3,6 @@ package store
 import (
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -390,7 +389,7 @@ func currencyOf(c money.Currency) (money.Currency, error) {
 }
 
 func minor(cur money.Currency, d decimal.Decimal, what string) (int64, error) {
-	if m, ok := minorInt64(cur.Exponent, d); ok {
+	if m, ok := money.MinorUnits(d, cur.Exponent); ok { // without allocating
 		return m, nil
 	}
 	m, err := cur.Minor(d)
@@ -402,41 +401,6 @@ func minor(cur money.Currency, d decimal.Decimal, what string) (int64, error) {
 	}
 	return m, nil
 }
-
-// minorInt64 is cur.Minor without allocating, for a coefficient of at most
-// 18 digits: d = c × 10^x, so the count of minor units is c × 10^(x+exp),
-// exact only if that is an integer that fits an int64. It reports false
-// whenever it cannot be sure; cur.Minor then decides (and names the error).
-func minorInt64(exp int32, d decimal.Decimal) (int64, bool) {
-	if d.NumDigits() > 18 {
-		return 0, false
-	}
-	c := d.CoefficientInt64()
-	switch e := d.Exponent() + exp; {
-	case e == 0:
-		return c, true
-	case e > 0:
-		if e > 18 {
-			return 0, false
-		}
-		p := pow10[e]
-		if c > math.MaxInt64/p || c < math.MinInt64/p {
-			return 0, false
-		}
-		return c * p, true
-	default:
-		if -e > 18 {
-			return 0, false
-		}
-		p := pow10[-e]
-		if c%p != 0 {
-			return 0, false // more decimals than the currency has
-		}
-		return c / p, true
-	}
-}
-
-var pow10 = [19]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
 
 func checkString(what, s string) error {
 	switch {
