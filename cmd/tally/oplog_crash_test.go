@@ -54,15 +54,7 @@ func TestOplogKill9(t *testing.T) {
 		}
 		rates[i] = rate{r.ID(), p}
 	}
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := reconnectingJS(t, url)
 	subj := wire.NewSubjects("")
 	var mu sync.Mutex
 	posted := make([]bool, n)
@@ -189,15 +181,7 @@ func TestOplogPaidTwiceAfterPubAckCrash(t *testing.T) {
 			CreatedBy: "alice", ApprovedBy: "bob", CreatedAt: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC),
 			Totals: []oplog.PayoutTotal{{Currency: "EUR", Sum: decimal.RequireFromString("10.00")}}}
 	}
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := reconnectingJS(t, url)
 	post := func(p oplog.PayoutRun) {
 		t.Helper()
 		b, err := p.Payload()
@@ -256,4 +240,20 @@ func TestOplogPaidTwiceAfterPubAckCrash(t *testing.T) {
 	if out, err := runCLI(t, "verify", filepath.Join(dir, "data")); err != nil || !strings.Contains(out, "payout runs: 2 (maker-checker checked), paying 3 statements, none paid twice") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
+}
+
+// reconnectingJS is JetStream on a client of url that keeps reconnecting
+// across kills of the node (closed when the test ends).
+func reconnectingJS(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
