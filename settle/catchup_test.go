@@ -413,28 +413,7 @@ func TestFencedStaticCatchesUp(t *testing.T) {
 	e.send("p1", tx("a1", "bet", "1.00", ""), tx("a2", "bet", "2.00", ""))
 	waitEntries(t, n, 2)
 
-	d2 := nodeDirs{t.TempDir(), t.TempDir()}
-	idx2, led2 := e.open(d2)
-	w2 := &worker{n: New(Config{Subjects: e.subj}, idx2, led2, e.proto.n.book, hclog.NewNullLogger()), p: 0, log: hclog.NewNullLogger()}
-	w2.n.js = e.js
-	if err := w2.catchUp(e.ctx); err != nil {
-		t.Fatal(err)
-	}
-	b := newBatchOn(idx2.db, nil, w2.cnt)
-	if err := w2.apply(b, "edge-2", "p9", wire.Record{Seq: 1, Payload: []byte(tx("z1", "bet", "9.00", ""))}); err != nil {
-		t.Fatal(err)
-	}
-	b.hwm[string(keyMark(0, "edge-2", "p9"))] = 1
-	pr, rec, err := w2.prepare(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w2.publish(e.ctx, pr, rec); err != nil {
-		t.Fatal(err)
-	}
-	b.close()
-	led2.Close()
-	idx2.Close()
+	e.secondWriterCommit(t)
 
 	e.send("p1", tx("a3", "bet", "3.00", ""))
 	waitEntries(t, n, 4) // a1, a2, z1 (caught up), a3 (its commit fenced once, then redelivered)
@@ -494,4 +473,33 @@ func TestLedgerMsgRoundTrip(t *testing.T) {
 	if s, _, _, err := decodeLedgerMsg(empty.Header, empty.Data, 2); err != nil || s != nil || SegmentOf(empty.Header, empty.Data) != nil {
 		t.Errorf("state-only message: segment %q, %v", s, err)
 	}
+}
+
+// secondWriterCommit is a second writer of partition 0: a worker over its
+// own index and ledger, caught up from the stream, publishes one commit
+// (transaction z1 of p9 through edge-2) and closes.
+func (e *streamEnv) secondWriterCommit(t *testing.T) {
+	t.Helper()
+	d2 := nodeDirs{t.TempDir(), t.TempDir()}
+	idx2, led2 := e.open(d2)
+	w2 := &worker{n: New(Config{Subjects: e.subj}, idx2, led2, e.proto.n.book, hclog.NewNullLogger()), p: 0, log: hclog.NewNullLogger()}
+	w2.n.js = e.js
+	if err := w2.catchUp(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := newBatchOn(idx2.db, nil, w2.cnt)
+	if err := w2.apply(b, "edge-2", "p9", wire.Record{Seq: 1, Payload: []byte(tx("z1", "bet", "9.00", ""))}); err != nil {
+		t.Fatal(err)
+	}
+	b.hwm[string(keyMark(0, "edge-2", "p9"))] = 1
+	pr, rec, err := w2.prepare(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w2.publish(e.ctx, pr, rec); err != nil {
+		t.Fatal(err)
+	}
+	b.close()
+	led2.Close()
+	idx2.Close()
 }

@@ -5,10 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/tally-mesh/tally/store"
-	"github.com/tally-mesh/tally/wire"
 )
 
 // pipelined is the node option of the commit pipeline with tiny segments,
@@ -129,30 +126,8 @@ func TestPipelineFenceDiscardsNext(t *testing.T) {
 	e.send("p1", tx("a0", "bet", "1.00", ""))
 	waitEntries(t, n, 1)
 
-	// The second writer: a worker over its own index, caught up from the
-	// stream, publishes one commit.
-	d2 := nodeDirs{t.TempDir(), t.TempDir()}
-	idx2, led2 := e.open(d2)
-	w2 := &worker{n: New(Config{Subjects: e.subj}, idx2, led2, e.proto.n.book, hclog.NewNullLogger()), p: 0, log: hclog.NewNullLogger()}
-	w2.n.js = e.js
-	if err := w2.catchUp(e.ctx); err != nil {
-		t.Fatal(err)
-	}
-	b := newBatchOn(idx2.db, nil, w2.cnt)
-	if err := w2.apply(b, "edge-2", "p9", wire.Record{Seq: 1, Payload: []byte(tx("z1", "bet", "9.00", ""))}); err != nil {
-		t.Fatal(err)
-	}
-	b.hwm[string(keyMark(0, "edge-2", "p9"))] = 1
-	pr, rec, err := w2.prepare(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w2.publish(e.ctx, pr, rec); err != nil {
-		t.Fatal(err)
-	}
-	b.close()
-	led2.Close()
-	idx2.Close()
+	// The second writer publishes one commit to partition 0.
+	e.secondWriterCommit(t)
 
 	const more = 30
 	for i := range more {
